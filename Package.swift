@@ -1,0 +1,66 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Elementwise kernels are plain Swift loops; let the compiler use AVX2 and FMA for them.
+// oneDNN picks its own AVX-512/AMX code at run time, whatever this says.
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
+    .unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "GANFlow",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ganflow", targets: ["ganflow"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(
+            name: "TensorRuntime",
+            dependencies: ["CDNNL"],
+            swiftSettings: kernelFlags),
+        .target(
+            name: "NeuralNet",
+            dependencies: ["TensorRuntime"],
+            swiftSettings: kernelFlags),
+        .target(
+            name: "ImageIO",
+            dependencies: ["TensorRuntime", "CPNG", "CZlib"],
+            swiftSettings: kernelFlags),
+        .target(
+            name: "PipelineGraph",
+            dependencies: ["TensorRuntime", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: kernelFlags),
+        .target(
+            name: "PipelineStages",
+            dependencies: ["TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph"],
+            swiftSettings: kernelFlags),
+        .executableTarget(
+            name: "ganflow",
+            dependencies: [
+                "TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "PipelineStages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: kernelFlags),
+        .target(
+            name: "GANFlowTestSupport",
+            dependencies: ["TensorRuntime"],
+            path: "Sources/GANFlowTestSupport"),
+        .testTarget(name: "TensorRuntimeTests", dependencies: ["TensorRuntime", "GANFlowTestSupport"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TensorRuntime", "GANFlowTestSupport"]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TensorRuntime", "GANFlowTestSupport"]),
+        .testTarget(name: "PipelineGraphTests", dependencies: ["PipelineGraph", "TensorRuntime", "GANFlowTestSupport"]),
+        .testTarget(
+            name: "PipelineStagesTests",
+            dependencies: ["PipelineStages", "PipelineGraph", "NeuralNet", "ImageIO", "TensorRuntime", "GANFlowTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,12 @@
+#ifndef GANFLOW_CDNNL_SHIM_H
+#define GANFLOW_CDNNL_SHIM_H
+#include <oneapi/dnnl/dnnl.h>
+
+/* Swift's clang does not find <omp.h>; these are libgomp's own entry points. */
+void omp_set_num_threads(int n);
+int omp_get_max_threads(void);
+
+/* DNNL_MEMORY_ALLOCATE is a cast macro and does not import. */
+static inline void *ganflow_dnnl_memory_allocate(void) { return DNNL_MEMORY_ALLOCATE; }
+static inline void *ganflow_dnnl_memory_none(void) { return DNNL_MEMORY_NONE; }
+#endif

@@ -1,0 +1,188 @@
+/// Elementwise binary arithmetic with NumPy/PyTorch broadcasting.
+///
+/// Shapes align from the right; a dimension of 1 (or a missing one) stretches to the other's size.
+/// A pair that cannot broadcast is a thrown error naming both shapes.
+extension Tensor {
+    public static func + (a: Tensor, b: Tensor) throws -> Tensor {
+        let out = try binary(a, b, "add") { $0 + $1 }
+        return record(out, "add", [a, b]) { g, need in
+            [need[0] ? try g.sumTo(a.shape) : nil, need[1] ? try g.sumTo(b.shape) : nil]
+        }
+    }
+
+    public static func - (a: Tensor, b: Tensor) throws -> Tensor {
+        let out = try binary(a, b, "sub") { $0 - $1 }
+        return record(out, "sub", [a, b]) { g, need in
+            [need[0] ? try g.sumTo(a.shape) : nil, need[1] ? try (-g).sumTo(b.shape) : nil]
+        }
+    }
+
+    public static func * (a: Tensor, b: Tensor) throws -> Tensor {
+        let out = try binary(a, b, "mul") { $0 * $1 }
+        return record(out, "mul", [a, b]) { g, need in
+            [need[0] ? try (g * b).sumTo(a.shape) : nil, need[1] ? try (g * a).sumTo(b.shape) : nil]
+        }
+    }
+
+    public static func / (a: Tensor, b: Tensor) throws -> Tensor {
+        let out = try binary(a, b, "div") { $0 / $1 }
+        return record(out, "div", [a, b]) { g, need in
+            [
+                need[0] ? try (g / b).sumTo(a.shape) : nil,
+                need[1] ? try (-(g * a) / (b * b)).sumTo(b.shape) : nil,
+            ]
+        }
+    }
+
+    public static prefix func - (a: Tensor) -> Tensor {
+        let out = a.map { -$0 }
+        return record(out, "neg", [a]) { g, _ in [-g] }
+    }
+
+    public static func + (a: Tensor, s: Float) -> Tensor {
+        let out = a.map { $0 + s }
+        return record(out, "add_scalar", [a]) { g, _ in [g] }
+    }
+
+    public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
+
+    public static func - (s: Float, a: Tensor) -> Tensor { (-a) + s }
+
+    public static func + (s: Float, a: Tensor) -> Tensor { a + s }
+
+    public static func * (a: Tensor, s: Float) -> Tensor {
+        let out = a.map { $0 * s }
+        return record(out, "mul_scalar", [a]) { g, _ in [g * s] }
+    }
+
+    public static func * (s: Float, a: Tensor) -> Tensor { a * s }
+
+    public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
+
+    /// The shape two shapes broadcast to, or nil when they cannot.
+    public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+        let rank = max(a.count, b.count)
+        var out = [Int](repeating: 1, count: rank)
+        for i in 0..<rank {
+            let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+            let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+            if da == db || db == 1 {
+                out[i] = da
+            } else if da == 1 {
+                out[i] = db
+            } else {
+                return nil
+            }
+        }
+        return out
+    }
+
+    /// Sums a broadcast result back down to `target` (the backward of broadcasting).
+    public func sumTo(_ target: [Int]) throws -> Tensor {
+        if shape == target { return self }
+        guard let b = Tensor.broadcastShape(shape, target), b == shape else {
+            throw TensorError.shapeMismatch("sumTo", shape, target)
+        }
+        let lead = rank - target.count
+        var axes = Array(0..<lead)
+        for i in 0..<target.count where target[i] == 1 && shape[lead + i] != 1 {
+            axes.append(lead + i)
+        }
+        let summed = try sum(axes: axes, keepDims: true)
+        return try summed.reshaped(target)
+    }
+
+    /// Applies `f` to every element, without recording.
+    @inline(__always)
+    public func map(_ f: (Float) -> Float) -> Tensor {
+        let src = contiguousData()
+        let out = Tensor(uninitialized: shape)
+        let n = count
+        let s = src.data, d = out.data
+        for i in 0..<n { d[i] = f(s[i]) }
+        return out
+    }
+
+    /// Combines two same-shaped tensors elementwise, without recording.
+    @inline(__always)
+    public static func zipMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) throws -> Tensor {
+        guard a.shape == b.shape else { throw TensorError.shapeMismatch("zipMap", a.shape, b.shape) }
+        let ca = a.contiguousData(), cb = b.contiguousData()
+        let out = Tensor(uninitialized: a.shape)
+        let pa = ca.data, pb = cb.data, d = out.data
+        for i in 0..<a.count { d[i] = f(pa[i], pb[i]) }
+        return out
+    }
+
+    /// Broadcasting elementwise kernel. Fast paths for equal shapes and a one-element operand;
+    /// otherwise walks the output row by row with per-operand strides (0 on broadcast axes).
+    @inline(__always)
+    static func binary(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
+        guard let shape = broadcastShape(a.shape, b.shape) else {
+            throw TensorError.shapeMismatch(op, a.shape, b.shape, "cannot broadcast")
+        }
+        let ca = a.contiguousData(), cb = b.contiguousData()
+        let out = Tensor(uninitialized: shape)
+        let n = out.count
+        let pa = ca.data, pb = cb.data, d = out.data
+        if a.shape == b.shape {
+            for i in 0..<n { d[i] = f(pa[i], pb[i]) }
+            return out
+        }
+        if cb.count == 1 {
+            let s = pb[0]
+            for i in 0..<n { d[i] = f(pa[i], s) }
+            return out
+        }
+        if ca.count == 1 {
+            let s = pa[0]
+            for i in 0..<n { d[i] = f(s, pb[i]) }
+            return out
+        }
+        let rank = shape.count
+        func broadcastStrides(_ t: Tensor) -> [Int] {
+            let st = Tensor.contiguousStrides(t.shape)
+            var r = [Int](repeating: 0, count: rank)
+            let lead = rank - t.rank
+            for i in 0..<t.rank where t.shape[i] != 1 { r[lead + i] = st[i] }
+            return r
+        }
+        let sa = broadcastStrides(a), sb = broadcastStrides(b)
+        // Merge trailing axes into one inner run when both operands are unit-stride over them.
+        let inner = shape[rank - 1]
+        let ia = sa[rank - 1], ib = sb[rank - 1]
+        var index = [Int](repeating: 0, count: rank)
+        var o = 0
+        let rows = n / max(inner, 1)
+        for _ in 0..<rows {
+            var oa = 0, ob = 0
+            for ax in 0..<(rank - 1) {
+                oa += index[ax] * sa[ax]
+                ob += index[ax] * sb[ax]
+            }
+            let ra = pa + oa, rb = pb + ob, rd = d + o
+            if ia == 1 && ib == 1 {
+                for j in 0..<inner { rd[j] = f(ra[j], rb[j]) }
+            } else if ia == 1 {
+                let s = rb[0]
+                for j in 0..<inner { rd[j] = f(ra[j], s) }
+            } else if ib == 1 {
+                let s = ra[0]
+                for j in 0..<inner { rd[j] = f(s, rb[j]) }
+            } else {
+                let x = ra[0], y = rb[0]
+                let v = f(x, y)
+                for j in 0..<inner { rd[j] = v }
+            }
+            o += inner
+            var ax = rank - 2
+            while ax >= 0 {
+                index[ax] += 1
+                if index[ax] < shape[ax] { break }
+                index[ax] = 0
+                ax -= 1
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,91 @@
+/// Sums and means over axes.
+extension Tensor {
+    /// Sum over `axes` (all axes when empty is not intended: pass every axis explicitly or use `sum()`).
+    public func sum(axes: [Int], keepDims: Bool = false) throws -> Tensor {
+        let axes = try normalizedAxes(axes)
+        let keptShape = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+        let out = Tensor(zeros: keptShape)
+        let src = contiguousData()
+        reduceSum(src.data, shape: shape, axes: Set(axes), into: out.data)
+        let result = keepDims ? out : try out.reshaped(shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
+        let inShape = shape
+        return Tensor.record(result, "sum", [self]) { g, _ in
+            [try g.reshaped(keptShape).expanded(to: inShape)]
+        }
+    }
+
+    /// Sum of all elements, as a scalar tensor.
+    public func sum() -> Tensor {
+        try! sum(axes: Array(0..<rank))
+    }
+
+    /// Mean over `axes`.
+    public func mean(axes: [Int], keepDims: Bool = false) throws -> Tensor {
+        let axes = try normalizedAxes(axes)
+        let n = axes.reduce(1) { $0 * shape[$1] }
+        return try sum(axes: axes, keepDims: keepDims) * (1 / Float(max(n, 1)))
+    }
+
+    /// Mean of all elements, as a scalar tensor.
+    public func mean() -> Tensor {
+        try! mean(axes: Array(0..<rank))
+    }
+
+    /// Broadcasts this tensor to `target` by materialising the copy; recorded (its backward sums back).
+    public func expanded(to target: [Int]) throws -> Tensor {
+        if shape == target { return self }
+        let out = try Tensor.binary(Tensor(zeros: target), self, "expand") { $1 }
+        guard out.shape == target else { throw TensorError.shapeMismatch("expand", shape, target) }
+        let src = shape
+        return Tensor.record(out, "expand", [self]) { g, _ in [try g.sumTo(src)] }
+    }
+
+    func normalizedAxes(_ axes: [Int]) throws -> [Int] {
+        try axes.map { a in
+            let x = a < 0 ? a + rank : a
+            guard x >= 0, x < max(rank, 1) || (rank == 0 && x == 0) else {
+                throw TensorError("axis \(a) is out of range for shape \(describe(shape))")
+            }
+            return x
+        }.sorted()
+    }
+}
+
+/// Sums a contiguous array of `shape` over `axes` into a zeroed output of the kept shape.
+func reduceSum(_ src: UnsafeMutablePointer<Float>, shape: [Int], axes: Set<Int>, into dst: UnsafeMutablePointer<Float>) {
+    let rank = shape.count
+    let n = shape.reduce(1, *)
+    if n == 0 { return }
+    if rank == 0 { dst[0] = src[0]; return }
+    // Output strides over the full index space (0 on reduced axes).
+    var outStrides = [Int](repeating: 0, count: rank)
+    var s = 1
+    for ax in stride(from: rank - 1, through: 0, by: -1) where !axes.contains(ax) {
+        outStrides[ax] = s
+        s *= shape[ax]
+    }
+    let inner = shape[rank - 1]
+    let innerReduced = axes.contains(rank - 1)
+    var index = [Int](repeating: 0, count: rank)
+    var p = src
+    for _ in 0..<(n / inner) {
+        var o = 0
+        for ax in 0..<(rank - 1) { o += index[ax] * outStrides[ax] }
+        let d = dst + o
+        if innerReduced {
+            var acc: Float = 0
+            for j in 0..<inner { acc += p[j] }
+            d[0] += acc
+        } else {
+            for j in 0..<inner { d[j] += p[j] }
+        }
+        p += inner
+        var ax = rank - 2
+        while ax >= 0 {
+            index[ax] += 1
+            if index[ax] < shape[ax] { break }
+            index[ax] = 0
+            ax -= 1
+        }
+    }
+}
