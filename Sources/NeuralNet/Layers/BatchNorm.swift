@@ -1,0 +1,42 @@
+import TensorRuntime
+
+/// Batch normalisation over channels of [N, C] or [N, C, H, W] (PyTorch's `BatchNorm1d/2d`).
+public final class BatchNorm: Layer {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let runningMean: Tensor
+    public let runningVar: Tensor
+    public private(set) var batchesTracked = 0
+    public let momentum: Float
+    public let eps: Float
+
+    public init(_ features: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        weight = parameter(Tensor(repeating: 1, shape: [features]))
+        bias = parameter(Tensor(zeros: [features]))
+        runningMean = Tensor(zeros: [features])
+        runningVar = Tensor(repeating: 1, shape: [features])
+        self.momentum = momentum
+        self.eps = eps
+    }
+
+    public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
+        let update = mode.training && mode.updateStatistics
+        if update { batchesTracked += 1 }
+        return try x.batchNorm(weight: weight, bias: bias,
+                               runningMean: update || !mode.training ? runningMean : nil,
+                               runningVar: update || !mode.training ? runningVar : nil,
+                               training: mode.training, momentum: momentum, eps: eps)
+    }
+
+    public var namedParameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }
+    public var namedBuffers: [(String, Tensor)] { [("running_mean", runningMean), ("running_var", runningVar)] }
+    public var namedCounters: [(String, Int)] { [("num_batches_tracked", batchesTracked)] }
+    public func setCounter(_ name: String, _ value: Int) { if name == "num_batches_tracked" { batchesTracked = value } }
+
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.count >= 2, input[1] == weight.shape[0] else {
+            throw TensorError("BatchNorm(\(weight.shape[0])): input \(describe(input)) must have \(weight.shape[0]) channels")
+        }
+        return input
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+
+/// Validates a pipeline document against a registry and builds its stages.
+///
+/// Every problem is collected before anything runs: unknown types and keys, ill-typed values,
+/// wires to missing stages or ports, cycles, port kind and shape mismatches.
+public struct PipelineBuilder {
+    public let registry: StageRegistry
+
+    public init(registry: StageRegistry) { self.registry = registry }
+
+    public func build(_ doc: PipelineDocument, outputDirectory: String) throws -> Pipeline {
+        var problems: [PipelineError] = []
+        let validator = ConfigValidator(file: doc.file, locations: doc.locations)
+        func error(_ code: String, _ path: JSONPath, _ message: String, suggestion: String? = nil) -> PipelineError {
+            PipelineError(code, file: doc.file, path: path, location: doc.locations[path], message, suggestion: suggestion)
+        }
+
+        // 1. Types and configuration keys.
+        struct Pending { var type: any Stage.Type; var config: StageConfig; var inputs: [String: Wire]; var refs: [String] }
+        var pending: [String: Pending] = [:]
+        for id in doc.stageOrder {
+            let path = JSONPath.root / "stages" / id
+            let raw = doc.stages[id]!
+            guard raw.objectEntries != nil else {
+                problems.append(error("key.type", path, "expected a stage object with a \"type\", found \(raw.typeName)"))
+                continue
+            }
+            guard case .string(let typeName)? = raw["type"] else {
+                problems.append(error("key.missing", path, "missing key 'type' (one of `ganflow stages`)"))
+                continue
+            }
+            guard let type = registry[typeName] else {
+                problems.append(error("stage.unknown", path / "type", "unknown stage type '\(typeName)'",
+                                      suggestion: didYouMean(typeName, among: registry.sortedNames)))
+                continue
+            }
+            let (values, found) = validator.validate(id: id, raw: raw, type: type, path: path)
+            problems += found
+            if !found.isEmpty { continue }
+            var inputs: [String: Wire] = [:]
+            var refs: [String] = []
+            for key in type.configKeys {
+                switch (key.type, values[key.name]) {
+                case (.wire, .string(let s)?):
+                    inputs[key.name] = Wire(parsing: s)!
+                case (.wireMap, .object(let e)?):
+                    for (name, v) in e { if case .string(let s) = v { inputs[name] = Wire(parsing: s)! } }
+                case (.stageRef, .string(let s)?):
+                    refs.append(s)
+                default: break
+                }
+            }
+            pending[id] = Pending(type: type, config: StageConfig(stageID: id, typeName: typeName, path: path, values: values),
+                                  inputs: inputs, refs: refs)
+        }
+
+        // 2. Wires and references point at stages that exist.
+        let ids = Set(doc.stageOrder)
+        for id in doc.stageOrder {
+            guard let p = pending[id] else { continue }
+            for key in p.type.configKeys {
+                let path = JSONPath.root / "stages" / id / key.name
+                switch key.type {
+                case .wire:
+                    if let w = p.inputs[key.name], !ids.contains(w.stage) {
+                        problems.append(error("wire.stage", path, "no stage '\(w.stage)'", suggestion: didYouMean(w.stage, among: ids)))
+                    }
+                case .wireMap:
+                    for (name, v) in p.config.raw(key.name).objectEntries ?? [] {
+                        if case .string(let s) = v, let w = Wire(parsing: s), !ids.contains(w.stage) {
+                            problems.append(error("wire.stage", path / name, "no stage '\(w.stage)'",
+                                                  suggestion: didYouMean(w.stage, among: ids)))
+                        }
+                    }
+                case .stageRef:
+                    if case .string(let s) = p.config.raw(key.name), !ids.contains(s) {
+                        problems.append(error("ref.stage", path, "no stage '\(s)'", suggestion: didYouMean(s, among: ids)))
+                    }
+                default: break
+                }
+            }
+        }
+        for phase in doc.schedule {
+            for (i, target) in phase.run.enumerated() where !ids.contains(target) {
+                let p = phase.path / "run" / i
+                problems.append(error("schedule.stage", doc.locations[p] != nil ? p : phase.path / "run",
+                                      "no stage '\(target)'", suggestion: didYouMean(target, among: ids)))
+            }
+        }
+        if !problems.isEmpty { throw PipelineErrors(problems) }
+
+        // 3. Order, and cycles.
+        var order: [String] = []
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        var cycle: [String]?
+        func visit(_ id: String, _ trail: [String]) {
+            if state[id] == 2 || cycle != nil { return }
+            if state[id] == 1 {
+                let start = trail.firstIndex(of: id) ?? 0
+                cycle = Array(trail[start...]) + [id]
+                return
+            }
+            state[id] = 1
+            let p = pending[id]!
+            let deps = p.inputs.keys.sorted().map { p.inputs[$0]!.stage } + p.refs
+            for d in deps { visit(d, trail + [id]) }
+            state[id] = 2
+            order.append(id)
+        }
+        for id in doc.stageOrder { visit(id, []) }
+        if let cycle {
+            let first = cycle[0]
+            throw PipelineErrors([error("graph.cycle", .root / "stages" / first,
+                                        "the stages form a cycle: " + cycle.joined(separator: " -> "))])
+        }
+
+        // 4. Build in order, checking ports and shapes.
+        let context = BuildContext(pipelineName: doc.name, seed: doc.seed, pipelineFile: doc.file, outputDirectory: outputDirectory)
+        var nodes: [String: Pipeline.Node] = [:]
+        var failed = Set<String>()
+        for id in order {
+            let p = pending[id]!
+            let path = JSONPath.root / "stages" / id
+            func inputPath(_ port: String) -> JSONPath {
+                if p.type.configKeys.contains(where: { $0.name == port && $0.type == .wire }) { return path / port }
+                if let mapKey = p.type.configKeys.first(where: { $0.type == .wireMap }) { return path / mapKey.name / port }
+                return path
+            }
+            if p.inputs.values.contains(where: { failed.contains($0.stage) }) || p.refs.contains(where: failed.contains) {
+                failed.insert(id)
+                continue
+            }
+            var inputTypes: [String: PortType] = [:]
+            var wiringOK = true
+            for (port, wire) in p.inputs.sorted(by: { $0.key < $1.key }) {
+                let upstream = nodes[wire.stage]!.stage.outputs
+                guard let t = upstream[wire.port] else {
+                    problems.append(error("wire.port", inputPath(port),
+                                          "stage '\(wire.stage)' (\(nodes[wire.stage]!.config.typeName)) has no output '\(wire.port)'; it has \(upstream.keys.sorted().joined(separator: ", "))",
+                                          suggestion: didYouMean(wire.port, among: upstream.keys)))
+                    wiringOK = false
+                    continue
+                }
+                if t == .effect {
+                    problems.append(error("wire.effect", inputPath(port), "'\(wire)' is an action, not a value"))
+                    wiringOK = false
+                }
+                inputTypes[port] = t
+            }
+            guard wiringOK else { failed.insert(id); continue }
+            do {
+                let stage = try p.type.init(config: p.config, inputs: inputTypes, context: context)
+                context.stages[id] = stage
+                let until = p.config.optionalInt("until")
+                nodes[id] = Pipeline.Node(id: id, stage: stage, config: p.config, inputs: p.inputs, references: p.refs,
+                                          every: p.config.int("every"), from: p.config.int("from"), until: until)
+            } catch let problem as StageProblem {
+                let at = problem.key.map { p.inputs[$0] != nil ? inputPath($0) : path / $0 } ?? path
+                problems.append(error("stage.config", at, problem.message, suggestion: problem.suggestion))
+                failed.insert(id)
+            } catch let e as PipelineErrors {
+                problems += e.errors
+                failed.insert(id)
+            } catch {
+                problems.append(PipelineError("stage.build", file: doc.file, path: path, location: doc.locations[path],
+                                              "\(error)"))
+                failed.insert(id)
+            }
+        }
+
+        // 5. The schedule drives stages that act.
+        for phase in doc.schedule {
+            for (i, target) in phase.run.enumerated() {
+                guard let node = nodes[target] else { continue }
+                if !node.stage.outputs.values.contains(.effect) {
+                    problems.append(error("schedule.target", phase.path / "run" / i,
+                                          "stage '\(target)' (\(node.config.typeName)) does not act; a phase drives optimizers and other stages with an effect"))
+                }
+            }
+        }
+        if !problems.isEmpty { throw PipelineErrors(problems) }
+
+        // 6. Warnings: outputs nobody reads.
+        var used = Set<String>()
+        for n in nodes.values {
+            for w in n.inputs.values { used.insert(w.stage) }
+            used.formUnion(n.references)
+        }
+        var warnings: [PipelineError] = []
+        for id in doc.stageOrder {
+            guard let n = nodes[id] else { continue }
+            let acts = n.stage.outputs.values.contains(.effect)
+            if !acts && !used.contains(id) {
+                var w = error("stage.unused", .root / "stages" / id, "no stage reads the outputs of '\(id)'")
+                w.severity = .warning
+                warnings.append(w)
+            }
+        }
+        return Pipeline(document: doc, nodes: nodes, order: order, warnings: warnings, context: context)
+    }
+}

@@ -1,0 +1,73 @@
+/// One problem found in a pipeline: where it is and what to do about it.
+///
+/// Rendered as `dcgan.json:12:18: $.stages.D.inputs.real: no stage 'aug' (did you mean 'augment'?)`.
+public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Severity: String, Sendable { case error, warning }
+
+    /// A stable identifier of the kind of problem, for tests and tooling.
+    public var code: String
+    public var file: String
+    public var path: JSONPath
+    public var location: SourceLocation?
+    public var message: String
+    public var suggestion: String?
+    public var severity: Severity
+
+    public init(
+        _ code: String, file: String = "", path: JSONPath = .root, location: SourceLocation? = nil,
+        _ message: String, suggestion: String? = nil, severity: Severity = .error
+    ) {
+        self.code = code
+        self.file = file
+        self.path = path
+        self.location = location
+        self.message = message
+        self.suggestion = suggestion
+        self.severity = severity
+    }
+
+    public var description: String {
+        var s = file.isEmpty ? "" : file
+        if let location { s += ":\(location.line):\(location.column)" }
+        if !s.isEmpty { s += ": " }
+        if severity == .warning { s += "warning: " }
+        s += "\(path): \(message)"
+        if let suggestion { s += " (\(suggestion))" }
+        return s
+    }
+}
+
+/// Every problem found in a pipeline at once.
+public struct PipelineErrors: Error, Sendable, CustomStringConvertible {
+    public var errors: [PipelineError]
+    public init(_ errors: [PipelineError]) { self.errors = errors }
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+/// "did you mean 'x'?" for the candidate closest to `word` by edit distance, when it is close.
+public func didYouMean(_ word: String, among candidates: some Sequence<String>) -> String? {
+    var best: (String, Int)?
+    for c in candidates {
+        let d = editDistance(word.lowercased(), c.lowercased())
+        if best == nil || d < best!.1 { best = (c, d) }
+    }
+    guard let (name, d) = best, d <= max(2, word.count / 3) else { return nil }
+    return "did you mean '\(name)'?"
+}
+
+/// Levenshtein distance.
+public func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var prev = Array(0...b.count)
+    var cur = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        cur[0] = i
+        for j in 1...b.count {
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&prev, &cur)
+    }
+    return prev[b.count]
+}

@@ -1,0 +1,146 @@
+import Dispatch
+import Synchronization
+
+/// A stage whose action must wait until every stage of the same evaluation has finished, such as
+/// an optimizer: gradients for G and D are both taken before either network's weights change.
+public protocol CommittingStage: Stage {
+    /// Applies the effect prepared by the last `evaluate`, in schedule order.
+    func commit() throws
+}
+
+/// How the stages of one evaluation are run: one after another, or concurrently on Dispatch.
+/// Both give bit-identical results: a stage's values depend only on its inputs, its own state
+/// and the evaluation index, and each stage runs once per evaluation.
+public enum SchedulerKind: String, Sendable, CaseIterable {
+    case serial
+    case dispatch
+}
+
+/// An error inside a stage during a step, with the stage named.
+public struct StageFailure: Error, CustomStringConvertible, Sendable {
+    public var stageID: String
+    public var typeName: String
+    public var step: Int
+    public var message: String
+    public var description: String { "step \(step): stage '\(stageID)' (\(typeName)): \(message)" }
+}
+
+/// Evaluates the part of a pipeline that a set of requested outputs needs.
+public final class Evaluator: @unchecked Sendable {
+    public let pipeline: Pipeline
+    public let kind: SchedulerKind
+    private let queue = DispatchQueue(label: "ganflow.compute", attributes: .concurrent)
+
+    public init(pipeline: Pipeline, kind: SchedulerKind) {
+        self.pipeline = pipeline
+        self.kind = kind
+    }
+
+    /// The outputs each stage must produce so that `targets` (stage -> outputs) can be computed.
+    public func plan(_ targets: [String: Set<String>]) -> [String: Set<String>] {
+        var need = targets
+        // Walk stages from last to first: a stage's requests are final once its consumers are seen.
+        for id in pipeline.order.reversed() {
+            guard let outputs = need[id], let node = pipeline.nodes[id] else { continue }
+            var ports = Set<String>()
+            for o in outputs {
+                if let needed = node.stage.inputsNeeded(for: o) { ports.formUnion(needed) } else { ports.formUnion(node.inputs.keys) }
+            }
+            for port in ports {
+                guard let w = node.inputs[port] else { continue }
+                need[w.stage, default: []].insert(w.port)
+            }
+        }
+        return need
+    }
+
+    /// Runs one evaluation and returns every value computed, keyed by wire.
+    public func evaluate(_ targets: [String: Set<String>], step: Int, index: Int, mode: EvaluationMode) throws -> [Wire: PortValue] {
+        let need = plan(targets)
+        let ids = pipeline.order.filter { need[$0] != nil }
+        let results = Mutex<[Wire: PortValue]>([:])
+
+        @Sendable func run(_ id: String) throws {
+            let node = pipeline.nodes[id]!
+            let outputs = need[id]!
+            var inputs: [String: PortValue] = [:]
+            var ports = Set<String>()
+            for o in outputs {
+                if let needed = node.stage.inputsNeeded(for: o) { ports.formUnion(needed) } else { ports.formUnion(node.inputs.keys) }
+            }
+            let snapshot = results.withLock { $0 }
+            for port in ports {
+                guard let w = node.inputs[port] else { continue }
+                inputs[port] = snapshot[w]
+            }
+            let evaluation = Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode,
+                                        seed: pipeline.document.seed, stageID: id)
+            let produced: [String: PortValue]
+            do {
+                produced = try node.stage.evaluate(evaluation)
+            } catch let p as StageProblem {
+                throw StageFailure(stageID: id, typeName: node.config.typeName, step: step, message: p.message)
+            } catch let f as StageFailure {
+                throw f
+            } catch {
+                throw StageFailure(stageID: id, typeName: node.config.typeName, step: step, message: "\(error)")
+            }
+            results.withLock { r in
+                for (port, value) in produced { r[Wire(stage: id, port: port)] = value }
+            }
+        }
+
+        switch kind {
+        case .serial:
+            for id in ids { try run(id) }
+        case .dispatch:
+            try runConcurrently(ids, run)
+        }
+        // Effects are applied after every stage has read the values it needed.
+        for id in ids {
+            if let committing = pipeline.nodes[id]!.stage as? any CommittingStage { try committing.commit() }
+        }
+        return results.withLock { $0 }
+    }
+
+    /// Runs `ids` on the concurrent queue, each as soon as the stages it reads from are done.
+    private func runConcurrently(_ ids: [String], _ run: @escaping @Sendable (String) throws -> Void) throws {
+        let idSet = Set(ids)
+        var waiting: [String: Int] = [:]
+        var dependents: [String: [String]] = [:]
+        for id in ids {
+            let node = pipeline.nodes[id]!
+            let ups = Set(node.inputs.values.map(\.stage) + node.references).filter(idSet.contains)
+            waiting[id] = ups.count
+            for u in ups { dependents[u, default: []].append(id) }
+        }
+        struct Shared { var waiting: [String: Int]; var failure: Error?; var done = 0 }
+        let shared = Mutex(Shared(waiting: waiting, failure: nil))
+        let group = DispatchGroup()
+        let deps = dependents
+        let queue = self.queue
+
+        @Sendable func launch(_ id: String) {
+            group.enter()
+            queue.async {
+                defer { group.leave() }
+                let skip = shared.withLock { $0.failure != nil }
+                if !skip {
+                    do { try run(id) } catch { shared.withLock { if $0.failure == nil { $0.failure = error } } }
+                }
+                let ready = shared.withLock { s -> [String] in
+                    var r: [String] = []
+                    for d in deps[id] ?? [] {
+                        s.waiting[d]! -= 1
+                        if s.waiting[d] == 0 { r.append(d) }
+                    }
+                    return r
+                }
+                for d in ready { launch(d) }
+            }
+        }
+        for id in ids where waiting[id] == 0 { launch(id) }
+        group.wait()
+        if let failure = shared.withLock({ $0.failure }) { throw failure }
+    }
+}

@@ -1,0 +1,214 @@
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+import TensorRuntime
+
+/// A data stage that knows how many batches make an epoch, so a run can be given in epochs.
+public protocol EpochSource: Stage {
+    var batchesPerEpoch: Int { get }
+}
+
+/// A loss or other scalar that became NaN or infinite.
+public struct NonFiniteValue: Error, CustomStringConvertible, Sendable {
+    public var wire: String
+    public var step: Int
+    public var value: Double
+    public var description: String { "step \(step): '\(wire)' is \(value); stopping (the last good checkpoint is kept)" }
+}
+
+/// What a finished (or stopped) run reports.
+public struct RunSummary: Sendable {
+    public var steps: Int
+    public var lastStep: Int
+    public var seconds: Double
+    public var finalScalars: [String: Double]
+    public var interrupted: Bool
+    public var checkpoint: String?
+}
+
+/// Runs a pipeline's schedule step by step, with logging, checkpoints and resume.
+public final class Runner: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var runDirectory: String
+        public var scheduler: SchedulerKind = .dispatch
+        public var resume = false
+        public var stepsOverride: Int?
+        public var quiet = false
+        public init(runDirectory: String) { self.runDirectory = runDirectory }
+    }
+
+    public let pipeline: Pipeline
+    public let options: Options
+    let evaluator: Evaluator
+    let logger: Logger
+    /// Set by the first SIGINT: finish the step, checkpoint, stop.
+    public let stopRequested = StopFlag()
+
+    public init(pipeline: Pipeline, options: Options, logger: Logger = Logger(label: "ganflow")) {
+        self.pipeline = pipeline
+        self.options = options
+        self.evaluator = Evaluator(pipeline: pipeline, kind: options.scheduler)
+        self.logger = logger
+    }
+
+    /// Steps the run lasts: `steps`, or `epochs` times the data stage's batches per epoch divided
+    /// by the batches a step draws.
+    public func totalSteps() throws -> Int {
+        if let s = options.stepsOverride { return s }
+        if let s = pipeline.document.steps { return s }
+        let epochs = pipeline.document.epochs ?? 1
+        guard let (id, source) = pipeline.order.lazy.compactMap({ id in
+            (self.pipeline.nodes[id]!.stage as? any EpochSource).map { (id, $0) } }).first else {
+            throw PipelineErrors([PipelineError("run.epochs", file: pipeline.document.file, path: .root / "epochs",
+                                                "'epochs' needs a dataset stage; give 'steps' instead")])
+        }
+        var draws = 0
+        for phase in pipeline.document.schedule {
+            let plan = evaluator.plan(Dictionary(uniqueKeysWithValues: phase.run.map { ($0, allOutputs($0)) }))
+            if plan[id] != nil { draws += phase.repeats }
+        }
+        return max(1, epochs * source.batchesPerEpoch / max(draws, 1))
+    }
+
+    func allOutputs(_ id: String) -> Set<String> { Set(pipeline.nodes[id]!.stage.outputs.keys) }
+
+    public func run() throws -> RunSummary {
+        let fm = FileManager.default
+        let dir = options.runDirectory
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try AtomicFile.write(Array((pipeline.document.json.serialized() + "\n").utf8),
+                             to: (dir as NSString).appendingPathComponent("pipeline.json"))
+
+        var step = 0
+        var index = 0
+        if options.resume {
+            var loaded: Checkpoint.Loaded?
+            var refused: [String] = []
+            for path in Checkpoint.list(in: dir).reversed() {
+                do {
+                    loaded = try Checkpoint.load(pipeline, from: path)
+                    break
+                } catch let e as PipelineErrors {
+                    throw e
+                } catch {
+                    refused.append("\(error)")
+                    logger.warning("skipping unreadable checkpoint: \(error)")
+                }
+            }
+            if let loaded {
+                step = loaded.step
+                index = loaded.evaluationIndex
+                if !options.quiet { logger.info("resuming from \(loaded.path) at step \(step)") }
+            } else if !options.quiet {
+                logger.info("no checkpoint to resume in \(dir); starting at step 0")
+            }
+        }
+        let total = try totalSteps()
+        let metricsPath = (dir as NSString).appendingPathComponent("metrics.jsonl")
+        let metrics = try MetricsLog(path: metricsPath, truncatingAfter: options.resume ? step : 0)
+        let progress = Progress(total: total, startStep: step, every: pipeline.document.logEvery)
+        let started = Date()
+        var latest: [String: Double] = [:]
+        var lastCheckpoint: String? = Checkpoint.list(in: dir).last
+        let signals = SignalWatcher(stop: stopRequested)
+        defer { signals.cancel() }
+        var interrupted = false
+
+        while step < total {
+            if stopRequested.isRequested { interrupted = true; break }
+            step += 1
+            var scalars: [(String, Double)] = []
+            for phase in pipeline.document.schedule {
+                let targets = Dictionary(uniqueKeysWithValues: phase.run.map { ($0, allOutputs($0)) })
+                for _ in 0..<phase.repeats {
+                    let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
+                    index += 1
+                    try collect(values, step: step, into: &scalars)
+                }
+            }
+            let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
+            if !side.isEmpty {
+                let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
+                let values = try withoutGradients {
+                    try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
+                }
+                try collect(values, step: step, into: &scalars)
+            }
+            for (k, v) in scalars { latest[k] = v }
+            try metrics.append(step: step, seconds: Date().timeIntervalSince(started), scalars: scalars)
+            if !options.quiet { progress.update(step: step, scalars: scalars) }
+            if step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested {
+                lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
+                                                     keep: pipeline.document.checkpointKeep)
+            }
+        }
+        for id in pipeline.order { try pipeline.nodes[id]!.stage.finish() }
+        try metrics.close()
+        let summary = RunSummary(steps: total, lastStep: step, seconds: Date().timeIntervalSince(started),
+                                 finalScalars: latest, interrupted: interrupted, checkpoint: lastCheckpoint)
+        try writeSummary(summary)
+        return summary
+    }
+
+    /// Gathers the scalar outputs of an evaluation for logging, stopping on a non-finite one.
+    func collect(_ values: [Wire: PortValue], step: Int, into scalars: inout [(String, Double)]) throws {
+        for (wire, value) in values.sorted(by: { $0.key.description < $1.key.description }) {
+            guard case .scalar = value, let v = value.number else { continue }
+            if !v.isFinite { throw NonFiniteValue(wire: wire.description, step: step, value: v) }
+            if let i = scalars.firstIndex(where: { $0.0 == wire.description }) {
+                scalars[i].1 = v
+            } else {
+                scalars.append((wire.description, v))
+            }
+        }
+    }
+
+    func writeSummary(_ s: RunSummary) throws {
+        var entries: [(String, JSONValue)] = [
+            ("pipeline", .string(pipeline.document.name)),
+            ("steps", .number(Double(s.steps))),
+            ("lastStep", .number(Double(s.lastStep))),
+            ("seconds", .number((s.seconds * 1000).rounded() / 1000)),
+            ("interrupted", .bool(s.interrupted)),
+        ]
+        if let c = s.checkpoint { entries.append(("checkpoint", .string(c))) }
+        entries.append(("final", .object(s.finalScalars.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) })))
+        try AtomicFile.write(Array((JSONValue.object(entries).serialized() + "\n").utf8),
+                             to: (options.runDirectory as NSString).appendingPathComponent("summary.json"))
+    }
+}
+
+/// A flag that asks a run to stop after the current step.
+public final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    public init() {}
+    public func request() { value.store(true, ordering: .relaxed) }
+    public var isRequested: Bool { value.load(ordering: .relaxed) }
+}
+
+/// SIGINT handling: the first one asks the run to stop after the current step; a second exits.
+final class SignalWatcher: @unchecked Sendable {
+    private let source: DispatchSourceSignal
+
+    init(stop: StopFlag) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        let count = Mutex(0)
+        source.setEventHandler {
+            let n = count.withLock { c -> Int in c += 1; return c }
+            if n >= 2 {
+                FileHandle.standardError.write(Data("\nsecond interrupt: exiting now\n".utf8))
+                exit(130)
+            }
+            FileHandle.standardError.write(Data("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)\n".utf8))
+            stop.request()
+        }
+        source.resume()
+    }
+
+    func cancel() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}

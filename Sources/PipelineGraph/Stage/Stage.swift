@@ -1,0 +1,154 @@
+import TensorRuntime
+
+/// A node of a pipeline: a typed, configured unit with input and output ports.
+///
+/// A stage type declares its schema (`typeName`, `summary`, `configKeys`) beside its code. An
+/// instance is built once per run, after its inputs' types are known, and is then asked for
+/// outputs on every evaluation. Stages own their state (parameters, running statistics, RNG
+/// counters, loader positions) and expose it for checkpoints.
+public protocol Stage: AnyObject, Sendable {
+    /// The stable dotted name used as `"type"` in pipelines, e.g. `noise.normal`.
+    static var typeName: String { get }
+    /// One line for `ganflow stages`.
+    static var summary: String { get }
+    /// Configuration keys beyond the common ones.
+    static var configKeys: [ConfigKey] { get }
+
+    /// Builds the stage. `inputs` holds the type of every wired input port.
+    init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws
+
+    /// Output ports and their types, for the inputs the stage was built with.
+    var outputs: [String: PortType] { get }
+
+    /// Output types for other input types (another resolution of a progressive schedule).
+    /// Throws a `StageProblem` when the inputs do not fit.
+    func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType]
+
+    /// The input ports that `output` needs, so that asking for one output evaluates only its
+    /// part of the graph. nil means all inputs.
+    func inputsNeeded(for output: String) -> [String]?
+
+    /// Computes the requested outputs from the given inputs.
+    func evaluate(_ evaluation: Evaluation) throws -> [String: PortValue]
+
+    /// Trainable parameters with dotted names (PyTorch `state_dict` names for models).
+    var parameters: [(String, Tensor)] { get }
+
+    /// Everything to checkpoint: parameters, buffers and optimizer moments as tensors, and small
+    /// values (counters, positions) as strings.
+    func checkpointState() throws -> StageState
+
+    /// Restores what `checkpointState` saved. Throws a `StageProblem` when it does not fit.
+    func restore(_ state: StageState) throws
+
+    /// Called once after the run's last step (flush files, close writers).
+    func finish() throws
+}
+
+extension Stage {
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { outputs }
+    public func inputsNeeded(for output: String) -> [String]? { nil }
+    public var parameters: [(String, Tensor)] { [] }
+    public func checkpointState() throws -> StageState { StageState() }
+    public func restore(_ state: StageState) throws {}
+    public func finish() throws {}
+}
+
+/// A stage's checkpointed state.
+public struct StageState: @unchecked Sendable {
+    public var tensors: [String: Tensor] = [:]
+    public var values: [String: String] = [:]
+    public init(tensors: [String: Tensor] = [:], values: [String: String] = [:]) {
+        self.tensors = tensors
+        self.values = values
+    }
+}
+
+/// Whether an evaluation trains or only samples.
+public enum EvaluationMode: Sendable {
+    /// Part of a training phase: batch norm uses and updates batch statistics, dropout is on.
+    case train
+    /// For sinks and metrics: no gradients, no updates to running statistics, fixed noise.
+    case sample
+}
+
+/// One request to a stage: which outputs, from which inputs, at which point of the run.
+public struct Evaluation: @unchecked Sendable {
+    public let outputs: Set<String>
+    public let inputs: [String: PortValue]
+    public let step: Int
+    /// Counts every evaluation of the graph since the run began; keys per-evaluation randomness.
+    public let index: Int
+    public let mode: EvaluationMode
+    public let seed: UInt64
+    public let stageID: String
+
+    public init(outputs: Set<String>, inputs: [String: PortValue], step: Int, index: Int, mode: EvaluationMode,
+                seed: UInt64, stageID: String) {
+        self.outputs = outputs
+        self.inputs = inputs
+        self.step = step
+        self.index = index
+        self.mode = mode
+        self.seed = seed
+        self.stageID = stageID
+    }
+
+    /// A random stream for this stage, evaluation and purpose. The values depend only on the
+    /// pipeline seed, the stage id, `purpose` and the evaluation index, never on timing.
+    public func random(_ purpose: String = "") -> PhiloxRandom {
+        let stream = stableHash(stageID + "/" + purpose)
+        let base = mode == .sample ? UInt64(1) << 63 : UInt64(index) << 24
+        return PhiloxRandom(seed: seed, stream: stream, counter: base)
+    }
+
+    public func tensor(_ port: String) throws -> Tensor {
+        guard let t = inputs[port]?.tensor else {
+            throw StageProblem(key: port, "input '\(port)' is not a tensor")
+        }
+        return t
+    }
+
+    public func pyramid(_ port: String) throws -> [Tensor] {
+        guard case .pyramid(let ts)? = inputs[port] else {
+            throw StageProblem(key: port, "input '\(port)' is not a pyramid")
+        }
+        return ts
+    }
+
+    public func integer(_ port: String) -> Int? {
+        if case .integer(let n)? = inputs[port] { return n }
+        return nil
+    }
+}
+
+/// FNV-1a, stable across runs and platforms (Swift's `hashValue` is seeded per process).
+public func stableHash(_ s: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 {
+        h ^= UInt64(b)
+        h = h &* 0x0000_0100_0000_01b3
+    }
+    return h
+}
+
+/// What a stage can see of the run while it is built.
+public final class BuildContext: @unchecked Sendable {
+    public let pipelineName: String
+    public let seed: UInt64
+    /// The file the pipeline came from; relative paths in configs resolve against its folder
+    /// first, then against the working directory.
+    public let pipelineFile: String
+    public let outputDirectory: String
+    var stages: [String: any Stage] = [:]
+
+    public init(pipelineName: String, seed: UInt64, pipelineFile: String, outputDirectory: String) {
+        self.pipelineName = pipelineName
+        self.seed = seed
+        self.pipelineFile = pipelineFile
+        self.outputDirectory = outputDirectory
+    }
+
+    /// A stage built earlier (stage references are built first).
+    public func stage(_ id: String) -> (any Stage)? { stages[id] }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import PipelineGraph
+import PipelineStages
+
+@main
+struct GANFlowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ganflow",
+        abstract: "Train GANs and run style transfer as declarative data-flow pipelines.",
+        discussion: """
+            A pipeline is a JSON file of stages (datasets, noise, generators, discriminators, losses,
+            optimizers, sinks, metrics) wired by name, and a schedule of what one step does.
+
+              ganflow run pipelines/dcgan-fashion.json
+              ganflow run pipelines/dcgan-fashion.json --set loss.type=loss.hinge --out runs/hinge
+              ganflow validate pipelines/*.json
+            """,
+        subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
+                      BenchCommand.self])
+}
+
+/// Prints pipeline problems the way compilers do, one per line, and fails.
+func report(_ error: Error) -> ExitCode {
+    let text: String
+    switch error {
+    case let e as PipelineErrors: text = e.description
+    case let e as PipelineError: text = e.description
+    default: text = "\(error)"
+    }
+    FileHandle.standardError.write(Data(("error: " + text.replacingOccurrences(of: "\n", with: "\nerror: ") + "\n").utf8))
+    return ExitCode.failure
+}
+
+func printWarnings(_ warnings: [PipelineError]) {
+    for w in warnings { FileHandle.standardError.write(Data((w.description + "\n").utf8)) }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PipelineGraph
+import PipelineStages
+import TensorRuntime
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Train a pipeline: validate it, then run its schedule with progress, checkpoints and samples.")
+
+    @Argument(help: "Pipeline file.")
+    var file: String
+
+    @Option(help: "Run this many steps instead of the pipeline's length.")
+    var steps: Int?
+
+    @Option(help: "Run directory (default: the pipeline's \"output\", else runs/<name>).")
+    var out: String?
+
+    @Option(help: "Seed for every random stream (default: the pipeline's).")
+    var seed: Int?
+
+    @Option(name: .customLong("set"), help: "Override a value, as stageId.key=value (repeatable); also a stage's type.")
+    var assignments: [String] = []
+
+    @Flag(help: "Continue from the newest checkpoint in the run directory.")
+    var resume = false
+
+    @Option(help: "Scheduler: dispatch (concurrent) or serial.")
+    var scheduler: String = "dispatch"
+
+    @Option(help: "Kernel threads (OpenMP); default GANFLOW_THREADS, OMP_NUM_THREADS or the core count.")
+    var threads: Int?
+
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
+        if SchedulerKind(rawValue: scheduler) == nil {
+            throw ValidationError("--scheduler must be one of \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "ganflow")
+        do {
+            var overrides = assignments
+            if let seed { overrides.append("seed=\(seed)") }
+            let doc = try PipelineDocument.load(file: file, overrides: overrides)
+            let dir = out ?? doc.output ?? "runs/\(doc.name)"
+            let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+            printWarnings(pipeline.warnings)
+            var options = Runner.Options(runDirectory: dir)
+            options.resume = resume
+            options.stepsOverride = steps
+            options.scheduler = SchedulerKind(rawValue: scheduler)!
+            let runner = Runner(pipeline: pipeline, options: options, logger: logger)
+            let summary = try runner.run()
+            let finals = summary.finalScalars.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4g", $0.value))" }
+            print("\(summary.interrupted ? "stopped" : "finished") at step \(summary.lastStep)/\(summary.steps) in \(String(format: "%.1f", summary.seconds)) s; run directory \(dir)")
+            if !finals.isEmpty { print("final: " + finals.joined(separator: " ")) }
+        } catch {
+            throw report(error)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+@testable import PipelineGraph
+
+@Suite struct ValidationTests {
+    func problems(_ text: String) -> [String] {
+        do {
+            let doc = try PipelineDocument.parse(text, file: "p.json")
+            _ = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
+            return []
+        } catch let e as PipelineErrors {
+            return e.errors.map(\.description)
+        } catch {
+            return ["unexpected: \(error)"]
+        }
+    }
+
+    @Test func reportsEveryConfigurationProblemAtOnce() {
+        let text = """
+        {"name": "p", "steps": 1, "stages": {
+          "x": {"type": "test.sorce"},
+          "y": {"type": "test.source", "size": 0, "colour": 1},
+          "A": {"type": "test.scale"},
+          "o": {"type": "test.sgd", "minimize": "A.out", "parameters": "A", "lr": "fast"}
+        }, "schedule": [{"run": ["o"]}]}
+        """
+        #expect(problems(text) == [
+            "p.json:2:16: $.stages.x.type: unknown stage type 'test.sorce' (did you mean 'test.source'?)",
+            "p.json:3:42: $.stages.y.colour: unknown key 'colour' for test.source",
+            "p.json:3:34: $.stages.y.size: must be >= 1, found 0",
+            "p.json:4:8: $.stages.A: missing key 'input' (Input vector.)",
+            "p.json:5:73: $.stages.o.lr: expected a number, found \"fast\"",
+        ])
+    }
+
+    @Test func reportsBadWiresAndReferences() {
+        let text = """
+        {"name": "p", "steps": 1, "stages": {
+          "x": {"type": "test.source"},
+          "A": {"type": "test.scale", "input": "xx.value"},
+          "B": {"type": "test.scale", "input": "x.valeu"},
+          "o": {"type": "test.sgd", "minimize": "B.out", "parameters": "Q"}
+        }, "schedule": [{"run": ["o", "p"]}]}
+        """
+        #expect(problems(text) == [
+            "p.json:3:40: $.stages.A.input: no stage 'xx' (did you mean 'x'?)",
+            "p.json:5:63: $.stages.o.parameters: no stage 'Q'",
+            "p.json:6:30: $.schedule[0].run[1]: no stage 'p' (did you mean 'o'?)",
+        ])
+    }
+
+    @Test func reportsMissingPortsAndTypeMismatches() {
+        let text = """
+        {"name": "p", "steps": 1, "stages": {
+          "x": {"type": "test.source", "size": 3},
+          "y": {"type": "test.source", "size": 4},
+          "A": {"type": "test.scale", "input": "x.valeu"},
+          "D": {"type": "test.distance", "a": "x.value", "b": "y.value"},
+          "o": {"type": "test.sgd", "minimize": "D.loss", "parameters": "x"}
+        }, "schedule": [{"run": ["o"]}]}
+        """
+        #expect(problems(text) == [
+            "p.json:4:40: $.stages.A.input: stage 'x' (test.source) has no output 'valeu'; it has value (did you mean 'value'?)",
+            "p.json:5:54: $.stages.D.b: shape tensor [4] does not match tensor [3]",
+        ])
+    }
+
+    @Test func reportsCycles() {
+        let text = """
+        {"name": "p", "steps": 1, "stages": {
+          "A": {"type": "test.scale", "input": "B.out"},
+          "B": {"type": "test.scale", "input": "A.out"},
+          "o": {"type": "test.sgd", "minimize": "A.out", "parameters": "A"}
+        }, "schedule": [{"run": ["o"]}]}
+        """
+        #expect(problems(text) == ["p.json:2:8: $.stages.A: the stages form a cycle: A -> B -> A"])
+    }
+
+    @Test func reportsTopLevelProblems() {
+        let text = #"{"name": "", "stpes": 3, "stages": {}, "schedule": [{"runn": ["o"]}, 3]}"#
+        #expect(problems(text) == [
+            "p.json:1:14: $.stpes: unknown key 'stpes' (did you mean 'steps'?)",
+            "p.json:1:10: $.name: the name must not be empty",
+            "p.json:1:1: $: missing the run length: give 'steps' or 'epochs'",
+            "p.json:1:36: $.stages: a pipeline needs at least one stage",
+            "p.json:1:54: $.schedule[0].runn: unknown key 'runn' (did you mean 'run'?)",
+            "p.json:1:53: $.schedule[0]: missing key 'run'",
+            "p.json:1:69: $.schedule[1]: expected a phase object like {\"run\": [\"optD\"]}, found an integer",
+        ])
+    }
+
+    @Test func malformedJSONGivesLineAndColumn() {
+        #expect(problems("{\"name\": \"p\",\n  \"steps\": 1\n  \"stages\": {}}") == [
+            "p.json:3:3: $: malformed JSON: unexpected '\"', expected ',' or '}'",
+        ])
+    }
+
+    @Test func warnsAboutUnusedOutputs() throws {
+        let text = """
+        {"name": "p", "steps": 1, "stages": {
+          "x": {"type": "test.source"}, "unused": {"type": "test.source"},
+          "A": {"type": "test.scale", "input": "x.value"},
+          "D": {"type": "test.distance", "a": "A.out", "b": "x.value"},
+          "o": {"type": "test.sgd", "minimize": "D.loss", "parameters": "A"}
+        }, "schedule": [{"run": ["o"]}]}
+        """
+        let doc = try PipelineDocument.parse(text, file: "p.json")
+        let p = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
+        #expect(p.warnings.map(\.description) == ["p.json:2:45: warning: $.stages.unused: no stage reads the outputs of 'unused'"])
+    }
+}
