@@ -1,0 +1,170 @@
+import CDNNL
+
+/// Everything that fixes a 2-D convolution's arithmetic, from the convolution's point of view:
+/// `input` is convolved with `weight` into `output`.
+///
+/// A transposed convolution is the same geometry read backwards (its input is `output`, its
+/// result is `input`), so the three kernels below serve conv2d, convTranspose2d and all their
+/// gradients.
+struct ConvGeometry: Hashable, Sendable {
+    /// [N, C, H, W]
+    let input: [Int]
+    /// [O, C, KH, KW]
+    let weight: [Int]
+    /// [N, O, OH, OW]
+    let output: [Int]
+    let stride: [Int]
+    let padding: [Int]
+    /// 1 means no dilation (PyTorch's convention; oneDNN counts from 0).
+    let dilation: [Int]
+
+    var keyValues: [Int] { input + weight + output + stride + padding + dilation }
+
+    var detail: String {
+        "x \(describe(input)) w \(describe(weight)) y \(describe(output)) stride \(describe(stride)) "
+            + "padding \(describe(padding)) dilation \(describe(dilation))"
+    }
+
+    /// Strides, dilations (0-based) and left/right padding in oneDNN's form.
+    ///
+    /// Right padding equals left padding: oneDNN checks `(H - extent + 2p) / s + 1 == OH` with
+    /// integer division, so rows a strided window never reaches need no special padding.
+    var dnnlParameters: (strides: [Int64], dilates: [Int64], left: [Int64], right: [Int64]) {
+        (stride.map(Int64.init), dilation.map { Int64($0 - 1) }, padding.map(Int64.init), padding.map(Int64.init))
+    }
+
+    /// Multiply-adds of one forward pass, times two.
+    var flops: Double {
+        2 * Double(output.reduce(1, *)) * Double(weight[1] * weight[2] * weight[3])
+    }
+}
+
+/// oneDNN primitives for the three convolution kernels, created on first use and cached.
+enum ConvolutionPrimitives {
+    /// y = conv(x, w) (+ b).
+    static func forward(_ g: ConvGeometry, bias: Bool) throws -> DNNLPrimitive {
+        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0],
+                               detail: g.detail + (bias ? " bias" : ""))
+        return try PrimitiveCache.shared.primitive(for: key) {
+            let pd = try forwardDescriptor(g, bias: bias)
+            var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
+                (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.input), false),
+                (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
+                (DNNL_ARG_DST, try DNNLContext.plainDesc(g.output), true),
+            ]
+            if bias { args.append((DNNL_ARG_BIAS, try DNNLContext.plainDesc([g.weight[0]]), false)) }
+            return try DNNLPrimitive(descriptor: pd, arguments: args)
+        }
+    }
+
+    /// dx = conv^T(dy, w): the gradient of conv's input, and a transposed convolution's forward.
+    static func backwardData(_ g: ConvGeometry) throws -> DNNLPrimitive {
+        let key = PrimitiveKey(kind: .convBackwardData, values: g.keyValues, detail: g.detail)
+        return try PrimitiveCache.shared.primitive(for: key) {
+            let hint = try forwardDescriptor(g, bias: false)
+            defer { dnnl_primitive_desc_destroy(hint) }
+            var diffSrc = try DNNLContext.anyDesc(g.input)
+            var weights = try DNNLContext.anyDesc(g.weight)
+            var diffDst = try DNNLContext.anyDesc(g.output)
+            let p = g.dnnlParameters
+            var desc = dnnl_convolution_desc_t()
+            try DNNLContext.check(
+                dnnl_dilated_convolution_backward_data_desc_init(
+                    &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, p.strides, p.dilates, p.left, p.right),
+                "convolution_backward_data_desc_init(\(g.detail))")
+            let pd = try createDescriptor(&desc, hint: hint, what: "conv backward data \(g.detail)")
+            return try DNNLPrimitive(descriptor: pd, arguments: [
+                (DNNL_ARG_DIFF_DST, try DNNLContext.plainDesc(g.output), false),
+                (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
+                (DNNL_ARG_DIFF_SRC, try DNNLContext.plainDesc(g.input), true),
+            ])
+        }
+    }
+
+    /// dw = sum over the batch of x correlated with dy: the gradient of conv's weight.
+    static func backwardWeights(_ g: ConvGeometry) throws -> DNNLPrimitive {
+        let key = PrimitiveKey(kind: .convBackwardWeights, values: g.keyValues, detail: g.detail)
+        return try PrimitiveCache.shared.primitive(for: key) {
+            let hint = try forwardDescriptor(g, bias: false)
+            defer { dnnl_primitive_desc_destroy(hint) }
+            var src = try DNNLContext.anyDesc(g.input)
+            var diffWeights = try DNNLContext.anyDesc(g.weight)
+            var diffDst = try DNNLContext.anyDesc(g.output)
+            let p = g.dnnlParameters
+            var desc = dnnl_convolution_desc_t()
+            try DNNLContext.check(
+                dnnl_dilated_convolution_backward_weights_desc_init(
+                    &desc, dnnl_convolution_direct, &src, &diffWeights, nil, &diffDst,
+                    p.strides, p.dilates, p.left, p.right),
+                "convolution_backward_weights_desc_init(\(g.detail))")
+            let pd = try createDescriptor(&desc, hint: hint, what: "conv backward weights \(g.detail)")
+            return try DNNLPrimitive(descriptor: pd, arguments: [
+                (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.input), false),
+                (DNNL_ARG_DIFF_DST, try DNNLContext.plainDesc(g.output), false),
+                (DNNL_ARG_DIFF_WEIGHTS, try DNNLContext.plainDesc(g.weight), true),
+            ])
+        }
+    }
+
+    /// A forward-training descriptor with every layout left to oneDNN; also the hint that the
+    /// backward descriptors need.
+    static func forwardDescriptor(_ g: ConvGeometry, bias: Bool) throws -> dnnl_primitive_desc_t {
+        var src = try DNNLContext.anyDesc(g.input)
+        var weights = try DNNLContext.anyDesc(g.weight)
+        var dst = try DNNLContext.anyDesc(g.output)
+        var biasDesc = try DNNLContext.anyDesc([g.weight[0]])
+        let p = g.dnnlParameters
+        var desc = dnnl_convolution_desc_t()
+        let status = withUnsafePointer(to: &biasDesc) { b in
+            dnnl_dilated_convolution_forward_desc_init(
+                &desc, dnnl_forward_training, dnnl_convolution_direct, &src, &weights, bias ? b : nil, &dst,
+                p.strides, p.dilates, p.left, p.right)
+        }
+        try DNNLContext.check(status, "convolution_forward_desc_init(\(g.detail))")
+        return try createDescriptor(&desc, hint: nil, what: "conv forward \(g.detail)")
+    }
+
+    static func createDescriptor(
+        _ desc: UnsafeMutablePointer<dnnl_convolution_desc_t>, hint: dnnl_primitive_desc_t?, what: String
+    ) throws -> dnnl_primitive_desc_t {
+        let attr = try DNNLContext.makeAttributes()
+        defer { dnnl_primitive_attr_destroy(attr) }
+        var pd: dnnl_primitive_desc_t?
+        try DNNLContext.check(dnnl_primitive_desc_create(&pd, desc, attr, DNNLContext.engine, hint),
+                              "primitive_desc_create(\(what))")
+        return pd!
+    }
+}
+
+/// Runs the convolution kernels on tensors, without recording anything for autograd.
+enum ConvolutionKernels {
+    static func forward(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry) throws -> Tensor {
+        let primitive = try ConvolutionPrimitives.forward(g, bias: b != nil)
+        let xc = x.contiguousData(), wc = w.contiguousData(), bc = b?.contiguousData()
+        let out = Tensor(uninitialized: g.output)
+        var buffers = [DNNL_ARG_SRC: xc.data, DNNL_ARG_WEIGHTS: wc.data, DNNL_ARG_DST: out.data]
+        if let bc { buffers[DNNL_ARG_BIAS] = bc.data }
+        try withExtendedLifetime((xc, wc, bc)) { try primitive.execute(buffers) }
+        return out
+    }
+
+    static func backwardData(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) throws -> Tensor {
+        let primitive = try ConvolutionPrimitives.backwardData(g)
+        let dyc = dy.contiguousData(), wc = w.contiguousData()
+        let out = Tensor(uninitialized: g.input)
+        try withExtendedLifetime((dyc, wc)) {
+            try primitive.execute([DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_WEIGHTS: wc.data, DNNL_ARG_DIFF_SRC: out.data])
+        }
+        return out
+    }
+
+    static func backwardWeights(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry) throws -> Tensor {
+        let primitive = try ConvolutionPrimitives.backwardWeights(g)
+        let xc = x.contiguousData(), dyc = dy.contiguousData()
+        let out = Tensor(uninitialized: g.weight)
+        try withExtendedLifetime((xc, dyc)) {
+            try primitive.execute([DNNL_ARG_SRC: xc.data, DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_DIFF_WEIGHTS: out.data])
+        }
+        return out
+    }
+}

@@ -1,0 +1,78 @@
+import CDNNL
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process-wide oneDNN CPU engine, and the stream each thread executes on.
+///
+/// Primitives are created once (see `PrimitiveCache`) and may run on several threads at once;
+/// every execution brings its own memory objects and scratchpad, so nothing mutable is shared.
+/// oneDNN does not promise that one stream may be used by two threads concurrently, so each
+/// thread lazily gets its own CPU stream (for the CPU engine a stream is a thin handle).
+enum DNNLContext {
+    nonisolated(unsafe) static let engine: dnnl_engine_t = {
+        var engine: dnnl_engine_t?
+        let status = dnnl_engine_create(&engine, dnnl_cpu, 0)
+        guard status == dnnl_success, let engine else {
+            fatalError("oneDNN: cannot create a CPU engine (status \(status.rawValue))")
+        }
+        return engine
+    }()
+
+    private static let streamKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { p in
+            dnnl_stream_destroy(OpaquePointer(p))
+        }
+        return key
+    }()
+
+    /// This thread's stream, created on first use and destroyed with the thread.
+    static var stream: dnnl_stream_t {
+        if let p = pthread_getspecific(streamKey) { return OpaquePointer(p) }
+        var stream: dnnl_stream_t?
+        let status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
+        guard status == dnnl_success, let stream else {
+            fatalError("oneDNN: cannot create a stream (status \(status.rawValue))")
+        }
+        pthread_setspecific(streamKey, UnsafeRawPointer(stream))
+        return stream
+    }
+
+    /// Throws a `TensorError` naming `call` when a oneDNN call fails.
+    static func check(_ status: dnnl_status_t, _ call: @autoclosure () -> String) throws {
+        guard status == dnnl_success else {
+            throw TensorError("oneDNN \(call()) failed (status \(status.rawValue))")
+        }
+    }
+
+    /// A plain row-major (or explicitly strided) f32 memory descriptor.
+    static func plainDesc(_ dims: [Int], strides: [Int]? = nil) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        let d = dims.map(Int64.init)
+        let s = (strides ?? Tensor.contiguousStrides(dims)).map(Int64.init)
+        try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, dnnl_f32, s),
+                  "memory_desc_init_by_strides(\(describe(dims)))")
+        return md
+    }
+
+    /// An f32 descriptor whose layout the primitive chooses (`format_tag_any`).
+    static func anyDesc(_ dims: [Int]) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        let d = dims.map(Int64.init)
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), d, dnnl_f32, dnnl_format_tag_any),
+                  "memory_desc_init_by_tag(\(describe(dims)), any)")
+        return md
+    }
+
+    /// Attributes asking for a user-provided scratchpad, so that concurrent executions of one
+    /// primitive never share a temporary buffer.
+    static func makeAttributes() throws -> dnnl_primitive_attr_t {
+        var attr: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                  "primitive_attr_set_scratchpad_mode")
+        return attr!
+    }
+}

@@ -1,0 +1,179 @@
+import CDNNL
+
+/// A created oneDNN primitive together with the reorders between our plain tensors and the
+/// layouts the primitive chose.
+///
+/// Immutable after creation, so one instance is shared by every thread that runs the same op;
+/// `execute` creates its memory objects, blocked temporaries and scratchpad per call.
+final class DNNLPrimitive: @unchecked Sendable {
+    /// One execution argument: the layout our tensor has and the one the primitive wants.
+    struct Argument {
+        let id: Int32
+        let user: dnnl_memory_desc_t
+        let chosen: dnnl_memory_desc_t
+        /// User to chosen layout for inputs, chosen to user layout for outputs; nil when equal.
+        let reorder: Reorder?
+        let isOutput: Bool
+        let chosenBytes: Int
+    }
+
+    let descriptor: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+    let arguments: [Argument]
+    let scratchpadBytes: Int
+    /// oneDNN's name for the implementation it picked, e.g. `brg:avx512_core_amx`.
+    let implementation: String
+
+    /// Takes ownership of `descriptor`. `arguments` lists (argument id, our layout, is output).
+    init(descriptor: dnnl_primitive_desc_t, arguments specs: [(Int32, dnnl_memory_desc_t, Bool)]) throws {
+        self.descriptor = descriptor
+        var made: dnnl_primitive_t?
+        do {
+            try DNNLContext.check(dnnl_primitive_create(&made, descriptor), "primitive_create")
+        } catch {
+            dnnl_primitive_desc_destroy(descriptor)
+            throw error
+        }
+        primitive = made!
+        implementation = DNNLPrimitive.implementationName(descriptor)
+        scratchpadBytes = DNNLPrimitive.scratchpadSize(descriptor)
+        var args: [Argument] = []
+        for (id, user, isOutput) in specs {
+            guard let chosenPointer = dnnl_primitive_desc_query_md(descriptor, dnnl_query_exec_arg_md, id) else {
+                throw TensorError("oneDNN: no memory descriptor for argument \(id)")
+            }
+            var chosen = chosenPointer.pointee
+            var userCopy = user
+            var reorder: Reorder?
+            if dnnl_memory_desc_equal(&userCopy, &chosen) == 0 {
+                reorder = isOutput ? try Reorder(from: chosen, to: user) : try Reorder(from: user, to: chosen)
+            }
+            args.append(Argument(id: id, user: user, chosen: chosen, reorder: reorder, isOutput: isOutput,
+                                 chosenBytes: dnnl_memory_desc_get_size(&chosen)))
+        }
+        arguments = args
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    /// Runs the primitive on plain buffers, one per argument id given at creation.
+    ///
+    /// Inputs are reordered into the chosen layouts first and outputs back afterwards.
+    func execute(_ buffers: [Int32: UnsafeMutablePointer<Float>]) throws {
+        Runtime.applyToCurrentThread()
+        let stream = DNNLContext.stream
+        var temporaries: [Storage] = []
+        var memories: [dnnl_memory_t] = []
+        defer { for m in memories { dnnl_memory_destroy(m) } }
+        func memory(_ md: dnnl_memory_desc_t, _ pointer: UnsafeMutableRawPointer) throws -> dnnl_memory_t {
+            var md = md
+            var m: dnnl_memory_t?
+            try DNNLContext.check(dnnl_memory_create(&m, &md, DNNLContext.engine, pointer), "memory_create")
+            memories.append(m!)
+            return m!
+        }
+        func temporary(bytes: Int) -> UnsafeMutableRawPointer {
+            let storage = Storage(count: (bytes + 3) / 4)
+            temporaries.append(storage)
+            return UnsafeMutableRawPointer(storage.pointer)
+        }
+
+        var execArgs: [dnnl_exec_arg_t] = []
+        var outputReorders: [(Reorder, dnnl_memory_t, dnnl_memory_t)] = []
+        for arg in arguments {
+            guard let pointer = buffers[arg.id] else {
+                preconditionFailure("DNNLPrimitive.execute: no buffer for argument \(arg.id)")
+            }
+            let userMemory = try memory(arg.user, UnsafeMutableRawPointer(pointer))
+            guard let reorder = arg.reorder else {
+                execArgs.append(dnnl_exec_arg_t(arg: arg.id, memory: userMemory))
+                continue
+            }
+            let chosenMemory = try memory(arg.chosen, temporary(bytes: arg.chosenBytes))
+            if arg.isOutput {
+                outputReorders.append((reorder, chosenMemory, userMemory))
+            } else {
+                try reorder.run(from: userMemory, to: chosenMemory, stream: stream, scratch: temporary)
+            }
+            execArgs.append(dnnl_exec_arg_t(arg: arg.id, memory: chosenMemory))
+        }
+        if scratchpadBytes > 0 {
+            var md = dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)!.pointee
+            var m: dnnl_memory_t?
+            try DNNLContext.check(dnnl_memory_create(&m, &md, DNNLContext.engine, temporary(bytes: scratchpadBytes)),
+                                  "memory_create(scratchpad)")
+            memories.append(m!)
+            execArgs.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: m))
+        }
+        try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), execArgs),
+                              "primitive_execute(\(implementation))")
+        for (reorder, from, to) in outputReorders {
+            try reorder.run(from: from, to: to, stream: stream, scratch: temporary)
+        }
+        try DNNLContext.check(dnnl_stream_wait(stream), "stream_wait")
+        withExtendedLifetime(temporaries) {}
+    }
+
+    static func implementationName(_ descriptor: dnnl_primitive_desc_t) -> String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name) == dnnl_success,
+              let name else { return "unknown" }
+        return String(cString: name)
+    }
+
+    static func scratchpadSize(_ descriptor: dnnl_primitive_desc_t) -> Int {
+        guard var md = dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)?.pointee else { return 0 }
+        return dnnl_memory_desc_get_size(&md)
+    }
+}
+
+/// A reorder primitive between two layouts of the same f32 tensor.
+final class Reorder: @unchecked Sendable {
+    let descriptor: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+    let scratchpadBytes: Int
+    let implementation: String
+
+    init(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t) throws {
+        var source = source, destination = destination
+        let attr = try DNNLContext.makeAttributes()
+        defer { dnnl_primitive_attr_destroy(attr) }
+        var pd: dnnl_primitive_desc_t?
+        try DNNLContext.check(
+            dnnl_reorder_primitive_desc_create(&pd, &source, DNNLContext.engine, &destination, DNNLContext.engine, attr),
+            "reorder_primitive_desc_create")
+        var made: dnnl_primitive_t?
+        do {
+            try DNNLContext.check(dnnl_primitive_create(&made, pd), "primitive_create(reorder)")
+        } catch {
+            dnnl_primitive_desc_destroy(pd)
+            throw error
+        }
+        descriptor = pd!
+        primitive = made!
+        scratchpadBytes = DNNLPrimitive.scratchpadSize(pd!)
+        implementation = DNNLPrimitive.implementationName(pd!)
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    func run(from: dnnl_memory_t, to: dnnl_memory_t, stream: dnnl_stream_t,
+             scratch: (Int) -> UnsafeMutableRawPointer) throws {
+        var args = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)]
+        var scratchMemory: dnnl_memory_t?
+        defer { if let scratchMemory { dnnl_memory_destroy(scratchMemory) } }
+        if scratchpadBytes > 0 {
+            var md = dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)!.pointee
+            try DNNLContext.check(dnnl_memory_create(&scratchMemory, &md, DNNLContext.engine, scratch(scratchpadBytes)),
+                                  "memory_create(reorder scratchpad)")
+            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchMemory))
+        }
+        try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "reorder execute")
+    }
+}

@@ -1,0 +1,76 @@
+import CDNNL
+
+/// Everything that fixes a (batched) matrix product C = op(A) op(B) (+ bias), where op
+/// transposes when asked. `batch` is nil for plain 2-D matrices.
+struct MatMulGeometry: Hashable, Sendable {
+    let batch: Int?
+    let m: Int
+    let k: Int
+    let n: Int
+    let transposeA: Bool
+    let transposeB: Bool
+    /// Whether a bias row [n] is added to every row of C.
+    let bias: Bool
+
+    var keyValues: [Int] { [batch ?? -1, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0, bias ? 1 : 0] }
+
+    var detail: String {
+        "\(batch.map { "batch \($0) " } ?? "")m \(m) k \(k) n \(n)"
+            + (transposeA ? " A^T" : "") + (transposeB ? " B^T" : "") + (bias ? " bias" : "")
+    }
+
+    var flops: Double { 2 * Double(batch ?? 1) * Double(m) * Double(k) * Double(n) }
+
+    /// Logical dims of a [rows, cols] operand and the strides of how it is stored: row-major,
+    /// or row-major as its transpose [cols, rows].
+    private func operand(_ rows: Int, _ cols: Int, transposed: Bool) -> (dims: [Int], strides: [Int]) {
+        let inner = transposed ? [1, rows] : [cols, 1]
+        guard let batch else { return ([rows, cols], inner) }
+        return ([batch, rows, cols], [rows * cols] + inner)
+    }
+
+    var a: (dims: [Int], strides: [Int]) { operand(m, k, transposed: transposeA) }
+    var b: (dims: [Int], strides: [Int]) { operand(k, n, transposed: transposeB) }
+    var c: [Int] { batch.map { [$0, m, n] } ?? [m, n] }
+    var biasDims: [Int] { batch == nil ? [1, n] : [1, 1, n] }
+}
+
+enum MatMulPrimitives {
+    static func matmul(_ g: MatMulGeometry) throws -> DNNLPrimitive {
+        let key = PrimitiveKey(kind: .matmul, values: g.keyValues, detail: g.detail)
+        return try PrimitiveCache.shared.primitive(for: key) {
+            var a = try DNNLContext.anyDesc(g.a.dims)
+            var b = try DNNLContext.anyDesc(g.b.dims)
+            var c = try DNNLContext.anyDesc(g.c)
+            var bias = try DNNLContext.plainDesc(g.biasDims)
+            var desc = dnnl_matmul_desc_t()
+            let status = withUnsafePointer(to: &bias) { p in
+                dnnl_matmul_desc_init(&desc, &a, &b, g.bias ? p : nil, &c)
+            }
+            try DNNLContext.check(status, "matmul_desc_init(\(g.detail))")
+            let attr = try DNNLContext.makeAttributes()
+            defer { dnnl_primitive_attr_destroy(attr) }
+            var pd: dnnl_primitive_desc_t?
+            try DNNLContext.check(dnnl_primitive_desc_create(&pd, &desc, attr, DNNLContext.engine, nil),
+                                  "primitive_desc_create(matmul \(g.detail))")
+            var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
+                (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.a.dims, strides: g.a.strides), false),
+                (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.b.dims, strides: g.b.strides), false),
+                (DNNL_ARG_DST, try DNNLContext.plainDesc(g.c), true),
+            ]
+            if g.bias { args.append((DNNL_ARG_BIAS, bias, false)) }
+            return try DNNLPrimitive(descriptor: pd!, arguments: args)
+        }
+    }
+
+    /// Runs C = op(A) op(B) (+ bias) on tensors, without recording.
+    static func run(_ a: Tensor, _ b: Tensor, _ bias: Tensor?, _ g: MatMulGeometry) throws -> Tensor {
+        let primitive = try matmul(g)
+        let ac = a.contiguousData(), bc = b.contiguousData(), biasc = bias?.contiguousData()
+        let out = Tensor(uninitialized: g.c)
+        var buffers = [DNNL_ARG_SRC: ac.data, DNNL_ARG_WEIGHTS: bc.data, DNNL_ARG_DST: out.data]
+        if let biasc { buffers[DNNL_ARG_BIAS] = biasc.data }
+        try withExtendedLifetime((ac, bc, biasc)) { try primitive.execute(buffers) }
+        return out
+    }
+}

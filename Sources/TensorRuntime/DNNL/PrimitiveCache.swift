@@ -1,0 +1,51 @@
+import Synchronization
+
+/// What a cached primitive computes.
+enum PrimitiveKind: String, Hashable, Sendable {
+    case convForward = "conv.forward"
+    case convBackwardData = "conv.backward_data"
+    case convBackwardWeights = "conv.backward_weights"
+    case matmul = "matmul"
+}
+
+/// Identifies a primitive: its kind and every number that shapes it (dimensions, strides,
+/// padding, dilation, transposes, whether a bias is fused).
+struct PrimitiveKey: Hashable, Sendable, CustomStringConvertible {
+    let kind: PrimitiveKind
+    let values: [Int]
+    /// Human-readable parameters for diagnostics; not part of the identity.
+    let detail: String
+
+    static func == (a: PrimitiveKey, b: PrimitiveKey) -> Bool { a.kind == b.kind && a.values == b.values }
+    func hash(into h: inout Hasher) {
+        h.combine(kind)
+        h.combine(values)
+    }
+
+    var description: String { "\(kind.rawValue) \(detail)" }
+}
+
+/// Primitives created so far, one per key, shared by all threads.
+///
+/// Creating a primitive (JIT code generation) can take milliseconds, so it happens outside the
+/// lock; when two threads race for the same key, the first to finish wins and the other's copy
+/// is dropped.
+final class PrimitiveCache: Sendable {
+    static let shared = PrimitiveCache()
+
+    private let entries = Mutex<[PrimitiveKey: DNNLPrimitive]>([:])
+
+    func primitive(for key: PrimitiveKey, create: () throws -> DNNLPrimitive) throws -> DNNLPrimitive {
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        let made = try create()
+        let (winner, inserted) = entries.withLock { table -> (DNNLPrimitive, Bool) in
+            if let existing = table[key] { return (existing, false) }
+            table[key] = made
+            return (made, true)
+        }
+        if inserted { DNNLDiagnostics.record(key: key, primitive: made) }
+        return winner
+    }
+
+    var count: Int { entries.withLock { $0.count } }
+}
