@@ -42,8 +42,12 @@ extension Tensor {
         var mean = [Float](repeating: 0, count: c)
         var invstd = [Float](repeating: 0, count: c)
         if batchStats {
-            var variance = [Float](repeating: 0, count: c)
-            channelMoments(x.data, n: n, c: c, spatial: spatial, mean: &mean, variance: &variance)
+            // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels.
+            let layout = ChannelLayout(n: n, c: c, spatial: spatial)
+            let sums = layout.sums(x.data)
+            for k in 0..<c { mean[k] = Float(sums[k] / Double(m)) }
+            let squares = layout.sums(x.data, times: x.data, centredOn: mean)
+            let variance = squares.map { Float($0 / Double(m)) }
             if training, let rm = runningMean, let rv = runningVar {
                 guard rm.isContiguous, rv.isContiguous else {
                     throw TensorError("batchNorm: running statistics must be contiguous to be updated in place")
@@ -66,17 +70,10 @@ extension Tensor {
 
         let gamma = weight?.scalars ?? [Float](repeating: 1, count: c)
         let beta = bias?.scalars ?? [Float](repeating: 0, count: c)
+        let scale = (0..<c).map { invstd[$0] * gamma[$0] }
+        let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
         let out = Tensor(uninitialized: shape)
-        let src = x.data, dst = out.data
-        for i in 0..<n {
-            for k in 0..<c {
-                let scale = invstd[k] * gamma[k]
-                let shift = beta[k] - mean[k] * scale
-                let base = (i * c + k) * spatial
-                let p = src + base, q = dst + base
-                for j in 0..<spatial { q[j] = p[j] * scale + shift }
-            }
-        }
+        ChannelLayout(n: n, c: c, spatial: spatial).affine(x.data, scale, offset: shift, into: out.data)
 
         var inputs = [self]
         if let weight { inputs.append(weight) }
@@ -102,90 +99,117 @@ extension Tensor {
     }
 }
 
-/// Per-channel mean and biased variance of contiguous `[n, c, spatial]` data, in two passes.
-///
-/// Each contiguous run is summed in Float and the runs in Double, so large batches lose little.
-private func channelMoments(
-    _ x: UnsafeMutablePointer<Float>, n: Int, c: Int, spatial: Int,
-    mean: inout [Float], variance: inout [Float]
-) {
-    let m = Double(n * spatial)
-    for k in 0..<c {
-        var total = 0.0
-        for i in 0..<n {
-            let p = x + (i * c + k) * spatial
-            var acc: Float = 0
-            for j in 0..<spatial { acc += p[j] }
-            total += Double(acc)
-        }
-        let mu = Float(total / m)
-        var squares = 0.0
-        for i in 0..<n {
-            let p = x + (i * c + k) * spatial
-            var acc: Float = 0
-            for j in 0..<spatial {
-                let d = p[j] - mu
-                acc += d * d
+/// Contiguous `[n, c, spatial]` data, walked one channel run at a time; `[N, C]` input
+/// (`spatial == 1`) is walked row by row instead, so the inner loops run across channels.
+private struct ChannelLayout {
+    let n: Int, c: Int, spatial: Int
+
+    /// Per channel k, the sum of `u`, or with `v` the sum of `u * (v - centre[k])`. Each run is
+    /// summed in Float and the runs in Double, so large batches lose little.
+    func sums(
+        _ u: UnsafeMutablePointer<Float>, times v: UnsafeMutablePointer<Float>? = nil, centredOn centre: [Float] = []
+    ) -> [Double] {
+        var total = [Double](repeating: 0, count: c)
+        let centre = v == nil ? [Float](repeating: 0, count: c) : centre
+        total.withUnsafeMutableBufferPointer { t in
+            centre.withUnsafeBufferPointer { mu in
+                if spatial == 1 {
+                    for i in 0..<n {
+                        let p = u + i * c
+                        if let v {
+                            let q = v + i * c
+                            for k in 0..<c { t[k] += Double(p[k] * (q[k] - mu[k])) }
+                        } else {
+                            for k in 0..<c { t[k] += Double(p[k]) }
+                        }
+                    }
+                    return
+                }
+                for i in 0..<n {
+                    for k in 0..<c {
+                        let p = u + (i * c + k) * spatial
+                        var acc: Float = 0
+                        if let v {
+                            let q = v + (i * c + k) * spatial, m = mu[k]
+                            for j in 0..<spatial { acc += p[j] * (q[j] - m) }
+                        } else {
+                            for j in 0..<spatial { acc += p[j] }
+                        }
+                        t[k] += Double(acc)
+                    }
+                }
             }
-            squares += Double(acc)
         }
-        mean[k] = mu
-        variance[k] = Float(squares / m)
+        return total
+    }
+
+    /// `dst = a[k] * u + b[k] * v + e[k]` in channel k (`b` ignored without `v`).
+    func affine(
+        _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>? = nil, _ b: [Float] = [],
+        offset e: [Float], into dst: UnsafeMutablePointer<Float>
+    ) {
+        a.withUnsafeBufferPointer { a in
+        e.withUnsafeBufferPointer { e in
+        b.withUnsafeBufferPointer { b in
+            if spatial == 1 {
+                for i in 0..<n {
+                    let p = u + i * c, d = dst + i * c
+                    if let v {
+                        let q = v + i * c
+                        for k in 0..<c { d[k] = a[k] * p[k] + b[k] * q[k] + e[k] }
+                    } else {
+                        for k in 0..<c { d[k] = a[k] * p[k] + e[k] }
+                    }
+                }
+                return
+            }
+            for i in 0..<n {
+                for k in 0..<c {
+                    let base = (i * c + k) * spatial
+                    let p = u + base, d = dst + base, ak = a[k], ek = e[k]
+                    if let v {
+                        let q = v + base, bk = b[k]
+                        for j in 0..<spatial { d[j] = ak * p[j] + bk * q[j] + ek }
+                    } else {
+                        for j in 0..<spatial { d[j] = ak * p[j] + ek }
+                    }
+                }
+            }
+        }}}
     }
 }
 
-/// The first-order backward as one kernel (not differentiable; used when the backward pass is not
-/// recorded).
+/// The first-order backward as fused kernels (not differentiable; used when the backward pass is
+/// not recorded).
 private func batchNormBackwardFused(
     _ g: Tensor, _ x: Tensor, gamma: [Float], mean: [Float], invstd: [Float],
     batchStats: Bool, needInput: Bool
 ) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
-    let n = x.shape[0], c = x.shape[1]
-    let spatial = x.rank == 4 ? x.shape[2] * x.shape[3] : 1
+    let c = x.shape[1]
+    let layout = ChannelLayout(n: x.shape[0], c: c, spatial: x.rank == 4 ? x.shape[2] * x.shape[3] : 1)
     let gc = g.contiguousData(), xc = x.contiguousData()
-    let pg = gc.data, px = xc.data
-    var sumG = [Double](repeating: 0, count: c)
-    var sumGXc = [Double](repeating: 0, count: c)
-    for i in 0..<n {
-        for k in 0..<c {
-            let base = (i * c + k) * spatial
-            let p = px + base, q = pg + base
-            let mu = mean[k]
-            var a: Float = 0, b: Float = 0
-            for j in 0..<spatial {
-                a += q[j]
-                b += q[j] * (p[j] - mu)
-            }
-            sumG[k] += Double(a)
-            sumGXc[k] += Double(b)
-        }
-    }
-    let dweight = Tensor(uninitialized: [c]), dbias = Tensor(uninitialized: [c])
-    for k in 0..<c {
-        dweight.data[k] = Float(sumGXc[k]) * invstd[k]  // sum(g * xhat)
-        dbias.data[k] = Float(sumG[k])
-    }
+    let sumG = layout.sums(gc.data)
+    let sumGXc = layout.sums(gc.data, times: xc.data, centredOn: mean)
+    // sum(g * xhat) = invstd * sum(g * (x - mean))
+    let dweight = try Tensor(shape: [c], scalars: (0..<c).map { Float(sumGXc[$0]) * invstd[$0] })
+    let dbias = try Tensor(shape: [c], scalars: sumG.map { Float($0) })
     guard needInput else { return (nil, dweight, dbias) }
 
-    let dx = Tensor(uninitialized: x.shape)
-    let pd = dx.data
-    let inverseM = 1 / Float(n * spatial)
-    for i in 0..<n {
-        for k in 0..<c {
-            let base = (i * c + k) * spatial
-            let p = px + base, q = pg + base, d = pd + base
-            let scale = gamma[k] * invstd[k]
-            if batchStats {
-                let mu = mean[k]
-                let meanG = Float(sumG[k]) * inverseM
-                // xhat * mean(g * xhat) = (x - mu) * invstd^2 * mean(g * (x - mu))
-                let slope = Float(sumGXc[k]) * inverseM * invstd[k] * invstd[k]
-                for j in 0..<spatial { d[j] = scale * (q[j] - meanG - (p[j] - mu) * slope) }
-            } else {
-                for j in 0..<spatial { d[j] = scale * q[j] }
-            }
+    // dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)), an affine map of g and x per
+    // channel: a * g + b * x + e.
+    let inverseM = 1 / Double(layout.n * layout.spatial)
+    var a = [Float](repeating: 0, count: c), b = a, e = a
+    for k in 0..<c {
+        a[k] = gamma[k] * invstd[k]
+        if batchStats {
+            let meanG = Float(sumG[k] * inverseM)
+            let slope = Float(sumGXc[k] * inverseM) * invstd[k] * invstd[k]
+            b[k] = -a[k] * slope
+            e[k] = a[k] * (mean[k] * slope - meanG)
         }
     }
+    let dx = Tensor(uninitialized: x.shape)
+    layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data)
     return (dx, dweight, dbias)
 }
 
