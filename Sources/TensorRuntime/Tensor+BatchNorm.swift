@@ -1,0 +1,260 @@
+/// Batch normalisation (Ioffe and Szegedy, 2015) over the channel axis of `[N, C]` or `[N, C, H, W]`.
+extension Tensor {
+    /// Normalises each channel by its batch (or running) mean and variance, then scales by `weight`
+    /// and shifts by `bias`.
+    ///
+    /// PyTorch's semantics: in training the batch's biased variance normalises, and when running
+    /// statistics are given they are updated in place as
+    /// `running = (1 - momentum) * running + momentum * batchStat`, using the *unbiased* variance
+    /// for `runningVar`. In evaluation the running statistics normalise; with none given (PyTorch's
+    /// `track_running_stats=False`) the batch statistics are used in both modes. The running
+    /// statistics are buffers, never differentiated. The caller counts batches
+    /// (`num_batches_tracked`); a cumulative average is `momentum = 1 / batchesSoFar`.
+    ///
+    /// The forward is one fused kernel. The first-order backward is the closed form
+    /// `dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))`, run as a fused kernel; when
+    /// the backward pass is itself recorded (`createGraph`) the same formula is built from
+    /// differentiable ops instead, so gradients of gradients are exact too.
+    public func batchNorm(
+        weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5
+    ) throws -> Tensor {
+        guard rank == 2 || rank == 4 else {
+            throw TensorError("batchNorm: expected an input of shape [N, C] or [N, C, H, W], got \(describe(shape))")
+        }
+        let n = shape[0], c = shape[1]
+        let spatial = rank == 4 ? shape[2] * shape[3] : 1
+        let m = n * spatial
+        for (label, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
+            if let t, t.shape != [c] {
+                throw TensorError("batchNorm: \(label) has shape \(describe(t.shape)), expected [\(c)] for input \(describe(shape))")
+            }
+        }
+        guard (runningMean == nil) == (runningVar == nil) else {
+            throw TensorError("batchNorm: runningMean and runningVar must be given together")
+        }
+        let batchStats = training || runningMean == nil
+        if batchStats && m < 2 && training {
+            throw TensorError("batchNorm: expected more than 1 value per channel when training, got input \(describe(shape))")
+        }
+
+        let x = contiguousData()
+        var mean = [Float](repeating: 0, count: c)
+        var invstd = [Float](repeating: 0, count: c)
+        if batchStats {
+            // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels.
+            let layout = ChannelLayout(n: n, c: c, spatial: spatial)
+            let sums = layout.sums(x.data)
+            for k in 0..<c { mean[k] = Float(sums[k] / Double(m)) }
+            let squares = layout.sums(x.data, times: x.data, centredOn: mean)
+            let variance = squares.map { Float($0 / Double(m)) }
+            if training, let rm = runningMean, let rv = runningVar {
+                guard rm.isContiguous, rv.isContiguous else {
+                    throw TensorError("batchNorm: running statistics must be contiguous to be updated in place")
+                }
+                let correction = Float(m) / Float(m - 1)
+                let pm = rm.data, pv = rv.data
+                for k in 0..<c {
+                    pm[k] = (1 - momentum) * pm[k] + momentum * mean[k]
+                    pv[k] = (1 - momentum) * pv[k] + momentum * variance[k] * correction
+                }
+            }
+            for k in 0..<c { invstd[k] = 1 / (variance[k] + eps).squareRoot() }
+        } else {
+            let rm = runningMean!.scalars, rv = runningVar!.scalars
+            for k in 0..<c {
+                mean[k] = rm[k]
+                invstd[k] = 1 / (rv[k] + eps).squareRoot()
+            }
+        }
+
+        let gamma = weight?.scalars ?? [Float](repeating: 1, count: c)
+        let beta = bias?.scalars ?? [Float](repeating: 0, count: c)
+        let scale = (0..<c).map { invstd[$0] * gamma[$0] }
+        let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
+        let out = Tensor(uninitialized: shape)
+        ChannelLayout(n: n, c: c, spatial: spatial).affine(x.data, scale, offset: shift, into: out.data)
+
+        var inputs = [self]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let input = self
+        let (savedMean, savedInvstd) = (mean, invstd)
+        return Tensor.record(out, "batch_norm", inputs) { g, need in
+            let grads: (dx: Tensor?, dweight: Tensor, dbias: Tensor)
+            if GradMode.isEnabled {
+                grads = try batchNormBackwardComposite(
+                    g, input, weight: weight, mean: savedMean, invstd: savedInvstd,
+                    batchStats: batchStats, eps: eps, needInput: need[0])
+            } else {
+                grads = try batchNormBackwardFused(
+                    g, input, gamma: gamma, mean: savedMean, invstd: savedInvstd,
+                    batchStats: batchStats, needInput: need[0])
+            }
+            var result: [Tensor?] = [grads.dx]
+            if weight != nil { result.append(grads.dweight) }
+            if bias != nil { result.append(grads.dbias) }
+            return result
+        }
+    }
+}
+
+/// Contiguous `[n, c, spatial]` data, walked one channel run at a time; `[N, C]` input
+/// (`spatial == 1`) is walked row by row instead, so the inner loops run across channels.
+private struct ChannelLayout {
+    let n: Int, c: Int, spatial: Int
+
+    /// Per channel k, the sum of `u`, or with `v` the sum of `u * (v - centre[k])`. Each run is
+    /// summed in Float and the runs in Double, so large batches lose little.
+    func sums(
+        _ u: UnsafeMutablePointer<Float>, times v: UnsafeMutablePointer<Float>? = nil, centredOn centre: [Float] = []
+    ) -> [Double] {
+        var total = [Double](repeating: 0, count: c)
+        let centre = v == nil ? [Float](repeating: 0, count: c) : centre
+        total.withUnsafeMutableBufferPointer { t in
+            centre.withUnsafeBufferPointer { mu in
+                if spatial == 1 {
+                    for i in 0..<n {
+                        let p = u + i * c
+                        if let v {
+                            let q = v + i * c
+                            for k in 0..<c { t[k] += Double(p[k] * (q[k] - mu[k])) }
+                        } else {
+                            for k in 0..<c { t[k] += Double(p[k]) }
+                        }
+                    }
+                    return
+                }
+                for i in 0..<n {
+                    for k in 0..<c {
+                        let p = u + (i * c + k) * spatial
+                        var acc: Float = 0
+                        if let v {
+                            let q = v + (i * c + k) * spatial, m = mu[k]
+                            for j in 0..<spatial { acc += p[j] * (q[j] - m) }
+                        } else {
+                            for j in 0..<spatial { acc += p[j] }
+                        }
+                        t[k] += Double(acc)
+                    }
+                }
+            }
+        }
+        return total
+    }
+
+    /// `dst = a[k] * u + b[k] * v + e[k]` in channel k (`b` ignored without `v`).
+    func affine(
+        _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>? = nil, _ b: [Float] = [],
+        offset e: [Float], into dst: UnsafeMutablePointer<Float>
+    ) {
+        a.withUnsafeBufferPointer { a in
+        e.withUnsafeBufferPointer { e in
+        b.withUnsafeBufferPointer { b in
+            if spatial == 1 {
+                for i in 0..<n {
+                    let p = u + i * c, d = dst + i * c
+                    if let v {
+                        let q = v + i * c
+                        for k in 0..<c { d[k] = a[k] * p[k] + b[k] * q[k] + e[k] }
+                    } else {
+                        for k in 0..<c { d[k] = a[k] * p[k] + e[k] }
+                    }
+                }
+                return
+            }
+            for i in 0..<n {
+                for k in 0..<c {
+                    let base = (i * c + k) * spatial
+                    let p = u + base, d = dst + base, ak = a[k], ek = e[k]
+                    if let v {
+                        let q = v + base, bk = b[k]
+                        for j in 0..<spatial { d[j] = ak * p[j] + bk * q[j] + ek }
+                    } else {
+                        for j in 0..<spatial { d[j] = ak * p[j] + ek }
+                    }
+                }
+            }
+        }}}
+    }
+}
+
+/// The first-order backward as fused kernels (not differentiable; used when the backward pass is
+/// not recorded).
+private func batchNormBackwardFused(
+    _ g: Tensor, _ x: Tensor, gamma: [Float], mean: [Float], invstd: [Float],
+    batchStats: Bool, needInput: Bool
+) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
+    let c = x.shape[1]
+    let layout = ChannelLayout(n: x.shape[0], c: c, spatial: x.rank == 4 ? x.shape[2] * x.shape[3] : 1)
+    let gc = g.contiguousData(), xc = x.contiguousData()
+    let sumG = layout.sums(gc.data)
+    let sumGXc = layout.sums(gc.data, times: xc.data, centredOn: mean)
+    // sum(g * xhat) = invstd * sum(g * (x - mean))
+    let dweight = try Tensor(shape: [c], scalars: (0..<c).map { Float(sumGXc[$0]) * invstd[$0] })
+    let dbias = try Tensor(shape: [c], scalars: sumG.map { Float($0) })
+    guard needInput else { return (nil, dweight, dbias) }
+
+    // dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)), an affine map of g and x per
+    // channel: a * g + b * x + e.
+    let inverseM = 1 / Double(layout.n * layout.spatial)
+    var a = [Float](repeating: 0, count: c), b = a, e = a
+    for k in 0..<c {
+        a[k] = gamma[k] * invstd[k]
+        if batchStats {
+            let meanG = Float(sumG[k] * inverseM)
+            let slope = Float(sumGXc[k] * inverseM) * invstd[k] * invstd[k]
+            b[k] = -a[k] * slope
+            e[k] = a[k] * (mean[k] * slope - meanG)
+        }
+    }
+    let dx = Tensor(uninitialized: x.shape)
+    layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data)
+    return (dx, dweight, dbias)
+}
+
+/// The same backward built from recorded ops, so that it can be differentiated again.
+private func batchNormBackwardComposite(
+    _ g: Tensor, _ x: Tensor, weight: Tensor?, mean: [Float], invstd: [Float],
+    batchStats: Bool, eps: Float, needInput: Bool
+) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
+    let c = x.shape[1]
+    let axes = x.rank == 4 ? [0, 2, 3] : [0]
+    let view = x.rank == 4 ? [1, c, 1, 1] : [1, c]
+    let m = Float(axes.reduce(1) { $0 * x.shape[$1] })
+    let inv: Tensor, xhat: Tensor
+    if batchStats {
+        // Recomputed from x so that the statistics' dependence on x is part of the graph.
+        let centred = try x - x.mean(axes: axes, keepDims: true)
+        inv = inverseSquareRoot(try (centred * centred).mean(axes: axes, keepDims: true), plus: eps)
+        xhat = try centred * inv
+    } else {
+        inv = try Tensor(shape: view, scalars: invstd)
+        xhat = try (x - Tensor(shape: view, scalars: mean)) * inv
+    }
+    let sumG = try g.sum(axes: axes, keepDims: true)
+    let sumGXhat = try (g * xhat).sum(axes: axes, keepDims: true)
+    var dx: Tensor?
+    if needInput {
+        let scale = try weight.map { try inv * $0.reshaped(view) } ?? inv
+        if batchStats {
+            dx = try scale * (g - sumG * (1 / m) - xhat * (sumGXhat * (1 / m)))
+        } else {
+            dx = try g * scale
+        }
+    }
+    return (dx, try sumGXhat.reshaped([c]), try sumG.reshaped([c]))
+}
+
+/// `1 / sqrt(v + eps)` elementwise, recorded so that it can be differentiated any number of times.
+///
+/// Shared by the normalisation ops until a general `rsqrt` exists in the runtime.
+func inverseSquareRoot(_ v: Tensor, plus eps: Float) -> Tensor {
+    let out = v.map { 1 / ($0 + eps).squareRoot() }
+    return Tensor.record(out, "inverse_sqrt", [v]) { g, _ in
+        // d/dv (v + eps)^(-1/2) = -1/2 (v + eps)^(-3/2); recomputed rather than capturing `out`,
+        // which would make the output own itself through its gradFn.
+        let r = inverseSquareRoot(v, plus: eps)
+        return [try (g * r * r * r) * -0.5]
+    }
+}
