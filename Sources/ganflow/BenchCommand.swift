@@ -1,5 +1,93 @@
 import ArgumentParser
+import Foundation
+import TensorRuntime
+
 struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Time kernels and full training steps (see README).")
-    func run() throws { print("bench: not wired yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time GAN training steps (and kernels), optionally interleaved with the PyTorch reference.",
+        discussion: """
+            Prints one JSON line per measurement, with the same fields as torch_reference.py.
+            With --torch PYTHON, each round runs GANFlow's steps and then the reference in a
+            subprocess, alternately, and the last line gives the ratio of medians
+            (GANFlow / PyTorch; below 1 is faster).
+            """)
+
+    @Option(help: "Models: mlp, dcgan32, dcgan64 (comma-separated).")
+    var model: String = "dcgan32"
+
+    @Option(help: "Batch size.")
+    var batch: Int = 64
+
+    @Option(help: "Kernel threads.")
+    var threads: Int = 2
+
+    @Option(help: "Timed steps per round.")
+    var steps: Int = 20
+
+    @Option(help: "Untimed steps before timing.")
+    var warmup: Int = 3
+
+    @Option(help: "Interleaved rounds (with --torch).")
+    var rounds: Int = 3
+
+    @Option(help: "Python with torch installed, to run the reference interleaved (e.g. ~/torchref/bin/python).")
+    var torch: String?
+
+    @Option(help: "Path of torch_reference.py.")
+    var reference: String = "../shared/bench/torch_reference.py"
+
+    @Flag(help: "Also time single kernels (conv, transposed conv, linear) at DCGAN sizes.")
+    var kernels = false
+
+    func run() throws {
+        Runtime.configure(threads: threads)
+        if kernels { print(runKernelBenchmark(repeats: 10)) }
+        for name in model.split(separator: ",").map(String.init) {
+            var bench = try StepBenchmark(model: name, batch: batch)
+            var ours: [Double] = [], theirs: [Double] = []
+            for round in 0..<(torch == nil ? 1 : rounds) {
+                let times = try bench.time(steps: steps, warmup: round == 0 ? warmup : 1)
+                ours.append(median(times))
+                print(line(bench, times))
+                if let torch {
+                    let out = try runReference(torch, model: name)
+                    print(out)
+                    if let ms = extractMedian(out) { theirs.append(ms / 1000) }
+                }
+            }
+            if !theirs.isEmpty {
+                let ratio = median(ours) / median(theirs)
+                print(#"{"model": "\#(name)", "ganflow_median_ms": \#(fmt(median(ours) * 1000)), "torch_median_ms": \#(fmt(median(theirs) * 1000)), "ratio": \#(String(format: "%.3f", ratio)), "rounds": \#(rounds)}"#)
+            }
+        }
+    }
+
+    func line(_ b: StepBenchmark, _ times: [Double]) -> String {
+        let med = median(times)
+        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med))}"#
+    }
+
+    func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
+
+    func runReference(_ python: String, model: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: (python as NSString).expandingTildeInPath)
+        p.arguments = [reference, "--model", model, "--batch", String(batch), "--threads", String(threads),
+                       "--steps", String(steps), "--warmup", String(warmup)]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw ValidationErrorText("the reference exited with status \(p.terminationStatus): \(python) \(reference)")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func extractMedian(_ json: String) -> Double? {
+        guard let r = json.range(of: "\"median_ms\": ") else { return nil }
+        return Double(json[r.upperBound...].prefix { $0.isNumber || $0 == "." })
+    }
 }

@@ -106,7 +106,7 @@ public enum AdamRecipe: OptimizerRecipe {
     ]
     public static func make(_ parameters: [(String, Tensor)], _ config: StageConfig) throws -> any Optimizer {
         let b = config.doubles("betas")
-        return try Adam(parameters: parameters, learningRate: config.double("lr"), betas: (b[0], b[1]),
-                        eps: config.double("eps"), weightDecay: config.double("weightDecay"))
+        return try Adam(parameters: parameters.map { (name: $0.0, tensor: $0.1) }, learningRate: config.double("lr"),
+                        beta1: b[0], beta2: b[1], eps: config.double("eps"), weightDecay: config.double("weightDecay"))
     }
 }
