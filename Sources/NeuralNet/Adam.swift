@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import TensorRuntime
+
+/// Adam (`torch.optim.Adam`), with weight decay as an L2 term added to the gradient.
+///
+///     g = grad + weightDecay * p
+///     m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+///     p -= learningRate / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+///
+/// `eps` is added after the square root and the bias correction, as PyTorch does.
+public final class Adam: Optimizer {
+    public var learningRate: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var eps: Double
+    public var weightDecay: Double
+    public private(set) var stepCount = 0
+    private let table: ParameterTable
+
+    public var parameters: [(name: String, tensor: Tensor)] { table.entries }
+
+    public init(
+        parameters: [(name: String, tensor: Tensor)], learningRate: Double = 1e-3,
+        beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 0
+    ) throws {
+        try validateAdam("adam", learningRate, beta1, beta2, eps, weightDecay)
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        table = try ParameterTable(parameters, slots: ["exp_avg", "exp_avg_sq"], optimizer: "adam")
+    }
+
+    public func step(gradients: [Tensor]) throws {
+        let grads = try table.checked(gradients)
+        stepCount += 1
+        adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
+                   eps: eps, l2: weightDecay, decoupled: 0)
+    }
+
+    public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
+
+    public func importState(_ state: OptimizerState, prefix: String) throws {
+        stepCount = try table.importState(state, prefix: prefix)
+    }
+
+    public func resetState() {
+        table.reset()
+        stepCount = 0
+    }
+}
+
+/// AdamW (`torch.optim.AdamW`): Adam with decoupled weight decay.
+///
+/// Before the Adam update, `p *= 1 - learningRate * weightDecay`; the gradient itself is not
+/// changed, so the decay is not rescaled by the second moment as Adam's L2 term is.
+public final class AdamW: Optimizer {
+    public var learningRate: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var eps: Double
+    public var weightDecay: Double
+    public private(set) var stepCount = 0
+    private let table: ParameterTable
+
+    public var parameters: [(name: String, tensor: Tensor)] { table.entries }
+
+    public init(
+        parameters: [(name: String, tensor: Tensor)], learningRate: Double = 1e-3,
+        beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 1e-2
+    ) throws {
+        try validateAdam("adamw", learningRate, beta1, beta2, eps, weightDecay)
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        table = try ParameterTable(parameters, slots: ["exp_avg", "exp_avg_sq"], optimizer: "adamw")
+    }
+
+    public func step(gradients: [Tensor]) throws {
+        let grads = try table.checked(gradients)
+        stepCount += 1
+        adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
+                   eps: eps, l2: 0, decoupled: weightDecay)
+    }
+
+    public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
+
+    public func importState(_ state: OptimizerState, prefix: String) throws {
+        stepCount = try table.importState(state, prefix: prefix)
+    }
+
+    public func resetState() {
+        table.reset()
+        stepCount = 0
+    }
+}
+
+private func validateAdam(
+    _ name: String, _ learningRate: Double, _ beta1: Double, _ beta2: Double, _ eps: Double, _ weightDecay: Double
+) throws {
+    try checkHyperparameter(name, "learningRate", learningRate, atLeast: 0)
+    try checkUnitInterval(name, "beta1", beta1)
+    try checkUnitInterval(name, "beta2", beta2)
+    try checkHyperparameter(name, "eps", eps, atLeast: 0)
+    try checkHyperparameter(name, "weightDecay", weightDecay, atLeast: 0)
+}
+
+/// One Adam step over every parameter; `step` counts this one. Scalars are derived in Double
+/// and rounded once, as PyTorch derives them from Python floats.
+private func adamUpdate(
+    _ table: ParameterTable, _ grads: [Tensor], step: Int, learningRate: Double, beta1: Double,
+    beta2: Double, eps: Double, l2: Double, decoupled: Double
+) {
+    let t = Double(step)
+    let biasCorrection1 = 1 - pow(beta1, t)
+    let biasCorrection2 = 1 - pow(beta2, t)
+    let negStepSize = Float(-learningRate / biasCorrection1)
+    let bc2Sqrt = Float(biasCorrection2.squareRoot())
+    let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
+    let epsF = Float(eps), wd = Float(l2), decay = Float(1 - learningRate * decoupled)
+    // PyTorch's lerp switches formula at weight 0.5 to stay exact at both ends.
+    let lerpFromStart = abs(w1) < 0.5
+    let m = table.slot(0), v = table.slot(1)
+    for (k, entry) in table.entries.enumerated() {
+        let p = entry.tensor.data, g = grads[k].data, n = entry.tensor.count
+        let mk = m + table.offsets[k], vk = v + table.offsets[k]
+        for i in 0..<n {
+            let pi = p[i] * decay
+            let gi = g[i] + wd * pi
+            let mi = lerpFromStart ? mk[i] + w1 * (gi - mk[i]) : gi - (gi - mk[i]) * (1 - w1)
+            let vi = vk[i] * b2 + w2 * gi * gi
+            mk[i] = mi
+            vk[i] = vi
+            p[i] = pi + negStepSize * mi / (vi.squareRoot() / bc2Sqrt + epsF)
+        }
+    }
+}
