@@ -15,7 +15,7 @@ extension Tensor {
 }
 
 /// The geometry of a square pooling window over a `[N, C, H, W]` input.
-struct PoolWindow {
+private struct PoolWindow {
     let input: [Int]
     let kernel: Int, stride: Int, padding: Int
     let outHeight: Int, outWidth: Int

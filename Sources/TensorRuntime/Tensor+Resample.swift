@@ -93,13 +93,11 @@ private func blockSumScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
 // MARK: - Bilinear
 
 /// For each output index along one axis, the two input indices it reads and their weights.
-struct LinearTaps {
+private struct LinearTaps {
     var lower: [Int] = [], upper: [Int] = []
     var lowerWeight: [Float] = [], upperWeight: [Float] = []
-    let inputSize: Int
 
     init(from size: Int, to outSize: Int) {
-        inputSize = size
         let scale = Float(size) / Float(outSize)
         for o in 0..<outSize {
             let source = max((Float(o) + 0.5) * scale - 0.5, 0)
@@ -115,7 +113,7 @@ struct LinearTaps {
     var outputSize: Int { lower.count }
 }
 
-struct BilinearMap {
+private struct BilinearMap {
     let input: [Int]
     let rows: LinearTaps, cols: LinearTaps
     var output: [Int] { [input[0], input[1], rows.outputSize, cols.outputSize] }
