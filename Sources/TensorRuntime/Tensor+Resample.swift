@@ -68,7 +68,8 @@ private func nearestScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
 }
 
 /// `scale` times the sum of every `factor x factor` block; the adjoint of `nearestScaled`.
-private func blockSumScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
+/// Height and width must be multiples of `f`.
+func blockSumScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
     let n = x.shape[0], c = x.shape[1], h = x.shape[2] / f, w = x.shape[3] / f
     let src = x.contiguousData()
     let out = Tensor(zeros: [n, c, h, w])
