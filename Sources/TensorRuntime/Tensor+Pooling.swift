@@ -10,12 +10,16 @@ extension Tensor {
     /// any order are exact.
     public func avgPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Tensor {
         let window = try PoolWindow(input: shape, kernel: kernel, stride: stride ?? kernel, padding: padding, op: "avgPool2d")
+        if window.stride == kernel, padding == 0, shape[2] % kernel == 0, shape[3] % kernel == 0 {
+            // Tiling blocks (the usual `avg_pool2d(x, 2)`): the simpler block kernel is ~2x faster.
+            return blockSumScaled(self, kernel, 1 / Float(kernel * kernel))
+        }
         return avgPoolForward(self, window)
     }
 }
 
 /// The geometry of a square pooling window over a `[N, C, H, W]` input.
-struct PoolWindow {
+private struct PoolWindow {
     let input: [Int]
     let kernel: Int, stride: Int, padding: Int
     let outHeight: Int, outWidth: Int

@@ -57,7 +57,7 @@ extension Tensor {
 }
 
 /// `[N, C, rest...]` seen as batch x channels x positions.
-struct ChannelGeometry {
+private struct ChannelGeometry {
     let batch: Int, channels: Int, spatial: Int
     init(_ shape: [Int]) {
         batch = shape[0]

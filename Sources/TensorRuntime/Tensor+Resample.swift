@@ -68,7 +68,8 @@ private func nearestScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
 }
 
 /// `scale` times the sum of every `factor x factor` block; the adjoint of `nearestScaled`.
-private func blockSumScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
+/// Height and width must be multiples of `f`.
+func blockSumScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
     let n = x.shape[0], c = x.shape[1], h = x.shape[2] / f, w = x.shape[3] / f
     let src = x.contiguousData()
     let out = Tensor(zeros: [n, c, h, w])
@@ -93,13 +94,11 @@ private func blockSumScaled(_ x: Tensor, _ f: Int, _ scale: Float) -> Tensor {
 // MARK: - Bilinear
 
 /// For each output index along one axis, the two input indices it reads and their weights.
-struct LinearTaps {
+private struct LinearTaps {
     var lower: [Int] = [], upper: [Int] = []
     var lowerWeight: [Float] = [], upperWeight: [Float] = []
-    let inputSize: Int
 
     init(from size: Int, to outSize: Int) {
-        inputSize = size
         let scale = Float(size) / Float(outSize)
         for o in 0..<outSize {
             let source = max((Float(o) + 0.5) * scale - 0.5, 0)
@@ -115,7 +114,7 @@ struct LinearTaps {
     var outputSize: Int { lower.count }
 }
 
-struct BilinearMap {
+private struct BilinearMap {
     let input: [Int]
     let rows: LinearTaps, cols: LinearTaps
     var output: [Int] { [input[0], input[1], rows.outputSize, cols.outputSize] }

@@ -30,6 +30,17 @@ import GANFlowTestSupport
         for (a, e) in zip(y.scalars, expected.values) { #expect(abs(a - e) < 1e-6) }
     }
 
+    @Test(arguments: [2, 3])
+    func tilingBlocksMatchNaive(kernel: Int) throws {
+        // Stride == kernel, no padding and sizes that are multiples of it take the block kernel.
+        var rng = PhiloxRandom(seed: 23)
+        let x = Tensor(randomNormal: [2, 3, 6, 12], using: &rng)
+        let y = try x.avgPool2d(kernel: kernel)
+        let expected = Self.naiveAvgPool(x, kernel: kernel, stride: kernel, padding: 0)
+        #expect(y.shape == expected.shape)
+        for (a, e) in zip(y.scalars, expected.values) { #expect(abs(a - e) < 1e-6) }
+    }
+
     @Test func strideDefaultsToKernel() throws {
         let x = try Tensor(shape: [1, 1, 2, 4], scalars: [1, 2, 3, 4, 5, 6, 7, 8])
         let y = try x.avgPool2d(kernel: 2)
@@ -46,10 +57,10 @@ import GANFlowTestSupport
         #expect(GoldenFixture.difference(dx, try golden.tensor("dx")) < 1e-6)
     }
 
-    @Test(arguments: [(2, 2, 0), (3, 2, 1)])
-    func firstAndSecondOrderGradients(kernel: Int, stride: Int, padding: Int) throws {
+    @Test(arguments: [(2, 2, 0, 5), (2, 2, 0, 4), (3, 2, 1, 5)])
+    func firstAndSecondOrderGradients(kernel: Int, stride: Int, padding: Int, height: Int) throws {
         var rng = PhiloxRandom(seed: 22)
-        let x = Tensor(randomNormal: [1, 2, 5, 4], using: &rng)
+        let x = Tensor(randomNormal: [1, 2, height, 4], using: &rng)
         let shape = try x.avgPool2d(kernel: kernel, stride: stride, padding: padding).shape
         let r = Tensor(randomNormal: shape, using: &rng)
         // Squaring the pooled values makes the gradient depend on x, so second order is not trivially 0.
