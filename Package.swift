@@ -3,9 +3,12 @@ import PackageDescription
 
 // Elementwise kernels are plain Swift loops; let the compiler use AVX2 and FMA for them.
 // oneDNN picks its own AVX-512/AMX code at run time, whatever this says.
+// `-fno-math-errno`: on Linux `Float.squareRoot()` goes through a C shim that clang compiles as a
+// call to `sqrtf` (which may set errno), and that call stops loops from vectorising; without
+// errno it becomes `vsqrtps`. Nothing here reads errno after a math function.
 let kernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
-    .unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .debug)),
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell", "-Xcc", "-fno-math-errno"], .when(configuration: .release)),
+    .unsafeFlags(["-target-cpu", "haswell", "-Xcc", "-fno-math-errno"], .when(configuration: .debug)),
 ]
 
 let package = Package(

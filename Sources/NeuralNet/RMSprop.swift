@@ -56,28 +56,17 @@ public final class RMSprop: Optimizer {
         let buffers = momentumSlot.map(table.slot) ?? squares
         let centered = gradAvgSlot != nil, useMomentum = momentumSlot != nil
         for (k, entry) in table.entries.enumerated() {
-            let p = entry.tensor.data, g = grads[k].data, n = entry.tensor.count, o = table.offsets[k]
-            let s = squares + o, ga = averages + o, buf = buffers + o
-            for i in 0..<n {
-                let gi = g[i] + wd * p[i]
-                let si = s[i] * a + w * gi * gi
-                s[i] = si
-                var r: Float
-                if centered {
-                    let ai = lerpFromStart ? ga[i] + w * (gi - ga[i]) : gi - (gi - ga[i]) * (1 - w)
-                    ga[i] = ai
-                    r = (si + -1 * ai * ai).squareRoot()
-                } else {
-                    r = si.squareRoot()
-                }
-                r += epsF
-                if useMomentum {
-                    let b = buf[i] * mu + gi / r
-                    buf[i] = b
-                    p[i] = p[i] + negLR * b
-                } else {
-                    p[i] = p[i] + negLR * gi / r
-                }
+            let o = table.offsets[k]
+            let segment = RMSpropSegment(
+                p: entry.tensor.data, g: grads[k].data, s: squares + o, ga: averages + o, buf: buffers + o,
+                n: entry.tensor.count, alpha: a, w: w, eps: epsF, wd: wd, mu: mu, negLR: negLR,
+                lerpFromStart: lerpFromStart)
+            // Literal flags give the vectoriser one branch-free loop per variant.
+            switch (centered, useMomentum) {
+            case (false, false): segment.update(centered: false, momentum: false)
+            case (false, true): segment.update(centered: false, momentum: true)
+            case (true, false): segment.update(centered: true, momentum: false)
+            case (true, true): segment.update(centered: true, momentum: true)
             }
         }
         stepCount += 1
@@ -92,5 +81,38 @@ public final class RMSprop: Optimizer {
     public func resetState() {
         table.reset()
         stepCount = 0
+    }
+}
+
+/// One parameter's slice of an RMSprop step.
+private struct RMSpropSegment {
+    let p, g, s, ga, buf: UnsafeMutablePointer<Float>
+    let n: Int
+    let alpha, w, eps, wd, mu, negLR: Float
+    let lerpFromStart: Bool
+
+    @inline(__always)
+    func update(centered: Bool, momentum: Bool) {
+        for i in 0..<n {
+            let gi = g[i] + wd * p[i]
+            let si = s[i] * alpha + w * gi * gi
+            s[i] = si
+            var r: Float
+            if centered {
+                let ai = lerpFromStart ? ga[i] + w * (gi - ga[i]) : gi - (gi - ga[i]) * (1 - w)
+                ga[i] = ai
+                r = (si + -1 * ai * ai).squareRoot()
+            } else {
+                r = si.squareRoot()
+            }
+            r += eps
+            if momentum {
+                let b = buf[i] * mu + gi / r
+                buf[i] = b
+                p[i] = p[i] + negLR * b
+            } else {
+                p[i] = p[i] + negLR * gi / r
+            }
+        }
     }
 }

@@ -88,6 +88,8 @@ public struct SafeTensorsArchive {
     }
 
     /// The entry `name` as Float32 values, converting from F16, BF16 or I64.
+    ///
+    /// A float entry is returned as the archive holds it, not copied; copy before changing it.
     public func tensor(_ name: String) throws -> Tensor {
         guard let entry = entries[name] else { throw SafeTensorsError(file: source, tensor: name, message: "not found") }
         switch entry.payload {
