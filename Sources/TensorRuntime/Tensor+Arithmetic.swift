@@ -147,16 +147,36 @@ extension Tensor {
             for i in 0..<t.rank where t.shape[i] != 1 { r[lead + i] = st[i] }
             return r
         }
-        let sa = broadcastStrides(a), sb = broadcastStrides(b)
-        // Merge trailing axes into one inner run when both operands are unit-stride over them.
-        let inner = shape[rank - 1]
-        let ia = sa[rank - 1], ib = sb[rank - 1]
-        var index = [Int](repeating: 0, count: rank)
+        let fullA = broadcastStrides(a), fullB = broadcastStrides(b)
+        // Coalesce neighbouring axes that both operands walk as one (contiguously, or both
+        // broadcast), so the inner run is as long as possible: [N, C, H, W] + [C, 1, 1] runs over
+        // rows of H * W with a per-row scalar, rather than rows of W.
+        var dims: [Int] = [], sa: [Int] = [], sb: [Int] = []
+        for ax in stride(from: rank - 1, through: 0, by: -1) where shape[ax] != 1 {
+            if let d = dims.last, fullA[ax] == sa[sa.count - 1] * d, fullB[ax] == sb[sb.count - 1] * d {
+                dims[dims.count - 1] = d * shape[ax]
+            } else {
+                dims.append(shape[ax])
+                sa.append(fullA[ax])
+                sb.append(fullB[ax])
+            }
+        }
+        dims.reverse()
+        sa.reverse()
+        sb.reverse()
+        let dimCount = dims.count
+        if dimCount == 0 {
+            d[0] = f(pa[0], pb[0])
+            return out
+        }
+        let inner = dims[dimCount - 1]
+        let ia = sa[dimCount - 1], ib = sb[dimCount - 1]
+        var index = [Int](repeating: 0, count: dimCount)
         var o = 0
         let rows = n / max(inner, 1)
         for _ in 0..<rows {
             var oa = 0, ob = 0
-            for ax in 0..<(rank - 1) {
+            for ax in 0..<(dimCount - 1) {
                 oa += index[ax] * sa[ax]
                 ob += index[ax] * sb[ax]
             }
@@ -175,10 +195,10 @@ extension Tensor {
                 for j in 0..<inner { rd[j] = v }
             }
             o += inner
-            var ax = rank - 2
+            var ax = dimCount - 2
             while ax >= 0 {
                 index[ax] += 1
-                if index[ax] < shape[ax] { break }
+                if index[ax] < dims[ax] { break }
                 index[ax] = 0
                 ax -= 1
             }

@@ -82,7 +82,7 @@ extension Tensor {
 
     /// Square root; the gradient at 0 is +inf, as in PyTorch.
     public func sqrt() -> Tensor {
-        let out = map { $0.squareRoot() }
+        let out = map(squareRootOrNaN)
         return Tensor.recordUsingOutput(out, "sqrt", [self]) { g, y, _ in
             [try (g / y) * 0.5]
         }
@@ -99,7 +99,7 @@ extension Tensor {
         let out: Tensor
         switch exponent {
         case 2: out = map { $0 * $0 }
-        case 0.5: out = map { $0.squareRoot() }
+        case 0.5: out = map(squareRootOrNaN)
         case 1: out = map { $0 }
         default: out = map { powf($0, exponent) }
         }
@@ -142,4 +142,15 @@ extension Tensor {
             [try g * self.map { $0 >= lo && $0 <= hi ? 1 : 0 }]
         }
     }
+}
+
+/// Square root, NaN for negative x, written so that loops over it vectorise.
+///
+/// A plain `x.squareRoot()` loop compiled to scalar `vsqrtss` with a call to libm's `sqrtf` for
+/// negative inputs (to set errno); taking the root of a value known not to be negative lets LLVM
+/// emit `vsqrtps` on ymm registers.
+@inline(__always)
+func squareRootOrNaN(_ x: Float) -> Float {
+    let root = (x < 0 ? 0 : x).squareRoot()
+    return x < 0 ? .nan : root
 }

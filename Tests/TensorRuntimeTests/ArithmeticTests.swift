@@ -15,6 +15,38 @@ import GANFlowTestSupport
         } } }
     }
 
+    @Test func broadcastPatternsMatchNaive() throws {
+        // Shapes whose axes the kernel coalesces in different ways (per-channel scalars, outer
+        // products, size-1 axes in the middle, empty results).
+        let pairs: [([Int], [Int])] = [
+            ([2, 3, 4, 5], [3, 1, 1]), ([2, 1, 4, 1], [3, 1, 5]), ([4, 1], [1, 5]), ([1, 3, 1, 2], [2, 3, 4, 1]),
+            ([2, 3, 1], [1, 1, 7]), ([5, 1, 1, 3], [5, 1, 2, 3]), ([0, 3], [1, 3]),
+        ]
+        var rng = PhiloxRandom(seed: 4)
+        for (sa, sb) in pairs {
+            let a = Tensor(randomNormal: sa, using: &rng), b = Tensor(randomNormal: sb, using: &rng)
+            let shape = try #require(Tensor.broadcastShape(sa, sb))
+            let c = try a - b
+            #expect(c.shape == shape)
+            let av = a.scalars, bv = b.scalars, cv = c.scalars
+            func source(_ index: [Int], _ s: [Int]) -> Int {
+                let lead = index.count - s.count
+                return s.indices.reduce(0) { $0 * s[$1] + (s[$1] == 1 ? 0 : index[lead + $1]) }
+            }
+            var index = [Int](repeating: 0, count: shape.count)
+            for i in 0..<cv.count {
+                #expect(cv[i] == av[source(index, sa)] - bv[source(index, sb)], "\(sa) - \(sb) at \(index)")
+                var ax = shape.count - 1
+                while ax >= 0 {
+                    index[ax] += 1
+                    if index[ax] < shape[ax] { break }
+                    index[ax] = 0
+                    ax -= 1
+                }
+            }
+        }
+    }
+
     @Test func mismatchedShapesThrowNamingBoth() throws {
         let a = Tensor(zeros: [2, 3]), b = Tensor(zeros: [4])
         #expect(throws: TensorError("add: shapes [2, 3] and [4] do not match (cannot broadcast)")) { try a + b }

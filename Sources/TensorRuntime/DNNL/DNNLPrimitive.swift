@@ -63,7 +63,6 @@ final class DNNLPrimitive: @unchecked Sendable {
     ///
     /// Inputs are reordered into the chosen layouts first and outputs back afterwards.
     func execute(_ buffers: [Int32: UnsafeMutablePointer<Float>]) throws {
-        Runtime.applyToCurrentThread()
         let stream = DNNLContext.stream
         var temporaries: [Storage] = []
         var memories: [dnnl_memory_t] = []

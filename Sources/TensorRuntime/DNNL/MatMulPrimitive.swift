@@ -36,31 +36,50 @@ struct MatMulGeometry: Hashable, Sendable {
 }
 
 enum MatMulPrimitives {
+    /// The matmul primitive for `g`.
+    ///
+    /// Unlike convolution, oneDNN's GEMM reads plain and transposed (strided) operands directly,
+    /// and letting it choose layouts made it ask for an untransposed weight copy on every call
+    /// (a reorder as slow as the product itself for `linear`). So the plain layouts are tried
+    /// first, and `format_tag_any` with reorders only if they would get a `ref:` kernel.
     static func matmul(_ g: MatMulGeometry) throws -> DNNLPrimitive {
         let key = PrimitiveKey(kind: .matmul, values: g.keyValues, detail: g.detail)
         return try PrimitiveCache.shared.primitive(for: key) {
-            var a = try DNNLContext.anyDesc(g.a.dims)
-            var b = try DNNLContext.anyDesc(g.b.dims)
-            var c = try DNNLContext.anyDesc(g.c)
-            var bias = try DNNLContext.plainDesc(g.biasDims)
-            var desc = dnnl_matmul_desc_t()
-            let status = withUnsafePointer(to: &bias) { p in
-                dnnl_matmul_desc_init(&desc, &a, &b, g.bias ? p : nil, &c)
-            }
-            try DNNLContext.check(status, "matmul_desc_init(\(g.detail))")
-            let attr = try DNNLContext.makeAttributes()
-            defer { dnnl_primitive_attr_destroy(attr) }
-            var pd: dnnl_primitive_desc_t?
-            try DNNLContext.check(dnnl_primitive_desc_create(&pd, &desc, attr, DNNLContext.engine, nil),
-                                  "primitive_desc_create(matmul \(g.detail))")
+            let a = try DNNLContext.plainDesc(g.a.dims, strides: g.a.strides)
+            let b = try DNNLContext.plainDesc(g.b.dims, strides: g.b.strides)
+            let c = try DNNLContext.plainDesc(g.c)
+            let bias = try DNNLContext.plainDesc(g.biasDims)
             var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
-                (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.a.dims, strides: g.a.strides), false),
-                (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.b.dims, strides: g.b.strides), false),
-                (DNNL_ARG_DST, try DNNLContext.plainDesc(g.c), true),
+                (DNNL_ARG_SRC, a, false), (DNNL_ARG_WEIGHTS, b, false), (DNNL_ARG_DST, c, true),
             ]
             if g.bias { args.append((DNNL_ARG_BIAS, bias, false)) }
-            return try DNNLPrimitive(descriptor: pd!, arguments: args)
+            let plain = try descriptor(g, a, b, c, bias)
+            if !DNNLPrimitive.implementationName(plain).hasPrefix("ref:") {
+                return try DNNLPrimitive(descriptor: plain, arguments: args)
+            }
+            dnnl_primitive_desc_destroy(plain)
+            let chosen = try descriptor(
+                g, try DNNLContext.anyDesc(g.a.dims), try DNNLContext.anyDesc(g.b.dims), try DNNLContext.anyDesc(g.c), bias)
+            return try DNNLPrimitive(descriptor: chosen, arguments: args)
         }
+    }
+
+    private static func descriptor(
+        _ g: MatMulGeometry, _ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t, _ c: dnnl_memory_desc_t,
+        _ bias: dnnl_memory_desc_t
+    ) throws -> dnnl_primitive_desc_t {
+        var a = a, b = b, c = c, bias = bias
+        var desc = dnnl_matmul_desc_t()
+        let status = withUnsafePointer(to: &bias) { p in
+            dnnl_matmul_desc_init(&desc, &a, &b, g.bias ? p : nil, &c)
+        }
+        try DNNLContext.check(status, "matmul_desc_init(\(g.detail))")
+        let attr = try DNNLContext.makeAttributes()
+        defer { dnnl_primitive_attr_destroy(attr) }
+        var pd: dnnl_primitive_desc_t?
+        try DNNLContext.check(dnnl_primitive_desc_create(&pd, &desc, attr, DNNLContext.engine, nil),
+                              "primitive_desc_create(matmul \(g.detail))")
+        return pd!
     }
 
     /// Runs C = op(A) op(B) (+ bias) on tensors, without recording.

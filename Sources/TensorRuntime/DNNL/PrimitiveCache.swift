@@ -36,6 +36,10 @@ final class PrimitiveCache: Sendable {
     private let entries = Mutex<[PrimitiveKey: DNNLPrimitive]>([:])
 
     func primitive(for key: PrimitiveKey, create: () throws -> DNNLPrimitive) throws -> DNNLPrimitive {
+        // oneDNN fixes a primitive's thread count when it is created (its work split depends on
+        // it), so the count is part of the key and applied before creating and executing.
+        Runtime.applyToCurrentThread()
+        let key = PrimitiveKey(kind: key.kind, values: key.values + [Runtime.threads], detail: key.detail)
         if let hit = entries.withLock({ $0[key] }) { return hit }
         let made = try create()
         let (winner, inserted) = entries.withLock { table -> (DNNLPrimitive, Bool) in

@@ -1,0 +1,85 @@
+import TensorRuntime
+
+/// Times the oneDNN-backed kernels at DCGAN-32 sizes (batch 64) and reports one line per op and
+/// pass: median milliseconds and GFLOP/s, then the oneDNN implementation each primitive uses.
+///
+/// Forward is the op itself; backward is one `gradients` call with a given upstream gradient,
+/// which computes both the input (data) and the weight gradient. Each op runs once untimed first,
+/// so primitive creation (JIT) is not measured.
+func runKernelBenchmark(repeats: Int = 20) throws -> String {
+    var rng = PhiloxRandom(seed: 2024)
+    struct Case {
+        let name: String
+        let inputShape: [Int]
+        let weightShape: [Int]
+        /// Multiply-adds of the forward pass, times two; each of the two backward kernels costs the same.
+        let flops: Double
+        let run: (Tensor, Tensor) throws -> Tensor
+    }
+    let n = 64
+    let cases = [
+        Case(name: "D conv 3->64 32x32->16x16 k4 s2 p1", inputShape: [n, 3, 32, 32], weightShape: [64, 3, 4, 4],
+             flops: 2 * Double(n * 64 * 16 * 16) * Double(3 * 16)) {
+            try conv2d($0, weight: $1, stride: 2, padding: 1)
+        },
+        Case(name: "D conv 64->128 16x16->8x8 k4 s2 p1", inputShape: [n, 64, 16, 16], weightShape: [128, 64, 4, 4],
+             flops: 2 * Double(n * 128 * 8 * 8) * Double(64 * 16)) {
+            try conv2d($0, weight: $1, stride: 2, padding: 1)
+        },
+        Case(name: "G convT 128->64 8x8->16x16 k4 s2 p1", inputShape: [n, 128, 8, 8], weightShape: [128, 64, 4, 4],
+             flops: 2 * Double(n * 128 * 8 * 8) * Double(64 * 16)) {
+            try convTranspose2d($0, weight: $1, stride: 2, padding: 1)
+        },
+        Case(name: "G convT 64->3 16x16->32x32 k4 s2 p1", inputShape: [n, 64, 16, 16], weightShape: [64, 3, 4, 4],
+             flops: 2 * Double(n * 64 * 16 * 16) * Double(3 * 16)) {
+            try convTranspose2d($0, weight: $1, stride: 2, padding: 1)
+        },
+        Case(name: "linear 1024->784", inputShape: [n, 1024], weightShape: [784, 1024],
+             flops: 2 * Double(n * 1024 * 784)) {
+            try linear($0, weight: $1)
+        },
+    ]
+
+    var lines = ["kernel benchmark: batch \(n), \(Runtime.threads) threads, \(repeats) repeats, median"]
+    let clock = ContinuousClock()
+    func milliseconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15
+    }
+    func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+    func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+    func fixed(_ x: Double, _ digits: Int) -> String {
+        let scale = Double([1, 10, 100, 1000][digits])
+        let r = (x * scale).rounded() / scale
+        let text = String(r)
+        let fraction = text.split(separator: ".").dropFirst().first?.count ?? 0
+        return digits == 0 ? String(Int(r)) : text + String(repeating: "0", count: max(0, digits - fraction))
+    }
+
+    for c in cases {
+        let x = Tensor(randomNormal: c.inputShape, std: 0.5, using: &rng).requiringGradients()
+        let w = Tensor(randomNormal: c.weightShape, std: 0.05, using: &rng).requiringGradients()
+        let warm = try c.run(x, w)
+        let seed = Tensor(randomNormal: warm.shape, using: &rng)
+        _ = try gradients(of: warm, wrt: [x, w], seed: seed)
+        var forward: [Double] = [], backward: [Double] = []
+        for _ in 0..<max(1, repeats) {
+            let t0 = clock.now
+            let y = try c.run(x, w)
+            let t1 = clock.now
+            _ = try gradients(of: y, wrt: [x, w], seed: seed)
+            let t2 = clock.now
+            forward.append(milliseconds(t1 - t0))
+            backward.append(milliseconds(t2 - t1))
+        }
+        for (pass, times, flops) in [("forward", forward, c.flops), ("backward data+weights", backward, 2 * c.flops)] {
+            let ms = median(times)
+            lines.append(pad(c.name, 38) + pad(pass, 23) + pad(fixed(ms, 3) + " ms", 12)
+                         + fixed(flops / (ms * 1e6), 1) + " GFLOP/s")
+        }
+    }
+    lines.append("implementations:")
+    for choice in DNNLDiagnostics.choices {
+        lines.append("  \(choice)")
+    }
+    return lines.joined(separator: "\n")
+}
