@@ -42,7 +42,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         Runtime.configure(threads: threads)
-        if kernels { print(runKernelBenchmark(repeats: 10)) }
+        if kernels { print(try runKernelBenchmark(repeats: 10)) }
         for name in model.split(separator: ",").map(String.init) {
             var bench = try StepBenchmark(model: name, batch: batch)
             var ours: [Double] = [], theirs: [Double] = []

@@ -25,11 +25,11 @@ import Testing
         }, "schedule": [{"run": ["o"]}]}
         """
         #expect(problems(text) == [
-            "p.json:2:16: $.stages.x.type: unknown stage type 'test.sorce' (did you mean 'test.source'?)",
-            "p.json:3:42: $.stages.y.colour: unknown key 'colour' for test.source",
-            "p.json:3:34: $.stages.y.size: must be >= 1, found 0",
+            "p.json:2:17: $.stages.x.type: unknown stage type 'test.sorce' (did you mean 'test.source'?)",
+            "p.json:3:53: $.stages.y.colour: unknown key 'colour' for test.source",
+            "p.json:3:40: $.stages.y.size: must be >= 1, found 0",
             "p.json:4:8: $.stages.A: missing key 'input' (Input vector.)",
-            "p.json:5:73: $.stages.o.lr: expected a number, found \"fast\"",
+            "p.json:5:75: $.stages.o.lr: expected a number, found \"fast\"",
         ])
     }
 
@@ -44,8 +44,8 @@ import Testing
         """
         #expect(problems(text) == [
             "p.json:3:40: $.stages.A.input: no stage 'xx' (did you mean 'x'?)",
-            "p.json:5:63: $.stages.o.parameters: no stage 'Q'",
-            "p.json:6:30: $.schedule[0].run[1]: no stage 'p' (did you mean 'o'?)",
+            "p.json:5:64: $.stages.o.parameters: no stage 'Q'",
+            "p.json:6:31: $.schedule[0].run[1]: no stage 'p'",
         ])
     }
 
@@ -61,7 +61,7 @@ import Testing
         """
         #expect(problems(text) == [
             "p.json:4:40: $.stages.A.input: stage 'x' (test.source) has no output 'valeu'; it has value (did you mean 'value'?)",
-            "p.json:5:54: $.stages.D.b: shape tensor [4] does not match tensor [3]",
+            "p.json:5:55: $.stages.D.b: shape tensor [4] does not match tensor [3]",
         ])
     }
 
@@ -79,13 +79,13 @@ import Testing
     @Test func reportsTopLevelProblems() {
         let text = #"{"name": "", "stpes": 3, "stages": {}, "schedule": [{"runn": ["o"]}, 3]}"#
         #expect(problems(text) == [
-            "p.json:1:14: $.stpes: unknown key 'stpes' (did you mean 'steps'?)",
+            "p.json:1:23: $.stpes: unknown key 'stpes' (did you mean 'steps'?)",
             "p.json:1:10: $.name: the name must not be empty",
             "p.json:1:1: $: missing the run length: give 'steps' or 'epochs'",
             "p.json:1:36: $.stages: a pipeline needs at least one stage",
-            "p.json:1:54: $.schedule[0].runn: unknown key 'runn' (did you mean 'run'?)",
+            "p.json:1:62: $.schedule[0].runn: unknown key 'runn' (did you mean 'run'?)",
             "p.json:1:53: $.schedule[0]: missing key 'run'",
-            "p.json:1:69: $.schedule[1]: expected a phase object like {\"run\": [\"optD\"]}, found an integer",
+            "p.json:1:70: $.schedule[1]: expected a phase object like {\"run\": [\"optD\"]}, found an integer",
         ])
     }
 
@@ -106,6 +106,6 @@ import Testing
         """
         let doc = try PipelineDocument.parse(text, file: "p.json")
         let p = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
-        #expect(p.warnings.map(\.description) == ["p.json:2:45: warning: $.stages.unused: no stage reads the outputs of 'unused'"])
+        #expect(p.warnings.map(\.description) == ["p.json:2:43: warning: $.stages.unused: no stage reads the outputs of 'unused'"])
     }
 }
