@@ -33,7 +33,9 @@ public enum PNG {
 
     /// Reads `path` as an image with `channels` channels (1, 2, 3 or 4; nil keeps the file's own).
     public static func read(_ path: String, channels: Int? = nil) throws -> Image {
-        precondition(channels.map { (1...4).contains($0) } ?? true, "PNG.read: channels must be 1 to 4")
+        if let c = channels, !(1...4).contains(c) {
+            throw ImageIOError(path: path, "cannot read as \(c) channels: images have 1 to 4")
+        }
         let image = try begin(path)
         defer { release(image) }
         let fileInfo = info(of: image.pointee)

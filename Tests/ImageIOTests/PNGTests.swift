@@ -174,6 +174,11 @@ private let typesWidth = 5, typesHeight = 3
         #expect(imageIOError { _ = try PNG.read(path) }?.message == "\(path): IDAT: CRC error")
     }
 
+    @Test func impossibleChannelCount() {
+        let path = Fixtures.path("png-types/gray8.png")
+        #expect(imageIOError { _ = try PNG.read(path, channels: 5) }?.message == "\(path): cannot read as 5 channels: images have 1 to 4")
+    }
+
     @Test func missingFile() {
         let path = Fixtures.path("broken/no-such-file.png")
         #expect(imageIOError { _ = try PNG.read(path) }?.message == "\(path): No such file or directory")
