@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+@testable import ImageIO
+
+@Suite struct ImageFolderTests {
+    let fashion = Fixtures.path("fashion-mnist")
+
+    @Test func labelsFollowSortedClassFolders() throws {
+        let folder = try ImageFolder(root: fashion)
+        #expect(folder.classes == ["Ankle_boot", "Bag", "Coat", "Dress", "Pullover", "Sandal", "Shirt", "Sneaker", "T-shirt_top", "Trouser"])
+        #expect(folder.count == 300)
+        #expect(folder.samples[0] == .init(path: fashion + "/Ankle_boot/0000.png", label: 0))
+        #expect(folder.samples[299].label == 9 && folder.samples[299].path.hasPrefix(fashion + "/Trouser/"))
+        // Within a class, files in name order.
+        let bags = folder.samples.filter { $0.label == 1 }.map(\.path)
+        #expect(bags == bags.sorted() && bags.count == 30)
+        // Scanning twice gives the same order.
+        #expect(try ImageFolder(root: fashion).samples == folder.samples)
+    }
+
+    @Test func scansNestedFoldersInAStableOrder() throws {
+        let scratch = try ScratchFolder()
+        let one = Image(width: 1, height: 1, channels: 1, repeating: 0.5)
+        let fm = FileManager.default
+        for dir in ["b/z", "b/a", "B", "a", ".hidden"] { try fm.createDirectory(atPath: scratch.file(dir), withIntermediateDirectories: true) }
+        for file in ["b/z/1.png", "b/a/2.PNG", "b/0.png", "B/x.png", "a/y.png", ".hidden/h.png", "root.png"] {
+            try PNG.write(one, to: scratch.file(file))
+        }
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: scratch.file("a/notes.txt")))
+        let folder = try ImageFolder(root: scratch.path)
+        #expect(folder.classes == ["B", "a", "b"])
+        #expect(folder.samples == [
+            .init(path: scratch.file("B/x.png"), label: 0),
+            .init(path: scratch.file("a/y.png"), label: 1),
+            .init(path: scratch.file("b/0.png"), label: 2),
+            .init(path: scratch.file("b/a/2.PNG"), label: 2),
+            .init(path: scratch.file("b/z/1.png"), label: 2),
+        ])
+        let unlabelled = try ImageFolder(root: scratch.path, labelled: false)
+        #expect(unlabelled.classes.isEmpty)
+        #expect(unlabelled.samples.map(\.path) == ["B/x.png", "a/y.png", "b/0.png", "b/a/2.PNG", "b/z/1.png", "root.png"].map(scratch.file))
+    }
+
+    @Test func batchesDecodeTransformAndLabel() throws {
+        let folder = try ImageFolder(root: fashion)
+        let (images, labels) = try folder.batch([0, 30, 299], channels: 1) { try $0.padded(toWidth: 32, height: 32) }
+        #expect(images.shape == [3, 1, 32, 32] && labels == [0, 1, 9])
+        let direct = try PNG.read(fashion + "/Bag/" + (folder.samples[30].path.split(separator: "/").last.map(String.init) ?? ""))
+        let item = try Image(images, index: 1)
+        #expect(item[0, 0, 0] == -1)  // padding in [-1, 1]
+        #expect(item[0, 2 + 14, 2 + 14] == 2 * direct[0, 14, 14] - 1)
+    }
+
+    @Test func mixedSizesNameTheOddFile() throws {
+        let root = Fixtures.path("broken/mixed-sizes")
+        let folder = try ImageFolder(root: root)
+        #expect(folder.classes == ["a", "b"])
+        #expect(imageIOError { _ = try folder.batch(Array(0..<4), channels: 1) }?.message
+            == "\(root)/b/0.png: image is 32x32x1, expected 28x28x1 like \(root)/a/0.png (resize or crop the images to one size)")
+        // Resizing in the transform makes them one size.
+        let (images, _) = try folder.batch(Array(0..<4), channels: 1) { try $0.resized(width: 28, height: 28) }
+        #expect(images.shape == [4, 1, 28, 28])
+    }
+
+    @Test func emptyFolder() throws {
+        let scratch = try ScratchFolder()
+        #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message
+            == "\(scratch.path): no class subfolders: expected images in \(scratch.path)/<class name>/*.png")
+        #expect(imageIOError { _ = try ImageFolder(root: scratch.path, labelled: false) }?.message
+            == "\(scratch.path): no PNG images in this folder or below")
+    }
+
+    @Test func classFolderWithoutImages() throws {
+        let scratch = try ScratchFolder()
+        try FileManager.default.createDirectory(atPath: scratch.file("cats"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: scratch.file("dogs/puppies"), withIntermediateDirectories: true)
+        try PNG.write(Image(width: 1, height: 1, channels: 1, repeating: 0), to: scratch.file("cats/1.png"))
+        #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message
+            == "\(scratch.file("dogs")): class folder holds no PNG images")
+    }
+
+    @Test func missingFolder() {
+        let path = Fixtures.path("no-such-folder")
+        #expect(imageIOError { _ = try ImageFolder(root: path) }?.message == "\(path): no such folder")
+    }
+
+    @Test func photoPatchesAreRGB64() throws {
+        let folder = try ImageFolder(root: Fixtures.path("photos/patches"))
+        #expect(folder.classes == ["astronaut", "chelsea", "coffee", "hubble_deep_field", "rocket"])
+        #expect(folder.count >= 100)
+        let (images, _) = try folder.batch(Array(0..<8), channels: 3)
+        #expect(images.shape == [8, 3, 64, 64])
+    }
+}
