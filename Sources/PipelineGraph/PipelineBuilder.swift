@@ -122,11 +122,7 @@ public struct PipelineBuilder {
         for id in order {
             let p = pending[id]!
             let path = JSONPath.root / "stages" / id
-            func inputPath(_ port: String) -> JSONPath {
-                if p.type.configKeys.contains(where: { $0.name == port && $0.type == .wire }) { return path / port }
-                if let mapKey = p.type.configKeys.first(where: { $0.type == .wireMap }) { return path / mapKey.name / port }
-                return path
-            }
+            func inputPath(_ port: String) -> JSONPath { keyPath(p.config, port) }
             if p.inputs.values.contains(where: { failed.contains($0.stage) }) || p.refs.contains(where: failed.contains) {
                 failed.insert(id)
                 continue
@@ -156,7 +152,7 @@ public struct PipelineBuilder {
                 nodes[id] = Pipeline.Node(id: id, stage: stage, config: p.config, inputs: p.inputs, references: p.refs,
                                           every: p.config.int("every"), from: p.config.int("from"), until: until)
             } catch let problem as StageProblem {
-                let at = problem.key.map { p.inputs[$0] != nil ? inputPath($0) : path / $0 } ?? path
+                let at = keyPath(p.config, problem.key)
                 problems.append(error("stage.config", at, problem.message, suggestion: problem.suggestion))
                 failed.insert(id)
             } catch let e as PipelineErrors {
@@ -181,7 +177,11 @@ public struct PipelineBuilder {
         }
         if !problems.isEmpty { throw PipelineErrors(problems) }
 
-        // 6. Warnings: outputs nobody reads.
+        // 6. Shapes at every scenario a schedule will visit.
+        problems += checkScenarios(nodes: nodes, order: order, doc: doc)
+        if !problems.isEmpty { throw PipelineErrors(problems) }
+
+        // 7. Warnings: outputs nobody reads.
         var used = Set<String>()
         for n in nodes.values {
             for w in n.inputs.values { used.insert(w.stage) }
@@ -198,5 +198,53 @@ public struct PipelineBuilder {
             }
         }
         return Pipeline(document: doc, nodes: nodes, order: order, warnings: warnings, context: context)
+    }
+
+    /// Where a stage's key or input port is written: `$.stages.D.lr`, or `$.stages.D.inputs.real`
+    /// for a port named inside a wire map.
+    func keyPath(_ config: StageConfig, _ key: String?) -> JSONPath {
+        guard let key else { return config.path }
+        if config.values[key] != nil { return config.path / key }
+        if let map = config.values.first(where: { $0.value.objectEntries?.contains { $0.0 == key } == true }) {
+            return config.path / map.key / key
+        }
+        return config.path / key
+    }
+
+    /// Re-infers output types through the graph for each scenario of each `ScenarioSource`.
+    func checkScenarios(nodes: [String: Pipeline.Node], order: [String], doc: PipelineDocument) -> [PipelineError] {
+        var problems: [PipelineError] = []
+        for sourceID in order {
+            guard let source = nodes[sourceID]?.stage as? any ScenarioSource else { continue }
+            for scenario in source.scenarios {
+                var types: [Wire: PortType] = [:]
+                var integers: [Wire: Int] = [:]
+                for (port, v) in scenario.values { integers[Wire(stage: sourceID, port: port)] = v }
+                for id in order {
+                    let node = nodes[id]!
+                    var inputs: [String: PortType] = [:]
+                    var ints: [String: Int] = [:]
+                    for (port, w) in node.inputs {
+                        inputs[port] = types[w]
+                        if let v = integers[w] { ints[port] = v }
+                    }
+                    let outputs: [String: PortType]
+                    do {
+                        outputs = id == sourceID ? node.stage.outputs : try node.stage.outputTypes(for: inputs, integers: ints)
+                    } catch let p as StageProblem {
+                        let at = keyPath(node.config, p.key)
+                        problems.append(PipelineError("shape.scenario", file: doc.file, path: at, location: doc.locations[at],
+                                                      "at \(scenario.label) (from '\(sourceID)'): \(p.message)", suggestion: p.suggestion))
+                        break
+                    } catch {
+                        problems.append(PipelineError("shape.scenario", file: doc.file, path: .root / "stages" / id,
+                                                      "at \(scenario.label) (from '\(sourceID)'): \(error)"))
+                        break
+                    }
+                    for (port, t) in outputs { types[Wire(stage: id, port: port)] = t }
+                }
+            }
+        }
+        return problems
     }
 }

@@ -52,9 +52,13 @@ final class ToyDistance: Stage, @unchecked Sendable {
     static let configKeys = [ConfigKey("a", .wire, "First."), ConfigKey("b", .wire, "Second.")]
     let outputs: [String: PortType] = ["loss": .scalar]
     init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
+        _ = try outputTypes(for: inputs)
+    }
+    func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] {
         guard inputs["a"] == inputs["b"] else {
             throw StageProblem(key: "b", "shape \(inputs["b"]!) does not match \(inputs["a"]!)")
         }
+        return outputs
     }
     func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         let d = try e.tensor("a") - e.tensor("b")
@@ -102,3 +106,30 @@ final class ToySink: Stage, @unchecked Sendable {
 }
 
 let toyRegistry = StageRegistry([ToySource.self, ToyScale.self, ToyDistance.self, ToySGD.self, ToySink.self])
+
+/// A schedule visiting several sizes, as progressive growing does.
+final class ToyGrowth: ScenarioSource, @unchecked Sendable {
+    static let typeName = "test.growth"
+    static let summary = "Sizes over a run."
+    static let configKeys = [ConfigKey("sizes", .intList(), "Sizes visited.")]
+    let sizes: [Int]
+    let outputs: [String: PortType] = ["size": .integer]
+    init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws { sizes = config.ints("sizes") }
+    var scenarios: [(label: String, values: [String: Int])] { sizes.map { ("size \($0)", ["size": $0]) } }
+    func evaluate(_ e: Evaluation) throws -> [String: PortValue] { ["size": .integer(sizes[0])] }
+}
+
+/// A source whose vector length follows an integer input.
+final class ToySizedSource: Stage, @unchecked Sendable {
+    static let typeName = "test.sized"
+    static let summary = "Vectors of a given size."
+    static let configKeys = [ConfigKey("size", .wire, "The size.")]
+    let outputs: [String: PortType] = ["value": .tensor([4])]
+    init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {}
+    func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
+        ["value": .tensor([integers["size"] ?? 4])]
+    }
+    func evaluate(_ e: Evaluation) throws -> [String: PortValue] { ["value": .tensor(Tensor(zeros: [e.integer("size") ?? 4]))] }
+}
+
+let scenarioRegistry = StageRegistry([ToySource.self, ToyScale.self, ToyDistance.self, ToySGD.self, ToyGrowth.self, ToySizedSource.self])

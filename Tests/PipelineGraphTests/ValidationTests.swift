@@ -109,3 +109,29 @@ import Testing
         #expect(p.warnings.map(\.description) == ["p.json:2:43: warning: $.stages.unused: no stage reads the outputs of 'unused'"])
     }
 }
+
+@Suite struct ScenarioValidationTests {
+    @Test func checksShapesAtEveryScenario() {
+        let text = """
+        {"name": "p", "steps": 1, "stages": {
+          "grow": {"type": "test.growth", "sizes": [4, 8]},
+          "x": {"type": "test.sized", "size": "grow.size"},
+          "y": {"type": "test.source", "size": 4},
+          "D": {"type": "test.distance", "a": "y.value", "b": "x.value"},
+          "A": {"type": "test.scale", "input": "y.value"},
+          "o": {"type": "test.sgd", "minimize": "D.loss", "parameters": "A"}
+        }, "schedule": [{"run": ["o"]}]}
+        """
+        do {
+            let doc = try PipelineDocument.parse(text, file: "p.json")
+            _ = try PipelineBuilder(registry: scenarioRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
+            Issue.record("a mismatch at size 8 must be found before the first step")
+        } catch let e as PipelineErrors {
+            #expect(e.errors.map(\.description) == [
+                "p.json:5:55: $.stages.D.b: at size 8 (from 'grow'): shape tensor [8] does not match tensor [4]",
+            ])
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}

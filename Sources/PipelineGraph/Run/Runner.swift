@@ -42,6 +42,8 @@ public final class Runner: @unchecked Sendable {
     public let options: Options
     let evaluator: Evaluator
     let logger: Logger
+    /// The checkpoint the last `run()` resumed from, if any.
+    public private(set) var resumedFrom: String?
     /// Set by the first SIGINT: finish the step, checkpoint, stop.
     public let stopRequested = StopFlag()
 
@@ -97,6 +99,10 @@ public final class Runner: @unchecked Sendable {
                 }
             }
             if let loaded {
+                resumedFrom = loaded.path
+                if !refused.isEmpty && !options.quiet {
+                    logger.warning("fell back to \(loaded.path) because newer checkpoints could not be read")
+                }
                 step = loaded.step
                 index = loaded.evaluationIndex
                 if !options.quiet { logger.info("resuming from \(loaded.path) at step \(step)") }

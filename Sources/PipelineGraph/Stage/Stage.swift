@@ -24,6 +24,11 @@ public protocol Stage: AnyObject, Sendable {
     /// Throws a `StageProblem` when the inputs do not fit.
     func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType]
 
+    /// Output types when integer inputs (a resolution from a schedule) take the given values.
+    /// The builder calls this for every scenario a `ScenarioSource` declares. The default
+    /// ignores the values.
+    func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType]
+
     /// The input ports that `output` needs, so that asking for one output evaluates only its
     /// part of the graph. nil means all inputs.
     func inputsNeeded(for output: String) -> [String]?
@@ -47,11 +52,23 @@ public protocol Stage: AnyObject, Sendable {
 
 extension Stage {
     public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { outputs }
+    public func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
+        try outputTypes(for: inputs)
+    }
     public func inputsNeeded(for output: String) -> [String]? { nil }
     public var parameters: [(String, Tensor)] { [] }
     public func checkpointState() throws -> StageState { StageState() }
     public func restore(_ state: StageState) throws {}
     public func finish() throws {}
+}
+
+/// A stage whose integer outputs take several values over a run, such as the resolution of a
+/// progressive-growing schedule. Validation checks the graph's shapes for each scenario before
+/// the first step.
+public protocol ScenarioSource: Stage {
+    /// Each scenario gives a value to each integer output port, with a label for messages
+    /// ("resolution 16").
+    var scenarios: [(label: String, values: [String: Int])] { get }
 }
 
 /// A stage's checkpointed state.

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+@testable import PipelineGraph
+import TensorRuntime
+
+@Suite struct CheckpointTests {
+    func build(_ text: String = SchedulerTests.diamond, file: String = "diamond.json") throws -> Pipeline {
+        let doc = try PipelineDocument.parse(text, file: file)
+        return try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
+    }
+
+    func tempDir() -> String {
+        NSTemporaryDirectory() + "ganflow-ckpt-\(UUID().uuidString)"
+    }
+
+    func run(_ p: Pipeline, dir: String, steps: Int? = nil, resume: Bool = false) throws -> RunSummary {
+        var o = Runner.Options(runDirectory: dir)
+        o.quiet = true
+        o.resume = resume
+        o.stepsOverride = steps
+        return try Runner(pipeline: p, options: o).run()
+    }
+
+    func weights(_ p: Pipeline) -> [Float] {
+        p.nodes["A"]!.stage.parameters[0].1.scalars + p.nodes["B"]!.stage.parameters[0].1.scalars
+    }
+
+    @Test func resumeIsBitIdenticalToAnUninterruptedRun() throws {
+        let straight = try build()
+        let d1 = tempDir(), d2 = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d1); try? FileManager.default.removeItem(atPath: d2) }
+        _ = try run(straight, dir: d1, steps: 9)
+
+        let first = try build()
+        _ = try run(first, dir: d2, steps: 4)
+        let second = try build()  // a fresh process would start from fresh stages
+        let summary = try run(second, dir: d2, steps: 9, resume: true)
+        #expect(summary.lastStep == 9)
+        #expect(weights(second) == weights(straight))
+        #expect(weights(second) != weights(first), "the resumed run must have trained further")
+
+        // metrics.jsonl has each step once, in order, after the resume.
+        let lines = try String(contentsOfFile: d2 + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 9)
+        #expect(lines.first?.hasPrefix("{\"step\":1,") == true)
+        #expect(lines.last?.hasPrefix("{\"step\":9,") == true)
+    }
+
+    @Test func keepsOnlyTheLastCheckpoints() throws {
+        let text = SchedulerTests.diamond.replacingOccurrences(of: "\"steps\": 6,", with: "\"steps\": 6, \"checkpoint\": {\"every\": 1, \"keep\": 2},")
+        let p = try build(text)
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try run(p, dir: dir)
+        #expect(Checkpoint.list(in: dir).map { ($0 as NSString).lastPathComponent } ==
+                ["step-00000005.safetensors", "step-00000006.safetensors"])
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/checkpoints").filter { !$0.hasSuffix(".safetensors") }
+        #expect(leftovers.isEmpty, "no temporary files are left behind")
+    }
+
+    @Test func refusesACheckpointOfAnotherPipeline() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try run(try build(), dir: dir, steps: 2)
+        let other = try build(SchedulerTests.diamond.replacingOccurrences(of: "\"diamond\"", with: "\"other\""))
+        let path = Checkpoint.list(in: dir).last!
+        #expect {
+            _ = try Checkpoint.load(other, from: path)
+        } throws: { e in
+            (e as? PipelineErrors)?.description == "\(path): $: checkpoint of pipeline 'diamond', not 'other'"
+        }
+    }
+
+    @Test func resumeSkipsACorruptNewestCheckpointAndSaysSo() throws {
+        let text = SchedulerTests.diamond.replacingOccurrences(of: "\"steps\": 6,", with: "\"steps\": 6, \"checkpoint\": {\"every\": 2, \"keep\": 3},")
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try run(try build(text), dir: dir, steps: 4)
+        let newest = Checkpoint.list(in: dir).last!
+        #expect(newest.hasSuffix("step-00000004.safetensors"))
+        // Truncate the newest checkpoint, as a crash mid-copy would.
+        let data = try Data(contentsOf: URL(fileURLWithPath: newest))
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: newest))
+        let resumed = try build(text)
+        var o = Runner.Options(runDirectory: dir)
+        o.quiet = true
+        o.resume = true
+        o.stepsOverride = 4
+        let runner = Runner(pipeline: resumed, options: o)
+        let summary = try runner.run()
+        #expect(summary.lastStep == 4)
+        #expect(runner.resumedFrom?.hasSuffix("step-00000002.safetensors") == true)
+    }
+
+    @Test func nonFiniteLossStopsTheRunNamingStageAndStep() throws {
+        // A learning rate this large diverges within a few steps.
+        let text = SchedulerTests.diamond.replacingOccurrences(of: "\"lr\": 0.05", with: "\"lr\": 1e30")
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect {
+            _ = try run(try build(text), dir: dir, steps: 50)
+        } throws: { e in
+            guard let f = e as? NonFiniteValue else { return false }
+            return f.wire == "AB.loss" && f.description.hasPrefix("step \(f.step): 'AB.loss' is ")
+        }
+    }
+}
