@@ -57,8 +57,11 @@ public struct PipelineBuilder {
 
         // 2. Wires and references point at stages that exist.
         let ids = Set(doc.stageOrder)
+        var failed = Set(doc.stageOrder.filter { pending[$0] == nil })
         for id in doc.stageOrder {
             guard let p = pending[id] else { continue }
+            let before = problems.count
+            defer { if problems.count > before { failed.insert(id) } }
             for key in p.type.configKeys {
                 let path = JSONPath.root / "stages" / id / key.name
                 switch key.type {
@@ -88,7 +91,6 @@ public struct PipelineBuilder {
                                       "no stage '\(target)'", suggestion: didYouMean(target, among: ids)))
             }
         }
-        if !problems.isEmpty { throw PipelineErrors(problems) }
 
         // 3. Order, and cycles.
         var order: [String] = []
@@ -104,26 +106,27 @@ public struct PipelineBuilder {
             state[id] = 1
             let p = pending[id]!
             let deps = p.inputs.keys.sorted().map { p.inputs[$0]!.stage } + p.refs
-            for d in deps { visit(d, trail + [id]) }
+            for d in deps where pending[d] != nil { visit(d, trail + [id]) }
             state[id] = 2
             order.append(id)
         }
-        for id in doc.stageOrder { visit(id, []) }
+        for id in doc.stageOrder where pending[id] != nil { visit(id, []) }
         if let cycle {
             let first = cycle[0]
-            throw PipelineErrors([error("graph.cycle", .root / "stages" / first,
-                                        "the stages form a cycle: " + cycle.joined(separator: " -> "))])
+            problems.append(error("graph.cycle", .root / "stages" / first, "the stages form a cycle: " + cycle.joined(separator: " -> ")))
+            throw PipelineErrors(problems)
         }
 
         // 4. Build in order, checking ports and shapes.
         let context = BuildContext(pipelineName: doc.name, seed: doc.seed, pipelineFile: doc.file, outputDirectory: outputDirectory)
         var nodes: [String: Pipeline.Node] = [:]
-        var failed = Set<String>()
         for id in order {
             let p = pending[id]!
+            if failed.contains(id) { continue }
             let path = JSONPath.root / "stages" / id
             func inputPath(_ port: String) -> JSONPath { keyPath(p.config, port) }
-            if p.inputs.values.contains(where: { failed.contains($0.stage) }) || p.refs.contains(where: failed.contains) {
+            if p.inputs.values.contains(where: { failed.contains($0.stage) || pending[$0.stage] == nil })
+                || p.refs.contains(where: { failed.contains($0) || pending[$0] == nil }) {
                 failed.insert(id)
                 continue
             }

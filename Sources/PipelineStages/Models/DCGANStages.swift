@@ -91,10 +91,10 @@ public final class DCGANDiscriminatorStage: Stage, @unchecked Sendable {
             throw StageProblem(key: ports[0].input, e.message)
         }
         core = NetworkCore(net: net, ports: ports)
-        outputs = try core.outputTypes(inputs)
+        outputs = try core.outputTypes(inputs, sameShapes: true)
     }
 
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs, sameShapes: true) }
     public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
     public var parameters: [(String, Tensor)] { core.parameters }

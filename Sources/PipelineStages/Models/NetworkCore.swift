@@ -25,10 +25,16 @@ final class NetworkCore: @unchecked Sendable {
     }
 
     /// Output types, each computed from the network's shape rules; a misfit names the port.
-    func outputTypes(_ inputs: [String: PortType]) throws -> [String: PortType] {
+    /// With `sameShapes`, every input must have the first one's shape (a discriminator sees real
+    /// and generated images of one size).
+    func outputTypes(_ inputs: [String: PortType], sameShapes: Bool = false) throws -> [String: PortType] {
         var out: [String: PortType] = [:]
+        let first = ports[0].input
         for (input, output) in ports {
             guard let t = inputs[input] else { throw StageProblem(key: input, "input '\(input)' is not wired") }
+            if sameShapes, input != first, let t0 = inputs[first], t != t0 {
+                throw StageProblem(key: input, "input '\(input)' is \(t) but '\(first)' is \(t0); all inputs must have the same shape")
+            }
             guard let shape = t.shape else { throw StageProblem(key: input, "expected an image tensor, found \(t)") }
             do {
                 out[output] = .tensor(try net.outputShape(for: shape))
