@@ -46,6 +46,7 @@ import Testing
             "p.json:3:40: $.stages.A.input: no stage 'xx' (did you mean 'x'?)",
             "p.json:5:64: $.stages.o.parameters: no stage 'Q'",
             "p.json:6:31: $.schedule[0].run[1]: no stage 'p'",
+            "p.json:4:40: $.stages.B.input: stage 'x' (test.source) has no output 'valeu'; it has value (did you mean 'value'?)",
         ])
     }
 
