@@ -74,3 +74,17 @@ import TensorRuntime
         #expect(a.scalars == a2.scalars, "values depend on the evaluation index, not on timing")
     }
 }
+
+@Suite struct GradModeTests {
+    @Test func sampleEvaluationsRecordNoGraphOnAnyThread() throws {
+        let doc = try PipelineDocument.parse(SchedulerTests.diamond, file: "diamond.json")
+        let p = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
+        for kind in SchedulerKind.allCases {
+            let e = Evaluator(pipeline: p, kind: kind)
+            let sample = try e.evaluate(["A": ["out"]], step: 1, index: 0, mode: .sample)[Wire(stage: "A", port: "out")]!.tensor!
+            let train = try e.evaluate(["A": ["out"]], step: 1, index: 0, mode: .train)[Wire(stage: "A", port: "out")]!.tensor!
+            #expect(sample.gradFn == nil, "\(kind)")
+            #expect(train.gradFn != nil, "\(kind)")
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import TensorRuntime
 
 /// A stage whose action must wait until every stage of the same evaluation has finished, such as
 /// an optimizer: gradients for G and D are both taken before either network's weights change.
@@ -77,7 +78,8 @@ public final class Evaluator: @unchecked Sendable {
                                         seed: pipeline.document.seed, stageID: id)
             let produced: [String: PortValue]
             do {
-                produced = try node.stage.evaluate(evaluation)
+                // Grad mode is per thread, and Dispatch may run this stage on any thread.
+                produced = try GradMode.with(enabled: mode == .train) { try node.stage.evaluate(evaluation) }
             } catch let p as StageProblem {
                 throw StageFailure(stageID: id, typeName: node.config.typeName, step: step, message: p.message)
             } catch let f as StageFailure {

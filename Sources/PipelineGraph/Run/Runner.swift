@@ -136,9 +136,7 @@ public final class Runner: @unchecked Sendable {
             let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
             if !side.isEmpty {
                 let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
-                let values = try withoutGradients {
-                    try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
-                }
+                let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
                 try collect(values, step: step, into: &scalars)
             }
             for (k, v) in scalars { latest[k] = v }
