@@ -88,3 +88,18 @@ import TensorRuntime
         }
     }
 }
+
+@Suite struct GatingTests {
+    @Test func aDrivenStageWaitsForItsFromStep() throws {
+        let text = SchedulerTests.diamond.replacingOccurrences(of: "\"lr\": 0.02 }", with: "\"lr\": 0.02, \"from\": 100 }")
+        let doc = try PipelineDocument.parse(text, file: "diamond.json")
+        let p = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
+        let dir = NSTemporaryDirectory() + "ganflow-gate-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = Runner.Options(runDirectory: dir)
+        o.quiet = true
+        _ = try Runner(pipeline: p, options: o).run()
+        #expect(p.nodes["B"]!.stage.parameters[0].1.scalars == [Float](repeating: 1, count: 8), "optB never ran")
+        #expect(p.nodes["A"]!.stage.parameters[0].1.scalars != [Float](repeating: 1, count: 8), "optA ran")
+    }
+}

@@ -126,7 +126,10 @@ public final class Runner: @unchecked Sendable {
             step += 1
             var scalars: [(String, Double)] = []
             for phase in pipeline.document.schedule {
-                let targets = Dictionary(uniqueKeysWithValues: phase.run.map { ($0, allOutputs($0)) })
+                // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
+                let active = phase.run.filter { pipeline.nodes[$0]!.isActive(at: step) }
+                if active.isEmpty { continue }
+                let targets = Dictionary(uniqueKeysWithValues: active.map { ($0, allOutputs($0)) })
                 for _ in 0..<phase.repeats {
                     let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
                     index += 1
