@@ -11,5 +11,7 @@ extension StageRegistry {
         AdversarialLossStage<LeastSquaresLoss>.self,
         AdversarialLossStage<HingeLoss>.self,
         OptimizerStage<AdamRecipe>.self,
+        IDXDatasetStage.self,
+        ImageFolderDatasetStage.self,
     ])
 }
