@@ -13,5 +13,7 @@ extension StageRegistry {
         OptimizerStage<AdamRecipe>.self,
         IDXDatasetStage.self,
         ImageFolderDatasetStage.self,
+        GridSinkStage.self,
+        ImagesSinkStage.self,
     ])
 }

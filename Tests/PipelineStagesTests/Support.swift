@@ -1,4 +1,5 @@
 import Foundation
+import ImageIO
 import PipelineGraph
 @testable import PipelineStages
 import TensorRuntime
@@ -84,4 +85,10 @@ extension Stage {
 
 extension Pipeline {
     func stage(_ id: String = "data") -> any Stage { nodes[id]!.stage }
+}
+
+/// Width, height, channels and bit depth from a PNG's header.
+func pngHeader(_ path: String) throws -> [Int] {
+    let i = try PNG.info(path)
+    return [i.width, i.height, i.channels, i.bitDepth]
 }
