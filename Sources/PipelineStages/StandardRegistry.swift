@@ -11,5 +11,9 @@ extension StageRegistry {
         AdversarialLossStage<LeastSquaresLoss>.self,
         AdversarialLossStage<HingeLoss>.self,
         OptimizerStage<AdamRecipe>.self,
+        IDXDatasetStage.self,
+        ImageFolderDatasetStage.self,
+        GridSinkStage.self,
+        ImagesSinkStage.self,
     ])
 }

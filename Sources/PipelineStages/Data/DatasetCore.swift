@@ -1,0 +1,157 @@
+import Foundation
+import PipelineGraph
+import Synchronization
+import TensorRuntime
+
+/// What every dataset stage shares: batching, shuffling, prefetching, the fixed sample batch,
+/// the served resolution and pyramid, and the loader's position in checkpoints.
+final class DatasetCore: @unchecked Sendable {
+    static let keys: [ConfigKey] = ImagePreprocessing.keys + [
+        ConfigKey("batch", .int(min: 1, max: 1 << 16), default: .number(64), "Images per batch."),
+        ConfigKey("shuffle", .bool, default: .bool(true), "Shuffle every epoch (a permutation from the pipeline seed, the stage id and the epoch)."),
+        ConfigKey("dropLast", .bool, default: .bool(true), "Drop the last, incomplete batch of an epoch."),
+        ConfigKey("prefetch", .int(min: 0, max: 64), default: .number(3), "Batches decoded ahead on a background queue (0: decode when asked)."),
+        ConfigKey("pyramid", .int(min: 1), default: .null, "Also output 'pyramid': the batch at every halving of its size down to this side (MSG-GAN)."),
+        ConfigKey("resolution", .wire, default: .null, "An integer input setting the served side (progressive growing); area downsampling from 'size'."),
+    ]
+
+    let loader: BatchLoader
+    let stageID: String
+    let prefetcher: Prefetcher?
+    let outputs: [String: PortType]
+    let pyramidSides: [Int]?
+    private let position = Mutex(LoaderPosition(epoch: 0, index: 0))
+    private let fixed = Mutex<DataBatch?>(nil)
+
+    init(source: any ItemSource, config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
+        let batch = config.int("batch"), dropLast = config.bool("dropLast")
+        if dropLast && source.count < batch {
+            throw StageProblem(key: "batch", "the dataset holds \(source.count) images, fewer than one batch of \(batch) (lower 'batch' or set 'dropLast' to false)")
+        }
+        stageID = config.stageID
+        loader = BatchLoader(source: source, batch: batch, shuffle: config.bool("shuffle"), dropLast: dropLast,
+                             seed: context.seed, stageID: config.stageID)
+        if let t = inputs["resolution"], t != .integer {
+            throw StageProblem(key: "resolution", "expected an integer input, found \(t)")
+        }
+        let item = source.itemShape
+        var outputs: [String: PortType] = ["images": .tensor([batch] + item)]
+        if source.hasLabels { outputs["labels"] = .tensor([batch]) }
+        if let smallest = config.optionalInt("pyramid") {
+            pyramidSides = try DatasetCore.pyramidSides(height: item[1], width: item[2], smallest: smallest, key: "pyramid")
+            outputs["pyramid"] = .pyramid(pyramidSides!.map { [batch, item[0], $0, $0] })
+        } else {
+            pyramidSides = nil
+        }
+        self.outputs = outputs
+        let depth = config.int("prefetch")
+        if depth > 0 {
+            let loader = self.loader
+            prefetcher = Prefetcher(label: "ganflow.data.\(config.stageID)", depth: depth,
+                                    advance: { loader.next(after: $0) },
+                                    produce: { p in Result { try loader.batch(at: p) } })
+        } else {
+            prefetcher = nil
+        }
+    }
+
+    /// Sides of a pyramid from `smallest` up to the full square side, coarsest first.
+    static func pyramidSides(height: Int, width: Int, smallest: Int, key: String) throws -> [Int] {
+        guard height == width else { throw StageProblem(key: key, "a pyramid needs square images, not \(width)x\(height)") }
+        var sides = [height]
+        while sides[0] > smallest {
+            guard sides[0] % 2 == 0 else {
+                throw StageProblem(key: key, "cannot halve \(height) down to \(smallest): \(sides[0]) is odd (use sizes that are a power of two times \(smallest))")
+            }
+            sides.insert(sides[0] / 2, at: 0)
+        }
+        guard sides[0] == smallest else {
+            throw StageProblem(key: key, "halving \(height) does not reach \(smallest) (use sizes that are a power of two times \(smallest))")
+        }
+        return sides
+    }
+
+    var batchesPerEpoch: Int { loader.batchesPerEpoch }
+
+    /// The next training batch (advancing the position), or the fixed batch for a sample evaluation.
+    func nextBatch(_ mode: EvaluationMode) throws -> DataBatch {
+        if mode == .sample {
+            if let b = fixed.withLock({ $0 }) { return b }
+            let b = try loader.fixedBatch()
+            fixed.withLock { $0 = b }
+            return b
+        }
+        let p = position.withLock { $0 }
+        let b = try prefetcher?.take(p) ?? loader.batch(at: p)
+        position.withLock { $0 = loader.next(after: p) }
+        return b
+    }
+
+    func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
+        let batch = try nextBatch(e.mode)
+        var images = batch.images
+        if let r = e.integer("resolution") {
+            images = try DatasetCore.serve(images, side: r)
+        }
+        var out: [String: PortValue] = ["images": .tensor(images)]
+        if let labels = batch.labels, e.outputs.contains("labels") {
+            out["labels"] = .tensor(try Tensor(shape: [labels.count], scalars: labels.map(Float.init)))
+        }
+        if e.outputs.contains("pyramid"), let sides = pyramidSides {
+            out["pyramid"] = .pyramid(try DatasetCore.pyramid(images, sides: sides.filter { $0 <= images.shape[2] }))
+        }
+        return out
+    }
+
+    /// `images` area-downsampled to `side` x `side`.
+    static func serve(_ images: Tensor, side: Int) throws -> Tensor {
+        let full = images.shape[2]
+        if side == full { return images }
+        guard side > 0, side < full, full % side == 0 else {
+            throw StageProblem(key: "resolution", "resolution \(side) must divide the dataset's size \(full)")
+        }
+        return try images.downsampleArea(factor: full / side)
+    }
+
+    /// `images` at each of `sides` (ascending, the last its own side), by repeated area halving.
+    static func pyramid(_ images: Tensor, sides: [Int]) throws -> [Tensor] {
+        var levels = [images]
+        while levels[0].shape[2] > sides[0] {
+            levels.insert(try levels[0].downsampleArea(factor: 2), at: 0)
+        }
+        return levels
+    }
+
+    func checkpointState() -> StageState {
+        let p = position.withLock { $0 }
+        return StageState(values: ["epoch": String(p.epoch), "index": String(p.index), "items": String(loader.source.count)])
+    }
+
+    func restore(_ state: StageState) throws {
+        guard let epoch = state.values["epoch"].flatMap(Int.init), let index = state.values["index"].flatMap(Int.init) else {
+            throw StageProblem("the checkpoint has no loader position (epoch, index) for dataset '\(stageID)'")
+        }
+        if let items = state.values["items"].flatMap(Int.init), items != loader.source.count {
+            throw StageProblem("the checkpoint's dataset '\(stageID)' held \(items) images; this one holds \(loader.source.count)")
+        }
+        guard index >= 0, index < max(loader.batchesPerEpoch, 1), epoch >= 0 else {
+            throw StageProblem("loader position epoch \(epoch), batch \(index) does not fit \(loader.batchesPerEpoch) batches per epoch")
+        }
+        position.withLock { $0 = LoaderPosition(epoch: epoch, index: index) }
+    }
+
+    /// The position of the next training batch.
+    var nextPosition: LoaderPosition { position.withLock { $0 } }
+
+    /// Seconds evaluations spent waiting for the prefetcher, and the batches they took.
+    var waitStatistics: (seconds: Double, batches: Int) {
+        (prefetcher?.waitSeconds ?? 0, prefetcher?.taken ?? 0)
+    }
+
+    func finish() {
+        prefetcher?.stop()
+        if let report = loader.source.finishReport() {
+            FileHandle.standardError.write(Data("\(stageID): \(report)\n".utf8))
+        }
+    }
+}
