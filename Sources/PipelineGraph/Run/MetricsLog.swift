@@ -4,6 +4,8 @@ import Foundation
 final class MetricsLog {
     private let handle: FileHandle
     let path: String
+    /// Wall time already spent before a resume (the last kept line's `time`), so times continue.
+    private(set) var resumedSeconds: Double = 0
 
     /// Opens the log for appending. On resume, lines after `truncatingAfter` (steps that were
     /// logged but not checkpointed) are dropped so the log has each step once.
@@ -17,6 +19,9 @@ final class MetricsLog {
                 return Int(digits.trimmingCharacters(in: .whitespaces)).map { $0 <= step } ?? false
             }
             try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(toFile: path, atomically: true, encoding: .utf8)
+            if let last = kept.last, let value = try? JSONParser.parse(String(last)).value, case .number(let t)? = value["time"] {
+                resumedSeconds = t
+            }
         } else {
             fm.createFile(atPath: path, contents: nil)
         }
@@ -29,7 +34,8 @@ final class MetricsLog {
 
     func append(step: Int, seconds: Double, scalars: [(String, Double)]) throws {
         var entries: [(String, JSONValue)] = [("step", .number(Double(step))), ("time", .number((seconds * 1000).rounded() / 1000))]
-        for (k, v) in scalars { entries.append((k, .number(v))) }
+        // Scalars are Float32 values: print them at Float precision ("0.0002", not "0.00019999999494757503").
+        for (k, v) in scalars { entries.append((k, .number(Double(Float(v).description) ?? v))) }
         try handle.write(contentsOf: Data((JSONValue.object(entries).serialized(indent: nil) + "\n").utf8))
     }
 

@@ -142,8 +142,10 @@ public final class Runner: @unchecked Sendable {
                 let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
                 try collect(values, step: step, into: &scalars)
             }
+            // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
+            scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
             for (k, v) in scalars { latest[k] = v }
-            try metrics.append(step: step, seconds: Date().timeIntervalSince(started), scalars: scalars)
+            try metrics.append(step: step, seconds: metrics.resumedSeconds + Date().timeIntervalSince(started), scalars: scalars)
             if !options.quiet { progress.update(step: step, scalars: scalars) }
             if step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested {
                 lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
@@ -156,6 +158,12 @@ public final class Runner: @unchecked Sendable {
                                  finalScalars: latest, interrupted: interrupted, checkpoint: lastCheckpoint)
         try writeSummary(summary)
         return summary
+    }
+
+    func rank(_ name: String) -> Int {
+        let stage = String(name.prefix { $0 != "." })
+        let type = pipeline.nodes[stage]?.config.typeName ?? ""
+        return type.hasPrefix("loss.") ? 0 : type.hasPrefix("metric.") ? 1 : 2
     }
 
     /// Gathers the scalar outputs of an evaluation for logging, stopping on a non-finite one.
