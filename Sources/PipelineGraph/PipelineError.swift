@@ -31,7 +31,9 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         if let location { s += ":\(location.line):\(location.column)" }
         if !s.isEmpty { s += ": " }
         if severity == .warning { s += "warning: " }
-        s += "\(path): \(message)"
+        // A problem with the file as a whole has no path worth showing.
+        if path != .root { s += "\(path): " }
+        s += message
         if let suggestion { s += " (\(suggestion))" }
         return s
     }

@@ -37,6 +37,7 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if SchedulerKind(rawValue: scheduler) == nil {
             throw ValidationError("--scheduler must be one of \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -44,6 +45,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        if let threads { Runtime.configure(threads: threads) }
         let logger = Logger(label: "ganflow")
         do {
             var overrides = assignments

@@ -67,7 +67,7 @@ import TensorRuntime
         #expect {
             _ = try Checkpoint.load(other, from: path)
         } throws: { e in
-            (e as? PipelineErrors)?.description == "\(path): $: checkpoint of pipeline 'diamond', not 'other'"
+            (e as? PipelineErrors)?.description == "\(path): checkpoint of pipeline 'diamond', not 'other'"
         }
     }
 
@@ -90,6 +90,21 @@ import TensorRuntime
         let summary = try runner.run()
         #expect(summary.lastStep == 4)
         #expect(runner.resumedFrom?.hasSuffix("step-00000002.safetensors") == true)
+        #expect(FileManager.default.fileExists(atPath: newest + ".unreadable"), "the corrupt file is set aside")
+        #expect(Checkpoint.list(in: dir).last?.hasSuffix("step-00000004.safetensors") == true, "a new good step-4 checkpoint")
+    }
+
+    @Test func resumeWithOnlyUnreadableCheckpointsFailsInsteadOfStartingOver() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try run(try build(), dir: dir, steps: 2)
+        let only = Checkpoint.list(in: dir).last!
+        try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: only))
+        #expect {
+            _ = try run(try build(), dir: dir, steps: 4, resume: true)
+        } throws: { e in
+            (e as? PipelineErrors)?.description.hasPrefix("\(dir): --resume found no readable checkpoint: \(only): ") == true
+        }
     }
 
     @Test func nonFiniteLossStopsTheRunNamingStageAndStep() throws {

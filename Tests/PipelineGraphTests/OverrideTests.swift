@@ -24,7 +24,7 @@ import Testing
         #expect {
             try Overrides.apply(["opt.lr"], to: &v, file: "p.json")
         } throws: { e in
-            (e as? PipelineErrors)?.description == "--set: $: 'opt.lr' is not of the form stage.key=value"
+            (e as? PipelineErrors)?.description == "--set: 'opt.lr' is not of the form stage.key=value"
         }
     }
 }

@@ -82,7 +82,7 @@ import Testing
         #expect(problems(text) == [
             "p.json:1:23: $.stpes: unknown key 'stpes' (did you mean 'steps'?)",
             "p.json:1:10: $.name: the name must not be empty",
-            "p.json:1:1: $: missing the run length: give 'steps' or 'epochs'",
+            "p.json:1:1: missing the run length: give 'steps' or 'epochs'",
             "p.json:1:36: $.stages: a pipeline needs at least one stage",
             "p.json:1:62: $.schedule[0].runn: unknown key 'runn' (did you mean 'run'?)",
             "p.json:1:53: $.schedule[0]: missing key 'run'",
@@ -92,7 +92,7 @@ import Testing
 
     @Test func malformedJSONGivesLineAndColumn() {
         #expect(problems("{\"name\": \"p\",\n  \"steps\": 1\n  \"stages\": {}}") == [
-            "p.json:3:3: $: malformed JSON: unexpected '\"', expected ',' or '}'",
+            "p.json:3:3: malformed JSON: unexpected '\"', expected ',' or '}'",
         ])
     }
 

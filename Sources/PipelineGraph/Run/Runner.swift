@@ -94,9 +94,17 @@ public final class Runner: @unchecked Sendable {
                 } catch let e as PipelineErrors {
                     throw e
                 } catch {
+                    // Set the unreadable file aside, so it neither hides nor displaces good ones.
+                    let aside = path + ".unreadable"
+                    try? FileManager.default.removeItem(atPath: aside)
+                    try? FileManager.default.moveItem(atPath: path, toPath: aside)
                     refused.append("\(error)")
-                    logger.warning("skipping unreadable checkpoint: \(error)")
+                    logger.warning("skipping unreadable checkpoint (moved to \(aside)): \(error)")
                 }
+            }
+            if loaded == nil && !refused.isEmpty {
+                throw PipelineErrors([PipelineError("checkpoint.unreadable", file: dir,
+                    "--resume found no readable checkpoint: " + refused.joined(separator: "; "))])
             }
             if let loaded {
                 resumedFrom = loaded.path
