@@ -63,6 +63,12 @@ struct RunCommand: ParsableCommand {
             let finals = summary.finalScalars.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4g", $0.value))" }
             print("\(summary.interrupted ? "stopped" : "finished") at step \(summary.lastStep)/\(summary.steps) in \(String(format: "%.1f", summary.seconds)) s; run directory \(dir)")
             if !finals.isEmpty { print("final: " + finals.joined(separator: " ")) }
+            if summary.interrupted {
+                print("resume with: ganflow run \(file) --out \(dir) --resume")
+                throw ExitCode(130)
+            }
+        } catch let e as ExitCode {
+            throw e
         } catch {
             throw report(error)
         }

@@ -196,7 +196,9 @@ public final class Runner: @unchecked Sendable {
             ("interrupted", .bool(s.interrupted)),
         ]
         if let c = s.checkpoint { entries.append(("checkpoint", .string(c))) }
-        entries.append(("final", .object(s.finalScalars.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) })))
+        entries.append(("final", .object(s.finalScalars.sorted { $0.key < $1.key }.map {
+            ($0.key, .number(Double(Float($0.value).description) ?? $0.value))
+        })))
         try AtomicFile.write(Array((JSONValue.object(entries).serialized() + "\n").utf8),
                              to: (options.runDirectory as NSString).appendingPathComponent("summary.json"))
     }
