@@ -13,6 +13,8 @@ extension StageRegistry {
         OptimizerStage<AdamRecipe>.self,
         IDXDatasetStage.self,
         ImageFolderDatasetStage.self,
+        CIFARDatasetStage.self,
+        PyramidStage.self,
         GridSinkStage.self,
         ImagesSinkStage.self,
     ])
