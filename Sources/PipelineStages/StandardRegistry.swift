@@ -17,5 +17,7 @@ extension StageRegistry {
         PyramidStage.self,
         GridSinkStage.self,
         ImagesSinkStage.self,
+        DiffAugmentStage.self,
+        AdaptiveAugmentStage.self,
     ])
 }
