@@ -13,7 +13,11 @@ extension StageRegistry {
         OptimizerStage<AdamRecipe>.self,
         IDXDatasetStage.self,
         ImageFolderDatasetStage.self,
+        CIFARDatasetStage.self,
+        PyramidStage.self,
         GridSinkStage.self,
         ImagesSinkStage.self,
+        DiffAugmentStage.self,
+        AdaptiveAugmentStage.self,
     ])
 }
