@@ -11,5 +11,10 @@ extension StageRegistry {
         AdversarialLossStage<LeastSquaresLoss>.self,
         AdversarialLossStage<HingeLoss>.self,
         OptimizerStage<AdamRecipe>.self,
+        MLPGeneratorStage.self,
+        MLPDiscriminatorStage.self,
+        OptimizerStage<AdamWRecipe>.self,
+        OptimizerStage<SGDRecipe>.self,
+        OptimizerStage<RMSpropRecipe>.self,
     ])
 }
