@@ -45,8 +45,8 @@ public enum PenaltyKind: String, Sendable, CaseIterable {
 ///               "critic": "D", "realImages": "data.images", "fakeImages": "G.images" }
 ///
 /// The penalty is computed in training evaluations only; with `penaltyEvery: k` it is computed on
-/// every k-th evaluation of D's loss and weighted by k (lazy regularisation, as StyleGAN2). Output
-/// `penalty` is the last unweighted penalty (0 before the first). `drift` adds
+/// every k-th evaluation of D's loss and weighted by k (lazy regularisation, as StyleGAN2). With a
+/// penalty, output `penalty` is the last unweighted penalty (0 before the first). `drift` adds
 /// drift * E[D(real)^2] (ProGAN's 0.001 keeps a Wasserstein critic's outputs near 0).
 public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage, @unchecked Sendable {
     public static var typeName: String { Objective.typeName }
@@ -68,7 +68,8 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
         ]
     }
 
-    public let outputs: [String: PortType] = ["discriminator": .scalar, "generator": .scalar, "penalty": .scalar]
+    /// `discriminator` and `generator`, and `penalty` when there is one.
+    public let outputs: [String: PortType]
     let realLabel: Float
     let penalty: PenaltyKind
     let penaltyWeight: Float
@@ -94,6 +95,7 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
         penaltyWeight = config.float("penaltyWeight")
         penaltyEvery = config.int("penaltyEvery")
         drift = config.float("drift")
+        outputs = ["discriminator": .scalar, "generator": .scalar].merging(penalty == .none ? [:] : ["penalty": .scalar]) { a, _ in a }
         if penalty == .none {
             critic = nil
         } else {
@@ -158,7 +160,7 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
                 }
             }
             out["discriminator"] = .scalar(loss)
-            out["penalty"] = .scalar(Tensor(lastPenalty))
+            if penalty != .none { out["penalty"] = .scalar(Tensor(lastPenalty)) }
         }
         if e.outputs.contains("generator") {
             let real = Objective.generatorNeedsReal ? try e.tensor("real") : nil

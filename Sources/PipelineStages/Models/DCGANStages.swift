@@ -98,7 +98,7 @@ public final class DCGANGeneratorStage: GeneratorStage, @unchecked Sendable {
     public var hasMovingAverage: Bool { core.ema != nil }
     public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
     public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
-    public func generate(_ latent: Tensor) throws -> Tensor { try core.generate(latent) }
+    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor { try core.generate(latent, movingAverage: movingAverage) }
 }
 
 extension DCGANGeneratorStage: ParameterUpdateListener {

@@ -71,9 +71,9 @@ final class NetworkCore: @unchecked Sendable {
 
     var parameters: [(String, Tensor)] { net.namedParameters }
 
-    /// The network (its moving average when kept) on `latent`, as a sample evaluation runs it.
-    func generate(_ latent: Tensor) throws -> Tensor {
-        try withoutGradients { try (ema?.average ?? net).forward(latent, mode: .sample) }
+    /// The network (or its moving average) on `latent`, as a sample evaluation runs it.
+    func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
+        try withoutGradients { try ((movingAverage ? ema?.average : nil) ?? net).forward(latent, mode: .sample) }
     }
 
     func checkpointState() -> StageState {
@@ -146,23 +146,23 @@ final class NetworkCore: @unchecked Sendable {
         let known = Set(expected.map(\.0) + net.namedCounters.map(\.0))
         let unexpected = archive.names.filter { !known.contains($0) }
         if !unexpected.isEmpty {
-            throw StageProblem("\(archive.source): unexpected tensors \(unexpected.prefix(5).joined(separator: ", "))"
+            throw StageProblem("unexpected tensors \(unexpected.prefix(5).joined(separator: ", "))"
                 + (unexpected.count > 5 ? ", ..." : ""))
         }
         var tensors: [String: Tensor] = [:]
         var values: [String: String] = [:]
         for (name, _) in expected {
-            guard archive.entry(name) != nil else { throw StageProblem("\(archive.source): missing tensor '\(name)'") }
+            guard archive.entry(name) != nil else { throw StageProblem("missing tensor '\(name)'") }
             tensors[name] = try archive.tensor(name)
         }
         for (name, _) in net.namedCounters where archive.entry(name) != nil {
-            guard let n = try archive.integers(name).first else { throw StageProblem("\(archive.source): '\(name)' is empty") }
+            guard let n = try archive.integers(name).first else { throw StageProblem("'\(name)' is empty") }
             values[name] = String(n)
         }
         do {
             try Self.assign(tensors, values, to: net, prefix: "")
         } catch let p as StageProblem {
-            throw StageProblem("\(archive.source): " + p.message.replacingOccurrences(of: "in the checkpoint", with: "in the file"))
+            throw StageProblem(p.message.replacingOccurrences(of: "in the checkpoint", with: "in the file"))
         }
         try ema?.copy()
     }
@@ -249,8 +249,14 @@ public protocol ModelStage: Stage {
 public protocol GeneratorStage: ModelStage {
     /// The latent batch the stage was built for, e.g. [64, 100] or [64, 100, 1, 1].
     var latentShape: [Int] { get }
-    /// Images for `latent` as a sample evaluation would make them (moving average when kept).
-    func generate(_ latent: Tensor) throws -> Tensor
+    /// Images for `latent` as a sample evaluation makes them (batch statistics, no updates), from
+    /// the moving average or the weights themselves.
+    func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor
+}
+
+extension GeneratorStage {
+    /// Images for `latent` as sample evaluations make them: from the moving average when kept.
+    public func generate(_ latent: Tensor) throws -> Tensor { try generate(latent, movingAverage: hasMovingAverage) }
 }
 
 /// A discriminator a loss can call again on new inputs (gradient penalties).
