@@ -19,5 +19,14 @@ extension StageRegistry {
         ImagesSinkStage.self,
         DiffAugmentStage.self,
         AdaptiveAugmentStage.self,
+        MLPGeneratorStage.self,
+        MLPDiscriminatorStage.self,
+        AdversarialLossStage<RelativisticAverageLoss>.self,
+        AdversarialLossStage<RelativisticHingeLoss>.self,
+        AdversarialLossStage<WassersteinLoss>.self,
+        AdversarialLossStage<WGANGPLoss>.self,
+        OptimizerStage<AdamWRecipe>.self,
+        OptimizerStage<SGDRecipe>.self,
+        OptimizerStage<RMSpropRecipe>.self,
     ])
 }

@@ -15,9 +15,11 @@ struct GANFlowCommand: ParsableCommand {
               ganflow run pipelines/dcgan-fashion.json
               ganflow run pipelines/dcgan-fashion.json --set loss.type=loss.hinge --out runs/hinge
               ganflow validate pipelines/*.json
+              ganflow sample runs/dcgan-fashion --count 64 --grid --out samples
+              ganflow export runs/dcgan-fashion --stage G --out g.safetensors
             """,
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
-                      BenchCommand.self])
+                      BenchCommand.self, ExportCommand.self, SampleCommand.self])
 }
 
 /// Prints pipeline problems the way compilers do, one per line, and fails.

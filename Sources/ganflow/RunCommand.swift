@@ -25,6 +25,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a value, as stageId.key=value (repeatable); also a stage's type.")
     var assignments: [String] = []
 
+    @Option(name: .customLong("init-from"), help: "Start a model stage from a state_dict file, as stageId=file.safetensors (repeatable; a resumed checkpoint wins).")
+    var initFrom: [String] = []
+
     @Flag(help: "Continue from the newest checkpoint in the run directory.")
     var resume = false
 
@@ -38,6 +41,9 @@ struct RunCommand: ParsableCommand {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        for item in initFrom where item.split(separator: "=", maxSplits: 1).count != 2 {
+            throw ValidationError("--init-from expects stageId=file.safetensors, got '\(item)'")
+        }
         if SchedulerKind(rawValue: scheduler) == nil {
             throw ValidationError("--scheduler must be one of \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -54,6 +60,7 @@ struct RunCommand: ParsableCommand {
             let dir = out ?? doc.output ?? "runs/\(doc.name)"
             let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
             printWarnings(pipeline.warnings)
+            try initialize(pipeline)
             var options = Runner.Options(runDirectory: dir)
             options.resume = resume
             options.stepsOverride = steps
@@ -71,6 +78,26 @@ struct RunCommand: ParsableCommand {
             throw e
         } catch {
             throw report(error)
+        }
+    }
+
+    /// Loads the `--init-from` files into their model stages.
+    func initialize(_ pipeline: Pipeline) throws {
+        for item in initFrom {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            let (id, file) = (parts[0], parts[1])
+            guard let node = pipeline.nodes[id] else {
+                throw PipelineErrors([PipelineError("init.stage", file: file, "--init-from: no stage '\(id)'",
+                                                    suggestion: didYouMean(id, among: pipeline.order))])
+            }
+            guard let model = node.stage as? any ModelStage else {
+                throw PipelineErrors([PipelineError("init.stage", file: file, "--init-from: stage '\(id)' (\(node.config.typeName)) is not a model")])
+            }
+            do {
+                try model.loadStateDict(try SafeTensorsArchive(contentsOf: file))
+            } catch let p as StageProblem {
+                throw PipelineErrors([PipelineError("init.mismatch", file: file, "--init-from \(id): \(p.message)")])
+            }
         }
     }
 }

@@ -62,6 +62,21 @@ public enum Checkpoint {
         return path
     }
 
+    /// The state a checkpoint holds for stage `id` (empty when it has none), e.g. to export one
+    /// model without building the whole pipeline.
+    public static func stageState(_ id: String, in archive: SafeTensorsArchive) -> StageState {
+        var state = StageState()
+        let prefix = id + "/"
+        for name in archive.names where name.hasPrefix(prefix) {
+            // Names come from `archive.names`, so the lookup cannot fail.
+            state.tensors[String(name.dropFirst(prefix.count))] = try? archive.tensor(name)
+        }
+        for (k, v) in archive.metadata where k.hasPrefix(prefix) {
+            state.values[String(k.dropFirst(prefix.count))] = v
+        }
+        return state
+    }
+
     /// Restores the pipeline from `path`; refuses a checkpoint of another pipeline.
     public static func load(_ pipeline: Pipeline, from path: String) throws -> Loaded {
         let archive = try SafeTensorsArchive(contentsOf: path)
@@ -82,14 +97,7 @@ public enum Checkpoint {
             throw PipelineErrors([refuse("the checkpoint's tensors do not match this pipeline's stages\(detail)")])
         }
         for id in pipeline.order {
-            var state = StageState()
-            let prefix = id + "/"
-            for name in archive.names where name.hasPrefix(prefix) {
-                state.tensors[String(name.dropFirst(prefix.count))] = try archive.tensor(name)
-            }
-            for (k, v) in archive.metadata where k.hasPrefix(prefix) {
-                state.values[String(k.dropFirst(prefix.count))] = v
-            }
+            let state = stageState(id, in: archive)
             do {
                 try pipeline.nodes[id]!.stage.restore(state)
             } catch let p as StageProblem {

@@ -2,21 +2,66 @@ import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
+/// Reads the architecture keys shared by the DCGAN generator and discriminator: a `preset`, or
+/// `resolution`, `width` and `depth`.
+struct DCGANShape {
+    var preset: DCGAN.Preset?
+    var resolution: Int
+    var width: Int
+    var depth: Int?
+    var norm: Normalization
+
+    static let presetKey = ConfigKey("preset", .string(choices: DCGAN.Preset.allCases.map(\.rawValue)), default: .null,
+                                     "A published architecture: notebook28 (the tutorial's 28x28 DCGAN) or classic64 (pytorch/examples, 64x64).")
+    static let depthKey = ConfigKey("depth", .int(min: 1, max: 10), default: .null,
+                                    "Stride-2 layers (null: halve the resolution while it stays even and at least 4).")
+    static let normKey = ConfigKey("norm", .string(choices: Normalization.allCases.map(\.rawValue)), default: .string("batch"),
+                                   "batch (batch norm between layers), spectral (spectral norm on every weight) or none.")
+
+    /// `resolution` is the configured one (generator) or the input's (discriminator, nil).
+    init(_ config: StageConfig, resolution inputResolution: Int?) throws {
+        norm = Normalization(rawValue: config.string("norm"))!
+        preset = config.optionalString("preset").flatMap(DCGAN.Preset.init(rawValue:))
+        depth = config.optionalInt("depth")
+        let configured = inputResolution == nil ? config.optionalInt("resolution") : nil
+        if let preset {
+            if let depth { throw StageProblem(key: "depth", "preset '\(preset.rawValue)' fixes the layers; remove 'depth' (found \(depth))") }
+            if let w = config.optionalInt("width"), w != preset.width {
+                throw StageProblem(key: "width", "preset '\(preset.rawValue)' has width \(preset.width), not \(w)")
+            }
+            if let r = configured, r != preset.resolution {
+                throw StageProblem(key: "resolution", "preset '\(preset.rawValue)' makes \(preset.resolution)x\(preset.resolution) images, not \(r)")
+            }
+            resolution = inputResolution ?? preset.resolution
+            width = preset.width
+        } else {
+            resolution = inputResolution ?? configured ?? 32
+            width = config.optionalInt("width") ?? 64
+        }
+    }
+}
+
 /// The DCGAN generator: latent [N, dim] or [N, dim, 1, 1] to images [N, channels, res, res].
 ///
 ///     "G": { "type": "generator.dcgan", "input": "z.samples", "resolution": 32, "channels": 1 }
-public final class DCGANGeneratorStage: Stage, @unchecked Sendable {
+///
+/// Parameters are named as in the equivalent PyTorch `nn.Sequential` (`0.weight`, `1.weight`,
+/// `1.running_mean`, ..., with spectral norm `0.weight_orig`, `0.weight_u`, `0.weight_v`).
+public final class DCGANGeneratorStage: GeneratorStage, @unchecked Sendable {
     public static let typeName = "generator.dcgan"
     public static let summary = "DCGAN generator (transposed convolutions, batch norm, ReLU, tanh); output 'images'."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "images") + [
-        ConfigKey("resolution", .int(min: 8, max: 1024), default: .number(32), "Output size, a power of two."),
+        DCGANShape.presetKey,
+        ConfigKey("resolution", .int(min: 4, max: 1024), default: .null, "Output size (null: 32, or the preset's); divisible by 2^depth."),
         ConfigKey("channels", .int(min: 1, max: 4), default: .number(1), "Output channels (1 gray, 3 RGB)."),
-        ConfigKey("width", .int(min: 1, max: 1024), default: .number(64), "Feature maps of the last block (ngf); doubles per block towards the input."),
-        ConfigKey("norm", .string(choices: ["batch", "none"]), default: .string("batch"), "Normalisation after each transposed convolution but the last."),
-    ]
+        ConfigKey("width", .int(min: 1, max: 1024), default: .null, "Feature maps of the last block (ngf, null: 64); doubles per block towards the input."),
+        DCGANShape.depthKey,
+        DCGANShape.normKey,
+    ] + ModelKeys.generator
 
     let core: NetworkCore
     public let outputs: [String: PortType]
+    public let latentShape: [Int]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         try ModelKeys.checkWiring(config)
@@ -24,15 +69,23 @@ public final class DCGANGeneratorStage: Stage, @unchecked Sendable {
         guard let first = inputs[ports[0].input]?.shape, first.count == 2 || (first.count == 4 && first[2] == 1 && first[3] == 1) else {
             throw StageProblem(key: ports[0].input, "expected latent vectors [N, dim] or [N, dim, 1, 1], found \(inputs[ports[0].input]!)")
         }
-        var rng = ModelKeys.initRandom(config, context)
-        let g: Sequential
-        do {
-            g = try DCGAN.generator(latent: first[1], channels: config.int("channels"), resolution: config.int("resolution"),
-                                    width: config.int("width"), batchNorm: config.string("norm") == "batch", rng: &rng)
-        } catch let e as TensorError {
-            throw StageProblem(key: "resolution", e.message)
+        latentShape = first
+        let shape = try DCGANShape(config, resolution: nil)
+        let channels = config.int("channels")
+        func make(_ rng: inout PhiloxRandom) throws -> any Layer {
+            do {
+                let g = try shape.preset.map { try $0.generator(latent: first[1], channels: channels, norm: shape.norm, rng: &rng) }
+                    ?? DCGAN.generator(latent: first[1], channels: channels, resolution: shape.resolution, width: shape.width,
+                                       depth: shape.depth, norm: shape.norm, rng: &rng)
+                return LatentAdapter(g, rank: 4)
+            } catch let e as TensorError {
+                throw StageProblem(key: shape.depth != nil ? "depth" : "resolution", e.message)
+            }
         }
-        core = NetworkCore(net: LatentAdapter(g), ports: ports)
+        var rng = ModelKeys.initRandom(config, context)
+        let net = try make(&rng)
+        let ema = try ModelKeys.ema(config, net) { var r = rng; return try make(&r) }
+        core = NetworkCore(net: net, ports: ports, ema: ema)
         outputs = try core.outputTypes(inputs)
     }
 
@@ -42,36 +95,56 @@ public final class DCGANGeneratorStage: Stage, @unchecked Sendable {
     public var parameters: [(String, Tensor)] { core.parameters }
     public func checkpointState() throws -> StageState { core.checkpointState() }
     public func restore(_ state: StageState) throws { try core.restore(state) }
+    public var hasMovingAverage: Bool { core.ema != nil }
+    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
+    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
+    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor { try core.generate(latent, movingAverage: movingAverage) }
 }
 
-/// Lets a convolutional generator take [N, dim] latents as well as [N, dim, 1, 1], keeping the
-/// wrapped network's `state_dict` names unchanged.
+extension DCGANGeneratorStage: ParameterUpdateListener {
+    func parametersDidUpdate() throws { try core.ema?.update() }
+}
+
+/// Lets a generator take latents as [N, dim] or [N, dim, 1, 1] whatever its first layer wants,
+/// keeping the wrapped network's `state_dict` names unchanged.
 final class LatentAdapter: Layer {
     let net: Sequential
-    init(_ net: Sequential) { self.net = net }
+    /// The rank the network takes: 4 for convolutional generators, 2 for MLPs.
+    let rank: Int
+    init(_ net: Sequential, rank: Int) {
+        self.net = net
+        self.rank = rank
+    }
+
+    func adapt(_ shape: [Int]) -> [Int] {
+        if rank == 4 && shape.count == 2 { return shape + [1, 1] }
+        if rank == 2 && shape.count == 4 && shape[2] == 1 && shape[3] == 1 { return [shape[0], shape[1]] }
+        return shape
+    }
 
     func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
-        try net.forward(x.rank == 2 ? x.reshaped([x.shape[0], x.shape[1], 1, 1]) : x, mode: mode)
+        let s = adapt(x.shape)
+        return try net.forward(s == x.shape ? x : x.reshaped(s), mode: mode)
     }
     var namedParameters: [(String, Tensor)] { net.namedParameters }
     var namedBuffers: [(String, Tensor)] { net.namedBuffers }
     var namedCounters: [(String, Int)] { net.namedCounters }
     func setCounter(_ name: String, _ value: Int) { net.setCounter(name, value) }
-    func outputShape(for input: [Int]) throws -> [Int] {
-        try net.outputShape(for: input.count == 2 ? input + [1, 1] : input)
-    }
+    func outputShape(for input: [Int]) throws -> [Int] { try net.outputShape(for: adapt(input)) }
 }
 
 /// The DCGAN discriminator: images to one logit per image, applied to each input with shared weights.
 ///
 ///     "D": { "type": "discriminator.dcgan", "inputs": { "real": "data.images", "fake": "G.images" } }
-public final class DCGANDiscriminatorStage: Stage, @unchecked Sendable {
+public final class DCGANDiscriminatorStage: ModelStage, CriticStage, @unchecked Sendable {
     public static let typeName = "discriminator.dcgan"
     public static let summary = "DCGAN discriminator (strided convolutions, batch norm, LeakyReLU 0.2); one logit per image for each input."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "logits") + [
-        ConfigKey("width", .int(min: 1, max: 1024), default: .number(64), "Feature maps of the first block (ndf); doubles per block."),
-        ConfigKey("norm", .string(choices: ["batch", "none"]), default: .string("batch"), "Normalisation after each convolution but the first and last."),
-    ]
+        DCGANShape.presetKey,
+        ConfigKey("width", .int(min: 1, max: 1024), default: .null, "Feature maps of the first block (ndf, null: 64); doubles per block."),
+        DCGANShape.depthKey,
+        DCGANShape.normKey,
+    ] + ModelKeys.discriminator
 
     let core: NetworkCore
     public let outputs: [String: PortType]
@@ -82,15 +155,23 @@ public final class DCGANDiscriminatorStage: Stage, @unchecked Sendable {
         guard let first = inputs[ports[0].input]?.shape, first.count == 4, first[2] == first[3] else {
             throw StageProblem(key: ports[0].input, "expected square images [N, C, H, W], found \(inputs[ports[0].input]!)")
         }
+        let shape = try DCGANShape(config, resolution: first[2])
         var rng = ModelKeys.initRandom(config, context)
         let net: Sequential
         do {
-            net = try DCGAN.discriminator(channels: first[1], resolution: first[2], width: config.int("width"),
-                                          batchNorm: config.string("norm") == "batch", rng: &rng)
+            if let preset = shape.preset {
+                guard first[2] == preset.resolution else {
+                    throw StageProblem(key: ports[0].input, "preset '\(preset.rawValue)' takes \(preset.resolution)x\(preset.resolution) images, found \(inputs[ports[0].input]!)")
+                }
+                net = try preset.discriminator(channels: first[1], norm: shape.norm, rng: &rng)
+            } else {
+                net = try DCGAN.discriminator(channels: first[1], resolution: first[2], width: shape.width, depth: shape.depth,
+                                              norm: shape.norm, rng: &rng)
+            }
         } catch let e as TensorError {
             throw StageProblem(key: ports[0].input, e.message)
         }
-        core = NetworkCore(net: net, ports: ports)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config))
         outputs = try core.outputTypes(inputs, sameShapes: true)
     }
 
@@ -100,4 +181,8 @@ public final class DCGANDiscriminatorStage: Stage, @unchecked Sendable {
     public var parameters: [(String, Tensor)] { core.parameters }
     public func checkpointState() throws -> StageState { core.checkpointState() }
     public func restore(_ state: StageState) throws { try core.restore(state) }
+    public var hasMovingAverage: Bool { false }
+    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
+    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
+    public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
 }

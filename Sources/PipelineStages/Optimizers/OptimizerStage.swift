@@ -10,6 +10,17 @@ public protocol OptimizerRecipe: Sendable {
     static func make(_ parameters: [(String, Tensor)], _ config: StageConfig) throws -> any Optimizer
 }
 
+/// A model stage that wants to hear when an optimizer has changed its parameters (to update a
+/// moving average of them).
+///
+/// The optimizer calls it from `commit`, right after the step, so the average follows exactly the
+/// updates that happened: none for a skipped update, one per step of an n-critic schedule, and
+/// the last one before a checkpoint is written. (Updating at the start of the model's next
+/// evaluation instead would miss the final step and count skipped updates.)
+protocol ParameterUpdateListener: AnyObject {
+    func parametersDidUpdate() throws
+}
+
 /// Minimises one loss with respect to one model stage's parameters only.
 ///
 ///     "optD": { "type": "optimizer.adam", "minimize": "loss.discriminator", "parameters": "D", "lr": 0.0002 }
@@ -18,22 +29,27 @@ public protocol OptimizerRecipe: Sendable {
 /// from the wiring. The update waits until every stage of the evaluation has run (so two
 /// optimizers driven by one phase both see the same weights). With `skipBelow`, the update is
 /// skipped while the loss is under the threshold (the tutorial's balance policy); `skipped`
-/// reports the fraction of skipped updates so far.
+/// reports the fraction of skipped updates so far. A `schedule` sets the learning rate from the
+/// number of updates taken (skipped ones do not count); `lr` reports the rate of the next update.
 public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @unchecked Sendable {
     public static var typeName: String { Recipe.typeName }
-    public static var summary: String { Recipe.summary }
+    public static var summary: String { Recipe.summary + " Outputs 'update' (the action), 'lr' and 'skipped'." }
     public static var configKeys: [ConfigKey] {
         [
             ConfigKey("minimize", .wire, "The scalar loss to minimise."),
             ConfigKey("parameters", .stageRef, "The model stage whose parameters this optimizer updates."),
         ] + Recipe.keys + [
+            ConfigKey("schedule", .any, default: .string("constant"),
+                      "Learning rate schedule: \"constant\", {\"type\": \"step\", \"stepSize\": n, \"gamma\": g} or {\"type\": \"linear\", \"start\": a, \"end\": b, \"finalFactor\": f}."),
             ConfigKey("skipBelow", .number(), default: .null, "Skip the update while the loss is below this (null: never skip)."),
         ]
     }
 
     public let outputs: [String: PortType] = ["update": .effect, "lr": .scalar, "skipped": .scalar]
     let optimizer: any Optimizer
+    let schedule: LearningRateSchedule
     let targetID: String
+    weak var listener: (any ParameterUpdateListener)?
     let skipBelow: Double?
     var pending: [Tensor]?
     var updates = 0
@@ -44,12 +60,67 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
             throw StageProblem(key: "minimize", "expected a scalar loss, found \(inputs["minimize"]!)")
         }
         targetID = config.string("parameters")
-        let params = context.stage(targetID)?.parameters ?? []
+        let target = context.stage(targetID)
+        let params = target?.parameters ?? []
         if params.isEmpty {
             throw StageProblem(key: "parameters", "stage '\(targetID)' has no trainable parameters")
         }
-        optimizer = try Recipe.make(params, config)
+        listener = target as? any ParameterUpdateListener
+        do {
+            optimizer = try Recipe.make(params, config)
+        } catch let e as OptimizerError {
+            throw StageProblem(e.message)
+        }
+        schedule = try Self.schedule(config.raw("schedule"), baseRate: optimizer.learningRate)
         skipBelow = config.optionalDouble("skipBelow")
+    }
+
+    /// Reads the `schedule` key.
+    static func schedule(_ json: JSONValue, baseRate: Double) throws -> LearningRateSchedule {
+        func problem(_ m: String) -> StageProblem { StageProblem(key: "schedule", m) }
+        let kind: LearningRateSchedule.Kind
+        switch json {
+        case .string("constant"):
+            kind = .constant
+        case .object(let entries):
+            let fields = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+            func number(_ key: String, _ fallback: Double? = nil) throws -> Double {
+                switch fields[key] {
+                case .number(let n)?: return n
+                case nil: if let fallback { return fallback }; throw problem("missing '\(key)'")
+                case let v?: throw problem("'\(key)' must be a number, found \(v.typeName)")
+                }
+            }
+            func integer(_ key: String) throws -> Int {
+                let n = try number(key)
+                guard n.rounded() == n, abs(n) < 1e12 else { throw problem("'\(key)' must be an integer, found \(n)") }
+                return Int(n)
+            }
+            let allowed: [String]
+            switch fields["type"] {
+            case .string("constant")?:
+                allowed = ["type"]
+                kind = .constant
+            case .string("step")?:
+                allowed = ["type", "stepSize", "gamma"]
+                kind = .step(stepSize: try integer("stepSize"), gamma: try number("gamma", 0.1))
+            case .string("linear")?:
+                allowed = ["type", "start", "end", "finalFactor"]
+                kind = .linearDecay(start: try integer("start"), end: try integer("end"), finalFactor: try number("finalFactor", 0))
+            default:
+                throw problem("'type' must be one of constant, step, linear")
+            }
+            if let extra = entries.map(\.0).first(where: { !allowed.contains($0) }) {
+                throw StageProblem(key: "schedule", "unknown key '\(extra)' in the schedule; it takes " + allowed.joined(separator: ", "))
+            }
+        default:
+            throw problem("expected \"constant\" or an object with a 'type' (constant, step, linear), found \(json.serialized(indent: nil))")
+        }
+        do {
+            return try LearningRateSchedule(baseRate: baseRate, kind: kind)
+        } catch let e as OptimizerError {
+            throw problem(e.message)
+        }
     }
 
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
@@ -62,6 +133,7 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
             pending = try gradients(of: loss, wrt: optimizer.parameters.map(\.tensor))
             updates += 1
         }
+        optimizer.learningRate = schedule.rate(atStep: optimizer.stepCount)
         let total = max(updates + skips, 1)
         return ["update": .effect, "lr": .scalar(Tensor(Float(optimizer.learningRate))),
                 "skipped": .scalar(Tensor(Float(skips) / Float(total)))]
@@ -70,7 +142,9 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
     public func commit() throws {
         guard let g = pending else { return }
         pending = nil
+        optimizer.learningRate = schedule.rate(atStep: optimizer.stepCount)
         try optimizer.step(gradients: g)
+        try listener?.parametersDidUpdate()
     }
 
     public func checkpointState() throws -> StageState {
@@ -89,6 +163,7 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         } catch {
             throw StageProblem("\(error)")
         }
+        optimizer.learningRate = schedule.rate(atStep: optimizer.stepCount)
         updates = state.values["updates"].flatMap(Int.init) ?? 0
         skips = state.values["skips"].flatMap(Int.init) ?? 0
     }
@@ -97,7 +172,7 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
 /// Adam (Kingma and Ba), PyTorch's update rule; L2 weight decay added to the gradient.
 public enum AdamRecipe: OptimizerRecipe {
     public static let typeName = "optimizer.adam"
-    public static let summary = "Adam (PyTorch's rule). Outputs 'update' (the action), 'lr' and 'skipped'."
+    public static let summary = "Adam (PyTorch's rule, L2 weight decay)."
     public static let keys: [ConfigKey] = [
         ConfigKey("lr", .number(min: 0), default: .number(0.0002), "Learning rate."),
         ConfigKey("betas", .numberList(count: 2), default: .array([.number(0.5), .number(0.999)]), "Coefficients of the running averages of the gradient and its square."),
@@ -108,5 +183,59 @@ public enum AdamRecipe: OptimizerRecipe {
         let b = config.doubles("betas")
         return try Adam(parameters: parameters.map { (name: $0.0, tensor: $0.1) }, learningRate: config.double("lr"),
                         beta1: b[0], beta2: b[1], eps: config.double("eps"), weightDecay: config.double("weightDecay"))
+    }
+}
+
+/// AdamW (Loshchilov and Hutter), PyTorch's rule: decoupled weight decay `p *= 1 - lr * weightDecay`.
+public enum AdamWRecipe: OptimizerRecipe {
+    public static let typeName = "optimizer.adamw"
+    public static let summary = "AdamW (PyTorch's rule, decoupled weight decay)."
+    public static let keys: [ConfigKey] = [
+        ConfigKey("lr", .number(min: 0), default: .number(0.0002), "Learning rate."),
+        ConfigKey("betas", .numberList(count: 2), default: .array([.number(0.5), .number(0.999)]), "Coefficients of the running averages of the gradient and its square."),
+        ConfigKey("eps", .number(min: 0), default: .number(1e-8), "Added to the denominator."),
+        ConfigKey("weightDecay", .number(min: 0), default: .number(0.01), "Decoupled weight decay (PyTorch's default 0.01)."),
+    ]
+    public static func make(_ parameters: [(String, Tensor)], _ config: StageConfig) throws -> any Optimizer {
+        let b = config.doubles("betas")
+        return try AdamW(parameters: parameters.map { (name: $0.0, tensor: $0.1) }, learningRate: config.double("lr"),
+                         beta1: b[0], beta2: b[1], eps: config.double("eps"), weightDecay: config.double("weightDecay"))
+    }
+}
+
+/// Stochastic gradient descent, `torch.optim.SGD`'s rule.
+public enum SGDRecipe: OptimizerRecipe {
+    public static let typeName = "optimizer.sgd"
+    public static let summary = "SGD with momentum, dampening and Nesterov momentum (PyTorch's rule)."
+    public static let keys: [ConfigKey] = [
+        ConfigKey("lr", .number(min: 0), default: .number(0.01), "Learning rate."),
+        ConfigKey("momentum", .number(min: 0), default: .number(0), "Momentum factor (0: plain SGD)."),
+        ConfigKey("dampening", .number(min: 0, max: 1), default: .number(0), "Dampening of the momentum."),
+        ConfigKey("nesterov", .bool, default: .bool(false), "Nesterov momentum (needs momentum > 0 and dampening 0)."),
+        ConfigKey("weightDecay", .number(min: 0), default: .number(0), "L2 penalty added to the gradient."),
+    ]
+    public static func make(_ parameters: [(String, Tensor)], _ config: StageConfig) throws -> any Optimizer {
+        try SGD(parameters: parameters.map { (name: $0.0, tensor: $0.1) }, learningRate: config.double("lr"),
+                momentum: config.double("momentum"), dampening: config.double("dampening"), nesterov: config.bool("nesterov"),
+                weightDecay: config.double("weightDecay"))
+    }
+}
+
+/// RMSprop, `torch.optim.RMSprop`'s rule (the WGAN paper's optimizer).
+public enum RMSpropRecipe: OptimizerRecipe {
+    public static let typeName = "optimizer.rmsprop"
+    public static let summary = "RMSprop, optionally centered and with momentum (PyTorch's rule)."
+    public static let keys: [ConfigKey] = [
+        ConfigKey("lr", .number(min: 0), default: .number(0.00005), "Learning rate."),
+        ConfigKey("alpha", .number(min: 0, max: 1), default: .number(0.99), "Smoothing constant of the squared-gradient average."),
+        ConfigKey("eps", .number(min: 0), default: .number(1e-8), "Added to the denominator."),
+        ConfigKey("momentum", .number(min: 0), default: .number(0), "Momentum factor."),
+        ConfigKey("centered", .bool, default: .bool(false), "Normalise by the gradient's estimated variance instead of its second moment."),
+        ConfigKey("weightDecay", .number(min: 0), default: .number(0), "L2 penalty added to the gradient."),
+    ]
+    public static func make(_ parameters: [(String, Tensor)], _ config: StageConfig) throws -> any Optimizer {
+        try RMSprop(parameters: parameters.map { (name: $0.0, tensor: $0.1) }, learningRate: config.double("lr"),
+                    alpha: config.double("alpha"), eps: config.double("eps"), weightDecay: config.double("weightDecay"),
+                    momentum: config.double("momentum"), centered: config.bool("centered"))
     }
 }

@@ -1,0 +1,114 @@
+import NeuralNet
+import PipelineGraph
+import TensorRuntime
+
+/// The tutorial notebook's fully connected generator: latent [N, dim] to images [N, channels, size, size].
+///
+///     "G": { "type": "generator.mlp", "input": "z.samples" }
+///
+/// The defaults are the notebook's: 100 -> 256 -> 512 -> 1024 -> 784, each hidden layer
+/// BatchNorm1d(momentum 0.2) and LeakyReLU(0.2), tanh output. Names as PyTorch's
+/// `nn.Sequential(Linear, BatchNorm1d, LeakyReLU, ..., Linear, Tanh, Unflatten)`: `0.weight`,
+/// `1.running_mean`, ..., `9.weight`.
+public final class MLPGeneratorStage: GeneratorStage, @unchecked Sendable {
+    public static let typeName = "generator.mlp"
+    public static let summary = "Fully connected generator (the tutorial's MLP GAN by default); output 'images'."
+    public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "images") + [
+        ConfigKey("hidden", .intList(), default: .array([256, 512, 1024].map { .number($0) }), "Widths of the hidden layers."),
+        ConfigKey("size", .int(min: 1, max: 1024), default: .number(28), "Output height and width."),
+        ConfigKey("channels", .int(min: 1, max: 4), default: .number(1), "Output channels."),
+        ConfigKey("norm", .string(choices: ["batch", "none"]), default: .string("batch"), "Batch norm after each hidden layer, or none."),
+        ConfigKey("momentum", .number(min: 0, max: 1), default: .number(0.2), "Batch norm momentum (PyTorch's convention: weight of the new batch)."),
+        ConfigKey("slope", .number(min: 0), default: .number(0.2), "Negative slope of the LeakyReLUs."),
+    ] + ModelKeys.generator
+
+    let core: NetworkCore
+    public let outputs: [String: PortType]
+    public let latentShape: [Int]
+
+    public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
+        try ModelKeys.checkWiring(config)
+        let ports = NetworkCore.ports(config, single: "images")
+        guard let first = inputs[ports[0].input]?.shape, first.count == 2 || (first.count == 4 && first[2] == 1 && first[3] == 1) else {
+            throw StageProblem(key: ports[0].input, "expected latent vectors [N, dim] or [N, dim, 1, 1], found \(inputs[ports[0].input]!)")
+        }
+        let hidden = config.ints("hidden")
+        guard !hidden.isEmpty, hidden.allSatisfy({ $0 >= 1 }) else {
+            throw StageProblem(key: "hidden", "expected at least one positive width, found \(hidden)")
+        }
+        latentShape = first
+        func make(_ rng: inout PhiloxRandom) throws -> any Layer {
+            LatentAdapter(try MLPGAN.generator(latent: first[1], hidden: hidden, channels: config.int("channels"), size: config.int("size"),
+                                               batchNormMomentum: config.string("norm") == "batch" ? config.float("momentum") : nil,
+                                               slope: config.float("slope"), rng: &rng), rank: 2)
+        }
+        var rng = ModelKeys.initRandom(config, context)
+        let net = try make(&rng)
+        let ema = try ModelKeys.ema(config, net) { var r = rng; return try make(&r) }
+        core = NetworkCore(net: net, ports: ports, ema: ema)
+        outputs = try core.outputTypes(inputs)
+    }
+
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
+    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
+    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
+    public var parameters: [(String, Tensor)] { core.parameters }
+    public func checkpointState() throws -> StageState { core.checkpointState() }
+    public func restore(_ state: StageState) throws { try core.restore(state) }
+    public var hasMovingAverage: Bool { core.ema != nil }
+    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
+    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
+    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor { try core.generate(latent, movingAverage: movingAverage) }
+}
+
+extension MLPGeneratorStage: ParameterUpdateListener {
+    func parametersDidUpdate() throws { try core.ema?.update() }
+}
+
+/// The tutorial notebook's fully connected discriminator: images [N, C, H, W] to one logit each.
+///
+///     "D": { "type": "discriminator.mlp", "inputs": { "real": "data.images", "fake": "G.images" } }
+///
+/// Defaults: flatten -> 512 -> 256 -> 1 with LeakyReLU(0.2), as PyTorch's
+/// `nn.Sequential(Flatten, Linear, LeakyReLU, Linear, LeakyReLU, Linear, Flatten(0))` (`1.weight`,
+/// `3.weight`, `5.weight`); the sigmoid is part of the loss (BCE on logits).
+public final class MLPDiscriminatorStage: ModelStage, CriticStage, @unchecked Sendable {
+    public static let typeName = "discriminator.mlp"
+    public static let summary = "Fully connected discriminator (the tutorial's MLP GAN by default); one logit per image for each input."
+    public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "logits") + [
+        ConfigKey("hidden", .intList(), default: .array([512, 256].map { .number($0) }), "Widths of the hidden layers."),
+        ConfigKey("norm", .string(choices: ["none", "spectral"]), default: .string("none"), "Spectral norm on every weight, or none."),
+        ConfigKey("slope", .number(min: 0), default: .number(0.2), "Negative slope of the LeakyReLUs."),
+    ] + ModelKeys.discriminator
+
+    let core: NetworkCore
+    public let outputs: [String: PortType]
+
+    public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
+        try ModelKeys.checkWiring(config)
+        let ports = NetworkCore.ports(config, single: "logits")
+        guard let first = inputs[ports[0].input]?.shape, first.count == 4, first[2] == first[3] else {
+            throw StageProblem(key: ports[0].input, "expected square images [N, C, H, W], found \(inputs[ports[0].input]!)")
+        }
+        let hidden = config.ints("hidden")
+        guard !hidden.isEmpty, hidden.allSatisfy({ $0 >= 1 }) else {
+            throw StageProblem(key: "hidden", "expected at least one positive width, found \(hidden)")
+        }
+        var rng = ModelKeys.initRandom(config, context)
+        let net = try MLPGAN.discriminator(hidden: hidden, channels: first[1], size: first[2], slope: config.float("slope"),
+                                           spectralNorm: config.string("norm") == "spectral", rng: &rng)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config))
+        outputs = try core.outputTypes(inputs)
+    }
+
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
+    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
+    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
+    public var parameters: [(String, Tensor)] { core.parameters }
+    public func checkpointState() throws -> StageState { core.checkpointState() }
+    public func restore(_ state: StageState) throws { try core.restore(state) }
+    public var hasMovingAverage: Bool { false }
+    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
+    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
+    public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import PipelineGraph
+import TensorRuntime
+
+/// A run directory (or one of its checkpoints) opened to reuse a trained model: export its
+/// weights, or draw samples from its generator.
+public struct TrainedRun {
+    /// The checkpoint read: the one given, or the newest in the run directory.
+    public let checkpointPath: String
+    /// The pipeline the run wrote into its directory.
+    public let pipelineFile: String
+    public let checkpoint: SafeTensorsArchive
+
+    /// Opens `path`: a run directory (its newest checkpoint) or a checkpoint file inside one.
+    public init(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw PipelineErrors([PipelineError("run.missing", file: path, "no such run directory or checkpoint")])
+        }
+        let runDirectory: String
+        if isDirectory.boolValue {
+            runDirectory = path
+            guard let newest = Checkpoint.list(in: path).last else {
+                throw PipelineErrors([PipelineError("run.checkpoint", file: path, "no checkpoint in this run directory (checkpoints/step-*.safetensors)")])
+            }
+            checkpointPath = newest
+        } else {
+            checkpointPath = path
+            runDirectory = ((path as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        }
+        pipelineFile = ((runDirectory.isEmpty ? "." : runDirectory) as NSString).appendingPathComponent("pipeline.json")
+        checkpoint = try SafeTensorsArchive(contentsOf: checkpointPath)
+        guard checkpoint.metadata["ganflow.step"] != nil else {
+            throw PipelineErrors([PipelineError("checkpoint.mismatch", file: checkpointPath, "not a GANFlow checkpoint (no step recorded)")])
+        }
+    }
+
+    /// The step the checkpoint was written at.
+    public var step: Int { checkpoint.metadata["ganflow.step"].flatMap(Int.init) ?? 0 }
+
+    /// The `state_dict` of model stage `id` (its moving average with `ema`), straight from the
+    /// checkpoint. When the run's pipeline is beside it, the stage must be a model there.
+    public func stateDict(stage id: String, ema: Bool, registry: StageRegistry = .standard) throws -> SafeTensorsArchive {
+        if FileManager.default.fileExists(atPath: pipelineFile) {
+            let doc = try PipelineDocument.load(file: pipelineFile)
+            guard let raw = doc.stages[id] else {
+                throw PipelineErrors([PipelineError("ref.stage", file: pipelineFile, "no stage '\(id)'",
+                                                    suggestion: didYouMean(id, among: doc.stageOrder))])
+            }
+            guard case .string(let typeName)? = raw["type"], registry[typeName] is any ModelStage.Type else {
+                throw PipelineErrors([PipelineError("export.stage", file: pipelineFile, "stage '\(id)' is not a model (generator or discriminator)")])
+            }
+        }
+        do {
+            return try ModelStateDict.fromCheckpoint(checkpoint, stage: id, ema: ema)
+        } catch let p as StageProblem {
+            throw PipelineErrors([PipelineError("export.stage", file: checkpointPath, "stage '\(id)': \(p.message)")])
+        }
+    }
+
+    /// Builds the generator `id` (or the pipeline's only generator) with the stages it reads from,
+    /// and loads its checkpointed state, including any moving average.
+    public func generator(_ id: String?, registry: StageRegistry = .standard) throws -> (id: String, stage: any GeneratorStage) {
+        let doc = try PipelineDocument.load(file: pipelineFile)
+        let generators = doc.stageOrder.filter { id in
+            if case .string(let type)? = doc.stages[id]?["type"] { return type.hasPrefix("generator.") }
+            return false
+        }
+        let chosen: String
+        if let id {
+            guard doc.stages[id] != nil else {
+                throw PipelineErrors([PipelineError("ref.stage", file: pipelineFile, "no stage '\(id)'",
+                                                    suggestion: didYouMean(id, among: doc.stageOrder))])
+            }
+            chosen = id
+        } else {
+            guard generators.count == 1 else {
+                throw PipelineErrors([PipelineError("sample.stage", file: pipelineFile,
+                                                    generators.isEmpty ? "the pipeline has no generator stage" : "several generators (\(generators.joined(separator: ", "))); choose one with --stage")])
+            }
+            chosen = generators[0]
+        }
+        var pruned = doc
+        let keep = Self.upstream(of: chosen, in: doc, registry: registry)
+        pruned.stageOrder = doc.stageOrder.filter(keep.contains)
+        pruned.stages = doc.stages.filter { keep.contains($0.key) }
+        pruned.schedule = []
+        let pipeline = try PipelineBuilder(registry: registry).build(pruned, outputDirectory: FileManager.default.temporaryDirectory.path)
+        guard let g = pipeline.nodes[chosen]?.stage as? any GeneratorStage else {
+            throw PipelineErrors([PipelineError("sample.stage", file: pipelineFile, "stage '\(chosen)' is not a generator")])
+        }
+        do {
+            try g.restore(Checkpoint.stageState(chosen, in: checkpoint))
+        } catch let p as StageProblem {
+            throw PipelineErrors([PipelineError("checkpoint.mismatch", file: checkpointPath, "stage '\(chosen)': \(p.message)")])
+        }
+        return (chosen, g)
+    }
+
+    /// `id` and every stage it reads from or refers to, transitively.
+    static func upstream(of id: String, in doc: PipelineDocument, registry: StageRegistry) -> Set<String> {
+        var seen: Set<String> = []
+        var stack = [id]
+        while let s = stack.popLast() {
+            guard seen.insert(s).inserted, let raw = doc.stages[s],
+                  case .string(let typeName)? = raw["type"], let type = registry[typeName] else { continue }
+            for key in type.configKeys {
+                switch (key.type, raw[key.name]) {
+                case (.wire, .string(let w)?): if let wire = Wire(parsing: w) { stack.append(wire.stage) }
+                case (.wireMap, .object(let entries)?):
+                    for (_, v) in entries { if case .string(let w) = v, let wire = Wire(parsing: w) { stack.append(wire.stage) } }
+                case (.stageRef, .string(let r)?): stack.append(r)
+                default: break
+                }
+            }
+        }
+        return seen
+    }
+}
+
+extension GeneratorStage {
+    /// `count` images from latents drawn with `seed`, generated in batches of the size the stage
+    /// was built for (batch norm uses batch statistics when sampling, as during training).
+    public func samples(count: Int, seed: UInt64) throws -> Tensor {
+        precondition(count > 0)
+        let batch = latentShape[0]
+        var rng = PhiloxRandom(seed: seed, stream: stableHash("ganflow sample"))
+        var chunks: [Tensor] = []
+        var made = 0
+        while made < count {
+            let images = try generate(Tensor(randomNormal: latentShape, using: &rng))
+            let take = min(batch, count - made)
+            chunks.append(take == batch ? images : try images.sliced(axis: 0, 0..<take))
+            made += take
+        }
+        return chunks.count == 1 ? chunks[0] : try Tensor.concat(chunks, axis: 0)
+    }
+}
