@@ -30,7 +30,9 @@ public struct StageFailure: Error, CustomStringConvertible, Sendable {
 public final class Evaluator: @unchecked Sendable {
     public let pipeline: Pipeline
     public let kind: SchedulerKind
-    private let queue = DispatchQueue(label: "ganflow.compute", attributes: .concurrent)
+    private let queue = DispatchQueue(label: "ganflow.stages", attributes: .concurrent)
+    /// One compute stage at a time: each uses every kernel thread.
+    private let computeLane = DispatchSemaphore(value: 1)
 
     public init(pipeline: Pipeline, kind: SchedulerKind) {
         self.pipeline = pipeline
@@ -122,13 +124,19 @@ public final class Evaluator: @unchecked Sendable {
         let deps = dependents
         let queue = self.queue
 
+        let lane = computeLane
+        let pipeline = self.pipeline
+
         @Sendable func launch(_ id: String) {
             group.enter()
             queue.async {
                 defer { group.leave() }
                 let skip = shared.withLock { $0.failure != nil }
                 if !skip {
+                    let compute = pipeline.nodes[id]!.stage.lane == .compute
+                    if compute { lane.wait() }
                     do { try run(id) } catch { shared.withLock { if $0.failure == nil { $0.failure = error } } }
+                    if compute { lane.signal() }
                 }
                 let ready = shared.withLock { s -> [String] in
                     var r: [String] = []

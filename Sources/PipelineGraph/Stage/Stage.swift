@@ -48,6 +48,9 @@ public protocol Stage: AnyObject, Sendable {
 
     /// Called once after the run's last step (flush files, close writers).
     func finish() throws
+
+    /// The scheduler lane this stage runs in.
+    var lane: StageLane { get }
 }
 
 extension Stage {
@@ -60,6 +63,16 @@ extension Stage {
     public func checkpointState() throws -> StageState { StageState() }
     public func restore(_ state: StageState) throws {}
     public func finish() throws {}
+
+    /// By family: `dataset.*` and `noise.*` are data, `sink.*` output, everything else compute.
+    public var lane: StageLane {
+        let family = Self.typeName.prefix { $0 != "." }
+        switch family {
+        case "dataset", "noise": return .data
+        case "sink": return .output
+        default: return .compute
+        }
+    }
 }
 
 /// A stage whose integer outputs take several values over a run, such as the resolution of a
@@ -69,6 +82,18 @@ public protocol ScenarioSource: Stage {
     /// Each scenario gives a value to each integer output port, with a label for messages
     /// ("resolution 16").
     var scenarios: [(label: String, values: [String: Int])] { get }
+}
+
+/// Where a stage runs in the Dispatch scheduler.
+///
+/// Compute stages (models, losses, optimizers) take turns in one lane, each using all the
+/// kernel threads (OpenMP), so two stages never run two OpenMP teams on the same cores at once.
+/// Data and output stages run beside the compute lane: their work (decoding, augmenting on the
+/// CPU side, encoding PNGs) is what overlaps with the kernels.
+public enum StageLane: Sendable {
+    case compute
+    case data
+    case output
 }
 
 /// A stage's checkpointed state.
