@@ -64,18 +64,18 @@ import TensorRuntime
         let run = try TrainedRun(dir)
         #expect(run.step == 2)
         let g = stage(p, "G", as: DCGANGeneratorStage.self)
-        #expect(try everything(run.stateDict(stage: "G", ema: false, registry: testRegistry)) == everything(g.stateDict(ema: false)))
-        #expect(try everything(run.stateDict(stage: "G", ema: true, registry: testRegistry)) == everything(g.stateDict(ema: true)))
-        #expect(try everything(run.stateDict(stage: "G", ema: true, registry: testRegistry)) != everything(g.stateDict(ema: false)))
-        #expect(try TrainedRun(run.checkpointPath).stateDict(stage: "D", ema: false, registry: testRegistry).names.contains("0.weight_u"))
+        #expect(try everything(run.stateDict(stage: "G", ema: false, registry: ganTestRegistry)) == everything(g.stateDict(ema: false)))
+        #expect(try everything(run.stateDict(stage: "G", ema: true, registry: ganTestRegistry)) == everything(g.stateDict(ema: true)))
+        #expect(try everything(run.stateDict(stage: "G", ema: true, registry: ganTestRegistry)) != everything(g.stateDict(ema: false)))
+        #expect(try TrainedRun(run.checkpointPath).stateDict(stage: "D", ema: false, registry: ganTestRegistry).names.contains("0.weight_u"))
         func message(_ f: () throws -> SafeTensorsArchive) -> String {
             do { _ = try f(); return "" } catch { return (error as? PipelineErrors)?.errors.map(\.message).joined() ?? "\(error)" }
         }
-        #expect(message { try run.stateDict(stage: "D", ema: true, registry: testRegistry) }
+        #expect(message { try run.stateDict(stage: "D", ema: true, registry: ganTestRegistry) }
                 == "stage 'D': this stage keeps no moving average (set 'ema' on it)")
-        #expect(message { try run.stateDict(stage: "optD", ema: false, registry: testRegistry) }
+        #expect(message { try run.stateDict(stage: "optD", ema: false, registry: ganTestRegistry) }
                 == "stage 'optD' is not a model (generator or discriminator)")
-        #expect(message { try run.stateDict(stage: "H", ema: false, registry: testRegistry) } == "no stage 'H'")
+        #expect(message { try run.stateDict(stage: "H", ema: false, registry: ganTestRegistry) } == "no stage 'H'")
     }
 
     @Test func samplesComeFromTheCheckpointedMovingAverage() throws {
@@ -83,7 +83,7 @@ import TensorRuntime
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = try pipeline(stages: Self.stages(), steps: 2)
         try train(p, steps: 2, in: dir)
-        let (id, loaded) = try TrainedRun(dir).generator(nil, registry: testRegistry)
+        let (id, loaded) = try TrainedRun(dir).generator(nil, registry: ganTestRegistry)
         #expect(id == "G" && loaded.hasMovingAverage)
         let live = stage(p, "G", as: DCGANGeneratorStage.self)
         let a = try loaded.samples(count: 6, seed: 3), b = try live.samples(count: 6, seed: 3)

@@ -35,7 +35,7 @@ final class TestIdle: Stage, @unchecked Sendable {
 }
 
 /// The standard registry plus the test stages.
-let testRegistry: StageRegistry = {
+let ganTestRegistry: StageRegistry = {
     var r = StageRegistry.standard
     r.register(TestImages.self)
     r.register(TestIdle.self)
@@ -43,14 +43,14 @@ let testRegistry: StageRegistry = {
 }()
 
 /// Builds a pipeline from JSON text with the test registry.
-func buildPipeline(_ text: String, file: String = "test.json") throws -> Pipeline {
+func buildGANPipeline(_ text: String, file: String = "test.json") throws -> Pipeline {
     let doc = try PipelineDocument.parse(text, file: file)
-    return try PipelineBuilder(registry: testRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
+    return try PipelineBuilder(registry: ganTestRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
 }
 
 /// A pipeline of the given stages (JSON object members) driven by `schedule`.
 func pipeline(stages: String, schedule: String = #"[{ "run": "optD" }, { "run": "optG" }]"#, steps: Int = 3, seed: Int = 1) throws -> Pipeline {
-    try buildPipeline(#"{ "name": "t", "seed": \#(seed), "steps": \#(steps), "stages": { \#(stages) }, "schedule": \#(schedule) }"#)
+    try buildGANPipeline(#"{ "name": "t", "seed": \#(seed), "steps": \#(steps), "stages": { \#(stages) }, "schedule": \#(schedule) }"#)
 }
 
 /// The problems a pipeline of these stages reports, each as "path: message (suggestion)".
