@@ -9,11 +9,12 @@ build: setup
 	$(SWIFT) build -c release
 
 run: build
-	.build/release/ganflow bench
+	.build/release/ganflow run pipelines/dcgan-fashion.json
 
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# The speed comparison with PyTorch (needs torch in ~/torchref; see README).
 bench: build
-	bash Scripts/bench.sh
+	.build/release/ganflow bench --model mlp,dcgan32,dcgan64 --torch $(HOME)/torchref/bin/python --reference ../shared/bench/torch_reference.py --rounds 3
