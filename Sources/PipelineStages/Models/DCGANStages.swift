@@ -47,7 +47,7 @@ struct DCGANShape {
 ///
 /// Parameters are named as in the equivalent PyTorch `nn.Sequential` (`0.weight`, `1.weight`,
 /// `1.running_mean`, ..., with spectral norm `0.weight_orig`, `0.weight_u`, `0.weight_v`).
-public final class DCGANGeneratorStage: GeneratorStage, @unchecked Sendable {
+public final class DCGANGeneratorStage: GeneratorStage, NetworkBacked, @unchecked Sendable {
     public static let typeName = "generator.dcgan"
     public static let summary = "DCGAN generator (transposed convolutions, batch norm, ReLU, tanh); output 'images'."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "images") + [
@@ -59,7 +59,7 @@ public final class DCGANGeneratorStage: GeneratorStage, @unchecked Sendable {
         DCGANShape.normKey,
     ] + ModelKeys.generator
 
-    let core: NetworkCore
+    public let core: NetworkCore
     public let outputs: [String: PortType]
     public let latentShape: [Int]
 
@@ -89,16 +89,6 @@ public final class DCGANGeneratorStage: GeneratorStage, @unchecked Sendable {
         outputs = try core.outputTypes(inputs)
     }
 
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
-    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public var parameters: [(String, Tensor)] { core.parameters }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
-    public var hasMovingAverage: Bool { core.ema != nil }
-    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
-    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
-    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor { try core.generate(latent, movingAverage: movingAverage) }
 }
 
 extension DCGANGeneratorStage: ParameterUpdateListener {
@@ -136,7 +126,7 @@ final class LatentAdapter: Layer {
 /// The DCGAN discriminator: images to one logit per image, applied to each input with shared weights.
 ///
 ///     "D": { "type": "discriminator.dcgan", "inputs": { "real": "data.images", "fake": "G.images" } }
-public final class DCGANDiscriminatorStage: ModelStage, CriticStage, @unchecked Sendable {
+public final class DCGANDiscriminatorStage: NetworkBacked, CriticStage, @unchecked Sendable {
     public static let typeName = "discriminator.dcgan"
     public static let summary = "DCGAN discriminator (strided convolutions, batch norm, LeakyReLU 0.2); one logit per image for each input."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "logits") + [
@@ -146,7 +136,7 @@ public final class DCGANDiscriminatorStage: ModelStage, CriticStage, @unchecked 
         DCGANShape.normKey,
     ] + ModelKeys.discriminator
 
-    let core: NetworkCore
+    public let core: NetworkCore
     public let outputs: [String: PortType]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
@@ -171,18 +161,9 @@ public final class DCGANDiscriminatorStage: ModelStage, CriticStage, @unchecked 
         } catch let e as TensorError {
             throw StageProblem(key: ports[0].input, e.message)
         }
-        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config))
-        outputs = try core.outputTypes(inputs, sameShapes: true)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true)
+        outputs = try core.outputTypes(inputs)
     }
 
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs, sameShapes: true) }
-    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public var parameters: [(String, Tensor)] { core.parameters }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
     public var hasMovingAverage: Bool { false }
-    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
-    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
-    public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
 }

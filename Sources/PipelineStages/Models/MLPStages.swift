@@ -10,7 +10,7 @@ import TensorRuntime
 /// BatchNorm1d(momentum 0.2) and LeakyReLU(0.2), tanh output. Names as PyTorch's
 /// `nn.Sequential(Linear, BatchNorm1d, LeakyReLU, ..., Linear, Tanh, Unflatten)`: `0.weight`,
 /// `1.running_mean`, ..., `9.weight`.
-public final class MLPGeneratorStage: GeneratorStage, @unchecked Sendable {
+public final class MLPGeneratorStage: GeneratorStage, NetworkBacked, @unchecked Sendable {
     public static let typeName = "generator.mlp"
     public static let summary = "Fully connected generator (the tutorial's MLP GAN by default); output 'images'."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "images") + [
@@ -22,7 +22,7 @@ public final class MLPGeneratorStage: GeneratorStage, @unchecked Sendable {
         ConfigKey("slope", .number(min: 0), default: .number(0.2), "Negative slope of the LeakyReLUs."),
     ] + ModelKeys.generator
 
-    let core: NetworkCore
+    public let core: NetworkCore
     public let outputs: [String: PortType]
     public let latentShape: [Int]
 
@@ -49,16 +49,6 @@ public final class MLPGeneratorStage: GeneratorStage, @unchecked Sendable {
         outputs = try core.outputTypes(inputs)
     }
 
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
-    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public var parameters: [(String, Tensor)] { core.parameters }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
-    public var hasMovingAverage: Bool { core.ema != nil }
-    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
-    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
-    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor { try core.generate(latent, movingAverage: movingAverage) }
 }
 
 extension MLPGeneratorStage: ParameterUpdateListener {
@@ -72,7 +62,7 @@ extension MLPGeneratorStage: ParameterUpdateListener {
 /// Defaults: flatten -> 512 -> 256 -> 1 with LeakyReLU(0.2), as PyTorch's
 /// `nn.Sequential(Flatten, Linear, LeakyReLU, Linear, LeakyReLU, Linear, Flatten(0))` (`1.weight`,
 /// `3.weight`, `5.weight`); the sigmoid is part of the loss (BCE on logits).
-public final class MLPDiscriminatorStage: ModelStage, CriticStage, @unchecked Sendable {
+public final class MLPDiscriminatorStage: NetworkBacked, CriticStage, @unchecked Sendable {
     public static let typeName = "discriminator.mlp"
     public static let summary = "Fully connected discriminator (the tutorial's MLP GAN by default); one logit per image for each input."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "logits") + [
@@ -81,7 +71,7 @@ public final class MLPDiscriminatorStage: ModelStage, CriticStage, @unchecked Se
         ConfigKey("slope", .number(min: 0), default: .number(0.2), "Negative slope of the LeakyReLUs."),
     ] + ModelKeys.discriminator
 
-    let core: NetworkCore
+    public let core: NetworkCore
     public let outputs: [String: PortType]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
@@ -97,18 +87,9 @@ public final class MLPDiscriminatorStage: ModelStage, CriticStage, @unchecked Se
         var rng = ModelKeys.initRandom(config, context)
         let net = try MLPGAN.discriminator(hidden: hidden, channels: first[1], size: first[2], slope: config.float("slope"),
                                            spectralNorm: config.string("norm") == "spectral", rng: &rng)
-        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config))
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true)
         outputs = try core.outputTypes(inputs)
     }
 
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
-    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public var parameters: [(String, Tensor)] { core.parameters }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
     public var hasMovingAverage: Bool { false }
-    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
-    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
-    public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
 }

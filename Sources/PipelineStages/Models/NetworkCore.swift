@@ -7,17 +7,21 @@ import TensorRuntime
 ///
 /// Generators may keep an exponential moving average of their weights (`ema`), used for sample
 /// evaluations; discriminators may add instance noise to their inputs while training.
-final class NetworkCore: @unchecked Sendable {
+public final class NetworkCore: @unchecked Sendable {
     let net: any Layer
     /// Input ports in the order they are evaluated (the order of the config), and the output
     /// port each produces.
     let ports: [(input: String, output: String)]
     let ema: ExponentialMovingAverage?
     let instanceNoise: InstanceNoise?
+    /// Every input must have the first one's shape (a discriminator sees real and generated
+    /// images of one size).
+    let sameShapes: Bool
 
     init(net: any Layer, ports: [(input: String, output: String)], ema: ExponentialMovingAverage? = nil,
-         instanceNoise: InstanceNoise? = nil) {
+         instanceNoise: InstanceNoise? = nil, sameShapes: Bool = false) {
         self.net = net
+        self.sameShapes = sameShapes
         self.ports = ports
         self.ema = ema
         self.instanceNoise = instanceNoise
@@ -33,9 +37,7 @@ final class NetworkCore: @unchecked Sendable {
     }
 
     /// Output types, each computed from the network's shape rules; a misfit names the port.
-    /// With `sameShapes`, every input must have the first one's shape (a discriminator sees real
-    /// and generated images of one size).
-    func outputTypes(_ inputs: [String: PortType], sameShapes: Bool = false) throws -> [String: PortType] {
+    func outputTypes(_ inputs: [String: PortType]) throws -> [String: PortType] {
         var out: [String: PortType] = [:]
         let first = ports[0].input
         for (input, output) in ports {
@@ -280,4 +282,31 @@ public enum ModelStateDict {
         guard !state.tensors.isEmpty else { throw StageProblem("the checkpoint has no tensors of stage '\(id)'") }
         return try NetworkCore.stateDict(from: state, ema: ema)
     }
+}
+
+/// A model stage whose work is done by a `NetworkCore`: the stage only builds the network.
+public protocol NetworkBacked: ModelStage {
+    var core: NetworkCore { get }
+}
+
+extension NetworkBacked {
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
+    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
+    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
+    public var parameters: [(String, Tensor)] { core.parameters }
+    public func checkpointState() throws -> StageState { core.checkpointState() }
+    public func restore(_ state: StageState) throws { try core.restore(state) }
+    public var hasMovingAverage: Bool { core.ema != nil }
+    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
+    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
+}
+
+extension NetworkBacked where Self: GeneratorStage {
+    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
+        try core.generate(latent, movingAverage: movingAverage)
+    }
+}
+
+extension NetworkBacked where Self: CriticStage {
+    public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
 }
