@@ -143,9 +143,10 @@ final class DatasetCore: @unchecked Sendable {
     /// The position of the next training batch.
     var nextPosition: LoaderPosition { position.withLock { $0 } }
 
-    /// Seconds evaluations spent waiting for the prefetcher, and the batches they took.
-    var waitStatistics: (seconds: Double, batches: Int) {
-        (prefetcher?.waitSeconds ?? 0, prefetcher?.taken ?? 0)
+    /// Seconds evaluations spent waiting for the prefetcher (in all, and for the first batch), and
+    /// the batches they took.
+    var waitStatistics: (seconds: Double, first: Double, batches: Int) {
+        (prefetcher?.waitSeconds ?? 0, prefetcher?.firstWaitSeconds ?? 0, prefetcher?.taken ?? 0)
     }
 
     func finish() {

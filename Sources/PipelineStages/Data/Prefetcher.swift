@@ -29,8 +29,10 @@ final class Prefetcher: @unchecked Sendable {
     private let advance: @Sendable (LoaderPosition) -> LoaderPosition
     private let queue: DispatchQueue
     private var run: Run?
-    /// Seconds the consumer spent waiting for a batch, and batches taken.
+    /// Seconds the consumer spent waiting for a batch, the part of it spent on the first batch
+    /// (which nothing can have prepared), and batches taken.
     private(set) var waitSeconds: Double = 0
+    private(set) var firstWaitSeconds: Double = 0
     private(set) var taken = 0
 
     init(label: String, depth: Int, advance: @escaping @Sendable (LoaderPosition) -> LoaderPosition, produce: @escaping Produce) {
@@ -49,7 +51,9 @@ final class Prefetcher: @unchecked Sendable {
         let current = run ?? start(at: position)
         let began = DispatchTime.now().uptimeNanoseconds
         current.filled.wait()
-        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        if taken == 0 { firstWaitSeconds = waited }
+        waitSeconds += waited
         taken += 1
         let (at, result) = current.items.withLock { $0.removeFirst() }
         current.free.signal()
