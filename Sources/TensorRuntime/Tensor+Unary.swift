@@ -25,19 +25,19 @@ extension Tensor {
 
     /// e^x.
     public func exp() -> Tensor {
-        let out = map { expf($0) }
+        let out = Profiler.measure("exp") { map { expf($0) } }
         return Tensor.recordUsingOutput(out, "exp", [self]) { g, y, _ in [try g * y] }
     }
 
     /// Natural logarithm; log(0) is -inf and log of a negative number is NaN, as in PyTorch.
     public func log() -> Tensor {
-        let out = map { logf($0) }
+        let out = Profiler.measure("log") { map { logf($0) } }
         return Tensor.record(out, "log", [self]) { g, _ in [try g / self] }
     }
 
     /// Hyperbolic tangent.
     public func tanh() -> Tensor {
-        let out = map { tanhf($0) }
+        let out = Profiler.measure("tanh") { map { tanhf($0) } }
         return Tensor.recordUsingOutput(out, "tanh", [self]) { g, y, _ in
             [try g * (1 - (try y * y))]
         }
@@ -45,11 +45,13 @@ extension Tensor {
 
     /// The logistic function 1 / (1 + e^-x), computed without overflow for large |x|.
     public func sigmoid() -> Tensor {
-        let out = map { x in
-            // e^-|x| never overflows; the two branches are the same function rearranged.
-            let e = expf(-Swift.abs(x))
-            let r = 1 / (1 + e)
-            return x >= 0 ? r : e * r
+        let out = Profiler.measure("sigmoid") {
+            map { x in
+                // e^-|x| never overflows; the two branches are the same function rearranged.
+                let e = expf(-Swift.abs(x))
+                let r = 1 / (1 + e)
+                return x >= 0 ? r : e * r
+            }
         }
         return Tensor.recordUsingOutput(out, "sigmoid", [self]) { g, y, _ in
             [try g * (try y * (1 - y))]
@@ -58,7 +60,7 @@ extension Tensor {
 
     /// max(x, 0). NaN stays NaN.
     public func relu() -> Tensor {
-        let out = map { $0 < 0 ? 0 : $0 }
+        let out = Profiler.measure("relu") { map { $0 < 0 ? 0 : $0 } }
         return Tensor.record(out, "relu", [self]) { g, _ in
             [try g * self.map { $0 > 0 ? 1 : 0 }]
         }
@@ -66,7 +68,7 @@ extension Tensor {
 
     /// x for x > 0, `negativeSlope * x` otherwise.
     public func leakyRelu(negativeSlope: Float = 0.01) -> Tensor {
-        let out = map { $0 > 0 ? $0 : $0 * negativeSlope }
+        let out = Profiler.measure("leaky_relu") { map { $0 > 0 ? $0 : $0 * negativeSlope } }
         return Tensor.record(out, "leaky_relu", [self]) { g, _ in
             [try g * self.map { $0 > 0 ? 1 : negativeSlope }]
         }

@@ -33,6 +33,12 @@ struct ConvGeometry: Hashable, Sendable {
         (stride.map(Int64.init), dilation.map { Int64($0 - 1) }, padding.map(Int64.init), padding.map(Int64.init))
     }
 
+    /// A short description for the profiler: `64x1x32x32 -> 64x64x16x16 k4 s2`.
+    var profileName: String {
+        func dims(_ d: [Int]) -> String { d.map(String.init).joined(separator: "x") }
+        return "\(dims(input)) -> \(dims(output)) k\(weight[2]) s\(stride[0])"
+    }
+
     /// Multiply-adds of one forward pass, times two.
     var flops: Double {
         2 * Double(output.reduce(1, *)) * Double(weight[1] * weight[2] * weight[3])
@@ -144,7 +150,10 @@ enum ConvolutionKernels {
         let out = Tensor(uninitialized: g.output)
         var buffers = [DNNL_ARG_SRC: xc.data, DNNL_ARG_WEIGHTS: wc.data, DNNL_ARG_DST: out.data]
         if let bc { buffers[DNNL_ARG_BIAS] = bc.data }
-        try withExtendedLifetime((xc, wc, bc)) { try primitive.execute(buffers) }
+        let label = "conv.fwd " + g.profileName
+        try Profiler.measure(label, flops: g.flops) {
+            try withExtendedLifetime((xc, wc, bc)) { try primitive.execute(buffers, label: label, flops: g.flops) }
+        }
         return out
     }
 
@@ -152,8 +161,12 @@ enum ConvolutionKernels {
         let primitive = try ConvolutionPrimitives.backwardData(g)
         let dyc = dy.contiguousData(), wc = w.contiguousData()
         let out = Tensor(uninitialized: g.input)
-        try withExtendedLifetime((dyc, wc)) {
-            try primitive.execute([DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_WEIGHTS: wc.data, DNNL_ARG_DIFF_SRC: out.data])
+        let label = "conv.bwd_data " + g.profileName
+        try Profiler.measure(label, flops: g.flops) {
+            try withExtendedLifetime((dyc, wc)) {
+                try primitive.execute([DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_WEIGHTS: wc.data, DNNL_ARG_DIFF_SRC: out.data],
+                                      label: label, flops: g.flops)
+            }
         }
         return out
     }
@@ -162,8 +175,12 @@ enum ConvolutionKernels {
         let primitive = try ConvolutionPrimitives.backwardWeights(g)
         let xc = x.contiguousData(), dyc = dy.contiguousData()
         let out = Tensor(uninitialized: g.weight)
-        try withExtendedLifetime((xc, dyc)) {
-            try primitive.execute([DNNL_ARG_SRC: xc.data, DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_DIFF_WEIGHTS: out.data])
+        let label = "conv.bwd_weights " + g.profileName
+        try Profiler.measure(label, flops: g.flops) {
+            try withExtendedLifetime((xc, dyc)) {
+                try primitive.execute([DNNL_ARG_SRC: xc.data, DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_DIFF_WEIGHTS: out.data],
+                                      label: label, flops: g.flops)
+            }
         }
         return out
     }

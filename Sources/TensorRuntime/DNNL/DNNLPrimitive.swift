@@ -62,7 +62,10 @@ final class DNNLPrimitive: @unchecked Sendable {
     /// Runs the primitive on plain buffers, one per argument id given at creation.
     ///
     /// Inputs are reordered into the chosen layouts first and outputs back afterwards.
-    func execute(_ buffers: [Int32: UnsafeMutablePointer<Float>]) throws {
+    ///
+    /// With the profiler on, the kernel is recorded as `label` (with `flops`) and each reorder as
+    /// `reorder <label> <argument>`.
+    func execute(_ buffers: [Int32: UnsafeMutablePointer<Float>], label: String = "dnnl", flops: Double = 0) throws {
         let stream = DNNLContext.stream
         var temporaries: [Storage] = []
         var memories: [dnnl_memory_t] = []
@@ -81,7 +84,7 @@ final class DNNLPrimitive: @unchecked Sendable {
         }
 
         var execArgs: [dnnl_exec_arg_t] = []
-        var outputReorders: [(Reorder, dnnl_memory_t, dnnl_memory_t)] = []
+        var outputReorders: [(Reorder, dnnl_memory_t, dnnl_memory_t, Int32)] = []
         for arg in arguments {
             guard let pointer = buffers[arg.id] else {
                 preconditionFailure("DNNLPrimitive.execute: no buffer for argument \(arg.id)")
@@ -93,9 +96,11 @@ final class DNNLPrimitive: @unchecked Sendable {
             }
             let chosenMemory = try memory(arg.chosen, temporary(bytes: arg.chosenBytes))
             if arg.isOutput {
-                outputReorders.append((reorder, chosenMemory, userMemory))
+                outputReorders.append((reorder, chosenMemory, userMemory, arg.id))
             } else {
-                try reorder.run(from: userMemory, to: chosenMemory, stream: stream, scratch: temporary)
+                try Profiler.measure("reorder \(label.prefix { $0 != " " }) \(argumentName(arg.id))") {
+                    try reorder.run(from: userMemory, to: chosenMemory, stream: stream, scratch: temporary)
+                }
             }
             execArgs.append(dnnl_exec_arg_t(arg: arg.id, memory: chosenMemory))
         }
@@ -107,13 +112,32 @@ final class DNNLPrimitive: @unchecked Sendable {
             memories.append(m!)
             execArgs.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: m))
         }
-        try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), execArgs),
-                              "primitive_execute(\(implementation))")
-        for (reorder, from, to) in outputReorders {
-            try reorder.run(from: from, to: to, stream: stream, scratch: temporary)
+        try Profiler.measure(label + " [kernel]", flops: flops) {
+            try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), execArgs),
+                                  "primitive_execute(\(implementation))")
+            try DNNLContext.check(dnnl_stream_wait(stream), "stream_wait")
+        }
+        for (reorder, from, to, id) in outputReorders {
+            try Profiler.measure("reorder \(label.prefix { $0 != " " }) \(argumentName(id))") {
+                try reorder.run(from: from, to: to, stream: stream, scratch: temporary)
+            }
         }
         try DNNLContext.check(dnnl_stream_wait(stream), "stream_wait")
         withExtendedLifetime(temporaries) {}
+    }
+
+    /// A short name of an execution argument, for the profiler.
+    func argumentName(_ id: Int32) -> String {
+        switch id {
+        case DNNL_ARG_SRC: "src"
+        case DNNL_ARG_DST: "dst"
+        case DNNL_ARG_WEIGHTS: "weights"
+        case DNNL_ARG_BIAS: "bias"
+        case DNNL_ARG_DIFF_SRC: "diff_src"
+        case DNNL_ARG_DIFF_DST: "diff_dst"
+        case DNNL_ARG_DIFF_WEIGHTS: "diff_weights"
+        default: "arg \(id)"
+        }
     }
 
     static func implementationName(_ descriptor: dnnl_primitive_desc_t) -> String {

@@ -89,7 +89,10 @@ enum MatMulPrimitives {
         let out = Tensor(uninitialized: g.c)
         var buffers = [DNNL_ARG_SRC: ac.data, DNNL_ARG_WEIGHTS: bc.data, DNNL_ARG_DST: out.data]
         if let biasc { buffers[DNNL_ARG_BIAS] = biasc.data }
-        try withExtendedLifetime((ac, bc, biasc)) { try primitive.execute(buffers) }
+        let label = "matmul " + g.detail
+        try Profiler.measure(label, flops: g.flops) {
+            try withExtendedLifetime((ac, bc, biasc)) { try primitive.execute(buffers, label: label, flops: g.flops) }
+        }
         return out
     }
 }
