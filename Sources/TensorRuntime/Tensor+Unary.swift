@@ -5,7 +5,9 @@ import Glibc
 /// Elementwise functions of one tensor.
 ///
 /// Each forward is one pointer loop over contiguous data (`map`). Backward rules are tensor
-/// expressions, so they can be differentiated again. Rules that need the op's own output (exp,
+/// expressions, so they can be differentiated again; when the backward pass is not recorded
+/// (first-order gradients), the same arithmetic runs as one fused loop instead, with the same
+/// result bit for bit. Rules that need the op's own output (exp,
 /// sigmoid, tanh, sqrt) hold it through `recordUsingOutput`, which avoids a reference cycle between
 /// a tensor and its `GradFn`. Piecewise-constant derivatives (relu, leaky relu, abs, clamp) are
 /// constant mask tensors computed from the input when the backward runs, so the gradient stays
@@ -39,7 +41,8 @@ extension Tensor {
     public func tanh() -> Tensor {
         let out = Profiler.measure("tanh") { map { tanhf($0) } }
         return Tensor.recordUsingOutput(out, "tanh", [self]) { g, y, _ in
-            [try g * (1 - (try y * y))]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, y) { g, y in g * (1 - y * y) }] }
+            return [try g * (1 - (try y * y))]
         }
     }
 
@@ -54,7 +57,8 @@ extension Tensor {
             }
         }
         return Tensor.recordUsingOutput(out, "sigmoid", [self]) { g, y, _ in
-            [try g * (try y * (1 - y))]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, y) { g, y in g * (y * (1 - y)) }] }
+            return [try g * (try y * (1 - y))]
         }
     }
 
@@ -62,7 +66,8 @@ extension Tensor {
     public func relu() -> Tensor {
         let out = Profiler.measure("relu") { map { $0 < 0 ? 0 : $0 } }
         return Tensor.record(out, "relu", [self]) { g, _ in
-            [try g * self.map { $0 > 0 ? 1 : 0 }]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, self) { g, x in g * (x > 0 ? 1 : 0) }] }
+            return [try g * self.map { $0 > 0 ? 1 : 0 }]
         }
     }
 
@@ -70,7 +75,8 @@ extension Tensor {
     public func leakyRelu(negativeSlope: Float = 0.01) -> Tensor {
         let out = Profiler.measure("leaky_relu") { map { $0 > 0 ? $0 : $0 * negativeSlope } }
         return Tensor.record(out, "leaky_relu", [self]) { g, _ in
-            [try g * self.map { $0 > 0 ? 1 : negativeSlope }]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, self) { g, x in g * (x > 0 ? 1 : negativeSlope) }] }
+            return [try g * self.map { $0 > 0 ? 1 : negativeSlope }]
         }
     }
 
