@@ -11,6 +11,9 @@ struct BenchCommand: ParsableCommand {
             With --torch PYTHON, each round runs GANFlow's steps and then the reference in a
             subprocess, alternately, and the last line gives the ratio of medians
             (GANFlow / PyTorch; below 1 is faster).
+            With --profile, each model then runs --steps more steps with the runtime's profiler on
+            and prints per-op calls, self and inclusive milliseconds per step, and GFLOP/s of
+            convolution and matmul kernels; self times add up to the step.
             """)
 
     @Option(help: "Models: mlp, dcgan32, dcgan64 (comma-separated).")
