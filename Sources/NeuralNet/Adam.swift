@@ -39,8 +39,10 @@ public final class Adam: Optimizer {
     public func step(gradients: [Tensor]) throws {
         let grads = try table.checked(gradients)
         stepCount += 1
-        adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
-                   eps: eps, l2: weightDecay, decoupled: 0)
+        Profiler.measure("adam") {
+            adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
+                       eps: eps, l2: weightDecay, decoupled: 0)
+        }
     }
 
     public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }

@@ -40,6 +40,14 @@ extension Tensor {
 public func gradients(
     of root: Tensor, wrt targets: [Tensor], seed: Tensor? = nil, createGraph: Bool = false
 ) throws -> [Tensor] {
+    try Profiler.measure("gradients (graph walk)") {
+        try gradientsUnprofiled(of: root, wrt: targets, seed: seed, createGraph: createGraph)
+    }
+}
+
+private func gradientsUnprofiled(
+    of root: Tensor, wrt targets: [Tensor], seed: Tensor?, createGraph: Bool
+) throws -> [Tensor] {
     let targetIDs = Set(targets.map(ObjectIdentifier.init))
     let order = topologicalOrder(from: root)
 
@@ -72,13 +80,13 @@ public func gradients(
             guard let fn = t.gradFn, leads.contains(id), let g = grads[id] else { continue }
             let mask = fn.inputs.map { leads.contains(ObjectIdentifier($0)) && $0.requiresGrad }
             if !mask.contains(true) { continue }
-            let inputGrads = try fn.backward(g, mask)
+            let inputGrads = try Profiler.measure("backward " + fn.name) { try fn.backward(g, mask) }
             for (input, ig) in zip(fn.inputs, inputGrads) {
                 guard let ig else { continue }
                 let iid = ObjectIdentifier(input)
                 guard leads.contains(iid) else { continue }
                 if let existing = grads[iid] {
-                    grads[iid] = try existing + ig
+                    grads[iid] = try Profiler.measure("gradient accumulation") { try existing + ig }
                 } else {
                     grads[iid] = ig
                 }

@@ -13,17 +13,29 @@ public final class Storage: @unchecked Sendable {
     public init(count: Int) {
         precondition(count >= 0, "negative storage size")
         self.count = count
-        self.pointer = StoragePool.shared.take(count: count)
+        if Profiler.isEnabled {
+            let start = Profiler.now()
+            self.pointer = StoragePool.shared.take(count: count)
+            Profiler.add("storage allocate", nanos: Profiler.now() &- start)
+        } else {
+            self.pointer = StoragePool.shared.take(count: count)
+        }
     }
 
     /// Zero-filled storage for `count` floats.
     public convenience init(zeros count: Int) {
         self.init(count: count)
-        pointer.initialize(repeating: 0, count: count)
+        Profiler.measure("storage zero fill") { pointer.initialize(repeating: 0, count: count) }
     }
 
     deinit {
-        StoragePool.shared.give(pointer, count: count)
+        if Profiler.isEnabled {
+            let start = Profiler.now()
+            StoragePool.shared.give(pointer, count: count)
+            Profiler.add("storage release", nanos: Profiler.now() &- start)
+        } else {
+            StoragePool.shared.give(pointer, count: count)
+        }
     }
 }
 

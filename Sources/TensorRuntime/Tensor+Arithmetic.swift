@@ -35,12 +35,12 @@ extension Tensor {
     }
 
     public static prefix func - (a: Tensor) -> Tensor {
-        let out = a.map { -$0 }
+        let out = Profiler.measure("neg") { a.map { -$0 } }
         return record(out, "neg", [a]) { g, _ in [-g] }
     }
 
     public static func + (a: Tensor, s: Float) -> Tensor {
-        let out = a.map { $0 + s }
+        let out = Profiler.measure("add_scalar") { a.map { $0 + s } }
         return record(out, "add_scalar", [a]) { g, _ in [g] }
     }
 
@@ -51,7 +51,7 @@ extension Tensor {
     public static func + (s: Float, a: Tensor) -> Tensor { a + s }
 
     public static func * (a: Tensor, s: Float) -> Tensor {
-        let out = a.map { $0 * s }
+        let out = Profiler.measure("mul_scalar") { a.map { $0 * s } }
         return record(out, "mul_scalar", [a]) { g, _ in [g * s] }
     }
 
@@ -118,6 +118,11 @@ extension Tensor {
     /// otherwise walks the output row by row with per-operand strides (0 on broadcast axes).
     @inline(__always)
     static func binary(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
+        try Profiler.measure(op) { try binaryUnprofiled(a, b, op, f) }
+    }
+
+    @inline(__always)
+    private static func binaryUnprofiled(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {
             throw TensorError.shapeMismatch(op, a.shape, b.shape, "cannot broadcast")
         }

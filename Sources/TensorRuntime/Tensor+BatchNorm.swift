@@ -19,6 +19,16 @@ extension Tensor {
         weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
         training: Bool, momentum: Float = 0.1, eps: Float = 1e-5
     ) throws -> Tensor {
+        try Profiler.measure("batch_norm") {
+            try batchNormUnprofiled(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                    training: training, momentum: momentum, eps: eps)
+        }
+    }
+
+    private func batchNormUnprofiled(
+        weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+        training: Bool, momentum: Float, eps: Float
+    ) throws -> Tensor {
         guard rank == 2 || rank == 4 else {
             throw TensorError("batchNorm: expected an input of shape [N, C] or [N, C, H, W], got \(describe(shape))")
         }

@@ -107,31 +107,67 @@ private func checkWindow(_ op: String, stride: Size2D, padding: Size2D, dilation
 // so each one's gradients are the other two applied to the incoming gradient.
 
 /// F: y = conv(x, w) + b on `geometry`.
+///
+/// The first-order backward (the usual case, when the backward pass is not itself recorded)
+/// reorders the incoming gradient once for both kernels, and reuses the forward's copy of x in
+/// the kernel layout for the weight gradient; the values are the same as through the recorded
+/// ops below, only the repeated layout conversions are skipped.
 func convolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: ConvGeometry) throws -> Tensor {
-    let out = try ConvolutionKernels.forward(x, w, b, geometry)
+    let (out, made) = try ConvolutionKernels.forward(x, w, b, geometry)
+    let savedInput = GradMode.isEnabled && w.requiresGrad ? made.input : nil
     return Tensor.record(out, "conv2d", b.map { [x, w, $0] } ?? [x, w]) { g, need in
-        [
+        let biasGrad: [Tensor?] = b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil]
+        if !GradMode.isEnabled {
+            var dx: Tensor?, dw: Tensor?, gCopy: LayoutCopy?
+            if need[0] {
+                let r = try ConvolutionKernels.backwardData(g, w, geometry)
+                (dx, gCopy) = (r.0, r.1.output)
+            }
+            if need[1] {
+                dw = try ConvolutionKernels.backwardWeights(
+                    x, g, geometry, prepared: ConvCopies(input: savedInput, output: gCopy)).0
+            }
+            return [dx, dw] + biasGrad
+        }
+        return [
             need[0] ? try transposedConvolution(g, w, nil, geometry) : nil,
             need[1] ? try convolutionWeightGradient(x, g, geometry) : nil,
-        ] + (b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil])
+        ] + biasGrad
     }
 }
 
 /// D: x' = conv^T(y, w) + b, the shape of `geometry.input`.
+///
+/// As for F, the first-order backward reorders the incoming gradient once and reuses the
+/// forward's copy of y for the weight gradient.
 func transposedConvolution(_ y: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: ConvGeometry) throws -> Tensor {
-    let out = try ConvolutionKernels.backwardData(y, w, geometry)
+    let (out, made) = try ConvolutionKernels.backwardData(y, w, geometry)
     if let b { addChannelBias(out, b) }
+    let savedY = GradMode.isEnabled && w.requiresGrad ? made.output : nil
     return Tensor.record(out, "conv_transpose2d", b.map { [y, w, $0] } ?? [y, w]) { g, need in
-        [
+        let biasGrad: [Tensor?] = b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil]
+        if !GradMode.isEnabled {
+            var dy: Tensor?, dw: Tensor?, gCopy: LayoutCopy?
+            if need[0] {
+                let r = try ConvolutionKernels.forward(g, w, nil, geometry)
+                (dy, gCopy) = (r.0, r.1.input)
+            }
+            if need[1] {
+                dw = try ConvolutionKernels.backwardWeights(
+                    g, y, geometry, prepared: ConvCopies(input: gCopy, output: savedY)).0
+            }
+            return [dy, dw] + biasGrad
+        }
+        return [
             need[0] ? try convolution(g, w, nil, geometry) : nil,
             need[1] ? try convolutionWeightGradient(g, y, geometry) : nil,
-        ] + (b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil])
+        ] + biasGrad
     }
 }
 
 /// W: dw = the gradient of <dy, conv(x, w)> with respect to w, the shape of `geometry.weight`.
 func convolutionWeightGradient(_ x: Tensor, _ dy: Tensor, _ geometry: ConvGeometry) throws -> Tensor {
-    let out = try ConvolutionKernels.backwardWeights(x, dy, geometry)
+    let out = try ConvolutionKernels.backwardWeights(x, dy, geometry).0
     return Tensor.record(out, "conv2d_weight_grad", [x, dy]) { g, need in
         [
             need[0] ? try transposedConvolution(dy, g, nil, geometry) : nil,

@@ -25,8 +25,10 @@ extension Tensor {
     public static func binaryCrossEntropyWithLogits(
         _ logits: Tensor, _ targets: Tensor, reduction: Reduction = .mean
     ) throws -> Tensor {
-        let losses = try zipMap(logits, targets, "binaryCrossEntropyWithLogits") { x, t in
-            Swift.max(x, 0) - x * t + log1pf(expf(-Swift.abs(x)))
+        let losses = try Profiler.measure("bce_with_logits") {
+            try zipMap(logits, targets, "binaryCrossEntropyWithLogits") { x, t in
+                Swift.max(x, 0) - x * t + log1pf(expf(-Swift.abs(x)))
+            }
         }
         let recorded = record(losses, "bce_with_logits", [logits, targets]) { g, need in
             [

@@ -6,7 +6,7 @@ extension Tensor {
         let keptShape = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
         let out = Tensor(zeros: keptShape)
         let src = contiguousData()
-        reduceSum(src.data, shape: shape, axes: Set(axes), into: out.data)
+        Profiler.measure("sum") { reduceSum(src.data, shape: shape, axes: Set(axes), into: out.data) }
         let result = keepDims ? out : try out.reshaped(shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
         let inShape = shape
         return Tensor.record(result, "sum", [self]) { g, _ in
@@ -34,7 +34,7 @@ extension Tensor {
     /// Broadcasts this tensor to `target` by materialising the copy; recorded (its backward sums back).
     public func expanded(to target: [Int]) throws -> Tensor {
         if shape == target { return self }
-        let out = try Tensor.binary(Tensor(zeros: target), self, "expand") { $1 }
+        let out = try Tensor.binary(Tensor(zeros: target), self, "expand") { $1 }  // profiled as "expand"
         guard out.shape == target else { throw TensorError.shapeMismatch("expand", shape, target) }
         let src = shape
         return Tensor.record(out, "expand", [self]) { g, _ in [try g.sumTo(src)] }

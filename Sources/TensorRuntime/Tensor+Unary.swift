@@ -5,7 +5,9 @@ import Glibc
 /// Elementwise functions of one tensor.
 ///
 /// Each forward is one pointer loop over contiguous data (`map`). Backward rules are tensor
-/// expressions, so they can be differentiated again. Rules that need the op's own output (exp,
+/// expressions, so they can be differentiated again; when the backward pass is not recorded
+/// (first-order gradients), the same arithmetic runs as one fused loop instead, with the same
+/// result bit for bit. Rules that need the op's own output (exp,
 /// sigmoid, tanh, sqrt) hold it through `recordUsingOutput`, which avoids a reference cycle between
 /// a tensor and its `GradFn`. Piecewise-constant derivatives (relu, leaky relu, abs, clamp) are
 /// constant mask tensors computed from the input when the backward runs, so the gradient stays
@@ -25,50 +27,56 @@ extension Tensor {
 
     /// e^x.
     public func exp() -> Tensor {
-        let out = map { expf($0) }
+        let out = Profiler.measure("exp") { map { expf($0) } }
         return Tensor.recordUsingOutput(out, "exp", [self]) { g, y, _ in [try g * y] }
     }
 
     /// Natural logarithm; log(0) is -inf and log of a negative number is NaN, as in PyTorch.
     public func log() -> Tensor {
-        let out = map { logf($0) }
+        let out = Profiler.measure("log") { map { logf($0) } }
         return Tensor.record(out, "log", [self]) { g, _ in [try g / self] }
     }
 
     /// Hyperbolic tangent.
     public func tanh() -> Tensor {
-        let out = map { tanhf($0) }
+        let out = Profiler.measure("tanh") { map { tanhf($0) } }
         return Tensor.recordUsingOutput(out, "tanh", [self]) { g, y, _ in
-            [try g * (1 - (try y * y))]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, y) { g, y in g * (1 - y * y) }] }
+            return [try g * (1 - (try y * y))]
         }
     }
 
     /// The logistic function 1 / (1 + e^-x), computed without overflow for large |x|.
     public func sigmoid() -> Tensor {
-        let out = map { x in
-            // e^-|x| never overflows; the two branches are the same function rearranged.
-            let e = expf(-Swift.abs(x))
-            let r = 1 / (1 + e)
-            return x >= 0 ? r : e * r
+        let out = Profiler.measure("sigmoid") {
+            map { x in
+                // e^-|x| never overflows; the two branches are the same function rearranged.
+                let e = expf(-Swift.abs(x))
+                let r = 1 / (1 + e)
+                return x >= 0 ? r : e * r
+            }
         }
         return Tensor.recordUsingOutput(out, "sigmoid", [self]) { g, y, _ in
-            [try g * (try y * (1 - y))]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, y) { g, y in g * (y * (1 - y)) }] }
+            return [try g * (try y * (1 - y))]
         }
     }
 
     /// max(x, 0). NaN stays NaN.
     public func relu() -> Tensor {
-        let out = map { $0 < 0 ? 0 : $0 }
+        let out = Profiler.measure("relu") { map { $0 < 0 ? 0 : $0 } }
         return Tensor.record(out, "relu", [self]) { g, _ in
-            [try g * self.map { $0 > 0 ? 1 : 0 }]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, self) { g, x in g * (x > 0 ? 1 : 0) }] }
+            return [try g * self.map { $0 > 0 ? 1 : 0 }]
         }
     }
 
     /// x for x > 0, `negativeSlope * x` otherwise.
     public func leakyRelu(negativeSlope: Float = 0.01) -> Tensor {
-        let out = map { $0 > 0 ? $0 : $0 * negativeSlope }
+        let out = Profiler.measure("leaky_relu") { map { $0 > 0 ? $0 : $0 * negativeSlope } }
         return Tensor.record(out, "leaky_relu", [self]) { g, _ in
-            [try g * self.map { $0 > 0 ? 1 : negativeSlope }]
+            if !GradMode.isEnabled { return [try Tensor.zipMap(g, self) { g, x in g * (x > 0 ? 1 : negativeSlope) }] }
+            return [try g * self.map { $0 > 0 ? 1 : negativeSlope }]
         }
     }
 

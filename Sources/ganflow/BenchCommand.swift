@@ -11,6 +11,9 @@ struct BenchCommand: ParsableCommand {
             With --torch PYTHON, each round runs GANFlow's steps and then the reference in a
             subprocess, alternately, and the last line gives the ratio of medians
             (GANFlow / PyTorch; below 1 is faster).
+            With --profile, each model then runs --steps more steps with the runtime's profiler on
+            and prints per-op calls, self and inclusive milliseconds per step, and GFLOP/s of
+            convolution and matmul kernels; self times add up to the step.
             """)
 
     @Option(help: "Models: mlp, dcgan32, dcgan64 (comma-separated).")
@@ -40,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also time single kernels (conv, transposed conv, linear) at DCGAN sizes.")
     var kernels = false
 
+    @Flag(help: "After timing, run --steps more steps with the runtime's profiler on and print where a step spends its time (per op: calls, self and inclusive ms per step, GFLOP/s of convolutions and matmuls).")
+    var profile = false
+
     func run() throws {
         Runtime.configure(threads: threads)
         if kernels { print(try runKernelBenchmark(repeats: 10)) }
@@ -56,11 +62,29 @@ struct BenchCommand: ParsableCommand {
                     if let ms = extractMedian(out) { theirs.append(ms / 1000) }
                 }
             }
+            if profile {
+                print(try profileSteps(&bench))
+            }
             if !theirs.isEmpty {
                 let ratio = median(ours) / median(theirs)
                 print(#"{"model": "\#(name)", "ganflow_median_ms": \#(fmt(median(ours) * 1000)), "torch_median_ms": \#(fmt(median(theirs) * 1000)), "ratio": \#(String(format: "%.3f", ratio)), "rounds": \#(rounds)}"#)
             }
         }
+    }
+
+    /// Runs `steps` steps with the profiler on; the table is per step.
+    func profileSteps(_ bench: inout StepBenchmark) throws -> String {
+        Profiler.reset()
+        Profiler.isEnabled = true
+        let t = DispatchTime.now().uptimeNanoseconds
+        defer { Profiler.isEnabled = false }
+        for _ in 0..<steps {
+            try Profiler.measure("step (outside any op)") { try bench.step() }
+        }
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6 / Double(steps)
+        let header = "profile: \(bench.name), batch \(bench.batch), \(threads) threads, \(steps) steps, "
+            + "\(fmt(wall)) ms per step with the profiler on; times per step"
+        return header + "\n" + Profiler.report(steps: steps)
     }
 
     func line(_ b: StepBenchmark, _ times: [Double]) -> String {

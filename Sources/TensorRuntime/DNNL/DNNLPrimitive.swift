@@ -23,6 +23,9 @@ final class DNNLPrimitive: @unchecked Sendable {
     let scratchpadBytes: Int
     /// oneDNN's name for the implementation it picked, e.g. `brg:avx512_core_amx`.
     let implementation: String
+    /// The OpenMP thread count at creation, which oneDNN's work split assumes; `execute` runs
+    /// with it.
+    let threads: Int
 
     /// Takes ownership of `descriptor`. `arguments` lists (argument id, our layout, is output).
     init(descriptor: dnnl_primitive_desc_t, arguments specs: [(Int32, dnnl_memory_desc_t, Bool)]) throws {
@@ -35,6 +38,7 @@ final class DNNLPrimitive: @unchecked Sendable {
             throw error
         }
         primitive = made!
+        threads = Int(omp_get_max_threads())
         implementation = DNNLPrimitive.implementationName(descriptor)
         scratchpadBytes = DNNLPrimitive.scratchpadSize(descriptor)
         var args: [Argument] = []
@@ -46,7 +50,10 @@ final class DNNLPrimitive: @unchecked Sendable {
             var userCopy = user
             var reorder: Reorder?
             if dnnl_memory_desc_equal(&userCopy, &chosen) == 0 {
-                reorder = isOutput ? try Reorder(from: chosen, to: user) : try Reorder(from: user, to: chosen)
+                let bytes = dnnl_memory_desc_get_size(&chosen)
+                reorder = try Runtime.withOpenMPThreads(bytes < Runtime.singleThreadReorderBytes ? 1 : threads) {
+                    isOutput ? try Reorder(from: chosen, to: user) : try Reorder(from: user, to: chosen)
+                }
             }
             args.append(Argument(id: id, user: user, chosen: chosen, reorder: reorder, isOutput: isOutput,
                                  chosenBytes: dnnl_memory_desc_get_size(&chosen)))
@@ -62,7 +69,28 @@ final class DNNLPrimitive: @unchecked Sendable {
     /// Runs the primitive on plain buffers, one per argument id given at creation.
     ///
     /// Inputs are reordered into the chosen layouts first and outputs back afterwards.
-    func execute(_ buffers: [Int32: UnsafeMutablePointer<Float>]) throws {
+    ///
+    /// With the profiler on, the kernel is recorded as `label` (with `flops`) and each reorder as
+    /// `reorder <label> <argument>`.
+    ///
+    /// `prepared` may give, per input argument, the data already in some layout (a copy made by an
+    /// earlier execution); when that is the layout this primitive chose, it is used as is and the
+    /// reorder is skipped. Returns the copies this call made of its inputs in the chosen layouts,
+    /// so that a later primitive reading the same tensor can skip its reorder too.
+    @discardableResult
+    func execute(
+        _ buffers: [Int32: UnsafeMutablePointer<Float>], prepared: [Int32: LayoutCopy] = [:],
+        label: String = "dnnl", flops: Double = 0
+    ) throws -> [Int32: LayoutCopy] {
+        try Runtime.withOpenMPThreads(threads) {
+            try executeWithCurrentThreads(buffers, prepared: prepared, label: label, flops: flops)
+        }
+    }
+
+    private func executeWithCurrentThreads(
+        _ buffers: [Int32: UnsafeMutablePointer<Float>], prepared: [Int32: LayoutCopy], label: String, flops: Double
+    ) throws -> [Int32: LayoutCopy] {
+        var made: [Int32: LayoutCopy] = [:]
         let stream = DNNLContext.stream
         var temporaries: [Storage] = []
         var memories: [dnnl_memory_t] = []
@@ -81,7 +109,7 @@ final class DNNLPrimitive: @unchecked Sendable {
         }
 
         var execArgs: [dnnl_exec_arg_t] = []
-        var outputReorders: [(Reorder, dnnl_memory_t, dnnl_memory_t)] = []
+        var outputReorders: [(Reorder, dnnl_memory_t, dnnl_memory_t, Int32)] = []
         for arg in arguments {
             guard let pointer = buffers[arg.id] else {
                 preconditionFailure("DNNLPrimitive.execute: no buffer for argument \(arg.id)")
@@ -91,11 +119,22 @@ final class DNNLPrimitive: @unchecked Sendable {
                 execArgs.append(dnnl_exec_arg_t(arg: arg.id, memory: userMemory))
                 continue
             }
-            let chosenMemory = try memory(arg.chosen, temporary(bytes: arg.chosenBytes))
+            if !arg.isOutput, let copy = prepared[arg.id], copy.matches(arg.chosen) {
+                let copyMemory = try memory(arg.chosen, UnsafeMutableRawPointer(copy.storage.pointer))
+                temporaries.append(copy.storage)
+                execArgs.append(dnnl_exec_arg_t(arg: arg.id, memory: copyMemory))
+                continue
+            }
+            let chosenStorage = Storage(count: (arg.chosenBytes + 3) / 4)
+            temporaries.append(chosenStorage)
+            let chosenMemory = try memory(arg.chosen, UnsafeMutableRawPointer(chosenStorage.pointer))
             if arg.isOutput {
-                outputReorders.append((reorder, chosenMemory, userMemory))
+                outputReorders.append((reorder, chosenMemory, userMemory, arg.id))
             } else {
-                try reorder.run(from: userMemory, to: chosenMemory, stream: stream, scratch: temporary)
+                try Profiler.measure("reorder \(label.prefix { $0 != " " }) \(argumentName(arg.id))") {
+                    try reorder.run(from: userMemory, to: chosenMemory, stream: stream, scratch: temporary)
+                }
+                made[arg.id] = LayoutCopy(storage: chosenStorage, descriptor: arg.chosen)
             }
             execArgs.append(dnnl_exec_arg_t(arg: arg.id, memory: chosenMemory))
         }
@@ -107,13 +146,33 @@ final class DNNLPrimitive: @unchecked Sendable {
             memories.append(m!)
             execArgs.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: m))
         }
-        try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), execArgs),
-                              "primitive_execute(\(implementation))")
-        for (reorder, from, to) in outputReorders {
-            try reorder.run(from: from, to: to, stream: stream, scratch: temporary)
+        try Profiler.measure(label + " [kernel]", flops: flops) {
+            try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(execArgs.count), execArgs),
+                                  "primitive_execute(\(implementation))")
+            try DNNLContext.check(dnnl_stream_wait(stream), "stream_wait")
+        }
+        for (reorder, from, to, id) in outputReorders {
+            try Profiler.measure("reorder \(label.prefix { $0 != " " }) \(argumentName(id))") {
+                try reorder.run(from: from, to: to, stream: stream, scratch: temporary)
+            }
         }
         try DNNLContext.check(dnnl_stream_wait(stream), "stream_wait")
         withExtendedLifetime(temporaries) {}
+        return made
+    }
+
+    /// A short name of an execution argument, for the profiler.
+    func argumentName(_ id: Int32) -> String {
+        switch id {
+        case DNNL_ARG_SRC: "src"
+        case DNNL_ARG_DST: "dst"
+        case DNNL_ARG_WEIGHTS: "weights"
+        case DNNL_ARG_BIAS: "bias"
+        case DNNL_ARG_DIFF_SRC: "diff_src"
+        case DNNL_ARG_DIFF_DST: "diff_dst"
+        case DNNL_ARG_DIFF_WEIGHTS: "diff_weights"
+        default: "arg \(id)"
+        }
     }
 
     static func implementationName(_ descriptor: dnnl_primitive_desc_t) -> String {
@@ -129,12 +188,35 @@ final class DNNLPrimitive: @unchecked Sendable {
     }
 }
 
+/// A tensor's values in a layout a primitive chose (for example oneDNN's channel-blocked
+/// `nChw8c`), kept so that the next primitive reading the same values in the same layout need
+/// not reorder them again.
+///
+/// Holds a snapshot: it stays valid only while the tensor it was made from is not written, which
+/// is what autograd assumes of every tensor saved for the backward pass anyway.
+final class LayoutCopy: @unchecked Sendable {
+    let storage: Storage
+    let descriptor: dnnl_memory_desc_t
+
+    init(storage: Storage, descriptor: dnnl_memory_desc_t) {
+        self.storage = storage
+        self.descriptor = descriptor
+    }
+
+    func matches(_ other: dnnl_memory_desc_t) -> Bool {
+        var a = descriptor, b = other
+        return dnnl_memory_desc_equal(&a, &b) != 0
+    }
+}
+
 /// A reorder primitive between two layouts of the same f32 tensor.
 final class Reorder: @unchecked Sendable {
     let descriptor: dnnl_primitive_desc_t
     let primitive: dnnl_primitive_t
     let scratchpadBytes: Int
     let implementation: String
+    /// The OpenMP thread count at creation; `run` uses it.
+    let threads: Int
 
     init(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t) throws {
         var source = source, destination = destination
@@ -155,6 +237,7 @@ final class Reorder: @unchecked Sendable {
         primitive = made!
         scratchpadBytes = DNNLPrimitive.scratchpadSize(pd!)
         implementation = DNNLPrimitive.implementationName(pd!)
+        threads = Int(omp_get_max_threads())
     }
 
     deinit {
@@ -173,6 +256,8 @@ final class Reorder: @unchecked Sendable {
                                   "memory_create(reorder scratchpad)")
             args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchMemory))
         }
-        try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "reorder execute")
+        try Runtime.withOpenMPThreads(threads) {
+            try DNNLContext.check(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "reorder execute")
+        }
     }
 }

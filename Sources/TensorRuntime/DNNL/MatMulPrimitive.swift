@@ -44,7 +44,7 @@ enum MatMulPrimitives {
     /// first, and `format_tag_any` with reorders only if they would get a `ref:` kernel.
     static func matmul(_ g: MatMulGeometry) throws -> DNNLPrimitive {
         let key = PrimitiveKey(kind: .matmul, values: g.keyValues, detail: g.detail)
-        return try PrimitiveCache.shared.primitive(for: key) {
+        return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             let a = try DNNLContext.plainDesc(g.a.dims, strides: g.a.strides)
             let b = try DNNLContext.plainDesc(g.b.dims, strides: g.b.strides)
             let c = try DNNLContext.plainDesc(g.c)
@@ -89,7 +89,10 @@ enum MatMulPrimitives {
         let out = Tensor(uninitialized: g.c)
         var buffers = [DNNL_ARG_SRC: ac.data, DNNL_ARG_WEIGHTS: bc.data, DNNL_ARG_DST: out.data]
         if let biasc { buffers[DNNL_ARG_BIAS] = biasc.data }
-        try withExtendedLifetime((ac, bc, biasc)) { try primitive.execute(buffers) }
+        let label = "matmul " + g.detail
+        try Profiler.measure(label, flops: g.flops) {
+            try withExtendedLifetime((ac, bc, biasc)) { _ = try primitive.execute(buffers, label: label, flops: g.flops) }
+        }
         return out
     }
 }

@@ -35,13 +35,16 @@ final class PrimitiveCache: Sendable {
 
     private let entries = Mutex<[PrimitiveKey: DNNLPrimitive]>([:])
 
-    func primitive(for key: PrimitiveKey, create: () throws -> DNNLPrimitive) throws -> DNNLPrimitive {
+    /// `threads` overrides `Runtime.threads` for this primitive (1 for work too small to split).
+    func primitive(for key: PrimitiveKey, threads: Int? = nil, create: () throws -> DNNLPrimitive) throws -> DNNLPrimitive {
         // oneDNN fixes a primitive's thread count when it is created (its work split depends on
         // it), so the count is part of the key and applied before creating and executing.
         Runtime.applyToCurrentThread()
-        let key = PrimitiveKey(kind: key.kind, values: key.values + [Runtime.threads], detail: key.detail)
+        let count = threads ?? Runtime.threads
+        let key = PrimitiveKey(kind: key.kind, values: key.values + [count], detail: key.detail)
         if let hit = entries.withLock({ $0[key] }) { return hit }
-        let made = try create()
+        // The primitive records the thread count it was created with and runs with it.
+        let made = try Runtime.withOpenMPThreads(count) { try create() }
         let (winner, inserted) = entries.withLock { table -> (DNNLPrimitive, Bool) in
             if let existing = table[key] { return (existing, false) }
             table[key] = made

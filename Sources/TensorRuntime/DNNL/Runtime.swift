@@ -33,6 +33,23 @@ public enum Runtime {
         }
     }
 
+    /// Work below this many FLOPs runs on one thread: on a busy machine an OpenMP parallel
+    /// region can wait milliseconds for its second thread to be scheduled, far longer than the
+    /// work itself (a 64 x 4096 x 1 matmul took 10 ms with two threads under load).
+    static let singleThreadFLOPs: Double = 8e6
+    /// Reorders of fewer bytes than this run on one thread, for the same reason.
+    static let singleThreadReorderBytes = 256 << 10
+
+    /// Runs `body` with this thread's OpenMP thread count set to `n`, then restores it.
+    @inline(__always)
+    static func withOpenMPThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let previous = omp_get_max_threads()
+        if previous == Int32(n) { return try body() }
+        omp_set_num_threads(Int32(n))
+        defer { omp_set_num_threads(previous) }
+        return try body()
+    }
+
     static func defaultThreads() -> Int {
         for name in ["GANFLOW_THREADS", "OMP_NUM_THREADS"] {
             if let raw = getenv(name), let n = Int(String(cString: raw).filter { !$0.isWhitespace }), n >= 1 {

@@ -1,0 +1,57 @@
+import Testing
+import TensorRuntime
+
+/// The profiler is process-wide; these tests only look at entries whose names no other test
+/// produces, so tests running at the same time cannot disturb them.
+@Suite(.serialized) struct ProfilerTests {
+    @Test func recordsNestedMeasurementsWithSelfTimes() throws {
+        Profiler.isEnabled = true
+        defer { Profiler.isEnabled = false }
+        for _ in 0..<3 {
+            Profiler.measure("profiler-test outer") {
+                Profiler.measure("profiler-test inner", flops: 1000) {
+                    var x: Float = 0
+                    for i in 0..<10_000 { x += Float(i) }
+                    #expect(x > 0)
+                }
+            }
+        }
+        let entries = Profiler.entries
+        let outer = try #require(entries.first { $0.name == "profiler-test outer" })
+        let inner = try #require(entries.first { $0.name == "profiler-test inner" })
+        #expect(outer.calls == 3)
+        #expect(inner.calls == 3)
+        #expect(inner.flops == 3000)
+        #expect(outer.flops == 0)
+        #expect(outer.gflopPerSecond == nil)
+        #expect(inner.gflopPerSecond != nil)
+        // The inner time is part of the outer's inclusive time but not of its self time.
+        #expect(inner.totalNanos <= outer.totalNanos)
+        #expect(outer.selfNanos + inner.totalNanos <= outer.totalNanos + 1)
+        #expect(inner.selfNanos == inner.totalNanos)
+    }
+
+    @Test func recordsNothingWhileDisabled() throws {
+        Profiler.isEnabled = false
+        let value = Profiler.measure("profiler-test disabled") { 42 }
+        #expect(value == 42)
+        #expect(!Profiler.entries.contains { $0.name == "profiler-test disabled" })
+    }
+
+    @Test func recordsConvolutionKernelsWithTheirFLOPs() throws {
+        var rng = PhiloxRandom(seed: 5)
+        // A geometry no other test uses, so the entry name is this test's own.
+        let x = Tensor(randomNormal: [1, 3, 11, 9], using: &rng)
+        let w = Tensor(randomNormal: [5, 3, 3, 3], using: &rng)
+        Profiler.isEnabled = true
+        let y = try conv2d(x, weight: w, stride: 2, padding: 1)
+        Profiler.isEnabled = false
+        #expect(y.shape == [1, 5, 6, 5])
+        let expectedFlops = 2.0 * Double(5 * 6 * 5) * Double(3 * 3 * 3)
+        let entry = try #require(Profiler.entries.first { $0.name == "conv.fwd 1x3x11x9 -> 1x5x6x5 k3 s2" })
+        #expect(entry.calls >= 1)
+        #expect(entry.flops == expectedFlops * Double(entry.calls))
+        let report = Profiler.report()
+        #expect(report.contains("sum of self times"))
+    }
+}
