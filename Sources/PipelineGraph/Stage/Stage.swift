@@ -48,6 +48,10 @@ public protocol Stage: AnyObject, Sendable {
 
     /// Called once after the run's last step (flush files, close writers).
     func finish() throws
+
+    /// Things the user should know about how the stage was built (a fallback it took, results
+    /// that differ from what its name suggests); reported with the pipeline's warnings.
+    var warnings: [String] { get }
 }
 
 extension Stage {
@@ -60,6 +64,7 @@ extension Stage {
     public func checkpointState() throws -> StageState { StageState() }
     public func restore(_ state: StageState) throws {}
     public func finish() throws {}
+    public var warnings: [String] { [] }
 }
 
 /// A stage whose integer outputs take several values over a run, such as the resolution of a
@@ -99,6 +104,14 @@ public struct Evaluation: @unchecked Sendable {
     public let mode: EvaluationMode
     public let seed: UInt64
     public let stageID: String
+    /// Recomputes this stage's inputs after the parameters of the stages named in `changed` were
+    /// modified in place (an optimizer's line search tries several points in one step).
+    ///
+    /// Only the values that depend on those stages are computed again, in this evaluation's step,
+    /// index and mode; everything else (data batches, noise, constant images) is reused, and
+    /// committing stages are not run again. Set by the `Evaluator` and valid until it starts the
+    /// next evaluation; nil when a stage is evaluated on its own.
+    public var recompute: (@Sendable (_ changed: Set<String>) throws -> [String: PortValue])?
 
     public init(outputs: Set<String>, inputs: [String: PortValue], step: Int, index: Int, mode: EvaluationMode,
                 seed: UInt64, stageID: String) {
