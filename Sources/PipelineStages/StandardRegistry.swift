@@ -15,5 +15,15 @@ extension StageRegistry {
         ImageFolderDatasetStage.self,
         GridSinkStage.self,
         ImagesSinkStage.self,
+        ImageLoadStage.self,
+        ImageParameterStage.self,
+        VGGFeaturesStage.self,
+        RandomFeaturesStage.self,
+        ContentLossStage.self,
+        StyleLossStage.self,
+        TotalVariationLossStage.self,
+        WeightedSumLossStage.self,
+        LBFGSOptimizerStage.self,
+        ImageSinkStage.self,
     ])
 }
