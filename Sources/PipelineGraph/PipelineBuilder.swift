@@ -199,6 +199,11 @@ public struct PipelineBuilder {
                 w.severity = .warning
                 warnings.append(w)
             }
+            for message in n.stage.warnings {
+                var w = error("stage.warning", .root / "stages" / id, message)
+                w.severity = .warning
+                warnings.append(w)
+            }
         }
         return Pipeline(document: doc, nodes: nodes, order: order, warnings: warnings, context: context)
     }

@@ -28,5 +28,15 @@ extension StageRegistry {
         OptimizerStage<AdamWRecipe>.self,
         OptimizerStage<SGDRecipe>.self,
         OptimizerStage<RMSpropRecipe>.self,
+        ImageLoadStage.self,
+        ImageParameterStage.self,
+        VGGFeaturesStage.self,
+        RandomFeaturesStage.self,
+        ContentLossStage.self,
+        StyleLossStage.self,
+        TotalVariationLossStage.self,
+        WeightedSumLossStage.self,
+        LBFGSOptimizerStage.self,
+        ImageSinkStage.self,
     ])
 }

@@ -6,23 +6,31 @@ import TensorRuntime
 
 @Suite struct PipelineFileTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    /// The GAN pipelines trained on the fixtures here; other families have their own run tests.
     static let files = ["mlp-gan-fashion", "dcgan28-notebook", "dcgan-fashion", "dcgan64-rgb", "wgan-gp-fashion",
                         "hinge-sn-fashion", "lsgan-fashion", "r1-fashion"]
+
+    /// Every pipeline shipped in pipelines/.
+    static var all: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/pipelines")) ?? [])
+            .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
 
     static let registry = StageRegistry.standard
 
     static func path(_ name: String) -> String { "\(root)/pipelines/\(name).json" }
 
-    @Test func everyPipelineIsListed() throws {
-        let found = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/pipelines").filter { $0.hasSuffix(".json") }
-        #expect(Set(found) == Set(Self.files.map { $0 + ".json" }))
+    @Test func theGANPipelinesAreShipped() {
+        #expect(Set(Self.files).isSubset(of: Set(Self.all)))
     }
 
-    @Test(arguments: files)
+    /// Every shipped pipeline validates, named after its file; only stages that say their results
+    /// differ from what the name suggests (random features for style transfer) may warn.
+    @Test(arguments: all)
     func validates(_ name: String) throws {
         let doc = try PipelineDocument.load(file: Self.path(name))
         let p = try PipelineBuilder(registry: Self.registry).build(doc, outputDirectory: NSTemporaryDirectory())
-        #expect(p.warnings.isEmpty, "\(p.warnings)")
+        #expect(p.warnings.allSatisfy { $0.code == "stage.warning" }, "\(p.warnings)")
         #expect(doc.name == name)
     }
 

@@ -35,6 +35,7 @@ let testRegistry: StageRegistry = {
     var r = StageRegistry.standard
     r.register(ConsumeStage.self)
     r.register(IntegerStage.self)
+    r.register(ConstantStage.self)
     return r
 }()
 

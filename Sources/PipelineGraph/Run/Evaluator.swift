@@ -67,28 +67,18 @@ public final class Evaluator: @unchecked Sendable {
             let node = pipeline.nodes[id]!
             let outputs = need[id]!
             var inputs: [String: PortValue] = [:]
-            var ports = Set<String>()
-            for o in outputs {
-                if let needed = node.stage.inputsNeeded(for: o) { ports.formUnion(needed) } else { ports.formUnion(node.inputs.keys) }
-            }
             let snapshot = results.withLock { $0 }
-            for port in ports {
+            for port in Self.ports(node, for: outputs) {
                 guard let w = node.inputs[port] else { continue }
                 inputs[port] = snapshot[w]
             }
-            let evaluation = Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode,
+            var evaluation = Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode,
                                         seed: pipeline.document.seed, stageID: id)
-            let produced: [String: PortValue]
-            do {
-                // Grad mode is per thread, and Dispatch may run this stage on any thread.
-                produced = try GradMode.with(enabled: mode == .train) { try node.stage.evaluate(evaluation) }
-            } catch let p as StageProblem {
-                throw StageFailure(stageID: id, typeName: node.config.typeName, step: step, message: p.message)
-            } catch let f as StageFailure {
-                throw f
-            } catch {
-                throw StageFailure(stageID: id, typeName: node.config.typeName, step: step, message: "\(error)")
+            // Every value this stage reads from is in the snapshot already.
+            evaluation.recompute = { [self] changed in
+                try recompute(id, outputs: outputs, changed: changed, base: snapshot, step: step, index: index, mode: mode)
             }
+            let produced = try call(node, evaluation)
             results.withLock { r in
                 for (port, value) in produced { r[Wire(stage: id, port: port)] = value }
             }
@@ -105,6 +95,66 @@ public final class Evaluator: @unchecked Sendable {
             if let committing = pipeline.nodes[id]!.stage as? any CommittingStage { try committing.commit() }
         }
         return results.withLock { $0 }
+    }
+
+    /// The input ports a stage reads to produce `outputs`.
+    static func ports(_ node: Pipeline.Node, for outputs: some Sequence<String>) -> Set<String> {
+        var ports = Set<String>()
+        for o in outputs {
+            if let needed = node.stage.inputsNeeded(for: o) { ports.formUnion(needed) } else { ports.formUnion(node.inputs.keys) }
+        }
+        return ports
+    }
+
+    /// Evaluates one stage in its mode's grad mode, naming the stage in any error.
+    private func call(_ node: Pipeline.Node, _ evaluation: Evaluation) throws -> [String: PortValue] {
+        do {
+            // Grad mode is per thread, and Dispatch may run this stage on any thread.
+            return try GradMode.with(enabled: evaluation.mode == .train) { try node.stage.evaluate(evaluation) }
+        } catch let p as StageProblem {
+            throw StageFailure(stageID: node.id, typeName: node.config.typeName, step: evaluation.step, message: p.message)
+        } catch let f as StageFailure {
+            throw f
+        } catch {
+            throw StageFailure(stageID: node.id, typeName: node.config.typeName, step: evaluation.step, message: "\(error)")
+        }
+    }
+
+    /// `Evaluation.recompute`: the inputs of stage `id` (for `outputs`) evaluated again after the
+    /// parameters of the `changed` stages were modified in place.
+    ///
+    /// Walks the stages `id` reads from in order, re-evaluating only the outputs that read, directly
+    /// or through other stages, from a changed stage; every other value comes from `base`.
+    /// Committing stages keep their values, so no pending update is overwritten.
+    func recompute(_ id: String, outputs: Set<String>, changed: Set<String>, base: [Wire: PortValue],
+                   step: Int, index: Int, mode: EvaluationMode) throws -> [String: PortValue] {
+        let need = plan([id: outputs])
+        var values = base
+        var dirty = Set<Wire>()
+        for sid in pipeline.order where sid != id {
+            guard let wanted = need[sid], let node = pipeline.nodes[sid], !(node.stage is any CommittingStage) else { continue }
+            let redo = wanted.filter { o in
+                changed.contains(sid) || Self.ports(node, for: [o]).contains { node.inputs[$0].map(dirty.contains) ?? false }
+            }
+            if redo.isEmpty { continue }
+            var inputs: [String: PortValue] = [:]
+            for port in Self.ports(node, for: redo) {
+                if let w = node.inputs[port] { inputs[port] = values[w] }
+            }
+            let evaluation = Evaluation(outputs: redo, inputs: inputs, step: step, index: index, mode: mode,
+                                        seed: pipeline.document.seed, stageID: sid)
+            for (port, value) in try call(node, evaluation) {
+                let w = Wire(stage: sid, port: port)
+                values[w] = value
+                dirty.insert(w)
+            }
+        }
+        let node = pipeline.nodes[id]!
+        var inputs: [String: PortValue] = [:]
+        for port in Self.ports(node, for: outputs) {
+            if let w = node.inputs[port] { inputs[port] = values[w] }
+        }
+        return inputs
     }
 
     /// Runs `ids` on the concurrent queue, each as soon as the stages it reads from are done.

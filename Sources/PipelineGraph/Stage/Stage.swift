@@ -51,6 +51,9 @@ public protocol Stage: AnyObject, Sendable {
 
     /// The scheduler lane this stage runs in.
     var lane: StageLane { get }
+    /// Things the user should know about how the stage was built (a fallback it took, results
+    /// that differ from what its name suggests); reported with the pipeline's warnings.
+    var warnings: [String] { get }
 }
 
 extension Stage {
@@ -73,6 +76,7 @@ extension Stage {
         default: return .compute
         }
     }
+    public var warnings: [String] { [] }
 }
 
 /// A stage whose integer outputs take several values over a run, such as the resolution of a
@@ -124,6 +128,14 @@ public struct Evaluation: @unchecked Sendable {
     public let mode: EvaluationMode
     public let seed: UInt64
     public let stageID: String
+    /// Recomputes this stage's inputs after the parameters of the stages named in `changed` were
+    /// modified in place (an optimizer's line search tries several points in one step).
+    ///
+    /// Only the values that depend on those stages are computed again, in this evaluation's step,
+    /// index and mode; everything else (data batches, noise, constant images) is reused, and
+    /// committing stages are not run again. Set by the `Evaluator` and valid until it starts the
+    /// next evaluation; nil when a stage is evaluated on its own.
+    public var recompute: (@Sendable (_ changed: Set<String>) throws -> [String: PortValue])?
 
     public init(outputs: Set<String>, inputs: [String: PortValue], step: Int, index: Int, mode: EvaluationMode,
                 seed: UInt64, stageID: String) {
