@@ -13,7 +13,9 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
         let inputShape: [Int]
         let weightShape: [Int]
         /// Multiply-adds of the forward pass, times two; each of the two backward kernels costs the same.
+        /// Zero for memory-bound ops, which report GB/s of the tensors read and written instead.
         let flops: Double
+        var bytes: (forward: Double, backward: Double) = (0, 0)
         let run: (Tensor, Tensor) throws -> Tensor
     }
     let n = 64
@@ -37,6 +39,12 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
         Case(name: "linear 1024->784", inputShape: [n, 1024], weightShape: [784, 1024],
              flops: 2 * Double(n * 1024 * 784)) {
             try linear($0, weight: $1)
+        },
+        // Training-mode batch norm of D's second block; forward reads x and writes y, backward
+        // reads g and x and writes dx (4 bytes each per element).
+        Case(name: "batch norm 128 ch 8x8 (train)", inputShape: [n, 128, 8, 8], weightShape: [128], flops: 0,
+             bytes: (8 * Double(n * 128 * 64), 12 * Double(n * 128 * 64))) { x, gamma in
+            try x.batchNorm(weight: gamma, bias: nil, runningMean: nil, runningVar: nil, training: true)
         },
     ]
 
@@ -71,10 +79,11 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
             forward.append(milliseconds(t1 - t0))
             backward.append(milliseconds(t2 - t1))
         }
-        for (pass, times, flops) in [("forward", forward, c.flops), ("backward data+weights", backward, 2 * c.flops)] {
+        for (pass, times, flops, bytes) in [("forward", forward, c.flops, c.bytes.forward),
+                                             ("backward data+weights", backward, 2 * c.flops, c.bytes.backward)] {
             let ms = median(times)
-            lines.append(pad(c.name, 38) + pad(pass, 23) + pad(fixed(ms, 3) + " ms", 12)
-                         + fixed(flops / (ms * 1e6), 1) + " GFLOP/s")
+            let rate = flops > 0 ? fixed(flops / (ms * 1e6), 1) + " GFLOP/s" : fixed(bytes / (ms * 1e6), 1) + " GB/s"
+            lines.append(pad(c.name, 38) + pad(pass, 23) + pad(fixed(ms, 3) + " ms", 12) + rate)
         }
     }
     lines.append("implementations:")
