@@ -28,5 +28,14 @@ extension StageRegistry {
         OptimizerStage<AdamWRecipe>.self,
         OptimizerStage<SGDRecipe>.self,
         OptimizerStage<RMSpropRecipe>.self,
+        ClassifierStage.self,
+        CrossEntropyLossStage.self,
+        AccuracyMetricStage.self,
+        ClassifierFeaturesStage.self,
+        FrechetDistanceMetricStage.self,
+        KernelDistanceMetricStage.self,
+        PrecisionRecallMetricStage.self,
+        ModeCoverageMetricStage.self,
+        BalanceMetricStage.self,
     ])
 }
