@@ -37,5 +37,6 @@ extension StageRegistry {
         PrecisionRecallMetricStage.self,
         ModeCoverageMetricStage.self,
         BalanceMetricStage.self,
+        TensorBoardSinkStage.self,
     ])
 }
