@@ -208,6 +208,8 @@ let tensorBoardPython: String? = {
         #expect(html.contains(">loss.discriminator</text>") && html.contains(">balance.real</text>"))
         // Grids of steps 2 and 4 behind the slider, embedded.
         #expect(html.contains("gridSteps = [2,4]"))
+        // The 74x20 grid shown at twice its size.
+        #expect(html.contains(#"id="gridImage" src="data:image/png;base64,"#) && html.contains(#" width="148" alt="samples">"#))
         #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 3, "two in the script, the shown one in the img")
         // Self-contained: nothing is fetched.
         #expect(!html.contains("src=\"http") && !html.contains("href=\"http"))

@@ -17,7 +17,7 @@ public enum CompareReport {
                 body += "<figure><figcaption>\(HTML.escape(run.name)): no grid</figcaption></figure>"
                 continue
             }
-            body += "<figure><img class=\"grid\" src=\"\(uri)\" alt=\"\(HTML.escape(run.name))\"><figcaption>\(HTML.escape(run.name)), step \(last.step)</figcaption></figure>"
+            body += "<figure><img class=\"grid\" src=\"\(uri)\"\(HTML.doubledWidth(png: last.path)) alt=\"\(HTML.escape(run.name))\"><figcaption>\(HTML.escape(run.name)), step \(last.step)</figcaption></figure>"
         }
         body += "</div>"
 

@@ -1,4 +1,5 @@
 import Foundation
+import ImageIO
 
 /// Small builders for the self-contained HTML reports: escaping, inline SVG line charts, embedded
 /// PNGs.
@@ -21,6 +22,13 @@ enum HTML {
     static func dataURI(png path: String) -> String? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return "data:image/png;base64," + data.base64EncodedString()
+    }
+
+    /// ` width="..."` showing a PNG at twice its size (sample grids of 28x28 images are small),
+    /// or nothing when its header cannot be read.
+    static func doubledWidth(png path: String) -> String {
+        guard let info = try? PNG.info(path) else { return "" }
+        return " width=\"\(2 * info.width)\""
     }
 
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]

@@ -43,7 +43,7 @@ public enum RunReport {
             body += """
                 <p><input type="range" id="gridStep" min="0" max="\(grids.count - 1)" value="\(grids.count - 1)" style="width: 400px">
                 step <span id="gridLabel">\(grids.last!.0)</span></p>
-                <img class="grid" id="gridImage" src="\(grids.last!.1)" alt="samples">
+                <img class="grid" id="gridImage" src="\(grids.last!.1)"\(HTML.doubledWidth(png: run.grids.last!.path)) alt="samples">
                 <script>
                 const gridSources = [\(sources)], gridSteps = [\(steps)];
                 document.getElementById("gridStep").addEventListener("input", e => {
