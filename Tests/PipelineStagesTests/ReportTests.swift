@@ -216,6 +216,31 @@ let tensorBoardPython: String? = {
         #expect(html.contains("&quot;type&quot;: &quot;generator.dcgan&quot;"))
     }
 
+    /// Debian's chromium, to load reports in a real browser.
+    static let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install chromium) to load report.html headless"))
+    func chromiumLoadsTheReportAndRunsItsScript() throws {
+        let dir = temporaryDirectory("report-chromium")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try trainSmallRun(dir, steps: 2)
+        let path = try RunReport.write(runDirectory: dir)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.chromium!)
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir)/chromium", "--dump-dom", "file://" + path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        // The slider script ran to its end (a syntax or reference error would stop it), and the
+        // charts and the grid are in the document the browser built.
+        #expect(dom.contains(#"data-slider-ready="yes""#))
+        #expect(dom.components(separatedBy: "<polyline").count - 1 >= 4)
+        #expect(dom.contains(#"id="gridImage""#))
+    }
+
     /// A run directory written by hand: pipeline, metrics and summary.
     func fakeRun(_ dir: String, name: String, lossType: String, fid: Double, precision: Double) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

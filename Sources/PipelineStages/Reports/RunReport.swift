@@ -50,6 +50,7 @@ public enum RunReport {
                   document.getElementById("gridImage").src = gridSources[e.target.value];
                   document.getElementById("gridLabel").textContent = gridSteps[e.target.value];
                 });
+                document.body.dataset.sliderReady = "yes";
                 </script>
                 """
         }
