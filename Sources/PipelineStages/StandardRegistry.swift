@@ -38,5 +38,15 @@ extension StageRegistry {
         WeightedSumLossStage.self,
         LBFGSOptimizerStage.self,
         ImageSinkStage.self,
+        ClassifierStage.self,
+        CrossEntropyLossStage.self,
+        AccuracyMetricStage.self,
+        ClassifierFeaturesStage.self,
+        FrechetDistanceMetricStage.self,
+        KernelDistanceMetricStage.self,
+        PrecisionRecallMetricStage.self,
+        ModeCoverageMetricStage.self,
+        BalanceMetricStage.self,
+        TensorBoardSinkStage.self,
     ])
 }

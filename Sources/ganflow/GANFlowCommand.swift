@@ -19,7 +19,8 @@ struct GANFlowCommand: ParsableCommand {
               ganflow export runs/dcgan-fashion --stage G --out g.safetensors
             """,
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
-                      BenchCommand.self, ExportCommand.self, SampleCommand.self])
+                      BenchCommand.self, ExportCommand.self, SampleCommand.self, ScoreCommand.self,
+                      ReportCommand.self, CompareCommand.self])
 }
 
 /// Prints pipeline problems the way compilers do, one per line, and fails.

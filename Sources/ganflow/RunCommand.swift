@@ -37,6 +37,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Kernel threads (OpenMP); default GANFLOW_THREADS, OMP_NUM_THREADS or the core count.")
     var threads: Int?
 
+    @Flag(inversion: .prefixedNo, help: "Write every logged scalar to a TensorBoard event file in the run directory.")
+    var tensorboard = true
+
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -65,11 +68,14 @@ struct RunCommand: ParsableCommand {
             options.resume = resume
             options.stepsOverride = steps
             options.scheduler = SchedulerKind(rawValue: scheduler)!
+            if tensorboard { options.observers.append(try TensorBoardScalars(runDirectory: dir)) }
             let runner = Runner(pipeline: pipeline, options: options, logger: logger)
             let summary = try runner.run()
+            let reportPath = try RunReport.write(runDirectory: dir)
             let finals = summary.finalScalars.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4g", $0.value))" }
             print("\(summary.interrupted ? "stopped" : "finished") at step \(summary.lastStep)/\(summary.steps) in \(String(format: "%.1f", summary.seconds)) s; run directory \(dir)")
             if !finals.isEmpty { print("final: " + finals.joined(separator: " ")) }
+            print("report: \(reportPath)")
             if summary.interrupted {
                 print("resume with: ganflow run \(file) --out \(dir) --resume")
                 throw ExitCode(130)

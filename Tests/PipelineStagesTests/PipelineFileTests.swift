@@ -7,8 +7,8 @@ import TensorRuntime
 @Suite struct PipelineFileTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     /// The GAN pipelines trained on the fixtures here; other families have their own run tests.
-    static let files = ["mlp-gan-fashion", "dcgan28-notebook", "dcgan-fashion", "dcgan64-rgb", "wgan-gp-fashion",
-                        "hinge-sn-fashion", "lsgan-fashion", "r1-fashion"]
+    static let ganFiles = ["mlp-gan-fashion", "dcgan28-notebook", "dcgan-fashion", "dcgan64-rgb", "wgan-gp-fashion",
+                           "hinge-sn-fashion", "lsgan-fashion", "r1-fashion"]
 
     /// Every pipeline shipped in pipelines/.
     static var all: [String] {
@@ -21,7 +21,7 @@ import TensorRuntime
     static func path(_ name: String) -> String { "\(root)/pipelines/\(name).json" }
 
     @Test func theGANPipelinesAreShipped() {
-        #expect(Set(Self.files).isSubset(of: Set(Self.all)))
+        #expect(Set(Self.ganFiles + ["classifier-fashion"]).isSubset(of: Set(Self.all)))
     }
 
     /// Every shipped pipeline validates, named after its file; only stages that say their results
@@ -35,11 +35,15 @@ import TensorRuntime
     }
 
     /// Two steps on the fixtures (the IDX fixture of 256 test images, the photo patches), small batches.
-    @Test(arguments: files)
+    @Test(arguments: ganFiles)
     func runsOnFixtures(_ name: String) throws {
         var overrides = ["data.batch=8", "z.batch=8"]
         let text = try String(contentsOfFile: Self.path(name), encoding: .utf8)
         if text.contains("dataset.idx") { overrides.append("data.images=\(Self.root)/Fixtures/idx/t10k-256-images-idx3-ubyte.gz") }
+        if text.contains("features.classifier") {
+            let idx = "\(Self.root)/Fixtures/idx/t10k-256"
+            overrides += ["features.count=16", "test.images=\(idx)-images-idx3-ubyte.gz", "test.labels=\(idx)-labels-idx1-ubyte.gz"]
+        }
         let doc = try PipelineDocument.load(file: Self.path(name), overrides: overrides)
         let dir = temporaryDirectory("pipeline-\(name)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -56,5 +60,26 @@ import TensorRuntime
         // What users do next: sample from the run.
         let (_, g) = try TrainedRun(dir).generator(nil, registry: Self.registry)
         #expect(try g.samples(count: 3, seed: 1).shape.first == 3)
+    }
+
+    /// The classifier pipeline for a few steps on the IDX fixture (train and test), then exported
+    /// as `features.classifier` loads it.
+    @Test func classifierRunsOnFixturesAndExports() throws {
+        let images = "\(Self.root)/Fixtures/idx/t10k-256-images-idx3-ubyte.gz", labels = "\(Self.root)/Fixtures/idx/t10k-256-labels-idx1-ubyte.gz"
+        let doc = try PipelineDocument.load(file: Self.path("classifier-fashion"), overrides: [
+            "data.images=\(images)", "data.labels=\(labels)", "data.batch=16", "test.images=\(images)", "test.labels=\(labels)",
+        ])
+        let dir = temporaryDirectory("pipeline-classifier")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try PipelineBuilder(registry: Self.registry).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.stepsOverride = 3
+        let summary = try Runner(pipeline: p, options: options).run()
+        #expect(summary.finalScalars["loss.loss"]?.isFinite == true)
+        #expect(summary.finalScalars["accuracy.accuracy"].map { (0...1).contains($0) } == true)
+        let file = dir + "/c.safetensors"
+        try TrainedRun(dir).stateDict(stage: "C", ema: false, registry: Self.registry).write(to: file)
+        #expect(try FeatureExtractor(weights: file, size: 28).dimension == 128)
     }
 }

@@ -17,6 +17,15 @@ public struct NonFiniteValue: Error, CustomStringConvertible, Sendable {
     public var description: String { "step \(step): '\(wire)' is \(value); stopping (the last good checkpoint is kept)" }
 }
 
+/// Hears every logged step of a run, as `metrics.jsonl` gets it (TensorBoard event writers,
+/// dashboards).
+public protocol RunObserver: AnyObject, Sendable {
+    /// The scalars logged for `step`, `seconds` into the run.
+    func runDidLog(step: Int, seconds: Double, scalars: [(String, Double)]) throws
+    /// The run ended, finished or interrupted.
+    func runDidFinish() throws
+}
+
 /// What a finished (or stopped) run reports.
 public struct RunSummary: Sendable {
     public var steps: Int
@@ -35,6 +44,8 @@ public final class Runner: @unchecked Sendable {
         public var resume = false
         public var stepsOverride: Int?
         public var quiet = false
+        /// Told about every logged step and about the end of the run.
+        public var observers: [any RunObserver] = []
         public init(runDirectory: String) { self.runDirectory = runDirectory }
     }
 
@@ -153,7 +164,9 @@ public final class Runner: @unchecked Sendable {
             // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
             scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
             for (k, v) in scalars { latest[k] = v }
-            try metrics.append(step: step, seconds: metrics.resumedSeconds + Date().timeIntervalSince(started), scalars: scalars)
+            let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
+            try metrics.append(step: step, seconds: seconds, scalars: scalars)
+            for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
             if !options.quiet { progress.update(step: step, scalars: scalars) }
             if step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested {
                 lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
@@ -162,6 +175,7 @@ public final class Runner: @unchecked Sendable {
         }
         for id in pipeline.order { try pipeline.nodes[id]!.stage.finish() }
         try metrics.close()
+        for observer in options.observers { try observer.runDidFinish() }
         let summary = RunSummary(steps: total, lastStep: step, seconds: Date().timeIntervalSince(started),
                                  finalScalars: latest, interrupted: interrupted, checkpoint: lastCheckpoint)
         try writeSummary(summary)

@@ -15,12 +15,12 @@ import TensorRuntime
 public final class RandomFeaturesStage: Stage, @unchecked Sendable {
     public static let typeName = "features.random"
     public static let summary = "VGG-shaped features with fixed random weights (no weight file; results differ from pretrained VGG); outputs '<input>_<group>'."
-    public static let configKeys: [ConfigKey] = FeatureExtractor.wiringKeys + [
+    public static let configKeys: [ConfigKey] = FeatureStageCore.wiringKeys + [
         ConfigKey("width", .int(min: 1, max: 512), default: .number(32), "Channels of the first block (VGG has 64; 32 costs a quarter); doubles per block up to 8x."),
         ConfigKey("pooling", .string(choices: VGGFeatures.Pooling.allCases.map(\.rawValue)), default: .string("average"), "Pooling between blocks."),
     ]
 
-    let core: FeatureExtractor
+    let core: FeatureStageCore
     public let outputs: [String: PortType]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
@@ -28,7 +28,7 @@ public final class RandomFeaturesStage: Stage, @unchecked Sendable {
         let network = try VGGFeatures(architecture: VGGFeatures.Architecture(rawValue: config.string("architecture"))!,
                                       pooling: VGGFeatures.Pooling(rawValue: config.string("pooling"))!,
                                       width: config.int("width"), rng: &rng)
-        core = try FeatureExtractor(network: network, config: config)
+        core = try FeatureStageCore(network: network, config: config)
         outputs = try core.outputTypes(inputs)
     }
 

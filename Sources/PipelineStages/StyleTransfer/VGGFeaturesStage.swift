@@ -15,12 +15,12 @@ import TensorRuntime
 public final class VGGFeaturesStage: Stage, @unchecked Sendable {
     public static let typeName = "features.vgg"
     public static let summary = "Pretrained VGG16/VGG19 activations (torchvision weights in safetensors) per input and layer group; outputs '<input>_<group>'."
-    public static let configKeys: [ConfigKey] = FeatureExtractor.wiringKeys + [
+    public static let configKeys: [ConfigKey] = FeatureStageCore.wiringKeys + [
         ConfigKey("weights", .path, "Safetensors file with torchvision's features.N.weight / features.N.bias."),
         ConfigKey("pooling", .string(choices: VGGFeatures.Pooling.allCases.map(\.rawValue)), default: .string("max"), "Pooling between blocks (VGG uses max; Gatys et al. suggest average)."),
     ]
 
-    let core: FeatureExtractor
+    let core: FeatureStageCore
     public let outputs: [String: PortType]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
@@ -35,7 +35,7 @@ public final class VGGFeaturesStage: Stage, @unchecked Sendable {
         } catch let e as SafeTensorsError {
             throw StageProblem(key: "weights", e.description)
         }
-        core = try FeatureExtractor(network: network, config: config)
+        core = try FeatureStageCore(network: network, config: config)
         outputs = try core.outputTypes(inputs)
     }
 

@@ -13,7 +13,7 @@ import TensorRuntime
 ///
 /// Inputs that do not require gradients (a loaded content or style image) are cached: while
 /// their values are unchanged, their activations are not computed again.
-final class FeatureExtractor: @unchecked Sendable {
+final class FeatureStageCore: @unchecked Sendable {
     static let defaultLayers: JSONValue = .object([
         ("content", .array([.string("block4_conv2")])),
         ("style", .array(["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"].map(JSONValue.string))),

@@ -1,0 +1,105 @@
+import Foundation
+import PipelineGraph
+
+/// `compare.html`: several runs of variants of a pipeline side by side: every scalar's curves
+/// overlaid, the final grids next to each other, a table of final values with the best of each
+/// metric marked, and the exact differences between the resolved pipelines.
+public enum CompareReport {
+    public static func html(_ runs: [RunRecord]) -> String {
+        var body = "<h1>Comparison of \(runs.count) runs</h1>"
+        body += "<p>" + runs.map { "<b>\(HTML.escape($0.name))</b> (\(HTML.escape($0.directory)))" }.joined(separator: ", ") + "</p>"
+
+        body += "<h2>Final values</h2>" + table(runs)
+
+        body += "<h2>Final samples</h2><div class=\"grids\">"
+        for run in runs {
+            guard let last = run.grids.last, let uri = HTML.dataURI(png: last.path) else {
+                body += "<figure><figcaption>\(HTML.escape(run.name)): no grid</figcaption></figure>"
+                continue
+            }
+            body += "<figure><img class=\"grid\" src=\"\(uri)\"\(HTML.doubledWidth(png: last.path)) alt=\"\(HTML.escape(run.name))\"><figcaption>\(HTML.escape(run.name)), step \(last.step)</figcaption></figure>"
+        }
+        body += "</div>"
+
+        body += "<h2>Curves</h2><div class=\"charts\">"
+        let keys = Set(runs.flatMap { $0.series.keys }).sorted()
+        for key in keys {
+            body += HTML.lineChart(title: key, series: runs.map { ($0.name, $0.series[key] ?? []) })
+        }
+        body += "</div>"
+
+        body += "<h2>Pipeline differences</h2>" + differences(runs)
+        return RunReport.page(title: "GANFlow comparison", body: body)
+    }
+
+    /// Final values, one row per run; the best value of each metric column is marked.
+    static func table(_ runs: [RunRecord]) -> String {
+        let keys = Set(runs.flatMap { $0.final.keys }).sorted()
+        guard !keys.isEmpty else { return "<p>No final values.</p>" }
+        var html = "<table><tr><th>run</th>" + keys.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr>"
+        var best: [String: Double] = [:]
+        for key in keys {
+            guard let direction = runs.lazy.compactMap({ MetricDirection.of(key, in: $0.pipeline) }).first else { continue }
+            let values = runs.compactMap { $0.final[key] }.filter(\.isFinite)
+            if values.count > 1 { best[key] = direction == .lower ? values.min() : values.max() }
+        }
+        for run in runs {
+            html += "<tr><td>\(HTML.escape(run.name))</td>"
+            for key in keys {
+                guard let v = run.final[key] else { html += "<td></td>"; continue }
+                html += "<td\(best[key] == v ? " class=\"best\"" : "")>\(HTML.number(v))</td>"
+            }
+            html += "</tr>"
+        }
+        return html + "</table><p>Marked: the best value of each metric (lower FID, KID and KL; higher precision, recall, modes and accuracy). Losses are not ranked.</p>"
+    }
+
+    /// Every JSON path whose value differs between the runs' resolved pipelines.
+    static func differences(_ runs: [RunRecord]) -> String {
+        let flat = runs.map { flatten($0.pipeline) }
+        let paths = Set(flat.flatMap(\.keys)).sorted()
+        let differing = paths.filter { p in Set(flat.map { $0[p] ?? "(absent)" }).count > 1 }
+        guard !differing.isEmpty else { return "<p>The pipelines are identical.</p>" }
+        var html = "<table><tr><th>path</th>" + runs.map { "<th>\(HTML.escape($0.name))</th>" }.joined() + "</tr>"
+        for p in differing {
+            html += "<tr><td>\(HTML.escape(p))</td>" + flat.map { "<td>\(HTML.escape($0[p] ?? "(absent)"))</td>" }.joined() + "</tr>"
+        }
+        return html + "</table>"
+    }
+
+    /// Leaf values by JSON path (`$.stages.loss.type`), arrays as their JSON text.
+    static func flatten(_ value: JSONValue, path: String = "$") -> [String: String] {
+        if let entries = value.objectEntries {
+            var out: [String: String] = [:]
+            for (k, v) in entries { out.merge(flatten(v, path: path + "." + k)) { a, _ in a } }
+            return out
+        }
+        return [path: value.serialized(indent: nil)]
+    }
+
+    /// Writes `compare.html` into `directory` for the runs in `runDirectories` (labelled by `names`).
+    @discardableResult
+    public static func write(runDirectories: [String], names: [String], to directory: String) throws -> String {
+        let runs = try zip(runDirectories, names).map { try RunRecord(directory: $0.0, name: $0.1) }
+        let path = (directory as NSString).appendingPathComponent("compare.html")
+        try Data(html(runs).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return path
+    }
+}
+
+/// Which way a logged value improves, from the type of the stage that logged it.
+public enum MetricDirection: Sendable {
+    case lower, higher
+
+    /// The direction of `key` (`stage.port`) given the run's pipeline, or nil when the value is
+    /// not a metric with a better side (losses, learning rates, counters).
+    public static func of(_ key: String, in pipeline: JSONValue) -> MetricDirection? {
+        let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2, case .string(let type)? = pipeline["stages"]?[parts[0]]?["type"] else { return nil }
+        switch (type, parts[1]) {
+        case ("metric.fid", "distance"), ("metric.kid", "mean"), ("metric.modes", "kl"), ("metric.accuracy", "loss"): return .lower
+        case ("metric.precisionrecall", _), ("metric.modes", "modes"), ("metric.accuracy", "accuracy"): return .higher
+        default: return nil
+        }
+    }
+}

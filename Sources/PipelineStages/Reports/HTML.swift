@@ -1,0 +1,95 @@
+import Foundation
+import ImageIO
+
+/// Small builders for the self-contained HTML reports: escaping, inline SVG line charts, embedded
+/// PNGs.
+enum HTML {
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// A PNG file as a data URI, so the page needs no other file.
+    static func dataURI(png path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return "data:image/png;base64," + data.base64EncodedString()
+    }
+
+    /// ` width="..."` showing a PNG at twice its size (sample grids of 28x28 images are small),
+    /// or nothing when its header cannot be read.
+    static func doubledWidth(png path: String) -> String {
+        guard let info = try? PNG.info(path) else { return "" }
+        return " width=\"\(2 * info.width)\""
+    }
+
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+
+    static func number(_ x: Double) -> String {
+        if x == x.rounded(), abs(x) < 1e9 { return String(Int(x)) }
+        return String(format: "%.4g", x)
+    }
+
+    /// An SVG line chart of several series over steps, with axes, five ticks per axis and a legend.
+    static func lineChart(title: String, series: [(label: String, points: [(step: Int, value: Double)])],
+                          width: Int = 520, height: Int = 260) -> String {
+        let plotted = series.filter { !$0.points.isEmpty }
+        let all = plotted.flatMap(\.points).filter { $0.value.isFinite }
+        guard let minStep = all.map(\.step).min(), let maxStep = all.map(\.step).max(),
+              var low = all.map(\.value).min(), var high = all.map(\.value).max() else {
+            return "<svg width=\"\(width)\" height=\"40\"><text x=\"4\" y=\"20\">\(escape(title)): no values</text></svg>"
+        }
+        if low == high { low -= 0.5; high += 0.5 }
+        let left = 58.0, right = 12.0, top = 24.0, bottom = 30.0
+        let legendHeight = Double(plotted.count) * 16
+        let plotWidth = Double(width) - left - right, plotHeight = Double(height) - top - bottom
+        let stepSpan = Double(max(maxStep - minStep, 1))
+        func x(_ s: Int) -> Double { left + Double(s - minStep) / stepSpan * plotWidth }
+        func y(_ v: Double) -> Double { top + (high - v) / (high - low) * plotHeight }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(Int(Double(height) + legendHeight))\" class=\"chart\">"
+        svg += "<text x=\"\(left)\" y=\"16\" font-weight=\"bold\">\(escape(title))</text>"
+        svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#999\"/>"
+        for i in 0...4 {
+            let v = low + (high - low) * Double(i) / 4, yy = y(v)
+            svg += "<line x1=\"\(left)\" y1=\"\(yy)\" x2=\"\(left + plotWidth)\" y2=\"\(yy)\" stroke=\"#eee\"/>"
+            svg += "<text x=\"\(left - 4)\" y=\"\(yy + 4)\" text-anchor=\"end\" font-size=\"10\">\(number(v))</text>"
+            let s = minStep + Int((Double(maxStep - minStep) * Double(i) / 4).rounded())
+            svg += "<text x=\"\(x(s))\" y=\"\(top + plotHeight + 14)\" text-anchor=\"middle\" font-size=\"10\">\(s)</text>"
+        }
+        svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 27)\" text-anchor=\"middle\" font-size=\"10\">step</text>"
+        for (i, s) in plotted.enumerated() {
+            let color = palette[i % palette.count]
+            let points = s.points.filter { $0.value.isFinite }
+            if points.count == 1 {
+                svg += "<circle cx=\"\(x(points[0].step))\" cy=\"\(y(points[0].value))\" r=\"3\" fill=\"\(color)\"/>"
+            } else {
+                let coordinates = points.map { String(format: "%.1f,%.1f", x($0.step), y($0.value)) }.joined(separator: " ")
+                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(coordinates)\"/>"
+            }
+            let ly = Double(height) + Double(i) * 16 + 4
+            svg += "<rect x=\"\(left)\" y=\"\(ly)\" width=\"10\" height=\"10\" fill=\"\(color)\"/>"
+            svg += "<text x=\"\(left + 14)\" y=\"\(ly + 9)\" font-size=\"11\">\(escape(s.label))</text>"
+        }
+        return svg + "</svg>"
+    }
+
+    static let style = """
+        body { font-family: sans-serif; margin: 24px; color: #222; }
+        table { border-collapse: collapse; margin: 8px 0 20px; }
+        td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+        th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+        td.best { font-weight: bold; background: #e6f4e6; }
+        pre { background: #f8f8f8; padding: 8px; overflow-x: auto; font-size: 12px; }
+        .charts { display: flex; flex-wrap: wrap; gap: 16px; }
+        .grids { display: flex; flex-wrap: wrap; gap: 16px; } figure { margin: 0; }
+        img.grid { image-rendering: pixelated; max-width: 100%; }
+        """
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PipelineGraph
+import PipelineStages
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Run variants of pipelines with the same seed and data, then write compare.html.",
+        discussion: """
+            Each pipeline file is a variant named after its pipeline; with one file, each --variant
+            is the file with its own overrides:
+
+              ganflow compare pipelines/dcgan-fashion.json --steps 500 \\
+                --variant "nonsaturating:" --variant "hinge:--set loss.type=loss.hinge" \\
+                --variant "lsgan:--set loss.type=loss.lsgan"
+              ganflow compare pipelines/dcgan-fashion.json pipelines/wgan-gp-fashion.json
+
+            Variants run one after another (each uses every core) in <out>/<variant>, each with its
+            report.html; compare.html overlays their curves, shows the final grids side by side,
+            tabulates the final values with the best metric marked, and lists how the resolved
+            pipelines differ.
+            """)
+
+    @Argument(help: "Pipeline files.")
+    var files: [String]
+
+    @Option(help: "A variant of the (single) file: 'name:--set k=v --set k2=v2' (repeatable).")
+    var variant: [String] = []
+
+    @Option(help: "Steps for every variant (default: each pipeline's own length).")
+    var steps: Int?
+
+    @Option(help: "Seed for every variant (default: the first pipeline's).")
+    var seed: Int?
+
+    @Option(help: "Output folder (default: runs/compare-<first pipeline name>).")
+    var out: String?
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one pipeline file") }
+        if !variant.isEmpty && files.count != 1 { throw ValidationError("--variant applies to a single pipeline file; give one file") }
+        if variant.isEmpty && files.count < 2 { throw ValidationError("give two or more files, or one file with --variant") }
+        _ = try variants()
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
+    }
+
+    /// (name, file, overrides) of each variant.
+    func variants() throws -> [(name: String, file: String, overrides: [String])] {
+        if variant.isEmpty { return files.map { ("", $0, []) } }
+        return try variant.map { text in
+            guard let colon = text.firstIndex(of: ":") else {
+                throw ValidationError("--variant expects 'name:--set k=v ...', got '\(text)'")
+            }
+            let name = String(text[..<colon]).trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--variant needs a name without '/' before ':', got '\(text)'") }
+            let words = text[text.index(after: colon)...].split(whereSeparator: \.isWhitespace).map(String.init)
+            var overrides: [String] = []
+            var i = 0
+            while i < words.count {
+                guard words[i] == "--set", i + 1 < words.count else {
+                    throw ValidationError("--variant '\(name)': expected '--set k=v' pairs, found '\(words[i])'")
+                }
+                overrides.append(words[i + 1])
+                i += 2
+            }
+            return (name, files[0], overrides)
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        do {
+            var docs: [(name: String, doc: PipelineDocument)] = []
+            var commonSeed = seed
+            for v in try variants() {
+                var overrides = v.overrides
+                if let s = commonSeed { overrides.append("seed=\(s)") }
+                let doc = try PipelineDocument.load(file: v.file, overrides: overrides)
+                commonSeed = commonSeed ?? Int(doc.seed)
+                docs.append((v.name.isEmpty ? doc.name : v.name, doc))
+            }
+            let names = docs.map(\.name)
+            if Set(names).count != names.count { throw ValidationError("variants need distinct names, got \(names.joined(separator: ", "))") }
+            let folder = out ?? "runs/compare-\(docs[0].doc.name)"
+            var directories: [String] = []
+            for (name, doc) in docs {
+                let dir = (folder as NSString).appendingPathComponent(name)
+                print("== \(name): \(dir)")
+                let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+                printWarnings(pipeline.warnings)
+                var options = Runner.Options(runDirectory: dir)
+                options.stepsOverride = steps
+                options.observers = [try TensorBoardScalars(runDirectory: dir)]
+                let summary = try Runner(pipeline: pipeline, options: options, logger: Logger(label: "ganflow")).run()
+                try RunReport.write(runDirectory: dir)
+                directories.append(dir)
+                if summary.interrupted { throw ExitCode(130) }
+            }
+            print("wrote \(try CompareReport.write(runDirectories: directories, names: names, to: folder))")
+        } catch let e as ExitCode {
+            throw e
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw report(error)
+        }
+    }
+}

@@ -1,0 +1,282 @@
+import Foundation
+import PipelineGraph
+@testable import PipelineStages
+import Testing
+import TensorRuntime
+
+/// A reader of the protobuf wire format, to check what the writer encodes.
+struct ProtoFields {
+    enum Value: Equatable { case varint(UInt64), fixed64(UInt64), fixed32(UInt32), bytes([UInt8]) }
+    var fields: [(Int, Value)] = []
+
+    init(_ bytes: [UInt8]) throws {
+        var i = 0
+        func varint() throws -> UInt64 {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while true {
+                guard i < bytes.count else { throw TensorError("truncated varint") }
+                let b = bytes[i]; i += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return v }
+                shift += 7
+            }
+        }
+        func fixed(_ n: Int) throws -> UInt64 {
+            guard i + n <= bytes.count else { throw TensorError("truncated fixed") }
+            let v = (0..<n).reduce(UInt64(0)) { $0 | UInt64(bytes[i + $1]) << (8 * $1) }
+            i += n
+            return v
+        }
+        while i < bytes.count {
+            let key = try varint()
+            let field = Int(key >> 3)
+            switch key & 7 {
+            case 0: fields.append((field, .varint(try varint())))
+            case 1: fields.append((field, .fixed64(try fixed(8))))
+            case 5: fields.append((field, .fixed32(UInt32(try fixed(4)))))
+            case 2:
+                let n = Int(try varint())
+                guard i + n <= bytes.count else { throw TensorError("truncated bytes") }
+                fields.append((field, .bytes(Array(bytes[i..<(i + n)]))))
+                i += n
+            default: throw TensorError("wire type \(key & 7)")
+            }
+        }
+    }
+
+    func all(_ field: Int) -> [Value] { fields.filter { $0.0 == field }.map(\.1) }
+    func bytes(_ field: Int) -> [UInt8]? { if case .bytes(let b)? = all(field).first { return b }; return nil }
+
+    /// The first embedded message of `field`.
+    func message(_ field: Int) throws -> ProtoFields {
+        guard let b = bytes(field) else { throw TensorError("no field \(field)") }
+        return try ProtoFields(b)
+    }
+}
+
+/// Splits an event file into its records, checking both masked CRCs of each.
+func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
+    var records: [[UInt8]] = [], i = 0
+    func u32(_ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(data[at + $1]) << (8 * $1) } }
+    while i < data.count {
+        let lengthBytes = Array(data[i..<(i + 8)])
+        let length = (0..<8).reduce(0) { $0 | Int(lengthBytes[$1]) << (8 * $1) }
+        guard u32(i + 8) == CRC32C.masked(lengthBytes) else { throw TensorError("bad length CRC at \(i)") }
+        let payload = Array(data[(i + 12)..<(i + 12 + length)])
+        guard u32(i + 12 + length) == CRC32C.masked(payload) else { throw TensorError("bad data CRC at \(i)") }
+        records.append(payload)
+        i += 16 + length
+    }
+    return records
+}
+
+/// A Python with TensorBoard, to read event files back: GANFLOW_TENSORBOARD_PYTHON, or ~/torchref's.
+let tensorBoardPython: String? = {
+    let candidates = [ProcessInfo.processInfo.environment["GANFLOW_TENSORBOARD_PYTHON"],
+                      NSHomeDirectory() + "/torchref/bin/python"].compactMap { $0 }
+    for python in candidates where FileManager.default.isExecutableFile(atPath: python) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", "import tensorboard"]
+        p.standardError = FileHandle.nullDevice
+        if (try? p.run()) != nil {
+            p.waitUntilExit()
+            if p.terminationStatus == 0 { return python }
+        }
+    }
+    return nil
+}()
+
+@Suite struct ReportTests {
+    @Test func crc32cAndTFRecordFraming() throws {
+        // The check value of CRC-32C (RFC 3720).
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        let framed = TFRecord.frame([1, 2, 3])
+        #expect(framed.count == 8 + 4 + 3 + 4)
+        #expect(Array(framed[0..<8]) == [3, 0, 0, 0, 0, 0, 0, 0])
+        #expect(try tfRecords(framed) == [[1, 2, 3]])
+    }
+
+    @Test func eventsEncodeTheFieldsTensorBoardReads() throws {
+        let scalar = try ProtoFields(TensorBoardEvent.scalars([("loss.generator", 0.75), ("fid.distance", 12.5)], step: 300, wallTime: 1.5))
+        #expect(scalar.all(1) == [.fixed64(1.5.bitPattern)])
+        #expect(scalar.all(2) == [.varint(300)])
+        let summary = try scalar.message(5)
+        let values = try summary.all(1).map { v -> (String, Float) in
+            guard case .bytes(let b) = v else { throw TensorError("not a message") }
+            let f = try ProtoFields(b)
+            guard case .fixed32(let bits)? = f.all(2).first else { throw TensorError("no simple_value") }
+            return (String(decoding: f.bytes(1) ?? [], as: UTF8.self), Float(bitPattern: bits))
+        }
+        #expect(values.map(\.0) == ["loss.generator", "fid.distance"] && values.map(\.1) == [0.75, 12.5])
+        let image = try ProtoFields(TensorBoardEvent.image(tag: "samples", png: [9, 8, 7], width: 20, height: 10, channels: 1, step: 4, wallTime: 0))
+        let encoded = try image.message(5).message(1).message(4)
+        #expect(encoded.all(1) == [.varint(10)] && encoded.all(2) == [.varint(20)] && encoded.all(3) == [.varint(1)])
+        #expect(encoded.bytes(4) == [9, 8, 7])
+        let version = try ProtoFields(TensorBoardEvent.fileVersion(wallTime: 2))
+        #expect(version.bytes(3).map { String(decoding: $0, as: UTF8.self) } == "brain.Event:2")
+    }
+
+    /// A short GAN run with a grid sink, TensorBoard scalars and images.
+    func trainSmallRun(_ dir: String, loss: String = "loss.hinge", steps: Int = 3) throws -> RunSummary {
+        let stages = ExportTests.stages().replacingOccurrences(of: "loss.hinge", with: loss) + """
+            , "grid": { "type": "sink.grid", "input": "G.images", "every": 2 },
+              "tb": { "type": "sink.tensorboard", "images": { "samples": "G.images" }, "every": 2 },
+              "balance": { "type": "metric.balance", "real": "D.real", "fake": "D.fake" }
+            """
+        let doc = try PipelineDocument.parse(#"{ "name": "small", "seed": 1, "steps": \#(steps), "stages": { \#(stages) }, "schedule": [{ "run": "optD" }, { "run": "optG" }] }"#,
+                                             file: "small.json")
+        let p = try PipelineBuilder(registry: ganTestRegistry).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.observers = [try TensorBoardScalars(runDirectory: dir)]
+        return try Runner(pipeline: p, options: options).run()
+    }
+
+    @Test func runsWriteEventFilesOfScalarsAndImages() throws {
+        let dir = temporaryDirectory("tensorboard")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let summary = try trainSmallRun(dir)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("events.out.tfevents.") }.sorted()
+        #expect(files.count == 2)
+        let scalarFile = try #require(files.first { $0.hasSuffix(".scalars") })
+        let records = try tfRecords(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + scalarFile))))
+        #expect(records.count == 1 + 3, "the version event, then one event per step")
+        let last = try ProtoFields(records[3])
+        #expect(last.all(2) == [.varint(3)])
+        let tags = try last.message(5).all(1).compactMap { v -> String? in
+            guard case .bytes(let b) = v else { return nil }
+            return try ProtoFields(b).bytes(1).map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(Set(tags) == Set(summary.finalScalars.keys))
+        let imageFile = try #require(files.first { $0.hasSuffix(".images.tb") })
+        let images = try tfRecords(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + imageFile))))
+        #expect(images.count == 1 + 2, "the version event, then steps 2 and 3 (the last)")
+        let encoded = try #require(try ProtoFields(images[1]).message(5).message(1).message(4).bytes(4))
+        #expect(Array(encoded.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "a PNG")
+    }
+
+    @Test(.enabled(if: tensorBoardPython != nil,
+                   "TensorBoard is not installed: python3 -m venv ~/torchref && ~/torchref/bin/pip install tensorboard (or set GANFLOW_TENSORBOARD_PYTHON)"))
+    func tensorBoardReadsTheEventFiles() throws {
+        let dir = temporaryDirectory("tensorboard-read")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let summary = try trainSmallRun(dir)
+        let script = """
+            import json, sys
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+            acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "images": 0})
+            acc.Reload()
+            tags = acc.Tags()
+            out = {"scalars": {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in tags["scalars"]},
+                   "images": {t: [[e.step, e.width, e.height, len(e.encoded_image_string)] for e in acc.Images(t)] for t in tags["images"]}}
+            print(json.dumps(out))
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tensorBoardPython!)
+        p.arguments = ["-c", script, dir]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: [String: [[Double]]]])
+        let scalars = try #require(json["scalars"])
+        #expect(Set(scalars.keys) == Set(summary.finalScalars.keys))
+        for (tag, points) in scalars {
+            #expect(points.map { Int($0[0]) } == [1, 2, 3], "\(tag)")
+            #expect(Float(points.last![1]) == Float(summary.finalScalars[tag]!), "\(tag)")
+        }
+        let images = try #require(json["images"]?["samples"])
+        #expect(images.map { Int($0[0]) } == [2, 3])
+        // 4 images of 16x16 in one row with 2-pixel padding: 4 * 18 + 2 by 20.
+        #expect(images.allSatisfy { $0[1] == 74 && $0[2] == 20 && $0[3] > 0 })
+    }
+
+    @Test func reportHoldsCurvesGridsValuesAndThePipelineInOneFile() throws {
+        let dir = temporaryDirectory("report")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try trainSmallRun(dir, steps: 4)
+        let path = try RunReport.write(runDirectory: dir)
+        let html = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>"))
+        #expect(html.contains("<h1>small</h1>"))
+        // Losses in one chart, the balance monitor in another, each optimizer in its own.
+        #expect(html.components(separatedBy: "<svg").count - 1 == 4, "losses, balance, and each optimizer's lr and skipped")
+        #expect(html.contains(">loss.discriminator</text>") && html.contains(">balance.real</text>"))
+        // Grids of steps 2 and 4 behind the slider, embedded.
+        #expect(html.contains("gridSteps = [2,4]"))
+        // The 74x20 grid shown at twice its size.
+        #expect(html.contains(#"id="gridImage" src="data:image/png;base64,"#) && html.contains(#" width="148" alt="samples">"#))
+        #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 3, "two in the script, the shown one in the img")
+        // Self-contained: nothing is fetched.
+        #expect(!html.contains("src=\"http") && !html.contains("href=\"http"))
+        #expect(html.contains("&quot;type&quot;: &quot;generator.dcgan&quot;"))
+    }
+
+    /// Debian's chromium, to load reports in a real browser.
+    static let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install chromium) to load report.html headless"))
+    func chromiumLoadsTheReportAndRunsItsScript() throws {
+        let dir = temporaryDirectory("report-chromium")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try trainSmallRun(dir, steps: 2)
+        let path = try RunReport.write(runDirectory: dir)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.chromium!)
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir)/chromium", "--dump-dom", "file://" + path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        // The slider script ran to its end (a syntax or reference error would stop it), and the
+        // charts and the grid are in the document the browser built.
+        #expect(dom.contains(#"data-slider-ready="yes""#))
+        #expect(dom.components(separatedBy: "<polyline").count - 1 >= 4)
+        #expect(dom.contains(#"id="gridImage""#))
+    }
+
+    /// A run directory written by hand: pipeline, metrics and summary.
+    func fakeRun(_ dir: String, name: String, lossType: String, fid: Double, precision: Double) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+            { "name": "\(name)", "seed": 1, "stages": { "loss": { "type": "\(lossType)" }, "fid": { "type": "metric.fid" },
+              "pr": { "type": "metric.precisionrecall" } } }
+            """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        try """
+            {"step":1,"time":0.1,"loss.generator":1.5}
+            {"step":2,"time":0.2,"loss.generator":1.25,"fid.distance":\(fid + 5),"pr.precision":\(precision)}
+            {"step":3,"time":0.3,"loss.generator":1,"fid.distance":\(fid),"pr.precision":\(precision)}
+
+            """.write(toFile: dir + "/metrics.jsonl", atomically: true, encoding: .utf8)
+        try """
+            { "pipeline": "\(name)", "steps": 3, "lastStep": 3, "seconds": 0.3, "interrupted": false,
+              "final": { "fid.distance": \(fid), "loss.generator": 1, "pr.precision": \(precision) } }
+            """.write(toFile: dir + "/summary.json", atomically: true, encoding: .utf8)
+    }
+
+    @Test func comparisonMarksTheBestMetricsAndListsPipelineDifferences() throws {
+        let dir = temporaryDirectory("compare")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try fakeRun(dir + "/a", name: "p", lossType: "loss.hinge", fid: 30, precision: 0.5)
+        try fakeRun(dir + "/b", name: "p", lossType: "loss.lsgan", fid: 20, precision: 0.25)
+        let a = try RunRecord(directory: dir + "/a", name: "hinge")
+        #expect(a.series["fid.distance"]!.map(\.step) == [2, 3] && a.series["loss.generator"]!.map(\.value) == [1.5, 1.25, 1])
+        #expect(a.chartGroups.map(\.title) == ["losses", "fid", "pr"])
+        let path = try CompareReport.write(runDirectories: [dir + "/a", dir + "/b"], names: ["hinge", "lsgan"], to: dir)
+        let html = try String(contentsOfFile: path, encoding: .utf8)
+        // Lower FID wins for lsgan, higher precision for hinge; losses are not ranked.
+        #expect(html.contains("<td class=\"best\">20</td>") && html.contains("<td class=\"best\">0.5</td>"))
+        #expect(html.components(separatedBy: "class=\"best\"").count - 1 == 2)
+        #expect(html.contains("<tr><td>$.stages.loss.type</td><td>&quot;loss.hinge&quot;</td><td>&quot;loss.lsgan&quot;</td></tr>"))
+        #expect(!html.contains("$.stages.fid.type"), "only differing paths are listed")
+        #expect(html.components(separatedBy: "<svg").count - 1 == 3, "one overlaid chart per scalar")
+        #expect(MetricDirection.of("fid.distance", in: a.pipeline) == .lower)
+        #expect(MetricDirection.of("loss.generator", in: a.pipeline) == nil)
+    }
+}

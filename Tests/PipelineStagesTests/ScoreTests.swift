@@ -1,0 +1,49 @@
+import Foundation
+import ImageIO
+import PipelineGraph
+@testable import PipelineStages
+import Testing
+import TensorRuntime
+
+/// What `ganflow score` computes: the metrics of a folder of PNGs against reference images.
+@Suite struct ScoreTests {
+    static let idx = fixture("idx/t10k-256-images-idx3-ubyte.gz")
+
+    @Test func imageSetsReadFoldersAndIDXFilesAsTheDatasetStagesDo() throws {
+        let set = try ImageSet(Self.idx, channels: 1)
+        #expect(set.count == 256)
+        let p = try buildPipeline(#""data": { "type": "dataset.idx", "images": "\#(Self.idx)", "batch": 8 }"#)
+        let (items, _) = try (p.stage() as! IDXDatasetStage).items(3..<9)
+        #expect(try set.images(3..<9).scalars == items.scalars)
+        #expect(try ImageSet(Self.idx, channels: 3).images(0..<2).shape == [2, 3, 28, 28])
+        let folder = try ImageSet(fixture("fashion-mnist"), channels: 1)
+        #expect(folder.count == 300)
+        // Record 0 of the test set is the first ankle boot; folders are read in sorted order.
+        let boot = try folder.images(0..<1)
+        #expect(boot.shape == [1, 1, 28, 28])
+        #expect(maxAbsDifference(boot.scalars, try set.images(0..<1).scalars) < 1e-6)
+        #expect(throws: ImageIOError(path: "/no/such/dir", "no such folder or file")) { try ImageSet("/no/such/dir", channels: 1) }
+        #expect(throws: ImageIOError(path: fixture("idx/t10k-256-labels-idx1-ubyte.gz"),
+                                     "expected a folder of PNG images or an IDX image file (magic 0x00000803), found an IDX label file")) {
+            try ImageSet(fixture("idx/t10k-256-labels-idx1-ubyte.gz"), channels: 1)
+        }
+    }
+
+    @Test func aSetScoredAgainstItselfAndAgainstAnotherSet() throws {
+        let dir = temporaryDirectory("score")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeClassifierWeights(to: dir + "/c.safetensors")
+        let extractor = try FeatureExtractor(weights: dir + "/c.safetensors", size: 28)
+        let folder = try ImageSet(fixture("fashion-mnist"), channels: 1), idx = try ImageSet(Self.idx, channels: 1)
+        let same = try Scorecard(images: folder, reference: folder, extractor: extractor, limit: nil, kidSubsets: 5, kidSubsetSize: 100)
+        #expect(same.count == 300 && same.referenceCount == 300)
+        #expect(abs(same.frechetDistance) < 1e-3, "\(same.frechetDistance)")
+        #expect(same.precision == 1 && same.recall == 1)
+        #expect(same.histogram.reduce(0, +) == 300)
+        let other = try Scorecard(images: folder, reference: idx, extractor: extractor, limit: 200, kidSubsets: 5, kidSubsetSize: 100)
+        #expect(other.count == 200 && other.referenceCount == 200)
+        #expect(other.frechetDistance > same.frechetDistance)
+        #expect(other.entries.map(\.0) == ["fid", "kid.mean", "kid.std", "precision", "recall", "modes", "kl"])
+        #expect(other.entries.allSatisfy { $0.1.isFinite })
+    }
+}
