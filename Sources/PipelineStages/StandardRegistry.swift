@@ -28,5 +28,9 @@ extension StageRegistry {
         OptimizerStage<AdamWRecipe>.self,
         OptimizerStage<SGDRecipe>.self,
         OptimizerStage<RMSpropRecipe>.self,
+        ProgressiveScheduleStage.self,
+        ProGANGeneratorStage.self,
+        ProGANDiscriminatorStage.self,
+        FadeStage.self,
     ])
 }
