@@ -32,5 +32,8 @@ extension StageRegistry {
         ProGANGeneratorStage.self,
         ProGANDiscriminatorStage.self,
         FadeStage.self,
+        MSGGeneratorStage.self,
+        MSGDiscriminatorStage.self,
+        PyramidGridSinkStage.self,
     ])
 }

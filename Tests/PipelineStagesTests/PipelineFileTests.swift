@@ -15,7 +15,7 @@ import TensorRuntime
 
     @Test func everyPipelineIsListed() throws {
         let found = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/pipelines").filter { $0.hasSuffix(".json") }
-        #expect(Set(found) == Set((Self.files + ProGANPipelineFileTests.files).map { $0 + ".json" }))
+        #expect(Set(found) == Set((Self.files + ProGANPipelineFileTests.files + MSGGANPipelineFileTests.files).map { $0 + ".json" }))
     }
 
     @Test(arguments: files)
