@@ -48,5 +48,12 @@ extension StageRegistry {
         ModeCoverageMetricStage.self,
         BalanceMetricStage.self,
         TensorBoardSinkStage.self,
+        ProgressiveScheduleStage.self,
+        ProGANGeneratorStage.self,
+        ProGANDiscriminatorStage.self,
+        FadeStage.self,
+        MSGGeneratorStage.self,
+        MSGDiscriminatorStage.self,
+        PyramidGridSinkStage.self,
     ])
 }

@@ -13,6 +13,7 @@ final class DatasetCore: @unchecked Sendable {
         ConfigKey("prefetch", .int(min: 0, max: 64), default: .number(3), "Batches decoded ahead on a background queue (0: decode when asked)."),
         ConfigKey("pyramid", .int(min: 1), default: .null, "Also output 'pyramid': the batch at every halving of its size down to this side (MSG-GAN)."),
         ConfigKey("resolution", .wire, default: .null, "An integer input setting the served side (progressive growing); area downsampling from 'size'."),
+        ConfigKey("servedBatch", .wire, default: .null, "An integer input: serve the first this many images of each batch of 'batch' (a progressive schedule's per-resolution batch)."),
     ]
 
     let loader: BatchLoader
@@ -33,6 +34,9 @@ final class DatasetCore: @unchecked Sendable {
                              seed: context.seed, stageID: config.stageID)
         if let t = inputs["resolution"], t != .integer {
             throw StageProblem(key: "resolution", "expected an integer input, found \(t)")
+        }
+        if let t = inputs["servedBatch"], t != .integer {
+            throw StageProblem(key: "servedBatch", "expected an integer input, found \(t)")
         }
         let item = source.itemShape
         var outputs: [String: PortType] = ["images": .tensor([batch] + item)]
@@ -90,15 +94,55 @@ final class DatasetCore: @unchecked Sendable {
     func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         let batch = try nextBatch(e.mode)
         var images = batch.images
+        var labels = batch.labels
+        if let n = e.integer("servedBatch") {
+            let count = try DatasetCore.servedCount(n, loaded: images.shape[0], configured: loader.batch)
+            if count < images.shape[0] {
+                images = try images.sliced(axis: 0, 0..<count)
+                labels = labels.map { Array($0.prefix(count)) }
+            }
+        }
         if let r = e.integer("resolution") {
             images = try DatasetCore.serve(images, side: r)
         }
         var out: [String: PortValue] = ["images": .tensor(images)]
-        if let labels = batch.labels, e.outputs.contains("labels") {
+        if let labels, e.outputs.contains("labels") {
             out["labels"] = .tensor(try Tensor(shape: [labels.count], scalars: labels.map(Float.init)))
         }
         if e.outputs.contains("pyramid"), let sides = pyramidSides {
             out["pyramid"] = .pyramid(try DatasetCore.pyramid(images, sides: sides.filter { $0 <= images.shape[2] }))
+        }
+        return out
+    }
+
+    /// How many images of a loaded batch to serve when `servedBatch` asks for `n`: all of a short
+    /// last batch, never more than were loaded.
+    static func servedCount(_ n: Int, loaded: Int, configured: Int) throws -> Int {
+        guard n >= 1, n <= configured else {
+            throw StageProblem(key: "servedBatch", "a served batch of \(n) needs 1 to 'batch' (\(configured)) images")
+        }
+        return min(n, loaded)
+    }
+
+    /// Output types when the integer inputs take `integers`' values (the shapes a progressive
+    /// schedule's resolutions and batch sizes give).
+    func outputTypes(integers: [String: Int]) throws -> [String: PortType] {
+        guard case .tensor(var shape)? = outputs["images"] else { return outputs }
+        var out = outputs
+        if let n = integers["servedBatch"] {
+            shape[0] = try DatasetCore.servedCount(n, loaded: shape[0], configured: loader.batch)
+            if out["labels"] != nil { out["labels"] = .tensor([shape[0]]) }
+        }
+        if let r = integers["resolution"] {
+            guard r > 0, r <= shape[2], shape[2] % r == 0 else {
+                throw StageProblem(key: "resolution", "resolution \(r) must divide the dataset's size \(shape[2])")
+            }
+            shape[2] = r
+            shape[3] = r
+        }
+        out["images"] = .tensor(shape)
+        if let sides = pyramidSides {
+            out["pyramid"] = .pyramid(sides.filter { $0 <= shape[2] }.map { [shape[0], shape[1], $0, $0] })
         }
         return out
     }

@@ -63,6 +63,9 @@ public final class IDXDatasetStage: EpochSource, @unchecked Sendable {
     }
 
     public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { core.outputs }
+    public func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
+        try core.outputTypes(integers: integers)
+    }
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
     public func checkpointState() throws -> StageState { core.checkpointState() }
     public func restore(_ state: StageState) throws { try core.restore(state) }

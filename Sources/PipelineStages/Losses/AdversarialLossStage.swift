@@ -76,6 +76,8 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
     let penaltyEvery: Int
     let drift: Float
     let critic: (any CriticStage)?
+    /// A discriminator of pyramids (MSG-GAN): penalties interpolate and differentiate every scale.
+    let pyramidCritic: (any PyramidCriticStage)?
     /// D losses evaluated in training, for lazy penalties; checkpointed.
     var penaltyClock = 0
     var lastPenalty: Float = 0
@@ -98,23 +100,34 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
         outputs = ["discriminator": .scalar, "generator": .scalar].merging(penalty == .none ? [:] : ["penalty": .scalar]) { a, _ in a }
         if penalty == .none {
             critic = nil
+            pyramidCritic = nil
         } else {
             guard let id = config.optionalString("critic") else {
                 throw StageProblem(key: "critic", "penalty '\(penalty.rawValue)' needs the discriminator: set 'critic' to its stage id")
             }
-            guard let c = context.stage(id) as? any CriticStage else {
+            let c = context.stage(id)
+            critic = c as? any CriticStage
+            pyramidCritic = c as? any PyramidCriticStage
+            guard critic != nil || pyramidCritic != nil else {
                 throw StageProblem(key: "critic", "stage '\(id)' is not a discriminator")
             }
-            critic = c
-            guard case .tensor(let real)? = inputs["realImages"] else {
-                throw StageProblem(key: "realImages", "penalty '\(penalty.rawValue)' needs 'realImages' (the images D saw)")
+            let real: [[Int]]
+            switch inputs["realImages"] {
+            case .tensor(let s)? where critic != nil: real = [s]
+            case .pyramid(let ss)? where pyramidCritic != nil: real = ss
+            case let t:
+                if critic != nil { throw StageProblem(key: "realImages", "penalty '\(penalty.rawValue)' needs 'realImages' (the images D saw)") }
+                throw StageProblem(key: "realImages", "penalty '\(penalty.rawValue)' needs 'realImages', the pyramid D saw (found \(t.map { "\($0)" } ?? "nothing"))")
             }
             if penalty == .gp {
-                guard case .tensor(let fake)? = inputs["fakeImages"] else {
-                    throw StageProblem(key: "fakeImages", "WGAN-GP needs 'fakeImages' (the generated images D saw)")
+                let fake: [[Int]]
+                switch inputs["fakeImages"] {
+                case .tensor(let s)? where critic != nil: fake = [s]
+                case .pyramid(let ss)? where pyramidCritic != nil: fake = ss
+                default: throw StageProblem(key: "fakeImages", "WGAN-GP needs 'fakeImages' (the generated images D saw)")
                 }
                 guard fake == real else {
-                    throw StageProblem(key: "fakeImages", "generated images \(describe(fake)) and real images \(describe(real)) differ in shape")
+                    throw StageProblem(key: "fakeImages", "generated images \(fake.map { describe($0) }.joined(separator: " ")) and real images \(real.map { describe($0) }.joined(separator: " ")) differ in shape")
                 }
             }
         }
@@ -139,19 +152,30 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
             let real = try e.tensor("real")
             var loss = try Objective.discriminatorLoss(real: real, fake: fake, realLabel: realLabel)
             if drift > 0 { loss = try loss + real.square().mean() * drift }
-            if let critic, e.mode == .train {
+            if penalty != .none, e.mode == .train {
                 penaltyClock += 1
                 if (penaltyClock - 1) % penaltyEvery == 0 {
                     let p: Tensor
                     switch penalty {
                     case .gp:
                         var rng = e.random("epsilon")
-                        let realImages = try e.tensor("realImages")
-                        let epsilon = Tensor(randomUniform: [realImages.shape[0]], using: &rng)
-                        p = try GradientPenalty.wgangp(critic: { try critic.critic($0) }, real: realImages, fake: try e.tensor("fakeImages"), epsilon: epsilon)
+                        if let critic {
+                            let realImages = try e.tensor("realImages")
+                            let epsilon = Tensor(randomUniform: [realImages.shape[0]], using: &rng)
+                            p = try GradientPenalty.wgangp(critic: { try critic.critic($0) }, real: realImages, fake: try e.tensor("fakeImages"), epsilon: epsilon)
+                        } else {
+                            let realImages = try e.pyramid("realImages")
+                            let epsilon = Tensor(randomUniform: [realImages[0].shape[0]], using: &rng)
+                            p = try GradientPenalty.wgangp(critic: { try pyramidCritic!.critic(pyramid: $0) }, real: realImages,
+                                                           fake: try e.pyramid("fakeImages"), epsilon: epsilon)
+                        }
                         loss = try loss + p * (penaltyWeight * Float(penaltyEvery))
                     case .r1:
-                        p = try GradientPenalty.r1(critic: { try critic.critic($0) }, real: try e.tensor("realImages"))
+                        if let critic {
+                            p = try GradientPenalty.r1(critic: { try critic.critic($0) }, real: try e.tensor("realImages"))
+                        } else {
+                            p = try GradientPenalty.r1(critic: { try pyramidCritic!.critic(pyramid: $0) }, real: try e.pyramid("realImages"))
+                        }
                         loss = try loss + p * (penaltyWeight / 2 * Float(penaltyEvery))
                     case .none:
                         p = Tensor(0)

@@ -38,3 +38,40 @@ public enum GradientPenalty {
         return try g.square().sum(axes: Array(1..<g.rank)).mean()
     }
 }
+
+extension GradientPenalty {
+    /// Per-sample norms of the gradient with respect to a whole pyramid: the square root of the
+    /// sum of squares over every scale, as if the scales were one input vector.
+    static func norms(_ gs: [Tensor]) throws -> Tensor {
+        var total = try gs[0].square().sum(axes: Array(1..<gs[0].rank))
+        for g in gs.dropFirst() { total = try total + g.square().sum(axes: Array(1..<g.rank)) }
+        return (total + 1e-12).sqrt()
+    }
+
+    /// WGAN-GP over a multi-scale input (MSG-GAN): every scale of x^ interpolates real and fake
+    /// with the same per-sample `epsilon`, so x^ lies on the segment between the two pyramids,
+    /// and the norm is that of the gradient with respect to all scales at once.
+    public static func wgangp(critic: ([Tensor]) throws -> Tensor, real: [Tensor], fake: [Tensor], epsilon: Tensor) throws -> Tensor {
+        guard real.count == fake.count, !real.isEmpty, zip(real, fake).allSatisfy({ $0.shape == $1.shape && $0.rank >= 2 }),
+              epsilon.shape == [real[0].shape[0]] else {
+            throw TensorError("gradient penalty: real \(real.map { describe($0.shape) }), fake \(fake.map { describe($0.shape) }) and epsilon \(describe(epsilon.shape)) do not fit")
+        }
+        let points = try withoutGradients {
+            try zip(real, fake).map { r, f in
+                let e = try epsilon.reshaped([r.shape[0]] + Array(repeating: 1, count: r.rank - 1))
+                return try e * r.detached() + (1 - e) * f.detached()
+            }
+        }
+        for p in points { p.requiringGradients() }
+        let g = try gradients(of: try critic(points).sum(), wrt: points, createGraph: true)
+        return (try norms(g) - 1).square().mean()
+    }
+
+    /// R1 over a multi-scale input: the mean over real samples of the squared gradient norm with
+    /// respect to all scales.
+    public static func r1(critic: ([Tensor]) throws -> Tensor, real: [Tensor]) throws -> Tensor {
+        let points = real.map { $0.detached().copy().requiringGradients() }
+        let g = try gradients(of: try critic(points).sum(), wrt: points, createGraph: true)
+        return try norms(g).square().mean()
+    }
+}

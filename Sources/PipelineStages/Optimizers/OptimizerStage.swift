@@ -42,6 +42,8 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
             ConfigKey("schedule", .any, default: .string("constant"),
                       "Learning rate schedule: \"constant\", {\"type\": \"step\", \"stepSize\": n, \"gamma\": g} or {\"type\": \"linear\", \"start\": a, \"end\": b, \"finalFactor\": f}."),
             ConfigKey("skipBelow", .number(), default: .null, "Skip the update while the loss is below this (null: never skip)."),
+            ConfigKey("lrInput", .wire, default: .null, "A scalar input that replaces 'lr' as the base rate of every update (a progressive schedule's per-resolution 'lr')."),
+            ConfigKey("resetOn", .wire, default: .null, "An integer input; the optimizer's moments and step count are reset whenever it changes (a progressive schedule's 'phase' or 'resolution')."),
         ]
     }
 
@@ -54,6 +56,12 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
     var pending: [Tensor]?
     var updates = 0
     var skips = 0
+    /// The base rate from `lrInput` at the last evaluation, if wired.
+    var wiredRate: Double?
+    /// The value of `resetOn` at the last training evaluation; checkpointed.
+    var resetValue: Int?
+    /// Resets taken because `resetOn` changed.
+    var resets = 0
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         guard inputs["minimize"] == .scalar else {
@@ -73,6 +81,16 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         }
         schedule = try Self.schedule(config.raw("schedule"), baseRate: optimizer.learningRate)
         skipBelow = config.optionalDouble("skipBelow")
+        if let t = inputs["lrInput"], t != .scalar { throw StageProblem(key: "lrInput", "expected a scalar learning rate, found \(t)") }
+        if let t = inputs["resetOn"], t != .integer { throw StageProblem(key: "resetOn", "expected an integer, found \(t)") }
+    }
+
+    /// The rate of the next update: the schedule's, from the wired base rate when there is one.
+    func nextRate() -> Double {
+        guard let wiredRate else { return schedule.rate(atStep: optimizer.stepCount) }
+        var s = schedule
+        s.baseRate = wiredRate
+        return s.rate(atStep: optimizer.stepCount)
     }
 
     /// Reads the `schedule` key.
@@ -124,6 +142,16 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
     }
 
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
+        if let value = e.integer("resetOn") {
+            // The official ProGAN resets Adam when a resolution's layers appear and when they
+            // finish fading in; a change of the wired integer is that moment.
+            if let last = resetValue, last != value {
+                optimizer.resetState()
+                resets += 1
+            }
+            resetValue = value
+        }
+        if let rate = e.inputs["lrInput"]?.tensor { wiredRate = Double(rate.item()) }
         let loss = try e.tensor("minimize")
         let value = Double(loss.item())
         if let skipBelow, value < skipBelow {
@@ -133,7 +161,7 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
             pending = try gradients(of: loss, wrt: optimizer.parameters.map(\.tensor))
             updates += 1
         }
-        optimizer.learningRate = schedule.rate(atStep: optimizer.stepCount)
+        optimizer.learningRate = nextRate()
         let total = max(updates + skips, 1)
         return ["update": .effect, "lr": .scalar(Tensor(Float(optimizer.learningRate))),
                 "skipped": .scalar(Tensor(Float(skips) / Float(total)))]
@@ -142,7 +170,7 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
     public func commit() throws {
         guard let g = pending else { return }
         pending = nil
-        optimizer.learningRate = schedule.rate(atStep: optimizer.stepCount)
+        optimizer.learningRate = nextRate()
         try optimizer.step(gradients: g)
         try listener?.parametersDidUpdate()
     }
@@ -152,6 +180,11 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         var values = s.integers.mapValues(String.init)
         values["updates"] = String(updates)
         values["skips"] = String(skips)
+        if let resetValue {
+            values["resetValue"] = String(resetValue)
+            values["resets"] = String(resets)
+        }
+        if let wiredRate { values["wiredRate"] = String(wiredRate) }
         return StageState(tensors: s.tensors, values: values)
     }
 
@@ -163,9 +196,12 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         } catch {
             throw StageProblem("\(error)")
         }
-        optimizer.learningRate = schedule.rate(atStep: optimizer.stepCount)
         updates = state.values["updates"].flatMap(Int.init) ?? 0
         skips = state.values["skips"].flatMap(Int.init) ?? 0
+        resetValue = state.values["resetValue"].flatMap(Int.init)
+        resets = state.values["resets"].flatMap(Int.init) ?? 0
+        wiredRate = state.values["wiredRate"].flatMap(Double.init)
+        optimizer.learningRate = nextRate()
     }
 }
 

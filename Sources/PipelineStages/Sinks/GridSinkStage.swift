@@ -21,6 +21,8 @@ public final class GridSinkStage: Stage, @unchecked Sendable {
         ConfigKey("bitDepth", .int(min: 8, max: 16), default: .number(8), "8 or 16 bits per sample."),
         ConfigKey("folder", .path, default: .string("samples"), "Folder for the grids, under the run's output directory."),
         ConfigKey("pending", .int(min: 1, max: 64), default: .number(2), "Grids that may wait to be written before the run waits for the disk."),
+        ConfigKey("upscale", .int(min: 1, max: 4096), default: .null, "Enlarge smaller images (nearest) to this side first: a growing generator's grids at its final size."),
+        ConfigKey("tags", .wireMap, default: .null, "Integers or scalars written into the file name: {\"resolution\": \"grow.resolution\"} gives step-NNNNNNNN-resolution16.png."),
     ]
 
     public let outputs: [String: PortType] = ["written": .effect]
@@ -28,6 +30,8 @@ public final class GridSinkStage: Stage, @unchecked Sendable {
     let nrow: Int, padding: Int, padValue: Float
     let bitDepth: PNG.BitDepth
     let writer: BackgroundWriter
+    let upscale: Int?
+    let tags: [String]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         try SinkSupport.checkImages(inputs["input"], grid: true)
@@ -40,6 +44,34 @@ public final class GridSinkStage: Stage, @unchecked Sendable {
         padValue = config.float("padValue")
         folder = try SinkSupport.folder(config.string("folder"), in: context.outputDirectory)
         writer = BackgroundWriter(label: "ganflow.sink.\(config.stageID)", limit: config.int("pending"))
+        upscale = config.optionalInt("upscale")
+        tags = (config.raw("tags").objectEntries ?? []).map(\.0)
+        for tag in tags {
+            guard tag != "input" else { throw StageProblem(key: "tags", "a tag cannot be named 'input'") }
+            guard let t = inputs[tag], t == .integer || t == .scalar else {
+                throw StageProblem(key: tag, "tag '\(tag)' must be an integer or a scalar, found \(inputs[tag].map { "\($0)" } ?? "nothing")")
+            }
+        }
+        _ = try outputTypes(for: inputs)
+    }
+
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] {
+        if let upscale, let side = inputs["input"]?.shape?[2], upscale % side != 0 {
+            throw StageProblem(key: "upscale", "cannot enlarge \(side)x\(side) images to \(upscale)x\(upscale) by a whole factor")
+        }
+        return outputs
+    }
+
+    /// The file written for `step` with tag values (name, value) in the name.
+    func path(step: Int, tags: [(String, PortValue)]) -> String {
+        var name = SinkSupport.stepName(step)
+        for (tag, value) in tags {
+            switch value {
+            case .integer(let n): name += "-\(tag)\(n)"
+            default: name += "-\(tag)" + String(format: "%.3f", value.number ?? .nan)
+            }
+        }
+        return (folder as NSString).appendingPathComponent(name + ".png")
     }
 
     /// The file written for `step`.
@@ -49,8 +81,12 @@ public final class GridSinkStage: Stage, @unchecked Sendable {
 
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         // A detached copy: the write runs later, on another thread.
-        let images = try e.tensor("input").copy()
-        let path = self.path(step: e.step)
+        var batch = try e.tensor("input").copy()
+        if let upscale, batch.shape[2] < upscale {
+            batch = try batch.upsampleNearest(factor: upscale / batch.shape[2])
+        }
+        let images = batch
+        let path = self.path(step: e.step, tags: tags.compactMap { t in e.inputs[t].map { (t, $0) } })
         let (nrow, padding, padValue, bitDepth) = (self.nrow, self.padding, self.padValue, self.bitDepth)
         try writer.submit {
             try SampleGrid.write(images, to: path, nrow: nrow, padding: padding, padValue: padValue, bitDepth: bitDepth)

@@ -1,0 +1,215 @@
+import Foundation
+import NeuralNet
+import PipelineGraph
+@testable import PipelineStages
+import Testing
+import TensorRuntime
+
+@Suite struct ProGANStageTests {
+    /// A 4 -> 16 pipeline on the Fashion-MNIST PNG fixtures: 16 images at 4x4, then 8x8 fading in
+    /// over 32 images, 16 stable, 16x16 fading in over 32, ...
+    static func stages(batch16: Int = 8, groupSize: Int = 4, start: Int = 4) -> String {
+        """
+        "grow": { "type": "schedule.progressive", "start": \(start), "target": 16, "stabilizeKimg": 0.016, "transitionKimg": 0.032,
+                  "batch": 8, "batchByResolution": { "16": \(batch16) }, "lr": 0.002, "lrByResolution": { "8": 0.001 } },
+        "data": { "type": "dataset.images", "path": "Fixtures/fashion-mnist", "size": 16, "channels": 1, "batch": 8,
+                  "resolution": "grow.resolution", "servedBatch": "grow.batch" },
+        "fade": { "type": "transform.fade", "input": "data.images", "alpha": "grow.alpha" },
+        "z": { "type": "noise.normal", "dim": 8, "batch": 8, "servedBatch": "grow.batch" },
+        "G": { "type": "generator.progan", "input": "z.samples", "target": 16, "resolution": "grow.resolution",
+               "alpha": "grow.alpha", "fmapBase": 32, "fmapMax": 8, "ema": 0.9 },
+        "D": { "type": "discriminator.progan", "inputs": { "real": "fade.images", "fake": "G.images" }, "groupSize": \(groupSize),
+               "resolution": "grow.resolution", "alpha": "grow.alpha", "fmapBase": 32, "fmapMax": 8 },
+        "loss": { "type": "loss.wgangp", "real": "D.real", "fake": "D.fake", "drift": 0.001,
+                  "critic": "D", "realImages": "fade.images", "fakeImages": "G.images" },
+        "optD": { "type": "optimizer.adam", "minimize": "loss.discriminator", "parameters": "D", "betas": [0, 0.99],
+                  "lrInput": "grow.lr", "resetOn": "grow.phase" },
+        "optG": { "type": "optimizer.adam", "minimize": "loss.generator", "parameters": "G", "betas": [0, 0.99],
+                  "lrInput": "grow.lr", "resetOn": "grow.phase" },
+        "grid": { "type": "sink.grid", "input": "G.images", "every": 2, "upscale": 16,
+                  "tags": { "resolution": "grow.resolution", "alpha": "grow.alpha" } }
+        """
+    }
+
+    static func build(_ stages: String = stages(), steps: Int = 5, dir: String) throws -> Pipeline {
+        let text = #"{ "name": "progan-test", "seed": 4, "steps": \#(steps), "stages": { \#(stages) }, "schedule": [ { "run": "optD" }, { "run": "optG" } ] }"#
+        let doc = try PipelineDocument.parse(text, file: repositoryRoot + "/progan-test.json")
+        return try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+    }
+
+    static func run(_ p: Pipeline, dir: String, steps: Int? = nil, resume: Bool = false) throws -> RunSummary {
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.resume = resume
+        options.stepsOverride = steps
+        return try Runner(pipeline: p, options: options).run()
+    }
+
+    static func problems(_ stages: String) -> [String] {
+        do {
+            _ = try build(stages, dir: temporaryFolder("progan-invalid"))
+            return []
+        } catch let e as PipelineErrors {
+            return e.errors.map { "\($0.path): \($0.message)" }
+        } catch {
+            return ["unexpected: \(error)"]
+        }
+    }
+
+    @Test func scheduleFollowsImagesShown() throws {
+        let p = try Self.build(dir: temporaryFolder("progan-schedule"))
+        let grow = p.stage("grow") as! ProgressiveScheduleStage
+        typealias P = ProgressiveScheduleStage.Position
+        #expect(grow.position(afterImages: 0) == P(resolution: 4, alpha: 1, phase: 0))
+        #expect(grow.position(afterImages: 15) == P(resolution: 4, alpha: 1, phase: 0))
+        #expect(grow.position(afterImages: 16) == P(resolution: 8, alpha: 0, phase: 1))
+        #expect(grow.position(afterImages: 24) == P(resolution: 8, alpha: 0.25, phase: 1))
+        #expect(grow.position(afterImages: 48) == P(resolution: 8, alpha: 1, phase: 2))
+        #expect(grow.position(afterImages: 64) == P(resolution: 16, alpha: 0, phase: 3))
+        #expect(grow.position(afterImages: 96) == P(resolution: 16, alpha: 1, phase: 4))
+        #expect(grow.position(afterImages: 1_000_000) == P(resolution: 16, alpha: 1, phase: 4))
+        #expect(grow.scenarios.map(\.label) == ["resolution 4", "resolution 8", "resolution 16"])
+        // Steps: 8 images each; every evaluation of a step sees the same values.
+        var seen: [(Int, Float, Int, Float)] = []
+        for step in 1...6 {
+            for _ in 0..<2 {
+                let out = try grow.run(["resolution", "alpha", "batch", "lr"], step: step, stageID: "grow")
+                seen.append((out["resolution"]!.number.map(Int.init)!, Float(out["alpha"]!.number!),
+                             out["batch"]!.number.map(Int.init)!, Float(out["lr"]!.number!)))
+            }
+        }
+        let steps = stride(from: 0, to: seen.count, by: 2).map { seen[$0] }
+        #expect(steps.map(\.0) == [4, 4, 8, 8, 8, 8])
+        #expect(steps.map(\.1) == [1, 1, 0, 0.25, 0.5, 0.75])
+        #expect(steps.map(\.3) == [0.002, 0.002, 0.001, 0.001, 0.001, 0.001])
+        #expect(zip(seen, seen.dropFirst()).enumerated().allSatisfy { $0.offset % 2 == 1 || $0.element.0 == $0.element.1 })
+    }
+
+    @Test func validationChecksEveryResolutionTheScheduleVisitsAndNamesIt() {
+        #expect(Self.problems(Self.stages(batch16: 6)) == [
+            "$.stages.D.inputs.real: at resolution 16 (from 'grow'): MinibatchStddev: batch size 6 is not a multiple of the group size 4",
+        ])
+        #expect(Self.problems(Self.stages(batch16: 16)) == [
+            "$.stages.data.servedBatch: at resolution 16 (from 'grow'): a served batch of 16 needs 1 to 'batch' (8) images",
+        ])
+        #expect(Self.problems(Self.stages(start: 2)) == [
+            "$.stages.G.resolution: at resolution 2 (from 'grow'): resolution 2 is not one of this network's 4, 8, 16",
+        ])
+        let misWired = Self.stages().replacingOccurrences(of: #""alpha": "grow.alpha", "fmapBase": 32, "fmapMax": 8, "ema""#,
+                                                          with: #""alpha": "grow.batch", "fmapBase": 32, "fmapMax": 8, "ema""#)
+        #expect(Self.problems(misWired) == ["$.stages.G.alpha: expected a scalar, found integer"])
+    }
+
+    @Test func trainsAcrossAResolutionChangeWithFadedRealsAndTaggedGrids() throws {
+        let dir = temporaryFolder("progan-run")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try Self.build(dir: dir)
+        let summary = try Self.run(p, dir: dir)
+        #expect(summary.finalScalars["loss.discriminator"]?.isFinite == true)
+        #expect(summary.finalScalars["grow.alpha"] == 0.5)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/samples").sorted()
+        #expect(files == ["step-00000002-resolution4-alpha1.000.png", "step-00000004-resolution8-alpha0.250.png",
+                          "step-00000005-resolution8-alpha0.500.png"])
+        #expect(try pngHeader(dir + "/samples/" + files[2]) == [146, 20, 1, 8])
+        // Adam was reset when 8x8 appeared (phase 0 -> 1): two updates since, at 8x8's rate.
+        let optD = p.stage("optD") as! OptimizerStage<AdamRecipe>
+        #expect(optD.resets == 1 && optD.optimizer.stepCount == 3)
+        #expect(optD.optimizer.learningRate == Double(Float(0.001)))
+        let g = p.stage("G") as! ProGANGeneratorStage
+        #expect(g.current.resolution == 8 && g.current.alpha == 0.5)
+        #expect(try g.generate(Tensor(zeros: [3, 8])).shape == [3, 1, 8, 8])
+    }
+
+    @Test func fadeCrossesTheRealImagesWithTheirPooledSelves() throws {
+        let p = try Self.build(dir: temporaryFolder("progan-fade"))
+        let fade = p.stage("fade")
+        var rng = PhiloxRandom(seed: 1)
+        let x = Tensor(randomNormal: [2, 1, 8, 8], using: &rng)
+        let low = try x.downsampleArea(factor: 2).upsampleNearest(factor: 2)
+        func faded(_ a: Float) throws -> [Float] {
+            try fade.run(["images"], inputs: ["input": .tensor(x), "alpha": .scalar(Tensor(a))], stageID: "fade")["images"]!.tensor!.scalars
+        }
+        #expect(try faded(1) == x.scalars)
+        #expect(try faded(0) == low.scalars)
+        let quarter = try faded(0.25)
+        #expect(zip(quarter, zip(low.scalars, x.scalars)).allSatisfy { abs($0 - (0.75 * $1.0 + 0.25 * $1.1)) < 1e-6 })
+    }
+
+    @Test func resumingMidTransitionIsBitExact() throws {
+        let straight = temporaryFolder("progan-straight"), split = temporaryFolder("progan-split")
+        defer {
+            try? FileManager.default.removeItem(atPath: straight)
+            try? FileManager.default.removeItem(atPath: split)
+        }
+        let a = try Self.build(steps: 6, dir: straight)
+        _ = try Self.run(a, dir: straight)
+        _ = try Self.run(try Self.build(steps: 6, dir: split), dir: split, steps: 4)
+        // The checkpoint of step 4 stands in the middle of 8x8's fade-in.
+        let saved = Checkpoint.stageState("grow", in: try SafeTensorsArchive(contentsOf: Checkpoint.list(in: split).last!))
+        #expect(saved.values["phase"] == "1" && saved.values["alpha"] == "0.25" && saved.values["imagesShown"] == "24")
+        let b = try Self.build(steps: 6, dir: split)
+        let summary = try Self.run(b, dir: split, resume: true)
+        #expect(summary.lastStep == 6)
+        for id in ["G", "D"] {
+            #expect(a.stage(id).parameters.map(\.1.scalars) == b.stage(id).parameters.map(\.1.scalars), "\(id)")
+        }
+        let emaA = (a.stage("G") as! ProGANGeneratorStage).core.ema!.average.namedParameters.map(\.1.scalars)
+        let emaB = (b.stage("G") as! ProGANGeneratorStage).core.ema!.average.namedParameters.map(\.1.scalars)
+        #expect(emaA == emaB)
+        #expect(try a.stage("grow").checkpointState().values == b.stage("grow").checkpointState().values)
+        let metrics = try String(contentsOfFile: split + "/metrics.jsonl", encoding: .utf8)
+        let reference = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8)
+        func losses(_ text: String) -> [String] {
+            text.split(separator: "\n").map { line in String(line.split(separator: ",").filter { $0.contains("loss.") }.joined(separator: ",")) }
+        }
+        #expect(losses(metrics) == losses(reference))
+    }
+
+    @Test func aChangedScheduleRefusesTheCheckpoint() throws {
+        let dir = temporaryFolder("progan-changed")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try Self.run(try Self.build(steps: 4, dir: dir), dir: dir)
+        let changed = Self.stages().replacingOccurrences(of: #""transitionKimg": 0.032"#, with: #""transitionKimg": 0.064"#)
+        #expect(throws: PipelineErrors.self) { _ = try Self.run(try Self.build(changed, steps: 6, dir: dir), dir: dir, resume: true) }
+    }
+}
+
+/// The ProGAN pipelines validate and train across their first resolution change on the fixtures.
+@Suite struct ProGANPipelineFileTests {
+    static let files = ["progan-fashion", "progan-rgb64"]
+
+    @Test(arguments: files)
+    func validates(_ name: String) throws {
+        let doc = try PipelineDocument.load(file: PipelineFileTests.path(name))
+        let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: NSTemporaryDirectory())
+        #expect(p.warnings.isEmpty, "\(p.warnings)")
+        #expect(doc.name == name)
+    }
+
+    /// Phases of 16 images at batch 8: steps 1-2 at 4x4, steps 3-4 fade 8x8 in.
+    @Test(arguments: files)
+    func runsAcrossAResolutionChangeOnFixtures(_ name: String) throws {
+        var overrides = ["data.batch=8", "z.batch=8", "grow.batch=8", "grow.batchByResolution={}",
+                         "grow.stabilizeKimg=0.016", "grow.transitionKimg=0.016", "grid.every=2"]
+        let text = try String(contentsOfFile: PipelineFileTests.path(name), encoding: .utf8)
+        if text.contains("dataset.idx") { overrides.append("data.images=\(repositoryRoot)/Fixtures/idx/t10k-256-images-idx3-ubyte.gz") }
+        let doc = try PipelineDocument.load(file: PipelineFileTests.path(name), overrides: overrides)
+        let dir = temporaryDirectory("pipeline-\(name)")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.stepsOverride = 4
+        let summary = try Runner(pipeline: p, options: options).run()
+        #expect(summary.lastStep == 4)
+        #expect(summary.finalScalars["loss.discriminator"]?.isFinite == true)
+        #expect(summary.finalScalars["loss.generator"]?.isFinite == true)
+        #expect(summary.finalScalars["grow.alpha"] == 0.5)
+        let target = name == "progan-fashion" ? 32 : 64
+        let grids = try FileManager.default.contentsOfDirectory(atPath: dir + "/samples").sorted()
+        #expect(grids == ["step-00000002-resolution4-alpha1.000.png", "step-00000004-resolution8-alpha0.500.png"])
+        #expect(try pngHeader(dir + "/samples/" + grids[1])[1] == target + 4)
+        let (_, g) = try TrainedRun(dir).generator(nil, registry: .standard)
+        #expect(try g.samples(count: 3, seed: 1).shape == [3, name == "progan-fashion" ? 1 : 3, 8, 8])
+    }
+}
