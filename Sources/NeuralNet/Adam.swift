@@ -12,7 +12,7 @@ import TensorRuntime
 ///     p -= learningRate / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 ///
 /// `eps` is added after the square root and the bias correction, as PyTorch does.
-public final class Adam: Optimizer {
+public class Adam: Optimizer {
     public var learningRate: Double
     public var beta1: Double
     public var beta2: Double
@@ -20,28 +20,42 @@ public final class Adam: Optimizer {
     public var weightDecay: Double
     public private(set) var stepCount = 0
     private let table: ParameterTable
+    /// "adam" or "adamw", for messages and the profiler.
+    private let name: String
+    /// Weight decay as AdamW's multiplicative shrink rather than Adam's L2 term.
+    private let decoupled: Bool
 
     public var parameters: [(name: String, tensor: Tensor)] { table.entries }
 
-    public init(
+    public convenience init(
         parameters: [(name: String, tensor: Tensor)], learningRate: Double = 1e-3,
         beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 0
     ) throws {
-        try validateAdam("adam", learningRate, beta1, beta2, eps, weightDecay)
+        try self.init(name: "adam", decoupled: false, parameters: parameters, learningRate: learningRate,
+                      beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+    }
+
+    init(
+        name: String, decoupled: Bool, parameters: [(name: String, tensor: Tensor)], learningRate: Double,
+        beta1: Double, beta2: Double, eps: Double, weightDecay: Double
+    ) throws {
+        try validateAdam(name, learningRate, beta1, beta2, eps, weightDecay)
+        self.name = name
+        self.decoupled = decoupled
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
-        table = try ParameterTable(parameters, slots: ["exp_avg", "exp_avg_sq"], optimizer: "adam")
+        table = try ParameterTable(parameters, slots: ["exp_avg", "exp_avg_sq"], optimizer: name)
     }
 
     public func step(gradients: [Tensor]) throws {
         let grads = try table.checked(gradients)
         stepCount += 1
-        Profiler.measure("adam") {
+        Profiler.measure(name) {
             adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
-                       eps: eps, l2: weightDecay, decoupled: 0)
+                       eps: eps, l2: decoupled ? 0 : weightDecay, decoupled: decoupled ? weightDecay : 0)
         }
     }
 
@@ -61,46 +75,13 @@ public final class Adam: Optimizer {
 ///
 /// Before the Adam update, `p *= 1 - learningRate * weightDecay`; the gradient itself is not
 /// changed, so the decay is not rescaled by the second moment as Adam's L2 term is.
-public final class AdamW: Optimizer {
-    public var learningRate: Double
-    public var beta1: Double
-    public var beta2: Double
-    public var eps: Double
-    public var weightDecay: Double
-    public private(set) var stepCount = 0
-    private let table: ParameterTable
-
-    public var parameters: [(name: String, tensor: Tensor)] { table.entries }
-
-    public init(
+public final class AdamW: Adam {
+    public convenience init(
         parameters: [(name: String, tensor: Tensor)], learningRate: Double = 1e-3,
         beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 1e-2
     ) throws {
-        try validateAdam("adamw", learningRate, beta1, beta2, eps, weightDecay)
-        self.learningRate = learningRate
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.weightDecay = weightDecay
-        table = try ParameterTable(parameters, slots: ["exp_avg", "exp_avg_sq"], optimizer: "adamw")
-    }
-
-    public func step(gradients: [Tensor]) throws {
-        let grads = try table.checked(gradients)
-        stepCount += 1
-        adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
-                   eps: eps, l2: 0, decoupled: weightDecay)
-    }
-
-    public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
-
-    public func importState(_ state: OptimizerState, prefix: String) throws {
-        stepCount = try table.importState(state, prefix: prefix)
-    }
-
-    public func resetState() {
-        table.reset()
-        stepCount = 0
+        try self.init(name: "adamw", decoupled: true, parameters: parameters, learningRate: learningRate,
+                      beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
     }
 }
 
