@@ -40,6 +40,15 @@ public struct SafeTensorsArchive {
         public let dtype: DType
         public let shape: [Int]
         public let payload: Payload
+
+        /// The element type this entry is written as: F32 for floats and I64 for integers, whatever
+        /// precision a file it was read from stored them in (the values are held widened).
+        var writtenType: DType {
+            switch payload {
+            case .floats: .f32
+            case .integers: .i64
+            }
+        }
     }
 
     /// Free-form string metadata, written under `__metadata__`.
@@ -130,9 +139,9 @@ extension SafeTensorsArchive {
         var offset = 0
         for name in names {
             let entry = entries[name]!
-            let bytes = Tensor.elementCount(entry.shape) * entry.dtype.size
+            let bytes = Tensor.elementCount(entry.shape) * entry.writtenType.size
             let shape = entry.shape.map(String.init).joined(separator: ",")
-            members.append(HeaderJSON.quote(name) + ":{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],"
+            members.append(HeaderJSON.quote(name) + ":{\"dtype\":\"\(entry.writtenType.rawValue)\",\"shape\":[\(shape)],"
                 + "\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }

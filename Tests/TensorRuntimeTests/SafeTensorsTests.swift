@@ -78,6 +78,23 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(try archive.tensor("empty").shape == [0, 3])
     }
 
+    /// Found by the SafeTensors fuzz harness: F16 and BF16 entries were re-written under their
+    /// original dtype but with 4-byte floats, so re-saving a file read from PyTorch made a file that
+    /// no reader accepts. Values read from any float type are written back as F32.
+    @Test func reencodingHalfPrecisionEntriesWritesThemAsF32() throws {
+        let original = try SafeTensorsArchive(contentsOf: packageRoot.appendingPathComponent("Fixtures/golden/tiny.safetensors").path)
+        let again = try SafeTensorsArchive(decoding: original.encoded(), source: "re-encoded")
+        #expect(again.names == original.names)
+        for name in ["half.exact", "half.rounded", "bf16.exact", "bf16.rounded"] {
+            #expect(again.entry(name)?.dtype == .f32, "\(name)")
+            #expect(try again.tensor(name).scalars == original.tensor(name).scalars, "\(name)")
+        }
+        #expect(try again.integers("counts") == [-3, 0, 1 << 40])
+        let seed = packageRoot.appendingPathComponent("Fixtures/fuzz/SafeTensors/mixed-dtypes-reencode.safetensors").path
+        let mixed = try SafeTensorsArchive(contentsOf: seed)
+        #expect(try SafeTensorsArchive(decoding: mixed.encoded(), source: "re-encoded").names == mixed.names)
+    }
+
     @Test func halfConversionMatchesFloat16ForEveryBitPattern() {
         #if arch(x86_64) || arch(arm64)
         for bits in 0...UInt16.max {
