@@ -67,3 +67,20 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer harnesses, declared only when GANFLOW_FUZZ is set: their entry point is libFuzzer's
+// `main`, which only a `--sanitize=fuzzer` build links, so a plain `swift build` must not see them.
+// `Scripts/fuzz.sh` sets the variable and builds them in `.build-fuzz`.
+if Context.environment["GANFLOW_FUZZ"] != nil {
+    let harness: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+    package.targets += [
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "FuzzPipeline", dependencies: ["FuzzSupport", "PipelineGraph", "PipelineStages"],
+                          path: "Fuzz/Pipeline", swiftSettings: harness),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["FuzzSupport", "TensorRuntime", "PipelineGraph"],
+                          path: "Fuzz/SafeTensors", swiftSettings: harness),
+        .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/IDX", swiftSettings: harness),
+        .executableTarget(name: "FuzzCIFAR", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/CIFAR", swiftSettings: harness),
+        .executableTarget(name: "FuzzPNG", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/PNG", swiftSettings: harness),
+    ]
+}
