@@ -13,6 +13,10 @@ import Darwin
 ///
 /// Every file is treated as hostile: a header that disagrees with the bytes is a thrown
 /// `SafeTensorsError` naming the file and the tensor, never a crash or a silent misread.
+///
+/// Files written here carry a checksum of the data buffer in the metadata (`ganflow.checksum`),
+/// so a flipped bit in a tensor, which leaves the layout valid, is found when the file is read;
+/// files without one (from PyTorch) are read unchecked. The key is not shown in `metadata`.
 public struct SafeTensorsArchive {
     /// An element type of the format.
     public enum DType: String, Sendable, CaseIterable {
@@ -121,6 +125,7 @@ public struct SafeTensorsArchive {
     }
 
     static let metadataKey = "__metadata__"
+    static let checksumKey = "ganflow.checksum"
     /// Headers larger than this are refused before parsing (the reference implementation's limit).
     static let maxHeaderBytes = 100_000_000
 }
@@ -131,11 +136,11 @@ extension SafeTensorsArchive {
     /// The JSON header, padded with spaces so the data buffer starts 8-byte aligned.
     func header() -> [UInt8] {
         var members: [String] = []
-        if !metadata.isEmpty {
-            let pairs = metadata.sorted { $0.key < $1.key }
-                .map { HeaderJSON.quote($0.key) + ":" + HeaderJSON.quote($0.value) }
-            members.append(HeaderJSON.quote(SafeTensorsArchive.metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
-        }
+        var stored = metadata
+        stored[SafeTensorsArchive.checksumKey] = SafeTensorsArchive.hex(dataChecksum())
+        let pairs = stored.sorted { $0.key < $1.key }
+            .map { HeaderJSON.quote($0.key) + ":" + HeaderJSON.quote($0.value) }
+        members.append(HeaderJSON.quote(SafeTensorsArchive.metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
         var offset = 0
         for name in names {
             let entry = entries[name]!
@@ -167,6 +172,30 @@ extension SafeTensorsArchive {
             }
             if let failure { throw failure }
         }
+    }
+
+    /// The checksum of the data buffer as it will be written: the entries' bytes in order.
+    func dataChecksum() -> UInt64 {
+        var checksum = DataChecksum()
+        for name in names {
+            switch entries[name]!.payload {
+            case .floats(let t):
+                let c = t.contiguousData()
+                #if _endian(little)
+                checksum.add(UnsafeRawBufferPointer(start: c.data, count: c.count * 4))
+                #else
+                (0..<c.count).map { c.data[$0].bitPattern.littleEndian }.withUnsafeBytes { checksum.add($0) }
+                #endif
+            case .integers(let values):
+                values.map { $0.littleEndian }.withUnsafeBytes { checksum.add($0) }
+            }
+        }
+        return checksum.value
+    }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     private func appendEncoded(_ sink: (UnsafeRawBufferPointer) -> Void) {
@@ -271,6 +300,14 @@ extension SafeTensorsArchive {
         guard end == buffer.count else {
             throw fail(nil, "data buffer has \(buffer.count) bytes, but the tensors cover only \(end)")
         }
+        if let recorded = metadata.removeValue(forKey: SafeTensorsArchive.checksumKey) {
+            var checksum = DataChecksum()
+            for t in ordered { checksum.add(UnsafeRawBufferPointer(rebasing: buffer[t.begin..<t.end])) }
+            let actual = SafeTensorsArchive.hex(checksum.value)
+            guard actual == recorded else {
+                throw fail(nil, "the tensor data does not match its checksum (\(actual), recorded \(recorded)): the file is corrupt")
+            }
+        }
 
         for t in located {
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[t.begin..<t.end])
@@ -365,6 +402,32 @@ extension SafeTensorsArchive {
             preconditionFailure("handled above")
         }
         return .floats(t)
+    }
+}
+
+/// A 64-bit checksum of a sequence of byte ranges (one per tensor), to find corruption, not attacks.
+///
+/// Each range is folded in 8-byte words by xor, multiplication by an odd constant and rotation,
+/// each a bijection of the state, so any change within one word always changes the result, and
+/// the range's length is folded in first, so moving bytes between tensors does too.
+struct DataChecksum {
+    private(set) var value: UInt64 = 0x243F_6A88_85A3_08D3
+
+    private mutating func mix(_ word: UInt64) {
+        let product = (value ^ word) &* 0x9E37_79B9_7F4A_7C15
+        value = product << 27 | product >> 37
+    }
+
+    mutating func add(_ bytes: UnsafeRawBufferPointer) {
+        mix(UInt64(bytes.count))
+        let words = bytes.count / 8
+        if words > 0 {
+            let base = bytes.baseAddress!
+            for i in 0..<words { mix(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
+        }
+        var tail: UInt64 = 0
+        for (shift, i) in (words * 8..<bytes.count).enumerated() { tail |= UInt64(bytes[i]) << (8 * UInt64(shift)) }
+        mix(tail)
     }
 }
 

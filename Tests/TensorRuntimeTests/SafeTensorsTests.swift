@@ -95,6 +95,34 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(try SafeTensorsArchive(decoding: mixed.encoded(), source: "re-encoded").names == mixed.names)
     }
 
+    /// A flipped bit in a tensor leaves a file whose layout is valid; the data checksum written in
+    /// the metadata finds it, wherever it is, and names the file.
+    @Test func aFlippedBitInTheTensorDataIsRefused() throws {
+        var rng = PhiloxRandom(seed: 5)
+        var archive = SafeTensorsArchive(metadata: ["note": "kept"])
+        archive.set("w", Tensor(randomNormal: [3, 5], using: &rng))
+        archive.set("empty", Tensor(zeros: [0, 2]))
+        archive.set("n", integers: [1, -2, 3], shape: [3])
+        let bytes = archive.encoded()
+        let intact = try decode(bytes)
+        #expect(intact.metadata == ["note": "kept"], "the checksum is not shown as metadata")
+        let dataStart = 8 + bytes.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        #expect(bytes.count - dataStart == 15 * 4 + 3 * 8)
+        for offset in dataStart..<bytes.count {
+            for bit in [0, 3, 7] {
+                var flipped = bytes
+                flipped[offset] ^= 1 << bit
+                #expect(throws: SafeTensorsError.self, "byte \(offset) bit \(bit)") { try decode(flipped) }
+                do {
+                    _ = try decode(flipped)
+                } catch {
+                    #expect("\(error)".hasPrefix("bad.safetensors: the tensor data does not match its checksum ("))
+                    #expect("\(error)".hasSuffix("): the file is corrupt"))
+                }
+            }
+        }
+    }
+
     @Test func halfConversionMatchesFloat16ForEveryBitPattern() {
         #if arch(x86_64) || arch(arm64)
         for bits in 0...UInt16.max {
