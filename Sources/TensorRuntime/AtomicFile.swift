@@ -50,6 +50,35 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes the temporary files in `directory` that writers killed midway left behind, and
+    /// returns their paths.
+    ///
+    /// A SIGKILL (or a power cut) during `write` leaves `.<name>.tmp-<pid>-…` behind; the target
+    /// itself is intact, but a run killed often would fill its disk with these. Only files whose
+    /// writing process no longer exists are removed, so a live writer in the same directory is safe.
+    @discardableResult
+    public static func removeAbandonedTemporaries(in directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            names.append(name)
+        }
+        closedir(dir)
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".") {
+            guard let marker = name.firstRange(of: ".tmp-") else { continue }
+            let digits = name[marker.upperBound...].prefix { $0.isNumber }
+            guard let pid = Int32(digits), pid > 0 else { continue }
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let path = directory + "/" + name
+            if unlink(path) == 0 { removed.append(path) }
+        }
+        return removed
+    }
+
     /// Appends bytes to the temporary file of an `AtomicFile.write`.
     public struct Writer: ~Copyable {
         let fd: Int32

@@ -94,6 +94,31 @@ import TensorRuntime
         #expect(Checkpoint.list(in: dir).last?.hasSuffix("step-00000004.safetensors") == true, "a new good step-4 checkpoint")
     }
 
+    @Test func resumeSkipsABitFlippedNewestCheckpoint() throws {
+        let text = SchedulerTests.diamond.replacingOccurrences(of: "\"steps\": 6,", with: "\"steps\": 6, \"checkpoint\": {\"every\": 2, \"keep\": 3},")
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try run(try build(text), dir: dir, steps: 4)
+        let newest = Checkpoint.list(in: dir).last!
+        // One bit of the last weight: the layout stays valid, only the data checksum can tell.
+        var data = try Data(contentsOf: URL(fileURLWithPath: newest))
+        data[data.count - 2] ^= 0x10
+        try data.write(to: URL(fileURLWithPath: newest))
+        #expect {
+            _ = try SafeTensorsArchive(contentsOf: newest)
+        } throws: { e in
+            "\(e)".hasPrefix("\(newest): the tensor data does not match its checksum (")
+        }
+        var o = Runner.Options(runDirectory: dir)
+        o.quiet = true
+        o.resume = true
+        o.stepsOverride = 6
+        let runner = Runner(pipeline: try build(text), options: o)
+        #expect(try runner.run().lastStep == 6)
+        #expect(runner.resumedFrom?.hasSuffix("step-00000002.safetensors") == true)
+        #expect(FileManager.default.fileExists(atPath: newest + ".unreadable"))
+    }
+
     @Test func resumeWithOnlyUnreadableCheckpointsFailsInsteadOfStartingOver() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -110,13 +135,19 @@ import TensorRuntime
     @Test func nonFiniteLossStopsTheRunNamingStageAndStep() throws {
         // A learning rate this large diverges within a few steps.
         let text = SchedulerTests.diamond.replacingOccurrences(of: "\"lr\": 0.05", with: "\"lr\": 1e30")
+            .replacingOccurrences(of: "\"steps\": 6,", with: "\"steps\": 6, \"checkpoint\": {\"every\": 1, \"keep\": 2},")
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect {
             _ = try run(try build(text), dir: dir, steps: 50)
         } throws: { e in
             guard let f = e as? NonFiniteValue else { return false }
-            return f.wire == "AB.loss" && f.description.hasPrefix("step \(f.step): 'AB.loss' is ")
+            // The checkpoint named is the one of the step before, the last with finite values.
+            let last = f.step > 1 ? dir + "/checkpoints/" + Checkpoint.fileName(step: f.step - 1) : nil
+            let ending = last.map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written before it"
+            return f.wire == "AB.loss" && f.lastCheckpoint == last
+                && f.description.hasPrefix("step \(f.step): 'AB.loss' is ") && f.description.contains("(stage 'AB'); stopping at the first non-finite value; ")
+                && f.description.hasSuffix(ending)
         }
     }
 }

@@ -240,6 +240,23 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["out.bin"])
     }
 
+    /// A run SIGKILLed inside a checkpoint write leaves its temporary file; the next run removes
+    /// those of dead processes only (Scripts/killtest.sh found them piling up, 24 MB each).
+    @Test func abandonedTemporariesOfDeadWritersAreRemoved() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // No process has this id: Linux's pid_max is at most 2^22.
+        let dead = dir + "/.step-00000004.safetensors.tmp-2147483600-0-17"
+        let live = dir + "/.step-00000006.safetensors.tmp-\(getpid())-0-18"
+        let other = dir + "/.hidden"
+        let kept = dir + "/step-00000002.safetensors"
+        for path in [dead, live, other, kept] { #expect(FileManager.default.createFile(atPath: path, contents: Data([1]))) }
+        #expect(AtomicFile.removeAbandonedTemporaries(in: dir) == [dead])
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        for path in [live, other, kept] { #expect(FileManager.default.fileExists(atPath: path)) }
+        #expect(AtomicFile.removeAbandonedTemporaries(in: dir + "/missing").isEmpty)
+    }
+
     @Test func atomicWriteIntoAMissingDirectoryFailsNamingTheFile() {
         #expect(throws: FileError(path: "/nonexistent-dir/out.bin", message: "cannot create a temporary file: No such file or directory")) {
             try AtomicFile.write([1], to: "/nonexistent-dir/out.bin")

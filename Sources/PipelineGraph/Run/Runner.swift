@@ -14,7 +14,27 @@ public struct NonFiniteValue: Error, CustomStringConvertible, Sendable {
     public var wire: String
     public var step: Int
     public var value: Double
-    public var description: String { "step \(step): '\(wire)' is \(value); stopping (the last good checkpoint is kept)" }
+    /// The newest checkpoint on disk when the run stopped, written before the value went bad.
+    public var lastCheckpoint: String?
+    public var description: String {
+        let shown = value.isNaN ? "NaN" : "\(value)"
+        let stage = String(wire.prefix { $0 != "." })
+        return "step \(step): '\(wire)' is \(shown) (stage '\(stage)'); stopping at the first non-finite value; "
+            + (lastCheckpoint.map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written before it")
+    }
+}
+
+/// A checkpoint that could not be written (a full disk, a vanished mount): the run stops rather
+/// than train on without a way back.
+public struct CheckpointWriteFailure: Error, CustomStringConvertible, Sendable {
+    public var step: Int
+    /// The file error, which names the path.
+    public var reason: String
+    public var lastCheckpoint: String?
+    public var description: String {
+        "step \(step): cannot write a checkpoint: \(reason); stopping; "
+            + (lastCheckpoint.map { "the last good checkpoint, \($0), is intact" } ?? "no earlier checkpoint exists")
+    }
 }
 
 /// Hears every logged step of a run, as `metrics.jsonl` gets it (TensorBoard event writers,
@@ -93,6 +113,11 @@ public final class Runner: @unchecked Sendable {
         try AtomicFile.write(Array((pipeline.document.json.serialized() + "\n").utf8),
                              to: (dir as NSString).appendingPathComponent("pipeline.json"))
 
+        for leftover in AtomicFile.removeAbandonedTemporaries(in: dir)
+            + AtomicFile.removeAbandonedTemporaries(in: (dir as NSString).appendingPathComponent(Checkpoint.directoryName)) {
+            logger.info("removed \(leftover), left behind by a run that was killed while writing it")
+        }
+
         var step = 0
         var index = 0
         if options.resume {
@@ -140,38 +165,47 @@ public final class Runner: @unchecked Sendable {
         defer { signals.cancel() }
         var interrupted = false
 
-        while step < total {
-            if stopRequested.isRequested { interrupted = true; break }
-            step += 1
-            var scalars: [(String, Double)] = []
-            for phase in pipeline.document.schedule {
-                // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
-                let active = phase.run.filter { pipeline.nodes[$0]!.isActive(at: step) }
-                if active.isEmpty { continue }
-                let targets = Dictionary(uniqueKeysWithValues: active.map { ($0, allOutputs($0)) })
-                for _ in 0..<phase.repeats {
-                    let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
-                    index += 1
+        do {
+            while step < total {
+                if stopRequested.isRequested { interrupted = true; break }
+                step += 1
+                var scalars: [(String, Double)] = []
+                for phase in pipeline.document.schedule {
+                    // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
+                    let active = phase.run.filter { pipeline.nodes[$0]!.isActive(at: step) }
+                    if active.isEmpty { continue }
+                    let targets = Dictionary(uniqueKeysWithValues: active.map { ($0, allOutputs($0)) })
+                    for _ in 0..<phase.repeats {
+                        let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
+                        index += 1
+                        try collect(values, step: step, into: &scalars)
+                    }
+                }
+                let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
+                if !side.isEmpty {
+                    let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
+                    let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
                     try collect(values, step: step, into: &scalars)
                 }
+                // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
+                scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
+                for (k, v) in scalars { latest[k] = v }
+                let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
+                try metrics.append(step: step, seconds: seconds, scalars: scalars)
+                for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
+                if !options.quiet { progress.update(step: step, scalars: scalars) }
+                if step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested {
+                    do {
+                        lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
+                                                             keep: pipeline.document.checkpointKeep)
+                    } catch {
+                        throw CheckpointWriteFailure(step: step, reason: "\(error)", lastCheckpoint: lastCheckpoint)
+                    }
+                }
             }
-            let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
-            if !side.isEmpty {
-                let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
-                let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
-                try collect(values, step: step, into: &scalars)
-            }
-            // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
-            scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
-            for (k, v) in scalars { latest[k] = v }
-            let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
-            try metrics.append(step: step, seconds: seconds, scalars: scalars)
-            for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
-            if !options.quiet { progress.update(step: step, scalars: scalars) }
-            if step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested {
-                lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
-                                                     keep: pipeline.document.checkpointKeep)
-            }
+        } catch var failure as NonFiniteValue {
+            failure.lastCheckpoint = lastCheckpoint
+            throw failure
         }
         for id in pipeline.order { try pipeline.nodes[id]!.stage.finish() }
         try metrics.close()
