@@ -13,6 +13,15 @@ final class BackgroundWriter: Sendable {
     private let slots = DispatchSemaphore(value: 0)
     private let failure = Mutex<(any Error)?>(nil)
     private let written = Atomic<Int>(0)
+    private let accepted = Atomic<Int>(0)
+    private let peak = Atomic<Int>(0)
+    private let blocked = Atomic<Int>(0)
+    /// The most writes ever queued or running at once; never more than the limit.
+    var highWater: Int { peak.load(ordering: .relaxed) }
+    /// Writes queued or running now.
+    var pending: Int { accepted.load(ordering: .relaxed) }
+    /// Callers of `submit` waiting for a free slot now (the training loop, held back by the disk).
+    var waitingSubmitters: Int { blocked.load(ordering: .relaxed) }
 
     init(label: String, limit: Int) {
         precondition(limit > 0)
@@ -25,9 +34,21 @@ final class BackgroundWriter: Sendable {
     /// Queues `write`, waiting for a free slot first.
     func submit(_ write: @escaping @Sendable () throws -> Void) throws {
         try rethrowFailure()
+        blocked.add(1, ordering: .relaxed)
         slots.wait()
+        blocked.subtract(1, ordering: .relaxed)
+        let now = accepted.add(1, ordering: .relaxed).newValue
+        var seen = peak.load(ordering: .relaxed)
+        while now > seen {
+            let (exchanged, current) = peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            seen = current
+        }
         queue.async { [self] in
-            defer { slots.signal() }
+            defer {
+                accepted.subtract(1, ordering: .relaxed)
+                slots.signal()
+            }
             do {
                 try write()
                 written.add(1, ordering: .relaxed)
