@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (the main job) and `make test` (the test suite).
 SWIFT ?= swift
 
-.PHONY: setup build run test bench
+.PHONY: setup build run test test-tsan fuzz-short bench
 setup:
 	bash Scripts/setup.sh
 
@@ -14,6 +14,18 @@ run: build
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) test-tsan fuzz-short
+
+# The scheduler, evaluator and runner tests under the thread sanitizer. GANFLOW_TEST_ONLY trims the
+# package to PipelineGraphTests and what it imports, so nothing else is built a second time.
+test-tsan:
+	GANFLOW_TEST_ONLY=PipelineGraphTests TSAN_OPTIONS="suppressions=$(CURDIR)/Scripts/tsan.supp halt_on_error=1" \
+		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-ci
+
+# Each fuzz harness for a few seconds (about a minute in all), built without optimisation because
+# building is most of the time here; Scripts/fuzz.sh with no FUZZ_CONFIG fuzzes at full speed.
+fuzz-short:
+	FUZZ_CONFIG=debug bash Scripts/fuzz.sh 12
 
 # The speed comparison with PyTorch (needs torch in ~/torchref; see README).
 bench: build

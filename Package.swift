@@ -84,3 +84,22 @@ if Context.environment["GANFLOW_FUZZ"] != nil {
         .executableTarget(name: "FuzzPNG", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/PNG", swiftSettings: harness),
     ]
 }
+
+// `GANFLOW_TEST_ONLY=PipelineGraphTests` (a comma-separated list of test targets) keeps only those
+// test targets and the targets they depend on, so a sanitized build of a subset (CI's thread
+// sanitizer pass over the scheduler) compiles nothing else. Normal builds never set it.
+if let only = Context.environment["GANFLOW_TEST_ONLY"] {
+    var keep = Set<String>()
+    var pending = only.split(separator: ",").map(String.init)
+    while let name = pending.popLast() {
+        guard keep.insert(name).inserted, let target = package.targets.first(where: { $0.name == name }) else { continue }
+        for dependency in target.dependencies {
+            switch dependency {
+            case .targetItem(let name, _), .byNameItem(let name, _): pending.append(name)
+            default: break
+            }
+        }
+    }
+    package.targets.removeAll { !keep.contains($0.name) }
+    package.products = []
+}

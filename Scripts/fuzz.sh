@@ -7,7 +7,8 @@
 # Corpora grow in .build-fuzz/corpus/<harness> across runs, seeded from Fixtures/ (and Fuzz/Seeds/);
 # crashes, leaks, timeouts and out-of-memory inputs go to .build-fuzz/artifacts/<harness>/.
 # Prints one line per harness: executions, executions per second, coverage (cov, ft), corpus size.
-# Exits non-zero when any harness found a problem.
+# Exits non-zero when any harness found a problem. FUZZ_CONFIG=debug builds without optimisation
+# (much quicker to build, slower to run; what CI uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,16 +16,18 @@ seconds=${1:-60}
 shift || true
 harnesses=("$@")
 ((${#harnesses[@]})) || harnesses=(Pipeline SafeTensors IDX CIFAR PNG)
+config=${FUZZ_CONFIG:-release}
 scratch=.build-fuzz
+[ "$config" = release ] || scratch=.build-fuzz-$config
 export GANFLOW_FUZZ=1
 export LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
 mkdir -p "$scratch"
 
 for h in "${harnesses[@]}"; do
-    swift build -c release --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --disable-dead-strip --product "Fuzz$h" \
+    swift build -c "$config" --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --disable-dead-strip --product "Fuzz$h" \
         >"$scratch/build.log" 2>&1 || { cat "$scratch/build.log" >&2; echo "fuzz: building Fuzz$h failed" >&2; exit 1; }
 done
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path 2>/dev/null)
+bin=$(swift build -c "$config" --scratch-path "$scratch" --show-bin-path 2>/dev/null)
 
 # Seed corpora: the committed fixtures each reader is meant for, plus past findings (Fixtures/fuzz).
 seed() {
