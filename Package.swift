@@ -6,8 +6,11 @@ import PackageDescription
 // `-fno-math-errno`: on Linux `Float.squareRoot()` goes through a C shim that clang compiles as a
 // call to `sqrtf` (which may set errno), and that call stops loops from vectorising; without
 // errno it becomes `vsqrtps`. Nothing here reads errno after a math function.
+// Fuzz builds (GANFLOW_FUZZ, see below) keep -O: -Ounchecked also drops libFuzzer's coverage
+// instrumentation, and the fuzzer then runs blind.
+let uncheckedRelease = Context.environment["GANFLOW_FUZZ"] == nil ? ["-Ounchecked"] : []
 let kernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell", "-Xcc", "-fno-math-errno"], .when(configuration: .release)),
+    .unsafeFlags(uncheckedRelease + ["-target-cpu", "haswell", "-Xcc", "-fno-math-errno"], .when(configuration: .release)),
     .unsafeFlags(["-target-cpu", "haswell", "-Xcc", "-fno-math-errno"], .when(configuration: .debug)),
 ]
 
