@@ -6,11 +6,13 @@ import PackageDescription
 // `-fno-math-errno`: on Linux `Float.squareRoot()` goes through a C shim that clang compiles as a
 // call to `sqrtf` (which may set errno), and that call stops loops from vectorising; without
 // errno it becomes `vsqrtps`. Nothing here reads errno after a math function.
-// Fuzz builds (GANFLOW_FUZZ, see below) keep -O: -Ounchecked also drops libFuzzer's coverage
-// instrumentation, and the fuzzer then runs blind.
-let uncheckedRelease = Context.environment["GANFLOW_FUZZ"] == nil ? ["-Ounchecked"] : []
+// Fuzz builds (GANFLOW_FUZZ, see below) use plain -O: with -Ounchecked, -Onone or any -Xcc flag
+// swiftc emits no coverage counters for libFuzzer (checked on a one-file package), which then
+// runs blind.
+let fuzzing = Context.environment["GANFLOW_FUZZ"] != nil
+let releaseKernelFlags = fuzzing ? ["-target-cpu", "haswell"] : ["-Ounchecked", "-target-cpu", "haswell", "-Xcc", "-fno-math-errno"]
 let kernelFlags: [SwiftSetting] = [
-    .unsafeFlags(uncheckedRelease + ["-target-cpu", "haswell", "-Xcc", "-fno-math-errno"], .when(configuration: .release)),
+    .unsafeFlags(releaseKernelFlags, .when(configuration: .release)),
     .unsafeFlags(["-target-cpu", "haswell", "-Xcc", "-fno-math-errno"], .when(configuration: .debug)),
 ]
 
@@ -74,7 +76,7 @@ let package = Package(
 // libFuzzer harnesses, declared only when GANFLOW_FUZZ is set: their entry point is libFuzzer's
 // `main`, which only a `--sanitize=fuzzer` build links, so a plain `swift build` must not see them.
 // `Scripts/fuzz.sh` sets the variable and builds them in `.build-fuzz`.
-if Context.environment["GANFLOW_FUZZ"] != nil {
+if fuzzing {
     let harness: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
     package.targets += [
         .target(name: "FuzzSupport", path: "Fuzz/Support"),
