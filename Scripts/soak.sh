@@ -40,7 +40,7 @@ report() {
                 n, step[n], base / 1024, baseStep, rss[n] / 1024, step[n], 100 * (rss[n] - base) / base, peak / 1024
         }' "$csv"
 }
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; report; exit 130' INT TERM
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; report; exit 130' INT TERM
 
 next=$every
 while kill -0 "$pid" 2>/dev/null; do
