@@ -37,18 +37,27 @@ extension Tensor {
 /// told which of its inputs lead to a target, so no unwanted weight gradient is computed.
 /// With `createGraph`, the backward pass is itself recorded and the results can be differentiated
 /// again (gradient penalties). A target that `root` does not depend on gets a zero gradient.
+///
+/// `ready` is called with a target's index and gradient as soon as that gradient is final, while
+/// the rest of the backward pass is still to run (a data-parallel run starts sending it then).
 public func gradients(
-    of root: Tensor, wrt targets: [Tensor], seed: Tensor? = nil, createGraph: Bool = false
+    of root: Tensor, wrt targets: [Tensor], seed: Tensor? = nil, createGraph: Bool = false,
+    ready: ((Int, Tensor) throws -> Void)? = nil
 ) throws -> [Tensor] {
     try Profiler.measure("gradients (graph walk)") {
-        try gradientsUnprofiled(of: root, wrt: targets, seed: seed, createGraph: createGraph)
+        try gradientsUnprofiled(of: root, wrt: targets, seed: seed, createGraph: createGraph, ready: ready)
     }
 }
 
 private func gradientsUnprofiled(
-    of root: Tensor, wrt targets: [Tensor], seed: Tensor?, createGraph: Bool
+    of root: Tensor, wrt targets: [Tensor], seed: Tensor?, createGraph: Bool,
+    ready: ((Int, Tensor) throws -> Void)?
 ) throws -> [Tensor] {
     let targetIDs = Set(targets.map(ObjectIdentifier.init))
+    var targetIndices: [ObjectIdentifier: [Int]] = [:]
+    if ready != nil {
+        for (i, t) in targets.enumerated() { targetIndices[ObjectIdentifier(t), default: []].append(i) }
+    }
     let order = topologicalOrder(from: root)
 
     // leads[t]: t is a target or some input of t's op leads to a target.
@@ -77,6 +86,11 @@ private func gradientsUnprofiled(
     try GradMode.with(enabled: createGraph) {
         for t in order.reversed() {
             let id = ObjectIdentifier(t)
+            // Every op that uses t comes after it in `order`, so its gradient is complete here.
+            if let ready, let indices = targetIndices.removeValue(forKey: id) {
+                let g = grads[id] ?? Tensor(zeros: t.shape)
+                for i in indices { try ready(i, g) }
+            }
             guard let fn = t.gradFn, leads.contains(id), let g = grads[id] else { continue }
             let mask = fn.inputs.map { leads.contains(ObjectIdentifier($0)) && $0.requiresGrad }
             if !mask.contains(true) { continue }
@@ -94,6 +108,10 @@ private func gradientsUnprofiled(
             // A non-target intermediate's gradient is no longer needed once passed on.
             if !targetIDs.contains(id) { grads[id] = nil }
         }
+    }
+    if let ready {
+        // Targets the root does not reach.
+        for (i, t) in targets.enumerated() where targetIndices[ObjectIdentifier(t)] != nil { try ready(i, Tensor(zeros: t.shape)) }
     }
     return targets.map { grads[ObjectIdentifier($0)] ?? Tensor(zeros: $0.shape) }
 }
