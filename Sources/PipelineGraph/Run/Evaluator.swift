@@ -74,6 +74,7 @@ public final class Evaluator: @unchecked Sendable {
             }
             var evaluation = Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode,
                                         seed: pipeline.document.seed, stageID: id)
+            distribute(&evaluation)
             // Every value this stage reads from is in the snapshot already.
             evaluation.recompute = { [self] changed in
                 try recompute(id, outputs: outputs, changed: changed, base: snapshot, step: step, index: index, mode: mode)
@@ -95,6 +96,16 @@ public final class Evaluator: @unchecked Sendable {
             if let committing = pipeline.nodes[id]!.stage as? any CommittingStage { try committing.commit() }
         }
         return results.withLock { $0 }
+    }
+
+    /// Tells an evaluation which rank it runs on, and whether its batch norms synchronize.
+    private func distribute(_ e: inout Evaluation) {
+        let comm = pipeline.context.communicator
+        e.rank = comm.rank
+        e.ranks = comm.size
+        if comm.size > 1 && e.mode == .train && pipeline.document.distributed.syncBatchNorm {
+            e.batchNormSynchronizer = comm
+        }
     }
 
     /// The input ports a stage reads to produce `outputs`.
@@ -141,8 +152,9 @@ public final class Evaluator: @unchecked Sendable {
             for port in Self.ports(node, for: redo) {
                 if let w = node.inputs[port] { inputs[port] = values[w] }
             }
-            let evaluation = Evaluation(outputs: redo, inputs: inputs, step: step, index: index, mode: mode,
+            var evaluation = Evaluation(outputs: redo, inputs: inputs, step: step, index: index, mode: mode,
                                         seed: pipeline.document.seed, stageID: sid)
+            distribute(&evaluation)
             for (port, value) in try call(node, evaluation) {
                 let w = Wire(stage: sid, port: port)
                 values[w] = value
