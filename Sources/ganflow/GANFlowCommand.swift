@@ -24,13 +24,14 @@ struct GANFlowCommand: ParsableCommand {
 }
 
 /// Prints pipeline problems the way compilers do, one per line, and fails.
-func report(_ error: Error) -> ExitCode {
-    let text: String
+func report(_ error: Error, rank: Int? = nil) -> ExitCode {
+    var text: String
     switch error {
     case let e as PipelineErrors: text = e.description
     case let e as PipelineError: text = e.description
     default: text = "\(error)"
     }
+    if let rank { text = "rank \(rank): " + text }
     FileHandle.standardError.write(Data(("error: " + text.replacingOccurrences(of: "\n", with: "\nerror: ") + "\n").utf8))
     return ExitCode.failure
 }
