@@ -20,7 +20,7 @@ struct GANFlowCommand: ParsableCommand {
             """,
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
                       BenchCommand.self, ExportCommand.self, SampleCommand.self, ScoreCommand.self,
-                      ReportCommand.self, CompareCommand.self])
+                      ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self])
 }
 
 /// Prints pipeline problems the way compilers do, one per line, and fails.

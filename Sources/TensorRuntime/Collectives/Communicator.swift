@@ -50,8 +50,9 @@ extension Communicator {
 
     /// Waits for every request, polling (MPI makes progress only inside its calls) and sleeping
     /// a little between polls so that oversubscribed ranks leave the core to each other. Throws
-    /// `CollectiveTimeout` after `timeout` seconds.
-    public func wait(_ requests: [any CollectiveRequest], operation: String = "allreduce") throws {
+    /// `CollectiveTimeout` after `timeout` seconds (the communicator's unless `limit` is given).
+    public func wait(_ requests: [any CollectiveRequest], operation: String = "allreduce", limit: Double? = nil) throws {
+        let timeout = limit ?? self.timeout
         var open = requests
         let start = monotonicSeconds()
         var polls = 0
@@ -81,10 +82,11 @@ extension Communicator {
         try wait([startAllreduce(values, op)])
     }
 
-    /// Returns when every rank has called it.
-    public func barrier() throws {
+    /// Returns when every rank has called it; `limit` replaces the communicator's timeout (a
+    /// rank that finished its share of independent work may wait long for the others).
+    public func barrier(limit: Double? = nil) throws {
         if size == 1 { return }
-        try wait([startBarrier()], operation: "barrier")
+        try wait([startBarrier()], operation: "barrier", limit: limit)
     }
 }
 
