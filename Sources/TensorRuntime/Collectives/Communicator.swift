@@ -19,7 +19,7 @@ public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var seconds: Double
     public var description: String {
-        "rank \(rank): \(operation) did not complete within \(Int(seconds)) s; another rank has probably died or stopped (GANFLOW_MPI_TIMEOUT sets the limit)"
+        "\(operation) did not complete within \(Int(seconds)) s; another rank has probably died or stopped (GANFLOW_MPI_TIMEOUT sets the limit)"
     }
 }
 
