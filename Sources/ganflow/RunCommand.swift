@@ -40,6 +40,9 @@ struct RunCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Write every logged scalar to a TensorBoard event file in the run directory.")
     var tensorboard = true
 
+    @Flag(help: "Time every stage and op: print a table per stage and per op at the end, and write it (profile.txt) with a Chrome trace (trace.json: open it in Perfetto or chrome://tracing) into the run directory.")
+    var profile = false
+
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -70,7 +73,13 @@ struct RunCommand: ParsableCommand {
             options.scheduler = SchedulerKind(rawValue: scheduler)!
             if tensorboard { options.observers.append(try TensorBoardScalars(runDirectory: dir)) }
             let runner = Runner(pipeline: pipeline, options: options, logger: logger)
+            if profile { RunProfile.start() }
             let summary = try runner.run()
+            if profile {
+                let p = try RunProfile.finish(runDirectory: dir, pipelineName: pipeline.document.name)
+                print(p.text)
+                print("profile: \(p.tablePath); trace (\(p.events) events): \(p.tracePath)")
+            }
             let reportPath = try RunReport.write(runDirectory: dir)
             let finals = summary.finalScalars.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4g", $0.value))" }
             print("\(summary.interrupted ? "stopped" : "finished") at step \(summary.lastStep)/\(summary.steps) in \(String(format: "%.1f", summary.seconds)) s; run directory \(dir)")

@@ -143,6 +143,7 @@ public final class Runner: @unchecked Sendable {
         while step < total {
             if stopRequested.isRequested { interrupted = true; break }
             step += 1
+            try Profiler.withLane("runner") { try Profiler.measure("step", category: .runner) {
             var scalars: [(String, Double)] = []
             for phase in pipeline.document.schedule {
                 // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
@@ -169,9 +170,12 @@ public final class Runner: @unchecked Sendable {
             for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
             if !options.quiet { progress.update(step: step, scalars: scalars) }
             if step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested {
-                lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
-                                                     keep: pipeline.document.checkpointKeep)
+                lastCheckpoint = try Profiler.measure("checkpoint", category: .runner) {
+                    try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
+                                        keep: pipeline.document.checkpointKeep)
+                }
             }
+            } }
         }
         for id in pipeline.order { try pipeline.nodes[id]!.stage.finish() }
         try metrics.close()
