@@ -24,7 +24,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     init(library: String, timeout: Double) throws {
         var error = [CChar](repeating: 0, count: 512)
         if gf_mpi_load(library, &error, error.count) != 0 {
-            throw MPIError(message: "cannot open the MPI library \(library): \(String(cString: error)) (install openmpi-bin and libopenmpi-dev: make setup)")
+            throw MPIError(message: "cannot open the MPI library \(library): \(Self.text(error)) (install openmpi-bin and libopenmpi-dev: make setup)")
         }
         var r: Int32 = 0, s: Int32 = 0, provided: Int32 = 0
         try Self.check(gf_mpi_init(&r, &s, &provided), "MPI_Init_thread")
@@ -33,11 +33,16 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         self.timeout = timeout
     }
 
+    /// A NUL-terminated C string in `buffer`.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     static func check(_ code: Int32, _ call: String) throws {
         guard code != 0 else { return }
         var text = [CChar](repeating: 0, count: 512)
         gf_mpi_error_string(code, &text, text.count)
-        throw MPIError(message: "\(call) failed: \(String(cString: text))")
+        throw MPIError(message: "\(call) failed: \(Self.text(text))")
     }
 
     final class Request: CollectiveRequest {

@@ -47,6 +47,9 @@ struct RunCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Write every logged scalar to a TensorBoard event file in the run directory.")
     var tensorboard = true
 
+    @Flag(help: "Time every stage and op: print a table per stage and per op at the end, and write it (profile.txt) with a Chrome trace (trace.json: open it in Perfetto or chrome://tracing) into the run directory.")
+    var profile = false
+
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -100,12 +103,18 @@ struct RunCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("data-parallel on \(comm.size) ranks: each trains on 1/\(comm.size) of every batch; batch norm \(doc.distributed.syncBatchNorm ? "synchronized" : "local"); gradient buckets of \(doc.distributed.bucketKiB) KiB\n".utf8))
             }
             let runner = Runner(pipeline: pipeline, options: options, logger: logger)
+            if profile { RunProfile.start() }
             let summary = try runner.run()
             if comm.size > 1 { reportCollectives(comm) }
             mpi?.finalize()
             guard comm.isLeader else {
                 if summary.interrupted { throw ExitCode(130) }
                 return
+            }
+            if profile {
+                let p = try RunProfile.finish(runDirectory: dir, pipelineName: pipeline.document.name)
+                print(p.text)
+                print("profile: \(p.tablePath); trace (\(p.events) events): \(p.tracePath)")
             }
             let reportPath = try RunReport.write(runDirectory: dir)
             let finals = summary.finalScalars.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4g", $0.value))" }

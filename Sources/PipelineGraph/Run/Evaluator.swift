@@ -93,7 +93,11 @@ public final class Evaluator: @unchecked Sendable {
         }
         // Effects are applied after every stage has read the values it needed.
         for id in ids {
-            if let committing = pipeline.nodes[id]!.stage as? any CommittingStage { try committing.commit() }
+            if let committing = pipeline.nodes[id]!.stage as? any CommittingStage {
+                try Profiler.withLane(StageLane.compute.rawValue) {
+                    try Profiler.measure("\(id) commit", category: .stage) { try committing.commit() }
+                }
+            }
         }
         return results.withLock { $0 }
     }
@@ -121,7 +125,11 @@ public final class Evaluator: @unchecked Sendable {
     private func call(_ node: Pipeline.Node, _ evaluation: Evaluation) throws -> [String: PortValue] {
         do {
             // Grad mode is per thread, and Dispatch may run this stage on any thread.
-            return try GradMode.with(enabled: evaluation.mode == .train) { try node.stage.evaluate(evaluation) }
+            return try Profiler.withLane(node.stage.lane.rawValue) {
+                try Profiler.measure("\(node.id) (\(node.config.typeName))", category: .stage) {
+                    try GradMode.with(enabled: evaluation.mode == .train) { try node.stage.evaluate(evaluation) }
+                }
+            }
         } catch let p as StageProblem {
             throw StageFailure(stageID: node.id, typeName: node.config.typeName, step: evaluation.step, message: p.message)
         } catch let f as StageFailure {

@@ -159,6 +159,7 @@ public final class Runner: @unchecked Sendable {
         while step < total {
             if try stopAgreed() { interrupted = true; break }
             step += 1
+            try Profiler.withLane("runner") { try Profiler.measure("step", category: .runner) {
             var scalars: [(String, Double)] = []
             for phase in pipeline.document.schedule {
                 // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
@@ -188,9 +189,12 @@ public final class Runner: @unchecked Sendable {
             }
             if !quiet { progress.update(step: step, scalars: scalars) }
             if leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested) {
-                lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
-                                                     keep: pipeline.document.checkpointKeep)
+                lastCheckpoint = try Profiler.measure("checkpoint", category: .runner) {
+                    try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
+                                        keep: pipeline.document.checkpointKeep)
+                }
             }
+            } }
         }
         for id in pipeline.order { try pipeline.nodes[id]!.stage.finish() }
         let summary = RunSummary(steps: total, lastStep: step, seconds: Date().timeIntervalSince(started),

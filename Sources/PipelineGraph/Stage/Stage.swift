@@ -94,7 +94,7 @@ public protocol ScenarioSource: Stage {
 /// kernel threads (OpenMP), so two stages never run two OpenMP teams on the same cores at once.
 /// Data and output stages run beside the compute lane: their work (decoding, augmenting on the
 /// CPU side, encoding PNGs) is what overlaps with the kernels.
-public enum StageLane: Sendable {
+public enum StageLane: String, Sendable {
     case compute
     case data
     case output
