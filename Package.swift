@@ -30,10 +30,15 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Opens libmpi with dlopen under mpirun only: the build links nothing from MPI.
+        .target(name: "CMPIShim", path: "Sources/CMPIShim", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "TensorRuntime",
             dependencies: ["CDNNL"],
             swiftSettings: kernelFlags),
+        .target(
+            name: "MPICollectives",
+            dependencies: ["CMPIShim", "TensorRuntime"]),
         .target(
             name: "NeuralNet",
             dependencies: ["TensorRuntime"],
@@ -53,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "ganflow",
             dependencies: [
-                "TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "PipelineStages",
+                "TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "PipelineStages", "MPICollectives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages GANFlow builds and runs with, only those missing. Idempotent.
 set -euo pipefail
-packages=(libdnnl-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
+# libopenmpi-dev and openmpi-bin are for `mpirun -np N ganflow run` (README, Distributed training);
+# the build links nothing from MPI: libmpi is opened at run time only under mpirun.
+packages=(libdnnl-dev libpng-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

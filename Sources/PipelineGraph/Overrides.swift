@@ -1,8 +1,12 @@
-/// `--set stageId.key=value` and `--set seed=3`: edits applied to the JSON before validation.
+/// `--set stageId.key=value`, `--set seed=3` and `--set distributed.syncBatchNorm=true` (a key of
+/// a top-level section that no stage is named after): edits applied to the JSON before validation.
 ///
 /// The value is read as JSON when it parses (numbers, booleans, lists, quoted strings) and as a
 /// plain string otherwise, so `--set G.norm=spectral` and `--set optD.betas=[0,0.9]` both work.
 public enum Overrides {
+    /// Top-level objects whose keys `--set section.key=value` reaches.
+    static let sections = ["checkpoint", "log", "distributed"]
+
     public static func apply(_ assignments: [String], to json: inout JSONValue, file: String) throws {
         var problems: [PipelineError] = []
         for a in assignments {
@@ -17,7 +21,8 @@ public enum Overrides {
                 problems.append(PipelineError("set.syntax", file: "--set", "'\(lhs)' has an empty name"))
                 continue
             }
-            if parts.count >= 2 || !PipelineDocument.topLevelKeys.contains(parts[0]) {
+            let section = parts.count >= 2 && sections.contains(parts[0]) && json["stages"]?[parts[0]] == nil
+            if !section && (parts.count >= 2 || !PipelineDocument.topLevelKeys.contains(parts[0])) {
                 if json["stages"]?[parts[0]] == nil {
                     let ids = json["stages"]?.objectEntries?.map(\.0) ?? []
                     problems.append(PipelineError("set.stage", file: "--set", path: .root / "stages" / parts[0],

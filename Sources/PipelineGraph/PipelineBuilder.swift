@@ -1,4 +1,5 @@
 import Foundation
+import TensorRuntime
 
 /// Validates a pipeline document against a registry and builds its stages.
 ///
@@ -9,7 +10,10 @@ public struct PipelineBuilder {
 
     public init(registry: StageRegistry) { self.registry = registry }
 
-    public func build(_ doc: PipelineDocument, outputDirectory: String) throws -> Pipeline {
+    /// Builds `doc`. With a `communicator` of several ranks, data stages are built to serve this
+    /// rank's shard of every batch.
+    public func build(_ doc: PipelineDocument, outputDirectory: String,
+                      communicator: any Communicator = SingleProcessCommunicator()) throws -> Pipeline {
         var problems: [PipelineError] = []
         let validator = ConfigValidator(file: doc.file, locations: doc.locations)
         func error(_ code: String, _ path: JSONPath, _ message: String, suggestion: String? = nil) -> PipelineError {
@@ -118,7 +122,8 @@ public struct PipelineBuilder {
         }
 
         // 4. Build in order, checking ports and shapes.
-        let context = BuildContext(pipelineName: doc.name, seed: doc.seed, pipelineFile: doc.file, outputDirectory: outputDirectory)
+        let context = BuildContext(pipelineName: doc.name, seed: doc.seed, pipelineFile: doc.file, outputDirectory: outputDirectory,
+                                   communicator: communicator, distributed: doc.distributed)
         var nodes: [String: Pipeline.Node] = [:]
         for id in order {
             let p = pending[id]!

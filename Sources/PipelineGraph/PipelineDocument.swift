@@ -23,12 +23,14 @@ public struct PipelineDocument: Sendable {
     public var checkpointEvery: Int
     public var checkpointKeep: Int
     public var logEvery: Int
+    /// How a run under `mpirun` shares its work between ranks.
+    public var distributed: DistributedOptions
     /// The whole document, for writing the resolved pipeline into the run directory.
     public var json: JSONValue
     public var locations: [JSONPath: SourceLocation]
 
     static let topLevelKeys = ["$schema", "name", "seed", "steps", "epochs", "output", "stages", "schedule",
-                               "checkpoint", "log", "description"]
+                               "checkpoint", "log", "description", "distributed"]
 
     /// Reads and checks a pipeline file. Collects every problem it can find at this level.
     /// Reads a pipeline file, applies `--set` overrides, and checks the top level.
@@ -134,6 +136,25 @@ public struct PipelineDocument: Sendable {
         }
         let checkpoint = subObject("checkpoint", keys: ["every": 1, "keep": 1])
         let log = subObject("log", keys: ["every": 1])
+        var distributed = DistributedOptions()
+        if let v = root["distributed"] {
+            if let e = v.objectEntries {
+                for (k, value) in e {
+                    let path = JSONPath.root / "distributed" / k
+                    switch (k, value) {
+                    case ("syncBatchNorm", .bool(let b)): distributed.syncBatchNorm = b
+                    case ("syncBatchNorm", _): problem("key.type", path, "expected true or false, found \(value.serialized(indent: nil))")
+                    case ("bucketKiB", .number(let n)) where n.rounded() == n && n >= 1 && n <= 1_048_576:
+                        distributed.bucketKiB = Int(n)
+                    case ("bucketKiB", _): problem("key.type", path, "expected an integer from 1 to 1048576, found \(value.serialized(indent: nil))")
+                    default:
+                        problem("key.unknown", path, "unknown key '\(k)'", suggestion: didYouMean(k, among: ["syncBatchNorm", "bucketKiB"]))
+                    }
+                }
+            } else {
+                problem("key.type", .root / "distributed", "expected an object like {\"syncBatchNorm\": true}, found \(v.typeName)")
+            }
+        }
 
         var stageOrder: [String] = []
         var stages: [String: JSONValue] = [:]
@@ -194,6 +215,20 @@ public struct PipelineDocument: Sendable {
             file: file, name: name, seed: UInt64(seed), steps: steps, epochs: epochs, output: output,
             stageOrder: stageOrder, stages: stages, schedule: schedule,
             checkpointEvery: checkpoint["every"] ?? 500, checkpointKeep: checkpoint["keep"] ?? 3,
-            logEvery: log["every"] ?? 50, json: root, locations: parsed.locations)
+            logEvery: log["every"] ?? 50, distributed: distributed, json: root, locations: parsed.locations)
     }
+}
+
+/// The `distributed` section: how data-parallel ranks (`mpirun -np N ganflow run`) cooperate.
+/// A single process ignores it.
+///
+///     "distributed": { "syncBatchNorm": true, "bucketKiB": 4096 }
+public struct DistributedOptions: Sendable, Equatable {
+    /// Batch norm uses the statistics of the global batch (every rank's shard) while training,
+    /// so N ranks compute what one process computes; false keeps each rank's statistics local.
+    public var syncBatchNorm = false
+    /// Gradients are allreduced in buckets of about this many KiB, each sent as soon as its
+    /// gradients are known during backward.
+    public var bucketKiB = 4096
+    public init() {}
 }

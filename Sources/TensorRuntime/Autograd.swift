@@ -37,16 +37,21 @@ extension Tensor {
 /// told which of its inputs lead to a target, so no unwanted weight gradient is computed.
 /// With `createGraph`, the backward pass is itself recorded and the results can be differentiated
 /// again (gradient penalties). A target that `root` does not depend on gets a zero gradient.
+///
+/// `ready` is called with a target's index and gradient as soon as that gradient is final, while
+/// the rest of the backward pass is still to run (a data-parallel run starts sending it then).
 public func gradients(
-    of root: Tensor, wrt targets: [Tensor], seed: Tensor? = nil, createGraph: Bool = false
+    of root: Tensor, wrt targets: [Tensor], seed: Tensor? = nil, createGraph: Bool = false,
+    ready: ((Int, Tensor) throws -> Void)? = nil
 ) throws -> [Tensor] {
     try Profiler.measure("gradients (graph walk)") {
-        try gradientsUnprofiled(of: root, wrt: targets, seed: seed, createGraph: createGraph)
+        try gradientsUnprofiled(of: root, wrt: targets, seed: seed, createGraph: createGraph, ready: ready)
     }
 }
 
 private func gradientsUnprofiled(
-    of root: Tensor, wrt targets: [Tensor], seed: Tensor?, createGraph: Bool
+    of root: Tensor, wrt targets: [Tensor], seed: Tensor?, createGraph: Bool,
+    ready: ((Int, Tensor) throws -> Void)?
 ) throws -> [Tensor] {
     let targetIDs = Set(targets.map(ObjectIdentifier.init))
     let order = topologicalOrder(from: root)
@@ -62,6 +67,21 @@ private func gradientsUnprofiled(
         }
     }
 
+    // For `ready`: the ops still to run backward that use each target. A target's gradient is
+    // final when the last of them has run, which may be long before the walk reaches the target
+    // itself (an op's first input is walked first, so a weight given first sits early in `order`).
+    var targetIndices: [ObjectIdentifier: [Int]] = [:]
+    var pendingUses: [ObjectIdentifier: Int] = [:]
+    if ready != nil {
+        for (i, t) in targets.enumerated() { targetIndices[ObjectIdentifier(t), default: []].append(i) }
+        for t in order {
+            guard let fn = t.gradFn else { continue }
+            for iid in Set(fn.inputs.map(ObjectIdentifier.init)) where targetIndices[iid] != nil {
+                pendingUses[iid, default: 0] += 1
+            }
+        }
+    }
+
     var grads: [ObjectIdentifier: Tensor] = [:]
     if leads.contains(ObjectIdentifier(root)) {
         if let seed {
@@ -74,27 +94,50 @@ private func gradientsUnprofiled(
         }
     }
 
+    func report(_ iid: ObjectIdentifier, _ shape: [Int]) throws {
+        guard let ready, let indices = targetIndices.removeValue(forKey: iid) else { return }
+        let g = grads[iid] ?? Tensor(zeros: shape)
+        for i in indices { try ready(i, g) }
+    }
+
     try GradMode.with(enabled: createGraph) {
         for t in order.reversed() {
             let id = ObjectIdentifier(t)
-            guard let fn = t.gradFn, leads.contains(id), let g = grads[id] else { continue }
-            let mask = fn.inputs.map { leads.contains(ObjectIdentifier($0)) && $0.requiresGrad }
-            if !mask.contains(true) { continue }
-            let inputGrads = try Profiler.measure("backward " + fn.name) { try fn.backward(g, mask) }
-            for (input, ig) in zip(fn.inputs, inputGrads) {
-                guard let ig else { continue }
-                let iid = ObjectIdentifier(input)
-                guard leads.contains(iid) else { continue }
-                if let existing = grads[iid] {
-                    grads[iid] = try Profiler.measure("gradient accumulation") { try existing + ig }
-                } else {
-                    grads[iid] = ig
+            if let fn = t.gradFn, leads.contains(id), let g = grads[id] {
+                let mask = fn.inputs.map { leads.contains(ObjectIdentifier($0)) && $0.requiresGrad }
+                if mask.contains(true) {
+                    let inputGrads = try Profiler.measure("backward " + fn.name) { try fn.backward(g, mask) }
+                    for (input, ig) in zip(fn.inputs, inputGrads) {
+                        guard let ig else { continue }
+                        let iid = ObjectIdentifier(input)
+                        guard leads.contains(iid) else { continue }
+                        if let existing = grads[iid] {
+                            grads[iid] = try Profiler.measure("gradient accumulation") { try existing + ig }
+                        } else {
+                            grads[iid] = ig
+                        }
+                    }
+                }
+                // A non-target intermediate's gradient is no longer needed once passed on.
+                if !targetIDs.contains(id) { grads[id] = nil }
+            }
+            if ready != nil, let fn = t.gradFn {
+                var counted = Set<ObjectIdentifier>()
+                for input in fn.inputs {
+                    let iid = ObjectIdentifier(input)
+                    guard counted.insert(iid).inserted, let n = pendingUses[iid] else { continue }
+                    if n == 1 {
+                        pendingUses[iid] = nil
+                        try report(iid, input.shape)
+                    } else {
+                        pendingUses[iid] = n - 1
+                    }
                 }
             }
-            // A non-target intermediate's gradient is no longer needed once passed on.
-            if !targetIDs.contains(id) { grads[id] = nil }
         }
     }
+    // Targets no op uses (the root itself, or tensors the root does not reach).
+    for t in targets { try report(ObjectIdentifier(t), t.shape) }
     return targets.map { grads[ObjectIdentifier($0)] ?? Tensor(zeros: $0.shape) }
 }
 

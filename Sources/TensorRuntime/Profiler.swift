@@ -24,9 +24,18 @@ public enum Profiler {
         set { enabled.store(newValue, ordering: .relaxed) }
     }
 
+    /// What a measured name is: a runtime op (the default), a pipeline stage, or the runner's
+    /// own work (a step, a checkpoint). Each has its table.
+    public enum Category: String, Sendable {
+        case op
+        case stage
+        case runner
+    }
+
     /// What was recorded for one op name.
     public struct Entry: Sendable, Equatable {
         public var name: String
+        public var category: Category = .op
         public var calls: Int = 0
         /// Inclusive nanoseconds.
         public var totalNanos: UInt64 = 0
@@ -60,17 +69,31 @@ public enum Profiler {
     /// `name` is only evaluated when the profiler is on.
     @inline(__always)
     public static func measure<T>(
-        _ name: @autoclosure () -> String, flops: @autoclosure () -> Double = 0, _ body: () throws -> T
+        _ name: @autoclosure () -> String, category: Category = .op, flops: @autoclosure () -> Double = 0,
+        _ body: () throws -> T
     ) rethrows -> T {
         guard isEnabled else { return try body() }
-        return try measureEnabled(name(), flops: flops(), body)
+        return try measureEnabled(name(), category: category, flops: flops(), body)
+    }
+
+    /// Runs `body` with `lane` as the calling thread's lane: the trace shows what the thread
+    /// measures meanwhile on that lane's track ("compute", "data", "output", "runner").
+    public static func withLane<T>(_ lane: String, _ body: () throws -> T) rethrows -> T {
+        guard isEnabled else { return try body() }
+        let frames = Frames.current
+        let saved = frames.lane
+        frames.lane = lane
+        defer { frames.lane = saved }
+        return try body()
     }
 
     /// Adds one call of `nanos` nanoseconds (with no nested measurements) to `name`; for events
     /// timed by their own code, such as allocations.
     public static func add(_ name: String, nanos: UInt64, flops: Double = 0) {
-        Frames.current.addChild(nanos)
-        record(name, total: nanos, selfNanos: nanos, flops: flops)
+        let frames = Frames.current
+        frames.addChild(nanos)
+        record(name, category: .op, total: nanos, selfNanos: nanos, flops: flops)
+        if isTracing { Trace.append(name, category: .op, start: now() &- nanos, duration: nanos, flops: flops, frames: frames) }
     }
 
     /// The monotonic clock in nanoseconds.
@@ -82,7 +105,9 @@ public enum Profiler {
     }
 
     @inline(never)
-    private static func measureEnabled<T>(_ name: String, flops: Double, _ body: () throws -> T) rethrows -> T {
+    private static func measureEnabled<T>(
+        _ name: String, category: Category, flops: Double, _ body: () throws -> T
+    ) rethrows -> T {
         let frames = Frames.current
         frames.push()
         let start = now()
@@ -90,14 +115,17 @@ public enum Profiler {
             let elapsed = now() &- start
             let children = frames.pop()
             frames.addChild(elapsed)
-            record(name, total: elapsed, selfNanos: elapsed &- min(children, elapsed), flops: flops)
+            record(name, category: category, total: elapsed, selfNanos: elapsed &- min(children, elapsed), flops: flops)
+            if isTracing {
+                Trace.append(name, category: category, start: start, duration: elapsed, flops: flops, frames: frames)
+            }
         }
         return try body()
     }
 
-    private static func record(_ name: String, total: UInt64, selfNanos: UInt64, flops: Double) {
+    private static func record(_ name: String, category: Category, total: UInt64, selfNanos: UInt64, flops: Double) {
         table.withLock { t in
-            var e = t[name] ?? Entry(name: name)
+            var e = t[name] ?? Entry(name: name, category: category)
             e.calls += 1
             e.totalNanos &+= total
             e.selfNanos &+= selfNanos
@@ -110,7 +138,7 @@ public enum Profiler {
     /// that many training steps), largest self time first; entries below `minimumShare` of the
     /// total self time are summed into one line.
     public static func report(steps: Int = 1, minimumShare: Double = 0.002) -> String {
-        let all = entries
+        let all = entries.filter { $0.category == .op }
         let per = Double(max(steps, 1))
         let totalSelf = all.reduce(0.0) { $0 + $1.selfMilliseconds } / per
         var lines = [
@@ -140,6 +168,23 @@ public enum Profiler {
         return lines.joined(separator: "\n")
     }
 
+    /// A table of the stage entries: calls, inclusive time and the time outside the runtime's ops
+    /// (the stage's own Swift code and waiting), per step when the recording covered `steps` steps,
+    /// and each stage's share of `stepNanos` (the measured steps' total), largest first.
+    public static func stageReport(steps: Int, stepNanos: UInt64) -> String {
+        let stages = entries.filter { $0.category == .stage }.sorted { ($0.totalNanos, $0.name) > ($1.totalNanos, $1.name) }
+        let per = Double(max(steps, 1))
+        let step = Double(stepNanos) / 1e6 / per
+        var lines = [pad("stage", 40) + lpad("calls", 7) + lpad("total ms", 10) + lpad("% of step", 10) + lpad("outside ops ms", 16)]
+        for e in stages {
+            let ms = e.totalMilliseconds / per
+            lines.append(pad(String(e.name.prefix(39)), 40) + lpad(fixed(Double(e.calls) / per, 1), 7) + lpad(fixed(ms, 2), 10)
+                + lpad(step > 0 ? fixed(100 * ms / step, 1) : "", 10) + lpad(fixed(e.selfMilliseconds / per, 2), 16))
+        }
+        lines.append(pad("step (wall)", 40) + lpad("", 7) + lpad(fixed(step, 2), 10))
+        return lines.joined(separator: "\n")
+    }
+
     private static func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
     private static func lpad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
     private static func fixed(_ x: Double, _ digits: Int) -> String {
@@ -157,9 +202,14 @@ public enum Profiler {
     }
 }
 
-/// Per-thread stack of child-time accumulators, for self times.
-private final class Frames {
+/// Per-thread stack of child-time accumulators, for self times, with the thread's lane and id for
+/// the trace.
+final class Frames {
     private var stack: [UInt64] = []
+    var lane: String?
+    /// Threads numbered 1, 2, ... in the order they first measured something.
+    let thread = Frames.threadCount.add(1, ordering: .relaxed).newValue
+    private static let threadCount = Atomic<Int>(0)
 
     func push() { stack.append(0) }
     func pop() -> UInt64 { stack.popLast() ?? 0 }

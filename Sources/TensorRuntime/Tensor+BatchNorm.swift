@@ -15,19 +15,26 @@ extension Tensor {
     /// `dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))`, run as a fused kernel; when
     /// the backward pass is itself recorded (`createGraph`) the same formula is built from
     /// differentiable ops instead, so gradients of gradients are exact too.
+    ///
+    /// With a `synchronizer` of more than one rank (synchronized batch norm), the batch is the
+    /// union of every rank's batch: the per-channel sums of the forward (mean, then squared
+    /// deviations) and of the backward (`sum(g)`, `sum(g * (x - mean))`) are allreduced, so each
+    /// rank normalises and back-propagates exactly as one process would on the whole batch.
+    /// `dweight` and `dbias` stay local sums; the optimizer's gradient average completes them.
     public func batchNorm(
         weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5
+        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, synchronizer: (any Communicator)? = nil
     ) throws -> Tensor {
         try Profiler.measure("batch_norm") {
             try batchNormUnprofiled(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                                    training: training, momentum: momentum, eps: eps)
+                                    training: training, momentum: momentum, eps: eps,
+                                    synchronizer: synchronizer.flatMap { $0.size > 1 ? $0 : nil })
         }
     }
 
     private func batchNormUnprofiled(
         weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-        training: Bool, momentum: Float, eps: Float
+        training: Bool, momentum: Float, eps: Float, synchronizer: (any Communicator)?
     ) throws -> Tensor {
         guard rank == 2 || rank == 4 else {
             throw TensorError("batchNorm: expected an input of shape [N, C] or [N, C, H, W], got \(describe(shape))")
@@ -44,25 +51,40 @@ extension Tensor {
             throw TensorError("batchNorm: runningMean and runningVar must be given together")
         }
         let batchStats = training || runningMean == nil
-        if batchStats && m < 2 && training {
+        // Only training synchronizes: every rank runs the training evaluations, while sampling
+        // may happen on rank 0 alone.
+        let sync = batchStats && training ? synchronizer : nil
+        if batchStats && m < 2 && training && sync == nil {
             throw TensorError("batchNorm: expected more than 1 value per channel when training, got input \(describe(shape))")
         }
 
         let x = contiguousData()
+        var globalCount = Double(m)
         var mean = [Float](repeating: 0, count: c)
         var invstd = [Float](repeating: 0, count: c)
         if batchStats {
             // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels.
             let layout = ChannelLayout(n: n, c: c, spatial: spatial)
-            let sums = layout.sums(x.data)
-            for k in 0..<c { mean[k] = Float(sums[k] / Double(m)) }
-            let squares = layout.sums(x.data, times: x.data, centredOn: mean)
-            let variance = squares.map { Float($0 / Double(m)) }
+            var sums = layout.sums(x.data)
+            var total = Double(m)
+            if let sync {
+                sums.append(total)
+                try sync.allreduce(&sums, operation: "synchronized batch norm")
+                total = sums.removeLast()
+            }
+            for k in 0..<c { mean[k] = Float(sums[k] / total) }
+            var squares = layout.sums(x.data, times: x.data, centredOn: mean)
+            if let sync { try sync.allreduce(&squares, operation: "synchronized batch norm") }
+            let variance = squares.map { Float($0 / total) }
+            if total < 2 && training {
+                throw TensorError("batchNorm: expected more than 1 value per channel when training, got input \(describe(shape))")
+            }
+            globalCount = total
             if training, let rm = runningMean, let rv = runningVar {
                 guard rm.isContiguous, rv.isContiguous else {
                     throw TensorError("batchNorm: running statistics must be contiguous to be updated in place")
                 }
-                let correction = Float(m) / Float(m - 1)
+                let correction = Float(total / (total - 1))
                 let pm = rm.data, pv = rv.data
                 for k in 0..<c {
                     pm[k] = (1 - momentum) * pm[k] + momentum * mean[k]
@@ -89,17 +111,20 @@ extension Tensor {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         let input = self
-        let (savedMean, savedInvstd) = (mean, invstd)
+        let (savedMean, savedInvstd, count) = (mean, invstd, globalCount)
         return Tensor.record(out, "batch_norm", inputs) { g, need in
             let grads: (dx: Tensor?, dweight: Tensor, dbias: Tensor)
             if GradMode.isEnabled {
+                if sync != nil {
+                    throw TensorError("batchNorm: synchronized batch norm has no second-order gradient (createGraph)")
+                }
                 grads = try batchNormBackwardComposite(
                     g, input, weight: weight, mean: savedMean, invstd: savedInvstd,
                     batchStats: batchStats, eps: eps, needInput: need[0])
             } else {
                 grads = try batchNormBackwardFused(
                     g, input, gamma: gamma, mean: savedMean, invstd: savedInvstd,
-                    batchStats: batchStats, needInput: need[0])
+                    batchStats: batchStats, needInput: need[0], synchronizer: sync, count: count)
             }
             var result: [Tensor?] = [grads.dx]
             if weight != nil { result.append(grads.dweight) }
@@ -230,21 +255,28 @@ private func runDot(_ p: UnsafeMutablePointer<Float>, _ q: UnsafeMutablePointer<
 /// not recorded).
 private func batchNormBackwardFused(
     _ g: Tensor, _ x: Tensor, gamma: [Float], mean: [Float], invstd: [Float],
-    batchStats: Bool, needInput: Bool
+    batchStats: Bool, needInput: Bool, synchronizer: (any Communicator)?, count: Double
 ) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
     let c = x.shape[1]
     let layout = ChannelLayout(n: x.shape[0], c: c, spatial: x.rank == 4 ? x.shape[2] * x.shape[3] : 1)
     let gc = g.contiguousData(), xc = x.contiguousData()
-    let sumG = layout.sums(gc.data)
-    let sumGXc = layout.sums(gc.data, times: xc.data, centredOn: mean)
+    var sumG = layout.sums(gc.data)
+    var sumGXc = layout.sums(gc.data, times: xc.data, centredOn: mean)
     // sum(g * xhat) = invstd * sum(g * (x - mean))
     let dweight = try Tensor(shape: [c], scalars: (0..<c).map { Float(sumGXc[$0]) * invstd[$0] })
     let dbias = try Tensor(shape: [c], scalars: sumG.map { Float($0) })
+    // Every rank takes part in the reduction, even one that needs no input gradient here.
+    if let synchronizer {
+        var both = sumG + sumGXc
+        try synchronizer.allreduce(&both, operation: "synchronized batch norm (backward)")
+        sumG = Array(both[0..<c])
+        sumGXc = Array(both[c...])
+    }
     guard needInput else { return (nil, dweight, dbias) }
 
     // dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)), an affine map of g and x per
     // channel: a * g + b * x + e.
-    let inverseM = 1 / Double(layout.n * layout.spatial)
+    let inverseM = 1 / count
     var a = [Float](repeating: 0, count: c), b = a, e = a
     for k in 0..<c {
         a[k] = gamma[k] * invstd[k]

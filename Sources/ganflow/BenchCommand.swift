@@ -67,7 +67,7 @@ struct BenchCommand: ParsableCommand {
             }
             if !theirs.isEmpty {
                 let ratio = median(ours) / median(theirs)
-                print(#"{"model": "\#(name)", "ganflow_median_ms": \#(fmt(median(ours) * 1000)), "torch_median_ms": \#(fmt(median(theirs) * 1000)), "ratio": \#(String(format: "%.3f", ratio)), "rounds": \#(rounds)}"#)
+                print(#"{"model": "\#(name)", "ganflow_median_ms": \#(fmt(median(ours) * 1000)), "torch_median_ms": \#(fmt(median(theirs) * 1000)), "ratio": \#(String(format: "%.3f", ratio)), "rounds": \#(rounds), "ganflow_peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue))), "torch_peak_rss_mb": \#(fmt(peakRSS(RUSAGE_CHILDREN.rawValue)))}"#)
             }
         }
     }
@@ -89,10 +89,19 @@ struct BenchCommand: ParsableCommand {
 
     func line(_ b: StepBenchmark, _ times: [Double]) -> String {
         let med = median(times)
-        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med))}"#
+        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), "peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
     }
 
     func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
+
+    /// Peak resident memory in MB of this process (`RUSAGE_SELF`) or of the largest reference
+    /// subprocess waited for so far (`RUSAGE_CHILDREN`): with models benchmarked smallest first,
+    /// the peak so far is the current model's.
+    func peakRSS(_ who: __rusage_who_t) -> Double {
+        var usage = rusage()
+        getrusage(who, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
 
     func runReference(_ python: String, model: String) throws -> String {
         let p = Process()

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MPICollectives
 import PipelineGraph
 import PipelineStages
+import TensorRuntime
 
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,6 +18,9 @@ struct CompareCommand: ParsableCommand {
                 --variant "nonsaturating:" --variant "hinge:--set loss.type=loss.hinge" \\
                 --variant "lsgan:--set loss.type=loss.lsgan"
               ganflow compare pipelines/dcgan-fashion.json pipelines/wgan-gp-fashion.json
+
+            Under mpirun (mpirun -np N ganflow compare ...) variant i runs on rank i mod N, each
+            variant in one process, and rank 0 writes compare.html when every rank is done.
 
             Variants run one after another (each uses every core) in <out>/<variant>, each with its
             report.html; compare.html overlays their curves, shows the final grids side by side,
@@ -72,6 +77,13 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let comm: any Communicator
+        do {
+            comm = try MPIEnvironment.communicator()
+        } catch {
+            throw report(error)
+        }
+        defer { (comm as? MPICommunicator)?.finalize() }
         do {
             var docs: [(name: String, doc: PipelineDocument)] = []
             var commonSeed = seed
@@ -86,9 +98,12 @@ struct CompareCommand: ParsableCommand {
             if Set(names).count != names.count { throw ValidationError("variants need distinct names, got \(names.joined(separator: ", "))") }
             let folder = out ?? "runs/compare-\(docs[0].doc.name)"
             var directories: [String] = []
-            for (name, doc) in docs {
+            for (i, (name, doc)) in docs.enumerated() {
                 let dir = (folder as NSString).appendingPathComponent(name)
-                print("== \(name): \(dir)")
+                directories.append(dir)
+                // One variant per rank: each a whole single-process run.
+                guard i % comm.size == comm.rank else { continue }
+                print(comm.size > 1 ? "== \(name) on rank \(comm.rank): \(dir)" : "== \(name): \(dir)")
                 let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
                 printWarnings(pipeline.warnings)
                 var options = Runner.Options(runDirectory: dir)
@@ -96,9 +111,11 @@ struct CompareCommand: ParsableCommand {
                 options.observers = [try TensorBoardScalars(runDirectory: dir)]
                 let summary = try Runner(pipeline: pipeline, options: options, logger: Logger(label: "ganflow")).run()
                 try RunReport.write(runDirectory: dir)
-                directories.append(dir)
                 if summary.interrupted { throw ExitCode(130) }
             }
+            // Variants take different times: wait for the others without a time limit.
+            try comm.barrier(limit: .infinity)
+            guard comm.isLeader else { return }
             print("wrote \(try CompareReport.write(runDirectories: directories, names: names, to: folder))")
         } catch let e as ExitCode {
             throw e

@@ -20,17 +20,18 @@ struct GANFlowCommand: ParsableCommand {
             """,
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
                       BenchCommand.self, ExportCommand.self, SampleCommand.self, ScoreCommand.self,
-                      ReportCommand.self, CompareCommand.self])
+                      ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self])
 }
 
 /// Prints pipeline problems the way compilers do, one per line, and fails.
-func report(_ error: Error) -> ExitCode {
-    let text: String
+func report(_ error: Error, rank: Int? = nil) -> ExitCode {
+    var text: String
     switch error {
     case let e as PipelineErrors: text = e.description
     case let e as PipelineError: text = e.description
     default: text = "\(error)"
     }
+    if let rank { text = "rank \(rank): " + text }
     FileHandle.standardError.write(Data(("error: " + text.replacingOccurrences(of: "\n", with: "\nerror: ") + "\n").utf8))
     return ExitCode.failure
 }

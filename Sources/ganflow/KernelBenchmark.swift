@@ -90,5 +90,11 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
     for choice in DNNLDiagnostics.choices {
         lines.append("  \(choice)")
     }
+    lines.append("oneDNN's instruction set on this CPU: \(DNNLDiagnostics.effectiveISA)")
+    for type in [DNNLDiagnostics.DataType.f32, .bf16] {
+        let found = DNNLDiagnostics.implementations(dataType: type)
+        let none = "none (unimplemented on this CPU)"
+        lines.append("  \(type.rawValue) sources and weights: convolution \(found.convolution ?? none), matmul \(found.matmul ?? none)")
+    }
     return lines.joined(separator: "\n")
 }

@@ -75,6 +75,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "The generator stage (default: the pipeline's only generator).")
     var stage: String?
 
+    @Flag(help: "Sample the trained weights themselves, not their moving average.")
+    var raw = false
+
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -84,9 +87,10 @@ struct SampleCommand: ParsableCommand {
         do {
             let trained = try TrainedRun(path)
             let (id, generator) = try trained.generator(stage)
-            let images = try generator.samples(count: count, seed: UInt64(seed))
+            let images = try generator.samples(count: count, seed: UInt64(seed), raw: raw)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            let source = "stage '\(id)'\(generator.hasMovingAverage ? " (moving average)" : "") at step \(trained.step)"
+            let weights = generator.hasMovingAverage ? (raw ? " (weights, not their moving average)" : " (moving average)") : ""
+            let source = "stage '\(id)'\(weights) at step \(trained.step)"
             if grid {
                 let file = (out as NSString).appendingPathComponent("grid.png")
                 let columns = Int(Double(count).squareRoot().rounded(.up))

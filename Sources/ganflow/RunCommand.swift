@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MPICollectives
 import PipelineGraph
 import PipelineStages
 import TensorRuntime
@@ -8,7 +9,13 @@ import TensorRuntime
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Train a pipeline: validate it, then run its schedule with progress, checkpoints and samples.")
+        abstract: "Train a pipeline: validate it, then run its schedule with progress, checkpoints and samples.",
+        discussion: """
+            Under mpirun (mpirun -np N ganflow run FILE) the ranks train one model data-parallel:
+            every batch is split over the ranks, gradients are averaged, and rank 0 writes the run
+            directory. The pipeline's "distributed" section sets synchronized batch norm and the
+            gradient bucket size.
+            """)
 
     @Argument(help: "Pipeline file.")
     var file: String
@@ -40,6 +47,9 @@ struct RunCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Write every logged scalar to a TensorBoard event file in the run directory.")
     var tensorboard = true
 
+    @Flag(help: "Time every stage and op: print a table per stage and per op at the end, and write it (profile.txt) with a Chrome trace (trace.json: open it in Perfetto or chrome://tracing) into the run directory.")
+    var profile = false
+
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -56,21 +66,56 @@ struct RunCommand: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         if let threads { Runtime.configure(threads: threads) }
         let logger = Logger(label: "ganflow")
+        let comm: any Communicator
+        do {
+            comm = try MPIEnvironment.communicator()
+        } catch {
+            throw report(error)
+        }
+        let mpi = comm as? MPICommunicator
+        // Load and build on every rank; if any rank fails, all stop together (and finalize).
+        var built: (doc: PipelineDocument, dir: String, pipeline: Pipeline)?
+        var failure: Error?
         do {
             var overrides = assignments
             if let seed { overrides.append("seed=\(seed)") }
             let doc = try PipelineDocument.load(file: file, overrides: overrides)
             let dir = out ?? doc.output ?? "runs/\(doc.name)"
-            let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
-            printWarnings(pipeline.warnings)
+            let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir, communicator: comm)
             try initialize(pipeline)
+            built = (doc, dir, pipeline)
+        } catch {
+            failure = error
+        }
+        if try ranksFailed(comm, failure) {
+            mpi?.finalize()
+            throw ExitCode.failure
+        }
+        let (doc, dir, pipeline) = built!
+        do {
+            if comm.isLeader { printWarnings(pipeline.warnings) }
             var options = Runner.Options(runDirectory: dir)
             options.resume = resume
             options.stepsOverride = steps
             options.scheduler = SchedulerKind(rawValue: scheduler)!
-            if tensorboard { options.observers.append(try TensorBoardScalars(runDirectory: dir)) }
+            if tensorboard && comm.isLeader { options.observers.append(try TensorBoardScalars(runDirectory: dir)) }
+            if comm.size > 1 && comm.isLeader {
+                FileHandle.standardError.write(Data("data-parallel on \(comm.size) ranks: each trains on 1/\(comm.size) of every batch; batch norm \(doc.distributed.syncBatchNorm ? "synchronized" : "local"); gradient buckets of \(doc.distributed.bucketKiB) KiB\n".utf8))
+            }
             let runner = Runner(pipeline: pipeline, options: options, logger: logger)
+            if profile { RunProfile.start() }
             let summary = try runner.run()
+            if comm.size > 1 { reportCollectives(comm) }
+            mpi?.finalize()
+            guard comm.isLeader else {
+                if summary.interrupted { throw ExitCode(130) }
+                return
+            }
+            if profile {
+                let p = try RunProfile.finish(runDirectory: dir, pipelineName: pipeline.document.name)
+                print(p.text)
+                print("profile: \(p.tablePath); trace (\(p.events) events): \(p.tracePath)")
+            }
             let reportPath = try RunReport.write(runDirectory: dir)
             let finals = summary.finalScalars.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4g", $0.value))" }
             print("\(summary.interrupted ? "stopped" : "finished") at step \(summary.lastStep)/\(summary.steps) in \(String(format: "%.1f", summary.seconds)) s; run directory \(dir)")
@@ -83,7 +128,37 @@ struct RunCommand: ParsableCommand {
         } catch let e as ExitCode {
             throw e
         } catch {
+            if let mpi {
+                // A rank failing alone would leave the others waiting in a collective: end the job.
+                _ = report(error, rank: comm.rank)
+                mpi.abort()
+            }
             throw report(error)
+        }
+    }
+
+    /// Whether any rank failed to load or build the pipeline. The error is printed once: by rank
+    /// 0 when it failed, otherwise by each failing rank, named.
+    func ranksFailed(_ comm: any Communicator, _ failure: Error?) throws -> Bool {
+        let failed = failure == nil ? 0.0 : 1
+        var flags = [failed, comm.isLeader ? failed : 0]
+        try comm.allreduce(&flags, .max, operation: "start-up check")
+        guard flags[0] > 0 else { return false }
+        if let failure, comm.isLeader || flags[1] == 0 {
+            _ = report(failure, rank: comm.isLeader ? nil : comm.rank)
+        }
+        return true
+    }
+
+    /// Prints, per rank, what the gradient allreduces cost (GANFLOW_MPI_STATS=1 for every rank).
+    func reportCollectives(_ comm: any Communicator) {
+        guard comm.isLeader || ProcessInfo.processInfo.environment["GANFLOW_MPI_STATS"] == "1" else { return }
+        for (label, e) in CollectiveStatistics.shared.snapshot where e.steps > 0 {
+            let n = Double(e.steps)
+            let line = String(format: "rank %d %@: %d updates, %.2f MiB in %d bucket(s) per update, backward %.1f ms, exposed allreduce wait %.1f ms per update",
+                              comm.rank, label, e.steps, Double(e.bytes) / 1_048_576, e.buckets,
+                              e.backwardSeconds / n * 1000, e.exposedWaitSeconds / n * 1000)
+            FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }
 

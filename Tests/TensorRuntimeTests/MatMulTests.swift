@@ -152,6 +152,17 @@ func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-4
         #expect(!created.contains("matmul m 6 k 7 n 5 A^T"), "dW = g^T x was computed although not asked for")
     }
 
+    @Test func probesWhichDataTypesTheCPUHasKernelsFor() throws {
+        // f32 always has JIT kernels on x86-64; bf16 depends on the CPU (AVX-512 or AMX), so only
+        // its consistency is checked: both primitives are offered or neither, never a ref: loop.
+        let f32 = DNNLDiagnostics.implementations(dataType: .f32)
+        let conv = try #require(f32.convolution), mm = try #require(f32.matmul)
+        #expect(!conv.hasPrefix("ref:") && !mm.hasPrefix("ref:"), "\(conv), \(mm)")
+        #expect(!DNNLDiagnostics.effectiveISA.isEmpty)
+        let bf16 = DNNLDiagnostics.implementations(dataType: .bf16)
+        if let c = bf16.convolution { #expect(!c.hasPrefix("ref:")) }
+    }
+
     @Test func shapeErrorsNameBothShapes() throws {
         let a = Tensor(zeros: [2, 3]), b = Tensor(zeros: [4, 5])
         #expect(throws: TensorError("matmul: shapes [2, 3] and [4, 5] do not match (inner dimensions 3 and 4)")) {

@@ -1,10 +1,15 @@
+import GANFlowTestSupport
 import Testing
 import TensorRuntime
 
 /// The profiler is process-wide; these tests only look at entries whose names no other test
-/// produces, so tests running at the same time cannot disturb them.
+/// produces, and hold `ProfilerLock` while they switch it on and off.
 @Suite(.serialized) struct ProfilerTests {
     @Test func recordsNestedMeasurementsWithSelfTimes() throws {
+        try ProfilerLock.exclusive { try nested() }
+    }
+
+    func nested() throws {
         Profiler.isEnabled = true
         defer { Profiler.isEnabled = false }
         for _ in 0..<3 {
@@ -32,6 +37,10 @@ import TensorRuntime
     }
 
     @Test func recordsNothingWhileDisabled() throws {
+        ProfilerLock.exclusive { disabled() }
+    }
+
+    func disabled() {
         Profiler.isEnabled = false
         let value = Profiler.measure("profiler-test disabled") { 42 }
         #expect(value == 42)
@@ -39,6 +48,10 @@ import TensorRuntime
     }
 
     @Test func recordsConvolutionKernelsWithTheirFLOPs() throws {
+        try ProfilerLock.exclusive { try convolution() }
+    }
+
+    func convolution() throws {
         var rng = PhiloxRandom(seed: 5)
         // A geometry no other test uses, so the entry name is this test's own.
         let x = Tensor(randomNormal: [1, 3, 11, 9], using: &rng)
@@ -53,5 +66,33 @@ import TensorRuntime
         #expect(entry.flops == expectedFlops * Double(entry.calls))
         let report = Profiler.report()
         #expect(report.contains("sum of self times"))
+    }
+
+    @Test func traceKeepsNestedEventsPerLaneAndWritesChromeJSON() throws {
+        try ProfilerLock.exclusive {
+            Profiler.isEnabled = true
+            Profiler.startTrace(limit: 4)
+            Profiler.withLane("compute") {
+                Profiler.measure("trace-test stage", category: .stage) {
+                    Profiler.measure("trace-test \"op\"", flops: 2e6) {}
+                }
+            }
+            for _ in 0..<3 { Profiler.measure("trace-test after") {} }
+            let log = Profiler.finishTrace()
+            Profiler.isEnabled = false
+            #expect(log.events.count == 4)
+            #expect(log.dropped == 1, "a fifth event goes over the limit")
+            let stage = try #require(log.events.first { $0.name == "trace-test stage" })
+            let op = try #require(log.events.first { $0.name == "trace-test \"op\"" })
+            #expect(stage.lane == "compute" && op.lane == "compute" && stage.thread == op.thread)
+            #expect(stage.category == .stage && op.category == .op && op.flops == 2e6)
+            #expect(op.start >= stage.start && op.start + op.duration <= stage.start + stage.duration)
+            #expect(log.events.filter { $0.name == "trace-test after" }.allSatisfy { $0.lane == nil })
+            let json = Profiler.chromeTrace(log, processName: "test")
+            #expect(json.contains(#""name":"trace-test \"op\"""#), "names are JSON-escaped")
+            #expect(json.contains(#""args":{"name":"compute lane (thread \#(stage.thread))"}"#))
+            #expect(json.contains(#""cat":"stage","name":"trace-test stage","ts":0.000"#), "the first event starts the clock")
+            #expect(json.contains("trace full: 1 later events dropped"))
+        }
     }
 }

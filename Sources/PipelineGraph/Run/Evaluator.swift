@@ -74,6 +74,7 @@ public final class Evaluator: @unchecked Sendable {
             }
             var evaluation = Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode,
                                         seed: pipeline.document.seed, stageID: id)
+            distribute(&evaluation)
             // Every value this stage reads from is in the snapshot already.
             evaluation.recompute = { [self] changed in
                 try recompute(id, outputs: outputs, changed: changed, base: snapshot, step: step, index: index, mode: mode)
@@ -92,9 +93,23 @@ public final class Evaluator: @unchecked Sendable {
         }
         // Effects are applied after every stage has read the values it needed.
         for id in ids {
-            if let committing = pipeline.nodes[id]!.stage as? any CommittingStage { try committing.commit() }
+            if let committing = pipeline.nodes[id]!.stage as? any CommittingStage {
+                try Profiler.withLane(StageLane.compute.rawValue) {
+                    try Profiler.measure("\(id) commit", category: .stage) { try committing.commit() }
+                }
+            }
         }
         return results.withLock { $0 }
+    }
+
+    /// Tells an evaluation which rank it runs on, and whether its batch norms synchronize.
+    private func distribute(_ e: inout Evaluation) {
+        let comm = pipeline.context.communicator
+        e.rank = comm.rank
+        e.ranks = comm.size
+        if comm.size > 1 && e.mode == .train && pipeline.document.distributed.syncBatchNorm {
+            e.batchNormSynchronizer = comm
+        }
     }
 
     /// The input ports a stage reads to produce `outputs`.
@@ -110,7 +125,11 @@ public final class Evaluator: @unchecked Sendable {
     private func call(_ node: Pipeline.Node, _ evaluation: Evaluation) throws -> [String: PortValue] {
         do {
             // Grad mode is per thread, and Dispatch may run this stage on any thread.
-            return try GradMode.with(enabled: evaluation.mode == .train) { try node.stage.evaluate(evaluation) }
+            return try Profiler.withLane(node.stage.lane.rawValue) {
+                try Profiler.measure("\(node.id) (\(node.config.typeName))", category: .stage) {
+                    try GradMode.with(enabled: evaluation.mode == .train) { try node.stage.evaluate(evaluation) }
+                }
+            }
         } catch let p as StageProblem {
             throw StageFailure(stageID: node.id, typeName: node.config.typeName, step: evaluation.step, message: p.message)
         } catch let f as StageFailure {
@@ -141,8 +160,9 @@ public final class Evaluator: @unchecked Sendable {
             for port in Self.ports(node, for: redo) {
                 if let w = node.inputs[port] { inputs[port] = values[w] }
             }
-            let evaluation = Evaluation(outputs: redo, inputs: inputs, step: step, index: index, mode: mode,
+            var evaluation = Evaluation(outputs: redo, inputs: inputs, step: step, index: index, mode: mode,
                                         seed: pipeline.document.seed, stageID: sid)
+            distribute(&evaluation)
             for (port, value) in try call(node, evaluation) {
                 let w = Wire(stage: sid, port: port)
                 values[w] = value

@@ -57,6 +57,13 @@ public struct RunSummary: Sendable {
 }
 
 /// Runs a pipeline's schedule step by step, with logging, checkpoints and resume.
+///
+/// In a data-parallel run (a communicator of several ranks) every rank runs the training phases
+/// on its shard; the logged scalars are averaged over the ranks, so they are those of the global
+/// batch; rank 0 alone runs the side stages (sinks, metrics) and writes the run directory
+/// (pipeline.json, metrics, checkpoints, summary). Every rank can resume from the same
+/// checkpoint. Stages run in the serial order there, so that every rank starts its collectives
+/// in the same order.
 public final class Runner: @unchecked Sendable {
     public struct Options: Sendable {
         public var runDirectory: String
@@ -81,7 +88,8 @@ public final class Runner: @unchecked Sendable {
     public init(pipeline: Pipeline, options: Options, logger: Logger = Logger(label: "ganflow")) {
         self.pipeline = pipeline
         self.options = options
-        self.evaluator = Evaluator(pipeline: pipeline, kind: options.scheduler)
+        // Collectives must start in one order on every rank: no concurrent stage scheduling.
+        self.evaluator = Evaluator(pipeline: pipeline, kind: pipeline.context.ranks > 1 ? .serial : options.scheduler)
         self.logger = logger
     }
 
@@ -109,14 +117,18 @@ public final class Runner: @unchecked Sendable {
     public func run() throws -> RunSummary {
         let fm = FileManager.default
         let dir = options.runDirectory
-        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try AtomicFile.write(Array((pipeline.document.json.serialized() + "\n").utf8),
-                             to: (dir as NSString).appendingPathComponent("pipeline.json"))
-
-        for leftover in AtomicFile.removeAbandonedTemporaries(in: dir)
-            + AtomicFile.removeAbandonedTemporaries(in: (dir as NSString).appendingPathComponent(Checkpoint.directoryName)) {
-            logger.info("removed \(leftover), left behind by a run that was killed while writing it")
+        let comm = pipeline.context.communicator
+        let leader = comm.isLeader
+        if leader {
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try AtomicFile.write(Array((pipeline.document.json.serialized() + "\n").utf8),
+                                 to: (dir as NSString).appendingPathComponent("pipeline.json"))
+            for leftover in AtomicFile.removeAbandonedTemporaries(in: dir)
+                + AtomicFile.removeAbandonedTemporaries(in: (dir as NSString).appendingPathComponent(Checkpoint.directoryName)) {
+                logger.info("removed \(leftover), left behind by a run that was killed while writing it")
+            }
         }
+        let quiet = options.quiet || !leader
 
         var step = 0
         var index = 0
@@ -131,11 +143,13 @@ public final class Runner: @unchecked Sendable {
                     throw e
                 } catch {
                     // Set the unreadable file aside, so it neither hides nor displaces good ones.
-                    let aside = path + ".unreadable"
-                    try? FileManager.default.removeItem(atPath: aside)
-                    try? FileManager.default.moveItem(atPath: path, toPath: aside)
                     refused.append("\(error)")
-                    logger.warning("skipping unreadable checkpoint (moved to \(aside)): \(error)")
+                    if leader {
+                        let aside = path + ".unreadable"
+                        try? FileManager.default.removeItem(atPath: aside)
+                        try? FileManager.default.moveItem(atPath: path, toPath: aside)
+                        logger.warning("skipping unreadable checkpoint (moved to \(aside)): \(error)")
+                    }
                 }
             }
             if loaded == nil && !refused.isEmpty {
@@ -144,31 +158,33 @@ public final class Runner: @unchecked Sendable {
             }
             if let loaded {
                 resumedFrom = loaded.path
-                if !refused.isEmpty && !options.quiet {
+                if !refused.isEmpty && !quiet {
                     logger.warning("fell back to \(loaded.path) because newer checkpoints could not be read")
                 }
                 step = loaded.step
                 index = loaded.evaluationIndex
-                if !options.quiet { logger.info("resuming from \(loaded.path) at step \(step)") }
-            } else if !options.quiet {
+                if !quiet { logger.info("resuming from \(loaded.path) at step \(step)") }
+            } else if !quiet {
                 logger.info("no checkpoint to resume in \(dir); starting at step 0")
             }
         }
+        try agree(step: step, index: index)
         let total = try totalSteps()
         let metricsPath = (dir as NSString).appendingPathComponent("metrics.jsonl")
-        let metrics = try MetricsLog(path: metricsPath, truncatingAfter: options.resume ? step : 0)
+        let metrics = leader ? try MetricsLog(path: metricsPath, truncatingAfter: options.resume ? step : 0) : nil
         let progress = Progress(total: total, startStep: step, every: pipeline.document.logEvery)
         let started = Date()
         var latest: [String: Double] = [:]
-        var lastCheckpoint: String? = Checkpoint.list(in: dir).last
+        var lastCheckpoint: String? = leader ? Checkpoint.list(in: dir).last : nil
         let signals = SignalWatcher(stop: stopRequested)
         defer { signals.cancel() }
         var interrupted = false
 
         do {
             while step < total {
-                if stopRequested.isRequested { interrupted = true; break }
+                if try stopAgreed() { interrupted = true; break }
                 step += 1
+                try Profiler.withLane("runner") { try Profiler.measure("step", category: .runner) {
                 var scalars: [(String, Double)] = []
                 for phase in pipeline.document.schedule {
                     // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
@@ -178,10 +194,11 @@ public final class Runner: @unchecked Sendable {
                     for _ in 0..<phase.repeats {
                         let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
                         index += 1
-                        try collect(values, step: step, into: &scalars)
+                        try collect(values, step: step, into: &scalars, checkFinite: comm.size == 1)
                     }
                 }
-                let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
+                if comm.size > 1 { try average(&scalars, step: step) }
+                let side = !leader ? [] : pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
                 if !side.isEmpty {
                     let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
                     let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
@@ -190,30 +207,78 @@ public final class Runner: @unchecked Sendable {
                 // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
                 scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
                 for (k, v) in scalars { latest[k] = v }
-                let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
-                try metrics.append(step: step, seconds: seconds, scalars: scalars)
-                for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
-                if !options.quiet { progress.update(step: step, scalars: scalars) }
-                if step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested {
+                if let metrics {
+                    let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
+                    try metrics.append(step: step, seconds: seconds, scalars: scalars)
+                    for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
+                }
+                if !quiet { progress.update(step: step, scalars: scalars) }
+                if leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested) {
                     do {
-                        lastCheckpoint = try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
-                                                             keep: pipeline.document.checkpointKeep)
+                        lastCheckpoint = try Profiler.measure("checkpoint", category: .runner) {
+                            try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
+                                                keep: pipeline.document.checkpointKeep)
+                        }
                     } catch {
                         throw CheckpointWriteFailure(step: step, reason: "\(error)", lastCheckpoint: lastCheckpoint)
                     }
                 }
+                } }
             }
         } catch var failure as NonFiniteValue {
             failure.lastCheckpoint = lastCheckpoint
             throw failure
         }
         for id in pipeline.order { try pipeline.nodes[id]!.stage.finish() }
-        try metrics.close()
-        for observer in options.observers { try observer.runDidFinish() }
         let summary = RunSummary(steps: total, lastStep: step, seconds: Date().timeIntervalSince(started),
                                  finalScalars: latest, interrupted: interrupted, checkpoint: lastCheckpoint)
-        try writeSummary(summary)
+        if let metrics {
+            try metrics.close()
+            for observer in options.observers { try observer.runDidFinish() }
+            try writeSummary(summary)
+        }
+        // No rank leaves before the last checkpoint is written.
+        try comm.barrier()
         return summary
+    }
+
+    /// Checks that every rank starts at the same step and evaluation (they resumed from the same
+    /// checkpoint).
+    func agree(step: Int, index: Int) throws {
+        let comm = pipeline.context.communicator
+        guard comm.size > 1 else { return }
+        var high = [Double(step), Double(index)], low = high
+        try comm.allreduce(&high, .max, operation: "resume check")
+        try comm.allreduce(&low, .min, operation: "resume check")
+        if high != low {
+            throw PipelineErrors([PipelineError("checkpoint.ranks", file: options.runDirectory,
+                "the ranks resumed at different steps (\(Int(low[0])) to \(Int(high[0]))); every rank must see the same run directory")])
+        }
+    }
+
+    /// Whether any rank was asked to stop (Ctrl-C reaches the ranks at different moments; they
+    /// must stop after the same step).
+    func stopAgreed() throws -> Bool {
+        let comm = pipeline.context.communicator
+        var flag = [stopRequested.isRequested ? 1.0 : 0]
+        try comm.allreduce(&flag, .max, operation: "stop check")
+        if flag[0] > 0 { stopRequested.request() }
+        return flag[0] > 0
+    }
+
+    /// Replaces each training scalar by its mean over the ranks (the value for the global batch
+    /// when every rank's scalar is a mean over its equal shard), then stops on a non-finite one,
+    /// on every rank together.
+    func average(_ scalars: inout [(String, Double)], step: Int) throws {
+        let comm = pipeline.context.communicator
+        // Every rank logs the same names: the same stages ran.
+        scalars.sort { $0.0 < $1.0 }
+        var values = scalars.map(\.1)
+        try comm.allreduce(&values, operation: "scalar average")
+        for i in scalars.indices {
+            scalars[i].1 = values[i] / Double(comm.size)
+            if !scalars[i].1.isFinite { throw NonFiniteValue(wire: scalars[i].0, step: step, value: scalars[i].1) }
+        }
     }
 
     func rank(_ name: String) -> Int {
@@ -223,10 +288,11 @@ public final class Runner: @unchecked Sendable {
     }
 
     /// Gathers the scalar outputs of an evaluation for logging, stopping on a non-finite one.
-    func collect(_ values: [Wire: PortValue], step: Int, into scalars: inout [(String, Double)]) throws {
+    func collect(_ values: [Wire: PortValue], step: Int, into scalars: inout [(String, Double)],
+                 checkFinite: Bool = true) throws {
         for (wire, value) in values.sorted(by: { $0.key.description < $1.key.description }) {
             guard case .scalar = value, let v = value.number else { continue }
-            if !v.isFinite { throw NonFiniteValue(wire: wire.description, step: step, value: v) }
+            if checkFinite && !v.isFinite { throw NonFiniteValue(wire: wire.description, step: step, value: v) }
             if let i = scalars.firstIndex(where: { $0.0 == wire.description }) {
                 scalars[i].1 = v
             } else {

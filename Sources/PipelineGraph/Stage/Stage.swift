@@ -94,7 +94,7 @@ public protocol ScenarioSource: Stage {
 /// kernel threads (OpenMP), so two stages never run two OpenMP teams on the same cores at once.
 /// Data and output stages run beside the compute lane: their work (decoding, augmenting on the
 /// CPU side, encoding PNGs) is what overlaps with the kernels.
-public enum StageLane: Sendable {
+public enum StageLane: String, Sendable {
     case compute
     case data
     case output
@@ -128,6 +128,12 @@ public struct Evaluation: @unchecked Sendable {
     public let mode: EvaluationMode
     public let seed: UInt64
     public let stageID: String
+    /// This process's rank and the rank count of a data-parallel run (0 and 1 alone).
+    public var rank = 0
+    public var ranks = 1
+    /// Set in training evaluations of a pipeline with `distributed.syncBatchNorm` on several
+    /// ranks: the communicator batch norm layers synchronize their statistics over.
+    public var batchNormSynchronizer: (any Communicator)?
     /// Recomputes this stage's inputs after the parameters of the stages named in `changed` were
     /// modified in place (an optimizer's line search tries several points in one step).
     ///
@@ -150,10 +156,27 @@ public struct Evaluation: @unchecked Sendable {
 
     /// A random stream for this stage, evaluation and purpose. The values depend only on the
     /// pipeline seed, the stage id, `purpose` and the evaluation index, never on timing.
+    ///
+    /// In a data-parallel run each rank gets its own stream (the rank is part of the key), so a
+    /// run is reproducible for a given rank count; with one process the streams are unchanged.
     public func random(_ purpose: String = "") -> PhiloxRandom {
+        ranks > 1 && mode == .train ? sharedRandom(purpose + "/rank \(rank)") : sharedRandom(purpose)
+    }
+
+    /// The stream `random` gives a single process: the same on every rank, for randomness drawn
+    /// for the global batch and then sliced (latent vectors).
+    public func sharedRandom(_ purpose: String = "") -> PhiloxRandom {
         let stream = stableHash(stageID + "/" + purpose)
         let base = mode == .sample ? UInt64(1) << 63 : UInt64(index) << 24
         return PhiloxRandom(seed: seed, stream: stream, counter: base)
+    }
+
+    /// This rank's rows of a global batch of `batch` (all of them alone or in a sample
+    /// evaluation, which rank 0 runs for everyone).
+    public func shard(ofBatch batch: Int) -> Range<Int> {
+        guard ranks > 1, mode == .train else { return 0..<batch }
+        let share = batch / ranks
+        return rank * share ..< (rank + 1) * share
     }
 
     public func tensor(_ port: String) throws -> Tensor {
@@ -194,13 +217,37 @@ public final class BuildContext: @unchecked Sendable {
     /// first, then against the working directory.
     public let pipelineFile: String
     public let outputDirectory: String
+    /// The ranks of a data-parallel run (one process alone outside `mpirun`). Data stages serve
+    /// this rank's shard, optimizers average gradients over it.
+    public let communicator: any Communicator
+    /// The pipeline's `distributed` section.
+    public let distributed: DistributedOptions
     var stages: [String: any Stage] = [:]
 
-    public init(pipelineName: String, seed: UInt64, pipelineFile: String, outputDirectory: String) {
+    public init(pipelineName: String, seed: UInt64, pipelineFile: String, outputDirectory: String,
+                communicator: any Communicator = SingleProcessCommunicator(),
+                distributed: DistributedOptions = DistributedOptions()) {
         self.pipelineName = pipelineName
         self.seed = seed
         self.pipelineFile = pipelineFile
         self.outputDirectory = outputDirectory
+        self.communicator = communicator
+        self.distributed = distributed
+    }
+
+    /// This process's rank and the rank count.
+    public var rank: Int { communicator.rank }
+    public var ranks: Int { communicator.size }
+
+    /// The rows of a global batch of `batch` that this rank serves; throws (naming `key`) when
+    /// the batch does not divide evenly over the ranks.
+    public func shard(ofBatch batch: Int, key: String) throws -> Range<Int> {
+        let n = ranks
+        guard batch % n == 0 else {
+            throw StageProblem(key: key, "the global batch \(batch) does not divide over \(n) ranks (mpirun -np \(n)); use a multiple of \(n)")
+        }
+        let share = batch / n
+        return rank * share ..< (rank + 1) * share
     }
 
     /// A stage built earlier (stage references are built first).

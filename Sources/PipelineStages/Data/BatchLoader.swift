@@ -21,10 +21,14 @@ final class BatchLoader: @unchecked Sendable {
     let dropLast: Bool
     let seed: UInt64
     let stageID: String
+    /// The rows of every batch this process loads (a data-parallel rank's shard); nil: all.
+    let shard: Range<Int>?
     private let orders = Mutex<(epoch: Int, order: [Int])?>(nil)
 
-    init(source: any ItemSource, batch: Int, shuffle: Bool, dropLast: Bool, seed: UInt64, stageID: String) {
+    init(source: any ItemSource, batch: Int, shuffle: Bool, dropLast: Bool, seed: UInt64, stageID: String,
+         shard: Range<Int>? = nil) {
         self.source = source
+        self.shard = shard
         self.batch = batch
         self.shuffle = shuffle
         self.dropLast = dropLast
@@ -55,11 +59,17 @@ final class BatchLoader: @unchecked Sendable {
         return order
     }
 
-    /// The batch at `p`.
+    /// The batch at `p` (this process's shard of it). The order and the crops depend only on
+    /// an item's place in the epoch, so the shards of all ranks together are the whole batch.
     func batch(at p: LoaderPosition) throws -> DataBatch {
         let order = self.order(epoch: p.epoch)
-        let start = p.index * batch
-        return try load(order: order, range: start..<min(start + batch, order.count), epochKey: UInt64(p.epoch) + 1)
+        var start = p.index * batch
+        var end = min(start + batch, order.count)
+        if let shard {
+            end = min(start + shard.upperBound, end)
+            start += shard.lowerBound
+        }
+        return try load(order: order, range: start..<end, epochKey: UInt64(p.epoch) + 1)
     }
 
     /// The fixed batch for sinks and metrics: the first batch of the unshuffled data (random crops

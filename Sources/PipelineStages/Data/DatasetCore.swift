@@ -21,6 +21,8 @@ final class DatasetCore: @unchecked Sendable {
     let prefetcher: Prefetcher?
     let outputs: [String: PortType]
     let pyramidSides: [Int]?
+    /// Ranks of a data-parallel run; each serves its shard of every training batch.
+    let ranks: Int
     private let position = Mutex(LoaderPosition(epoch: 0, index: 0))
     private let fixed = Mutex<DataBatch?>(nil)
 
@@ -30,8 +32,16 @@ final class DatasetCore: @unchecked Sendable {
             throw StageProblem(key: "batch", "the dataset holds \(source.count) images, fewer than one batch of \(batch) (lower 'batch' or set 'dropLast' to false)")
         }
         stageID = config.stageID
+        ranks = context.ranks
+        let shard = try context.shard(ofBatch: batch, key: "batch")
+        if ranks > 1 && !dropLast && source.count % batch != 0 {
+            throw StageProblem(key: "dropLast", "the last batch of \(source.count % batch) images cannot be split evenly over \(ranks) ranks; set 'dropLast' to true")
+        }
+        // With a served batch the shard is cut from the served prefix, known only when served:
+        // load the whole batch then.
+        let loadedShard = ranks > 1 && inputs["servedBatch"] == nil ? shard : nil
         loader = BatchLoader(source: source, batch: batch, shuffle: config.bool("shuffle"), dropLast: dropLast,
-                             seed: context.seed, stageID: config.stageID)
+                             seed: context.seed, stageID: config.stageID, shard: loadedShard)
         if let t = inputs["resolution"], t != .integer {
             throw StageProblem(key: "resolution", "expected an integer input, found \(t)")
         }
@@ -39,11 +49,12 @@ final class DatasetCore: @unchecked Sendable {
             throw StageProblem(key: "servedBatch", "expected an integer input, found \(t)")
         }
         let item = source.itemShape
-        var outputs: [String: PortType] = ["images": .tensor([batch] + item)]
-        if source.hasLabels { outputs["labels"] = .tensor([batch]) }
+        let share = shard.count
+        var outputs: [String: PortType] = ["images": .tensor([share] + item)]
+        if source.hasLabels { outputs["labels"] = .tensor([share]) }
         if let smallest = config.optionalInt("pyramid") {
             pyramidSides = try DatasetCore.pyramidSides(height: item[1], width: item[2], smallest: smallest, key: "pyramid")
-            outputs["pyramid"] = .pyramid(pyramidSides!.map { [batch, item[0], $0, $0] })
+            outputs["pyramid"] = .pyramid(pyramidSides!.map { [share, item[0], $0, $0] })
         } else {
             pyramidSides = nil
         }
@@ -97,9 +108,16 @@ final class DatasetCore: @unchecked Sendable {
         var labels = batch.labels
         if let n = e.integer("servedBatch") {
             let count = try DatasetCore.servedCount(n, loaded: images.shape[0], configured: loader.batch)
-            if count < images.shape[0] {
-                images = try images.sliced(axis: 0, 0..<count)
-                labels = labels.map { Array($0.prefix(count)) }
+            var rows = 0..<count
+            if e.ranks > 1 && e.mode == .train {
+                guard count % e.ranks == 0 else {
+                    throw StageProblem(key: "servedBatch", "a served batch of \(count) does not divide over \(e.ranks) ranks")
+                }
+                rows = e.shard(ofBatch: count)
+            }
+            if rows != 0..<images.shape[0] {
+                images = try images.sliced(axis: 0, rows)
+                labels = labels.map { Array($0[rows]) }
             }
         }
         if let r = e.integer("resolution") {
@@ -130,7 +148,11 @@ final class DatasetCore: @unchecked Sendable {
         guard case .tensor(var shape)? = outputs["images"] else { return outputs }
         var out = outputs
         if let n = integers["servedBatch"] {
-            shape[0] = try DatasetCore.servedCount(n, loaded: shape[0], configured: loader.batch)
+            let count = try DatasetCore.servedCount(n, loaded: loader.batch, configured: loader.batch)
+            guard count % ranks == 0 else {
+                throw StageProblem(key: "servedBatch", "a served batch of \(count) does not divide over \(ranks) ranks")
+            }
+            shape[0] = count / ranks
             if out["labels"] != nil { out["labels"] = .tensor([shape[0]]) }
         }
         if let r = integers["resolution"] {

@@ -72,7 +72,11 @@ public final class NetworkCore: @unchecked Sendable {
                 var rng = e.random("instanceNoise/" + input)
                 x = try instanceNoise.apply(x, step: e.step, rng: &rng)
             }
-            out[output] = .tensor(try model.forward(x, mode: mode))
+            if let sync = e.batchNormSynchronizer {
+                out[output] = .tensor(try BatchNorm.synchronized(over: sync) { try model.forward(x, mode: mode) })
+            } else {
+                out[output] = .tensor(try model.forward(x, mode: mode))
+            }
         }
         return out
     }

@@ -8,6 +8,10 @@ import TensorRuntime
 /// Training evaluations draw fresh vectors each time, from a stream keyed by the pipeline seed,
 /// the stage id and the evaluation index. Sample evaluations (sinks, metrics) get the same fixed
 /// batch every time, so grids are comparable across steps.
+///
+/// In a data-parallel run `batch` is the global batch: each rank draws the whole batch from the
+/// stream one process would use and keeps its own rows, so the ranks' latents together are the
+/// single process's.
 public final class NormalNoiseStage: Stage, @unchecked Sendable {
     public static let typeName = "noise.normal"
     public static let summary = "Latent vectors from N(0, 1); fixed vectors for sinks and metrics."
@@ -19,12 +23,15 @@ public final class NormalNoiseStage: Stage, @unchecked Sendable {
     ]
 
     let shape: [Int]
+    let ranks: Int
     public let outputs: [String: PortType]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let batch = config.int("batch"), dim = config.int("dim")
         shape = config.bool("spatial") ? [batch, dim, 1, 1] : [batch, dim]
-        outputs = ["samples": .tensor(shape)]
+        ranks = context.ranks
+        let share = try context.shard(ofBatch: batch, key: "batch").count
+        outputs = ["samples": .tensor([share] + shape.dropFirst())]
         if let t = inputs["servedBatch"], t != .integer {
             throw StageProblem(key: "servedBatch", "expected an integer input, found \(t)")
         }
@@ -40,12 +47,23 @@ public final class NormalNoiseStage: Stage, @unchecked Sendable {
     }
 
     public func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
-        ["samples": .tensor(try shape(served: integers["servedBatch"]))]
+        var s = try shape(served: integers["servedBatch"])
+        if s[0] % ranks != 0 {
+            throw StageProblem(key: "servedBatch", "a served batch of \(s[0]) does not divide over \(ranks) ranks")
+        }
+        s[0] /= ranks
+        return ["samples": .tensor(s)]
     }
 
     public func evaluate(_ evaluation: Evaluation) throws -> [String: PortValue] {
-        var rng = evaluation.random("samples")
+        var rng = evaluation.sharedRandom("samples")
         // The first n vectors of a full draw: one stream, filled in order.
-        return ["samples": .tensor(Tensor(randomNormal: try shape(served: evaluation.integer("servedBatch")), using: &rng))]
+        let all = Tensor(randomNormal: try shape(served: evaluation.integer("servedBatch")), using: &rng)
+        let rows = evaluation.shard(ofBatch: all.shape[0])
+        if rows.count == all.shape[0] { return ["samples": .tensor(all)] }
+        guard all.shape[0] % evaluation.ranks == 0 else {
+            throw StageProblem(key: "servedBatch", "a served batch of \(all.shape[0]) does not divide over \(evaluation.ranks) ranks")
+        }
+        return ["samples": .tensor(try all.sliced(axis: 0, rows).copy())]
     }
 }

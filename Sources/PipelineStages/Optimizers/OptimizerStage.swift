@@ -31,6 +31,10 @@ protocol ParameterUpdateListener: AnyObject {
 /// skipped while the loss is under the threshold (the tutorial's balance policy); `skipped`
 /// reports the fraction of skipped updates so far. A `schedule` sets the learning rate from the
 /// number of updates taken (skipped ones do not count); `lr` reports the rate of the next update.
+///
+/// In a data-parallel run the gradients are averaged over the ranks, bucket by bucket while
+/// backward runs (`GradientAllreduce`), and `skipBelow` compares the loss averaged over the ranks,
+/// so every rank takes the same decision.
 public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @unchecked Sendable {
     public static var typeName: String { Recipe.typeName }
     public static var summary: String { Recipe.summary + " Outputs 'update' (the action), 'lr' and 'skipped'." }
@@ -62,6 +66,8 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
     var resetValue: Int?
     /// Resets taken because `resetOn` changed.
     var resets = 0
+    /// Averages gradients over the ranks of a data-parallel run; nil alone.
+    let allreduce: GradientAllreduce?
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         guard inputs["minimize"] == .scalar else {
@@ -74,6 +80,10 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
             throw StageProblem(key: "parameters", "stage '\(targetID)' has no trainable parameters")
         }
         listener = target as? any ParameterUpdateListener
+        allreduce = context.ranks > 1
+            ? GradientAllreduce(shapes: params.map(\.1.shape), communicator: context.communicator,
+                                bucketBytes: context.distributed.bucketKiB * 1024, label: config.stageID)
+            : nil
         do {
             optimizer = try Recipe.make(params, config)
         } catch let e as OptimizerError {
@@ -153,10 +163,18 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         }
         if let rate = e.inputs["lrInput"]?.tensor { wiredRate = Double(rate.item()) }
         let loss = try e.tensor("minimize")
-        let value = Double(loss.item())
+        var value = Double(loss.item())
+        if let allreduce, skipBelow != nil {
+            var v = [value]
+            try allreduce.communicator.allreduce(&v, operation: "loss average (\(e.stageID))")
+            value = v[0] / Double(allreduce.communicator.size)
+        }
         if let skipBelow, value < skipBelow {
             pending = nil
             skips += 1
+        } else if let allreduce {
+            pending = try allreduce.gradients(of: loss, wrt: optimizer.parameters.map(\.tensor))
+            updates += 1
         } else {
             pending = try gradients(of: loss, wrt: optimizer.parameters.map(\.tensor))
             updates += 1
