@@ -51,9 +51,14 @@ public final class IDXFile {
             guard h > 0, w > 0 else {
                 throw ImageIOError(path: path, "image dimensions \(h)x\(w) in the header must be positive")
             }
+            let (size, sizeOverflow) = h.multipliedReportingOverflow(by: w)
+            let (_, totalOverflow) = n.multipliedReportingOverflow(by: size)
+            guard !sizeOverflow, !totalOverflow else {
+                throw ImageIOError(path: path, "the header declares \(n) images of \(h)x\(w) bytes, more than any file can hold")
+            }
             kind = .images(height: h, width: w)
             count = n
-            recordSize = h * w
+            recordSize = size
             headerSize = 16
         case 0x0000_0801:
             count = try readWord("record count")
@@ -91,9 +96,27 @@ public final class IDXFile {
         }
         let start = headerSize + range.lowerBound * recordSize
         if file.offset != start { try file.seek(to: start) }
-        var out = [UInt8](repeating: 0, count: range.count * recordSize)
-        let (n, _) = out.withUnsafeMutableBytes { file.read(into: $0.baseAddress!, count: $0.count) }
-        if n < out.count {
+        let wanted = range.count * recordSize
+        var out: [UInt8]
+        var n = 0
+        if file.isPlain {
+            // The size was checked against the header when the file was opened.
+            out = [UInt8](repeating: 0, count: wanted)
+            n = out.withUnsafeMutableBytes { file.read(into: $0.baseAddress!, count: $0.count) }.read
+        } else {
+            // A compressed file's header can declare far more data than the file holds: grow the
+            // array as data arrives instead of trusting the header with the allocation.
+            out = []
+            var chunk = [UInt8](repeating: 0, count: min(wanted, 1 << 24))
+            while n < wanted {
+                let k = min(chunk.count, wanted - n)
+                let got = chunk.withUnsafeMutableBytes { file.read(into: $0.baseAddress!, count: k) }.read
+                out.append(contentsOf: chunk[0..<got])
+                n += got
+                if got < k { break }
+            }
+        }
+        if n < wanted {
             // zlib defers a forward seek to the next read, so where the data really ended is only known
             // by reading from the start; this is the error path, so pay for it.
             let (total, problem) = try measureData()

@@ -94,6 +94,27 @@ import Testing
         #expect(imageIOError { _ = try IDXFile(path: path) }?.message == "\(path): file ends inside the header (height)")
     }
 
+    /// Found by the IDX fuzz harness: a header whose record count times record size overflows
+    /// trapped while opening the file.
+    @Test func headerDeclaringMoreThanAnyFileCanHold() {
+        let path = Fixtures.path("fuzz/IDX/count-times-size-overflows-idx3-ubyte")
+        #expect(imageIOError { _ = try IDXFile(path: path) }?.message
+            == "\(path): the header declares 11382189 images of 2913840557x2913840557 bytes, more than any file can hold")
+    }
+
+    /// A compressed file's header is only checked against its data while reading, so reading must
+    /// not allocate what the header claims before the data is there.
+    @Test func compressedFileDeclaringHugeCountFailsWithoutAllocatingIt() throws {
+        let scratch = try ScratchFolder()
+        let plain = scratch.file("huge-images-idx3-ubyte")
+        try writeIDX(plain, dims: [Int(Int32.max), 1000, 1000], magic: 0x803, payload: [1, 2, 3])
+        let gz = scratch.file("huge-images-idx3-ubyte.gz")
+        try gzipFile(plain, to: gz)
+        let message = imageIOError { _ = try IDXFile.loadImages(gz) }?.message ?? ""
+        #expect(message.hasPrefix("\(gz): data ends in record 0 of 2147483647"))
+        #expect(message.hasSuffix("the file holds 3; record 0 has 3 of 1000000 bytes"))
+    }
+
     @Test func labelCountDisagreesWithImageCount() {
         let short = Fixtures.path("broken/200-labels-idx1-ubyte.gz")
         #expect(imageIOError { _ = try IDXFile.loadDataset(images: images, labels: short) }?.message
