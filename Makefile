@@ -17,10 +17,12 @@ test: setup
 	$(MAKE) test-tsan fuzz-short
 
 # The scheduler, evaluator and runner tests under the thread sanitizer. GANFLOW_TEST_ONLY trims the
-# package to PipelineGraphTests and what it imports, so nothing else is built a second time.
+# package to PipelineGraphTests and what it imports, so nothing else is built a second time. One
+# test at a time: the profiler is one per process, and RunProfileTests counts every run's steps
+# (the scheduler inside each run is still concurrent, which is what TSan is here for).
 test-tsan:
 	GANFLOW_TEST_ONLY=PipelineGraphTests TSAN_OPTIONS="suppressions=$(CURDIR)/Scripts/tsan.supp halt_on_error=1" \
-		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-ci
+		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-ci --no-parallel
 
 # Each fuzz harness for 12 s, about a minute in all (Scripts/fuzz.sh 1800 for a long run).
 fuzz-short:
