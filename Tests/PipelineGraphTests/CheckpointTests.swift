@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import Testing
 @testable import PipelineGraph
 import TensorRuntime
@@ -18,7 +19,7 @@ import TensorRuntime
         o.quiet = true
         o.resume = resume
         o.stepsOverride = steps
-        return try Runner(pipeline: p, options: o).run()
+        return try ProfilerLock.exclusive { try Runner(pipeline: p, options: o).run() }
     }
 
     func weights(_ p: Pipeline) -> [Float] {
@@ -87,7 +88,7 @@ import TensorRuntime
         o.resume = true
         o.stepsOverride = 4
         let runner = Runner(pipeline: resumed, options: o)
-        let summary = try runner.run()
+        let summary = try ProfilerLock.exclusive { try runner.run() }
         #expect(summary.lastStep == 4)
         #expect(runner.resumedFrom?.hasSuffix("step-00000002.safetensors") == true)
         #expect(FileManager.default.fileExists(atPath: newest + ".unreadable"), "the corrupt file is set aside")
@@ -114,7 +115,7 @@ import TensorRuntime
         o.resume = true
         o.stepsOverride = 6
         let runner = Runner(pipeline: try build(text), options: o)
-        #expect(try runner.run().lastStep == 6)
+        #expect(try ProfilerLock.exclusive { try runner.run() }.lastStep == 6)
         #expect(runner.resumedFrom?.hasSuffix("step-00000002.safetensors") == true)
         #expect(FileManager.default.fileExists(atPath: newest + ".unreadable"))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import Synchronization
 import Testing
 @testable import PipelineGraph
@@ -26,7 +27,7 @@ final class RecordingObserver: RunObserver {
         var options = Runner.Options(runDirectory: dir)
         options.quiet = true
         options.observers = [observer]
-        let summary = try Runner(pipeline: p, options: options).run()
+        let summary = try ProfilerLock.exclusive { try Runner(pipeline: p, options: options).run() }
         let logged = observer.logged.withLock { $0 }
         #expect(logged.map(\.step) == Array(1...6))
         #expect(observer.finished.load(ordering: .relaxed) == 1)

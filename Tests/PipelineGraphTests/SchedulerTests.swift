@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import Testing
 @testable import PipelineGraph
 import TensorRuntime
@@ -33,7 +34,7 @@ import TensorRuntime
         var options = Runner.Options(runDirectory: dir)
         options.scheduler = kind
         options.quiet = true
-        _ = try Runner(pipeline: p, options: options).run()
+        _ = try ProfilerLock.exclusive { try Runner(pipeline: p, options: options).run() }
         return p.nodes["A"]!.stage.parameters[0].1.scalars + p.nodes["B"]!.stage.parameters[0].1.scalars
     }
 
@@ -60,7 +61,7 @@ import TensorRuntime
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var options = Runner.Options(runDirectory: dir)
         options.quiet = true
-        _ = try Runner(pipeline: p, options: options).run()
+        _ = try ProfilerLock.exclusive { try Runner(pipeline: p, options: options).run() }
         #expect((p.nodes["log"]!.stage as! ToySink).steps.withLock { $0 } == [2, 4, 6, 7])
     }
 
@@ -98,7 +99,7 @@ import TensorRuntime
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var o = Runner.Options(runDirectory: dir)
         o.quiet = true
-        _ = try Runner(pipeline: p, options: o).run()
+        _ = try ProfilerLock.exclusive { try Runner(pipeline: p, options: o).run() }
         #expect(p.nodes["B"]!.stage.parameters[0].1.scalars == [Float](repeating: 1, count: 8), "optB never ran")
         #expect(p.nodes["A"]!.stage.parameters[0].1.scalars != [Float](repeating: 1, count: 8), "optA ran")
     }
