@@ -14,7 +14,7 @@ run: build
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
-	$(MAKE) test-tsan fuzz-short
+	$(MAKE) test-tsan
 
 # The scheduler, evaluator and runner tests under the thread sanitizer. GANFLOW_TEST_ONLY trims the
 # package to PipelineGraphTests and what it imports, so nothing else is built a second time. One
@@ -24,7 +24,10 @@ test-tsan:
 	GANFLOW_TEST_ONLY=PipelineGraphTests TSAN_OPTIONS="suppressions=$(CURDIR)/Scripts/tsan.supp halt_on_error=1" \
 		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-ci --no-parallel
 
-# Each fuzz harness for 12 s, about a minute in all (Scripts/fuzz.sh 1800 for a long run).
+# Each fuzz harness for 12 s, about a minute in all (Scripts/fuzz.sh 1800 for a long run). Not
+# part of `make test` for now: its optimised ASan build costs about 6 minutes here, and in a clean
+# clone the harnesses were built without coverage counters (libFuzzer: "no interesting inputs"),
+# so the pass only replays the seeds; the inputs fuzzing found have unit tests of their own.
 fuzz-short:
 	bash Scripts/fuzz.sh 12
 
