@@ -23,7 +23,11 @@ export LSAN_OPTIONS=suppressions=$root/Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTI
 mkdir -p "$scratch"
 
 for h in "${harnesses[@]}"; do
-    swift build -c "$config" --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --disable-dead-strip --product "Fuzz$h" \
+    # swiftc keeps only the last -sanitize= it is given, and SwiftPM passes its --sanitize values in
+    # no fixed order: with "--sanitize=fuzzer --sanitize=address" a build was as likely to come out
+    # without coverage counters (ASan only; libFuzzer then runs blind) as with them. So SwiftPM gets
+    # the fuzzer (for linking the harness's entry point) and every compile gets both, last.
+    swift build -c "$config" --scratch-path "$scratch" --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address --disable-dead-strip --product "Fuzz$h" \
         >"$scratch/build.log" 2>&1 || { cat "$scratch/build.log" >&2; echo "fuzz: building Fuzz$h failed" >&2; exit 1; }
 done
 bin=$(swift build -c "$config" --scratch-path "$scratch" --show-bin-path 2>/dev/null)
