@@ -55,5 +55,6 @@ extension StageRegistry {
         MSGGeneratorStage.self,
         MSGDiscriminatorStage.self,
         PyramidGridSinkStage.self,
+        PyramidConsistencyMetricStage.self,
     ])
 }

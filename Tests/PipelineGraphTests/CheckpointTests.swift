@@ -11,7 +11,7 @@ import TensorRuntime
     }
 
     func tempDir() -> String {
-        NSTemporaryDirectory() + "ganflow-ckpt-\(UUID().uuidString)"
+        TestDirectories.make("ckpt")
     }
 
     func run(_ p: Pipeline, dir: String, steps: Int? = nil, resume: Bool = false) throws -> RunSummary {

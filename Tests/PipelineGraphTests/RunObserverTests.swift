@@ -21,7 +21,7 @@ final class RecordingObserver: RunObserver {
     @Test func observersHearEveryLoggedStepAsMetricsJSONLGetsIt() throws {
         let doc = try PipelineDocument.parse(SchedulerTests.diamond, file: "diamond.json")
         let p = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
-        let dir = NSTemporaryDirectory() + "ganflow-observer-\(UUID().uuidString)"
+        let dir = TestDirectories.make("observer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let observer = RecordingObserver()
         var options = Runner.Options(runDirectory: dir)

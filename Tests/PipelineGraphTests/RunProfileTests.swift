@@ -17,7 +17,7 @@ import TensorRuntime
         }
         let doc = try PipelineDocument.parse(text, file: "diamond.json")
         let pipeline = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
-        let dir = NSTemporaryDirectory() + "ganflow-profile-\(UUID().uuidString)"
+        let dir = TestDirectories.make("profile")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var options = Runner.Options(runDirectory: dir)
         options.quiet = true

@@ -29,7 +29,7 @@ import TensorRuntime
 
     func train(_ kind: SchedulerKind) throws -> [Float] {
         let p = try build(Self.diamond)
-        let dir = NSTemporaryDirectory() + "ganflow-sched-\(UUID().uuidString)"
+        let dir = TestDirectories.make("sched")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var options = Runner.Options(runDirectory: dir)
         options.scheduler = kind
@@ -57,7 +57,7 @@ import TensorRuntime
 
     @Test func sinksRunOnTheirStepsAndAtTheEnd() throws {
         let p = try build(Self.diamond.replacingOccurrences(of: "\"steps\": 6", with: "\"steps\": 7"))
-        let dir = NSTemporaryDirectory() + "ganflow-sink-\(UUID().uuidString)"
+        let dir = TestDirectories.make("sink")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var options = Runner.Options(runDirectory: dir)
         options.quiet = true
@@ -95,7 +95,7 @@ import TensorRuntime
         let text = SchedulerTests.diamond.replacingOccurrences(of: "\"lr\": 0.02 }", with: "\"lr\": 0.02, \"from\": 100 }")
         let doc = try PipelineDocument.parse(text, file: "diamond.json")
         let p = try PipelineBuilder(registry: toyRegistry).build(doc, outputDirectory: NSTemporaryDirectory())
-        let dir = NSTemporaryDirectory() + "ganflow-gate-\(UUID().uuidString)"
+        let dir = TestDirectories.make("gate")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var o = Runner.Options(runDirectory: dir)
         o.quiet = true

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import PipelineGraph
 @testable import PipelineStages
 import Testing
@@ -62,7 +63,7 @@ import TensorRuntime
     }
 
     @Test func runsInTheDiscriminatorPhaseAndLogsP() throws {
-        let dir = temporaryFolder("ada")
+        let dir = temporaryDirectory("ada")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let text = """
         { "name": "ada", "seed": 2, "steps": 4,

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import GANFlowTestSupport
 import PipelineGraph
 @testable import PipelineStages
 import Synchronization
@@ -52,7 +53,7 @@ final class StepCounter: RunObserver {
                       "slow": { "type": "test.gatedsink", "input": "z.samples", "pending": \(pending) } },
           "schedule": [ { "run": "use" } ] }
         """
-        let directory = temporaryFolder("backpressure")
+        let directory = temporaryDirectory("backpressure")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let pipeline = try PipelineBuilder(registry: registry)
             .build(try PipelineDocument.parse(text, file: "slow-sink.json"), outputDirectory: directory)

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import PipelineGraph
 @testable import PipelineStages
@@ -9,7 +10,7 @@ import TensorRuntime
     /// A folder of CIFAR-10 binary batches with `perFile` records each; record `r` of the whole set
     /// has label `r % 10` and every byte of its image equal to `r % 251`.
     func cifarFolder(perFile: Int = 6) throws -> String {
-        let dir = temporaryFolder("cifar")
+        let dir = temporaryDirectory("cifar")
         var r = 0
         for name in (1...5).map({ "data_batch_\($0).bin" }) + ["test_batch.bin"] {
             var bytes = [UInt8]()

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import PipelineGraph
 @testable import PipelineStages
 import Testing
@@ -112,7 +113,7 @@ struct DataThroughputTests {
               },
               "schedule": [ { "run": "optD" }, { "run": "optG" } ], "checkpoint": { "every": 1000 } }
             """
-            let dir = temporaryFolder("bench")
+            let dir = temporaryDirectory("bench")
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let doc = try PipelineDocument.parse(text, file: repositoryRoot + "/bench.json")
             let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)

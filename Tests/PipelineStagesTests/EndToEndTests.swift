@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import PipelineGraph
 @testable import PipelineStages
@@ -33,7 +34,7 @@ import TensorRuntime
     }
 
     @Test func trainsThreeStepsAndWritesGrids() throws {
-        let dir = temporaryFolder("e2e")
+        let dir = temporaryDirectory("e2e")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = try run(dir)
         // Sinks run on their steps and at the last one.
@@ -48,7 +49,7 @@ import TensorRuntime
     }
 
     @Test func resumingContinuesWithTheSameBatches() throws {
-        let straight = temporaryFolder("e2e-straight"), split = temporaryFolder("e2e-split")
+        let straight = temporaryDirectory("e2e-straight"), split = temporaryDirectory("e2e-split")
         defer {
             try? FileManager.default.removeItem(atPath: straight)
             try? FileManager.default.removeItem(atPath: split)

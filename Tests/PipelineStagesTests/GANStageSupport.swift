@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import PipelineGraph
 import PipelineStages
 import TensorRuntime
@@ -65,12 +66,8 @@ func problems(stages: String) -> [String] {
     }
 }
 
-/// A fresh temporary directory.
-func temporaryDirectory(_ label: String) -> String {
-    let dir = NSTemporaryDirectory() + "ganflow-\(label)-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+/// A fresh temporary directory, removed with the test process's scratch folder at exit.
+func temporaryDirectory(_ label: String) -> String { TestDirectories.make(label) }
 
 func stage<T>(_ p: Pipeline, _ id: String, as: T.Type = T.self) -> T { p.nodes[id]!.stage as! T }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import PipelineGraph
 @testable import PipelineStages
@@ -62,7 +63,7 @@ import TensorRuntime
 
     @Test func badFoldersAreClearErrors() throws {
         let root = repositoryRoot
-        let empty = temporaryFolder("empty")
+        let empty = temporaryDirectory("empty")
         defer { try? FileManager.default.removeItem(atPath: empty) }
         func problems(_ path: String, _ extra: String = "") -> [String] {
             buildProblems(#""data": { "type": "dataset.images", "path": "\#(path)", "batch": 2 \#(extra) }"#)
@@ -77,7 +78,7 @@ import TensorRuntime
 
     /// A class folder of four good images and the broken PNGs of the fixtures.
     func corruptFolder(_ broken: [String] = ["truncated", "flipped-idat", "jpeg-named"]) throws -> String {
-        let dir = temporaryFolder("corrupt")
+        let dir = temporaryDirectory("corrupt")
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
         for (i, name) in ["0000", "0023", "0028", "0039"].enumerated() {

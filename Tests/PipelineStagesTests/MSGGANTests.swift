@@ -29,7 +29,7 @@ import TensorRuntime
 
     static func problems(_ stages: String) -> [String] {
         do {
-            _ = try build(stages, dir: temporaryFolder("msg-invalid"))
+            _ = try build(stages, dir: temporaryDirectory("msg-invalid"))
             return []
         } catch let e as PipelineErrors {
             return e.errors.map { "\($0.path): \($0.message)" }
@@ -97,7 +97,7 @@ import TensorRuntime
     }
 
     @Test func realPyramidIsAveragePooling() throws {
-        let p = try Self.build(Self.stages(), dir: temporaryFolder("msg-pool"))
+        let p = try Self.build(Self.stages(), dir: temporaryDirectory("msg-pool"))
         let out = try p.stage("data").run(["images", "pyramid"])
         let images = out["images"]!.tensor!
         guard case .pyramid(let levels)? = out["pyramid"] else { Issue.record("no pyramid"); return }
@@ -109,8 +109,33 @@ import TensorRuntime
         #expect(maxAbsDifference(levels[0].scalars, try images.avgPool2d(kernel: 4).scalars) < 1e-6)
     }
 
+    @Test func consistencyIsZeroForARealPyramidAndMeasuresDisagreement() throws {
+        let metric = #""real": { "type": "metric.pyramid", "input": "data.pyramid" }, "fake": { "type": "metric.pyramid", "input": "G.pyramid", "critic": "D" }"#
+        let p = try Self.build(Self.stages() + ", " + metric, dir: temporaryDirectory("msg-consistency"))
+        #expect(p.nodes["real"]!.stage.outputs.keys.sorted() == ["measured", "scale4", "scale8"])
+        #expect(p.nodes["fake"]!.stage.outputs.keys.sorted() == ["grad16", "grad4", "grad8", "measured", "scale4", "scale8"])
+        let values = try Evaluator(pipeline: p, kind: .serial).evaluate(["real": ["scale4", "scale8"], "fake": ["scale4", "scale8", "grad4", "grad8", "grad16"]],
+                                                                         step: 1, index: 0, mode: .train)
+        func value(_ stage: String, _ port: String) -> Float { values[Wire(stage: stage, port: port)]!.tensor!.scalars[0] }
+        #expect(value("real", "scale4") == 0 && value("real", "scale8") == 0)
+        // An untrained generator's coarse images have nothing to do with its finest one.
+        for side in ["scale4", "scale8"] { #expect(value("fake", side) > 0.1, "\(side)") }
+        // D's score depends on every scale, so each gets a gradient.
+        for side in ["grad4", "grad8", "grad16"] { #expect(value("fake", side) > 0 && value("fake", side).isFinite, "\(side)") }
+        // By hand: a coarse image equal to the pooled one plus a constant c differs by c^2 per
+        // pixel, against the pooled image's own variance.
+        let b: [Float] = [1, 2, 3, 4, 0, 0, 0, 2], a = b.map { $0 + 0.5 }
+        #expect(abs(PyramidConsistencyMetricStage.disagreement(a, b, batch: 2) - (0.25 / 1.25 + 0.25 / 0.75) / 2) < 1e-12)
+        #expect(Self.problems(Self.stages() + #", "m": { "type": "metric.pyramid", "input": "data.images" }"#) == [
+            "$.stages.m.input: expected a pyramid of images (a generator.msg's 'pyramid'), found tensor [8, 1, 16, 16]",
+        ])
+        #expect(Self.problems(Self.stages() + #", "m": { "type": "metric.pyramid", "input": "G.pyramid", "critic": "loss" }"#) == [
+            "$.stages.m.critic: stage 'loss' is not a discriminator of pyramids (discriminator.msg)",
+        ])
+    }
+
     @Test func gradientsReachEveryGeneratorBlockAfterOneStep() throws {
-        let dir = temporaryFolder("msg-step")
+        let dir = temporaryDirectory("msg-step")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = try Self.build(Self.stages(), dir: dir)
         var options = Runner.Options(runDirectory: dir)
@@ -158,7 +183,7 @@ import TensorRuntime
 
     @Test func wgangpOverAPyramidTrainsThroughTheLossStage() throws {
         let loss = #""type": "loss.wgangp", "critic": "D", "realImages": "data.pyramid", "fakeImages": "G.pyramid", "drift": 0.001"#
-        let dir = temporaryFolder("msg-gp")
+        let dir = temporaryDirectory("msg-gp")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = try Self.build(Self.stages(combine: "cat_lin", loss: loss), dir: dir)
         var options = Runner.Options(runDirectory: dir)

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import NeuralNet
 import PipelineGraph
 @testable import PipelineStages
@@ -47,7 +48,7 @@ import TensorRuntime
 
     static func problems(_ stages: String) -> [String] {
         do {
-            _ = try build(stages, dir: temporaryFolder("progan-invalid"))
+            _ = try build(stages, dir: temporaryDirectory("progan-invalid"))
             return []
         } catch let e as PipelineErrors {
             return e.errors.map { "\($0.path): \($0.message)" }
@@ -57,7 +58,7 @@ import TensorRuntime
     }
 
     @Test func scheduleFollowsImagesShown() throws {
-        let p = try Self.build(dir: temporaryFolder("progan-schedule"))
+        let p = try Self.build(dir: temporaryDirectory("progan-schedule"))
         let grow = p.stage("grow") as! ProgressiveScheduleStage
         typealias P = ProgressiveScheduleStage.Position
         #expect(grow.position(afterImages: 0) == P(resolution: 4, alpha: 1, phase: 0))
@@ -101,7 +102,7 @@ import TensorRuntime
     }
 
     @Test func trainsAcrossAResolutionChangeWithFadedRealsAndTaggedGrids() throws {
-        let dir = temporaryFolder("progan-run")
+        let dir = temporaryDirectory("progan-run")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = try Self.build(dir: dir)
         let summary = try Self.run(p, dir: dir)
@@ -121,7 +122,7 @@ import TensorRuntime
     }
 
     @Test func fadeCrossesTheRealImagesWithTheirPooledSelves() throws {
-        let p = try Self.build(dir: temporaryFolder("progan-fade"))
+        let p = try Self.build(dir: temporaryDirectory("progan-fade"))
         let fade = p.stage("fade")
         var rng = PhiloxRandom(seed: 1)
         let x = Tensor(randomNormal: [2, 1, 8, 8], using: &rng)
@@ -136,7 +137,7 @@ import TensorRuntime
     }
 
     @Test func resumingMidTransitionIsBitExact() throws {
-        let straight = temporaryFolder("progan-straight"), split = temporaryFolder("progan-split")
+        let straight = temporaryDirectory("progan-straight"), split = temporaryDirectory("progan-split")
         defer {
             try? FileManager.default.removeItem(atPath: straight)
             try? FileManager.default.removeItem(atPath: split)
@@ -166,7 +167,7 @@ import TensorRuntime
     }
 
     @Test func aChangedScheduleRefusesTheCheckpoint() throws {
-        let dir = temporaryFolder("progan-changed")
+        let dir = temporaryDirectory("progan-changed")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try Self.run(try Self.build(steps: 4, dir: dir), dir: dir)
         let changed = Self.stages().replacingOccurrences(of: #""transitionKimg": 0.032"#, with: #""transitionKimg": 0.064"#)

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import PipelineGraph
 @testable import PipelineStages
@@ -9,7 +10,7 @@ import TensorRuntime
     static let data = #""data": { "type": "dataset.images", "path": "Fixtures/fashion-mnist", "batch": 20, "size": 32 }"#
 
     @Test func gridIsWrittenUnderTheOutputFolderByStep() throws {
-        let out = temporaryFolder("grid")
+        let out = temporaryDirectory("grid")
         defer { try? FileManager.default.removeItem(atPath: out) }
         let p = try buildPipeline(Self.data + #", "grid": { "type": "sink.grid", "input": "data.images", "nrow": 8, "padding": 2 }"#,
                                   consume: "data.images", output: out)
@@ -32,7 +33,7 @@ import TensorRuntime
     }
 
     @Test func sixteenBitGridsAndBadInputs() throws {
-        let out = temporaryFolder("grid16")
+        let out = temporaryDirectory("grid16")
         defer { try? FileManager.default.removeItem(atPath: out) }
         let p = try buildPipeline(Self.data + #", "grid": { "type": "sink.grid", "input": "data.images", "bitDepth": 16, "folder": "g" }"#, output: out)
         _ = try p.stage("grid").run(["written"], inputs: ["input": .tensor(Tensor(zeros: [4, 3, 8, 8]))], step: 3)
@@ -45,7 +46,7 @@ import TensorRuntime
     }
 
     @Test func imagesSinkWritesOnePNGPerImage() throws {
-        let out = temporaryFolder("images")
+        let out = temporaryDirectory("images")
         defer { try? FileManager.default.removeItem(atPath: out) }
         let p = try buildPipeline(Self.data + #", "dump": { "type": "sink.images", "input": "data.images" }"#, output: out)
         let batch = try Tensor(shape: [3, 1, 2, 2], scalars: [-1, 0, 1, 0.5, 1, 1, 1, 1, -1, -1, -1, -1])
@@ -59,7 +60,7 @@ import TensorRuntime
     }
 
     @Test func aFailedWriteIsReportedByFinish() throws {
-        let out = temporaryFolder("fail")
+        let out = temporaryDirectory("fail")
         defer { try? FileManager.default.removeItem(atPath: out) }
         let p = try buildPipeline(Self.data + #", "grid": { "type": "sink.grid", "input": "data.images" }"#, output: out)
         // A folder where the file should go makes the write fail.

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import PipelineGraph
 @testable import PipelineStages
@@ -30,7 +31,7 @@ import TensorRuntime
 
     @Test(arguments: ["style-transfer.json", "style-transfer-adam.json"])
     func validatesAsShippedAndRunsTwoSmallSteps(file: String) throws {
-        let dir = temporaryFolder("style")
+        let dir = temporaryDirectory("style")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let full = try load(file, output: dir)
         #expect(full.stage("content").outputs == ["image": .tensor([1, 3, 170, 256])])
@@ -47,7 +48,7 @@ import TensorRuntime
     }
 
     @Test func anyTwoPNGsCanBeSetAsContentAndStyle() throws {
-        let dir = temporaryFolder("style-set")
+        let dir = temporaryDirectory("style-set")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A 5x3 gray+alpha image as the content, a palette image as the style.
         let p = try load("style-transfer.json", Self.small + [
@@ -59,7 +60,7 @@ import TensorRuntime
     }
 
     @Test func styleLossFallsByALargeFactorOnSmallImages() throws {
-        let dir = temporaryFolder("style-falls")
+        let dir = temporaryDirectory("style-falls")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = try load("style-transfer.json", ["content.size=64", "style.size=64", "features.width=8", "save.every=1000"], output: dir)
         _ = try run(p, steps: 30, in: dir)

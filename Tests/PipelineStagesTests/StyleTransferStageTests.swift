@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import NeuralNet
 import PipelineGraph
@@ -132,7 +133,7 @@ import TensorRuntime
     }
 
     @Test func vggUsesTheWeightFile() throws {
-        let dir = temporaryFolder("vgg")
+        let dir = temporaryDirectory("vgg")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/vgg16.safetensors"
         try Self.writeVGG16(path)
@@ -150,7 +151,7 @@ import TensorRuntime
     }
 
     @Test func vggWeightFileErrorsAreExact() throws {
-        let dir = temporaryFolder("vgg")
+        let dir = temporaryDirectory("vgg")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(vggProblems(dir + "/absent.safetensors") == ["$.stages.data.weights: no such file or folder: \(dir)/absent.safetensors"])
         let missing = dir + "/missing.safetensors"
@@ -166,7 +167,7 @@ import TensorRuntime
     }
 
     @Test func imageSinkWritesEveryNStepsAndTheFinalImage() throws {
-        let dir = temporaryFolder("sink")
+        let dir = temporaryDirectory("sink")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let text = """
         { "name": "sink", "steps": 5,

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import PipelineGraph
 @testable import PipelineStages
@@ -39,12 +40,6 @@ let testRegistry: StageRegistry = {
     return r
 }()
 
-/// A fresh temporary folder.
-func temporaryFolder(_ tag: String) -> String {
-    let path = NSTemporaryDirectory() + "ganflow-\(tag)-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// Builds a pipeline of `stages` (JSON members), with a consumer of `consume` driven by the schedule.
 /// The pipeline file is taken to sit at the repository root, so `Fixtures/...` paths resolve.
@@ -55,7 +50,7 @@ func buildPipeline(_ stages: String, consume: String = "data.images", seed: Int 
       "schedule": [ { "run": "use" } ] }
     """
     let doc = try PipelineDocument.parse(text, file: repositoryRoot + "/test.json")
-    return try PipelineBuilder(registry: testRegistry).build(doc, outputDirectory: output ?? temporaryFolder("out"))
+    return try PipelineBuilder(registry: testRegistry).build(doc, outputDirectory: output ?? temporaryDirectory("out"))
 }
 
 /// The problems building `stages` reports, each as `path: message`.
