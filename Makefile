@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (the main job) and `make test` (the test suite).
 SWIFT ?= swift
 
-.PHONY: setup build run test test-tsan fuzz-short bench
+.PHONY: setup build run test test-tsan fuzz-short test-faults bench
 setup:
 	bash Scripts/setup.sh
 
@@ -14,7 +14,7 @@ run: build
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
-	$(MAKE) test-tsan fuzz-short
+	$(MAKE) test-tsan fuzz-short test-faults
 
 # The scheduler, evaluator and runner tests under the thread sanitizer. GANFLOW_TEST_ONLY trims the
 # package to PipelineGraphTests and what it imports, so nothing else is built a second time. One
@@ -30,6 +30,11 @@ test-tsan:
 # `Scripts/fuzz.sh 60` (all five), or `Scripts/fuzz.sh 1800` for a long run.
 fuzz-short:
 	bash Scripts/fuzz.sh 15 IDX CIFAR PNG
+
+# A run whose output folder fills up (a 40 MB tmpfs; needs root, skipped with a message otherwise)
+# must stop with status 1, naming the file and the last good checkpoint, which must still load.
+test-faults:
+	bash Scripts/diskfull.sh .build/debug/ganflow
 
 # The speed comparison with PyTorch (needs torch in ~/torchref; see README).
 bench: build
