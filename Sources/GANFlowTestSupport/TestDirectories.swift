@@ -1,10 +1,10 @@
 import Foundation
-import Synchronization
+import TensorRuntime
 
 /// Scratch directories for tests, all under one folder per test process that is removed when
 /// the process exits, so a test that forgets to clean up (or fails half way) leaves nothing behind.
 public enum TestDirectories {
-    private static let root = Mutex<String?>(nil)
+    private static let root = Locked<String?>(nil)
 
     /// A fresh empty directory whose name starts with `label`.
     public static func make(_ label: String) -> String {

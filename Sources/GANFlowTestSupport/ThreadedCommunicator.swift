@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TensorRuntime
 
 /// Ranks as threads of one process, for testing data-parallel code without MPI.
@@ -20,7 +19,7 @@ public final class ThreadedCommunicatorGroup: Sendable {
     }
 
     let size: Int
-    private let collectives = Mutex<[Int: Collective]>([:])
+    private let collectives = Locked<[Int: Collective]>([:])
     /// One communicator per rank; give each to its own thread.
     public let ranks: [ThreadedCommunicator]
 
@@ -76,7 +75,7 @@ public final class ThreadedCommunicatorGroup: Sendable {
 
     /// Runs `body(rank communicator)` on one thread per rank and returns the results in rank order.
     public func run<T: Sendable>(_ body: @escaping @Sendable (ThreadedCommunicator) throws -> T) throws -> [T] {
-        let results = Mutex<[Int: Result<T, Error>]>([:])
+        let results = Locked<[Int: Result<T, Error>]>([:])
         let finished = DispatchGroup()
         for comm in ranks {
             finished.enter()

@@ -52,7 +52,7 @@ public enum Profiler {
         }
     }
 
-    private static let table = Mutex<[String: Entry]>([:])
+    private static let table = Locked<[String: Entry]>([:])
 
     /// Every entry recorded since the last `reset()`, largest self time first.
     public static var entries: [Entry] {

@@ -27,7 +27,7 @@ extension Profiler {
     }
 
     private static let tracingFlag = Atomic<Bool>(false)
-    private static let traceLog = Mutex(TraceLog(limit: 0))
+    private static let traceLog = Locked(TraceLog(limit: 0))
 
     /// Whether measurements are also kept as trace events (only while the profiler is on).
     public static var isTracing: Bool {

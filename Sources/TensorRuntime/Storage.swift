@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A 64-byte aligned buffer of Float32 values, returned to a size-bucketed pool when released.
 ///
@@ -48,11 +47,11 @@ final class StoragePool: Sendable {
     /// Total bytes the pool keeps idle at most.
     private let maxIdleBytes = 512 << 20
 
-    private struct State: ~Copyable {
+    private struct State {
         var free: [Int: [UInt]] = [:]  // addresses, which are Sendable
         var idleBytes = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func take(count: Int) -> UnsafeMutablePointer<Float> {
         if let address = state.withLock({ s -> UInt? in

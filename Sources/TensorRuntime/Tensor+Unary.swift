@@ -4,7 +4,8 @@ import Glibc
 
 /// Elementwise functions of one tensor.
 ///
-/// Each forward is one pointer loop over contiguous data (`map`). Backward rules are tensor
+/// Each forward is one pointer loop over contiguous data (`map`); tanh of a large tensor (a
+/// generator's output) runs on oneDNN's vectorised kernel instead (`EltwisePrimitives`). Backward rules are tensor
 /// expressions, so they can be differentiated again; when the backward pass is not recorded
 /// (first-order gradients), the same arithmetic runs as one fused loop instead, with the same
 /// result bit for bit. Rules that need the op's own output (exp,
@@ -39,7 +40,7 @@ extension Tensor {
 
     /// Hyperbolic tangent.
     public func tanh() -> Tensor {
-        let out = Profiler.measure("tanh") { map { tanhf($0) } }
+        let out = Profiler.measure("tanh") { (try? EltwisePrimitives.run(self, .tanh)) ?? map { tanhf($0) } }
         return Tensor.recordUsingOutput(out, "tanh", [self]) { g, y, _ in
             if !GradMode.isEnabled { return [try Tensor.zipMap(g, y) { g, y in g * (1 - y * y) }] }
             return [try g * (1 - (try y * y))]

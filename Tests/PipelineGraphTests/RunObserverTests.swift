@@ -7,7 +7,7 @@ import TensorRuntime
 
 /// Records what a run tells its observers.
 final class RecordingObserver: RunObserver {
-    let logged = Mutex<[(step: Int, scalars: [String: Double])]>([])
+    let logged = Locked<[(step: Int, scalars: [String: Double])]>([])
     let finished = Atomic<Int>(0)
 
     func runDidLog(step: Int, seconds: Double, scalars: [(String, Double)]) throws {

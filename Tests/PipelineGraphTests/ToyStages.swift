@@ -1,5 +1,4 @@
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// Small stages for testing the core without the real models: a random source, a scaling model
@@ -10,7 +9,7 @@ final class ToySource: Stage, @unchecked Sendable {
     static let configKeys = [ConfigKey("size", .int(min: 1), default: .number(4), "Vector length.")]
     let size: Int
     let outputs: [String: PortType]
-    let evaluations = Mutex(0)
+    let evaluations = Locked(0)
     init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         size = config.int("size")
         outputs = ["value": .tensor([size])]
@@ -97,7 +96,7 @@ final class ToySink: Stage, @unchecked Sendable {
     static let summary = "Records inputs."
     static let configKeys = [ConfigKey("input", .wire, "What to record.")]
     let outputs: [String: PortType] = ["written": .effect]
-    let steps = Mutex<[Int]>([])
+    let steps = Locked<[Int]>([])
     init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {}
     func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         steps.withLock { $0.append(e.step) }

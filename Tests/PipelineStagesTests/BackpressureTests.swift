@@ -4,6 +4,7 @@ import GANFlowTestSupport
 import PipelineGraph
 @testable import PipelineStages
 import Synchronization
+import TensorRuntime
 import Testing
 
 /// A sink whose writes wait until the test opens `gate`: a disk slower than any training loop.
@@ -65,7 +66,7 @@ final class StepCounter: RunObserver {
         let runner = Runner(pipeline: pipeline, options: options)
 
         let finished = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<RunSummary, any Error>?>(nil)
+        let outcome = Locked<Result<RunSummary, any Error>?>(nil)
         DispatchQueue.global().async {
             let result = Result { try runner.run() }
             outcome.withLock { $0 = result }

@@ -34,27 +34,34 @@ import TensorRuntime
         #expect(doc.name == name)
     }
 
+    /// Trains pipeline `name` for `steps` steps on the fixtures: batches of 8, the IDX fixture of
+    /// 256 test images for Fashion-MNIST, a few features for the metrics; then `overrides`. Returns
+    /// the run directory (removed with the test process's scratch folder) and the summary.
+    static func runOnFixtures(_ name: String, steps: Int, overrides extra: [String] = []) throws -> (dir: String, summary: RunSummary) {
+        var overrides = ["data.batch=8", "z.batch=8"]
+        let text = try String(contentsOfFile: path(name), encoding: .utf8)
+        if text.contains("dataset.idx") { overrides.append("data.images=\(root)/Fixtures/idx/t10k-256-images-idx3-ubyte.gz") }
+        if text.contains("features.classifier") {
+            let idx = "\(root)/Fixtures/idx/t10k-256"
+            overrides += ["features.count=16", "test.images=\(idx)-images-idx3-ubyte.gz", "test.labels=\(idx)-labels-idx1-ubyte.gz"]
+        }
+        let doc = try PipelineDocument.load(file: path(name), overrides: overrides + extra)
+        let dir = temporaryDirectory("pipeline-\(name)")
+        let p = try PipelineBuilder(registry: registry).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.stepsOverride = steps
+        let summary = try Runner(pipeline: p, options: options).run()
+        #expect(summary.lastStep == steps)
+        #expect(summary.finalScalars["loss.discriminator"]?.isFinite == true)
+        #expect(summary.finalScalars["loss.generator"]?.isFinite == true)
+        return (dir, summary)
+    }
+
     /// Two steps on the fixtures (the IDX fixture of 256 test images, the photo patches), small batches.
     @Test(arguments: ganFiles)
     func runsOnFixtures(_ name: String) throws {
-        var overrides = ["data.batch=8", "z.batch=8"]
-        let text = try String(contentsOfFile: Self.path(name), encoding: .utf8)
-        if text.contains("dataset.idx") { overrides.append("data.images=\(Self.root)/Fixtures/idx/t10k-256-images-idx3-ubyte.gz") }
-        if text.contains("features.classifier") {
-            let idx = "\(Self.root)/Fixtures/idx/t10k-256"
-            overrides += ["features.count=16", "test.images=\(idx)-images-idx3-ubyte.gz", "test.labels=\(idx)-labels-idx1-ubyte.gz"]
-        }
-        let doc = try PipelineDocument.load(file: Self.path(name), overrides: overrides)
-        let dir = temporaryDirectory("pipeline-\(name)")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = try PipelineBuilder(registry: Self.registry).build(doc, outputDirectory: dir)
-        var options = Runner.Options(runDirectory: dir)
-        options.quiet = true
-        options.stepsOverride = 2
-        let summary = try Runner(pipeline: p, options: options).run()
-        #expect(summary.lastStep == 2)
-        #expect(summary.finalScalars["loss.discriminator"]?.isFinite == true)
-        #expect(summary.finalScalars["loss.generator"]?.isFinite == true)
+        let (dir, _) = try Self.runOnFixtures(name, steps: 2)
         #expect(Checkpoint.list(in: dir).count == 1)
         #expect(FileManager.default.fileExists(atPath: dir + "/samples/step-00000002.png"), "the grid of the last step")
         // What users do next: sample from the run.

@@ -175,36 +175,16 @@ import TensorRuntime
     }
 }
 
-/// The ProGAN pipelines validate and train across their first resolution change on the fixtures.
+/// The ProGAN pipelines (validated with every pipeline file) train across their first resolution change on the fixtures.
 @Suite struct ProGANPipelineFileTests {
     static let files = ["progan-fashion", "progan-rgb64"]
-
-    @Test(arguments: files)
-    func validates(_ name: String) throws {
-        let doc = try PipelineDocument.load(file: PipelineFileTests.path(name))
-        let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: NSTemporaryDirectory())
-        #expect(p.warnings.isEmpty, "\(p.warnings)")
-        #expect(doc.name == name)
-    }
 
     /// Phases of 16 images at batch 8: steps 1-2 at 4x4, steps 3-4 fade 8x8 in.
     @Test(arguments: files)
     func runsAcrossAResolutionChangeOnFixtures(_ name: String) throws {
-        var overrides = ["data.batch=8", "z.batch=8", "grow.batch=8", "grow.batchByResolution={}",
-                         "grow.stabilizeKimg=0.016", "grow.transitionKimg=0.016", "grid.every=2"]
-        let text = try String(contentsOfFile: PipelineFileTests.path(name), encoding: .utf8)
-        if text.contains("dataset.idx") { overrides.append("data.images=\(repositoryRoot)/Fixtures/idx/t10k-256-images-idx3-ubyte.gz") }
-        let doc = try PipelineDocument.load(file: PipelineFileTests.path(name), overrides: overrides)
-        let dir = temporaryDirectory("pipeline-\(name)")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
-        var options = Runner.Options(runDirectory: dir)
-        options.quiet = true
-        options.stepsOverride = 4
-        let summary = try Runner(pipeline: p, options: options).run()
-        #expect(summary.lastStep == 4)
-        #expect(summary.finalScalars["loss.discriminator"]?.isFinite == true)
-        #expect(summary.finalScalars["loss.generator"]?.isFinite == true)
+        let (dir, summary) = try PipelineFileTests.runOnFixtures(name, steps: 4, overrides: [
+            "grow.batch=8", "grow.batchByResolution={}", "grow.stabilizeKimg=0.016", "grow.transitionKimg=0.016", "grid.every=2",
+        ])
         #expect(summary.finalScalars["grow.alpha"] == 0.5)
         let target = name == "progan-fashion" ? 32 : 64
         let grids = try FileManager.default.contentsOfDirectory(atPath: dir + "/samples").sorted()

@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 import Testing
 import TensorRuntime
 import GANFlowTestSupport
@@ -176,7 +175,7 @@ func naiveConvTranspose2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, 
         let inputs = (0..<4).map { _ in Tensor(randomNormal: [2, 8, 8, 8], using: &rng) }
         let w = Tensor(randomNormal: [16, 8, 4, 4], using: &rng)
         let serial = try inputs.map { try conv2d($0, weight: w, stride: 2, padding: 1).scalars }
-        let results = Mutex<[Int: [Float]]>([:])
+        let results = Locked<[Int: [Float]]>([:])
         DispatchQueue.concurrentPerform(iterations: 16) { i in
             let y = try? conv2d(inputs[i % 4], weight: w, stride: 2, padding: 1)
             results.withLock { $0[i] = y?.scalars }

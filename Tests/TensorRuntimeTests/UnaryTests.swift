@@ -29,6 +29,20 @@ import GANFlowTestSupport
         #expect(OpsCheck.maxRelativeError(x.pow(2).scalars, xd.map { $0 * $0 }) < 1e-6)
     }
 
+    /// Large tensors take oneDNN's vectorised tanh; it must agree with the libm path.
+    @Test func tanhOfALargeTensorMatchesDoublePrecision() throws {
+        let n = 3 * 4096 + 5
+        let values: [Float] = (0..<n).map { i in
+            let t = Float(i) / Float(n - 1)
+            return (i % 2 == 0 ? 1 : -1) * Foundation.powf(10, -6 + 7.5 * t)  // 1e-6 ... 3e1, both signs
+        }
+        let y = try Tensor(shape: [n], scalars: values).tanh().scalars
+        let exact = values.map { Foundation.tanh(Double($0)) }
+        let error = OpsCheck.maxRelativeError(y, exact)
+        #expect(error < 2e-6, "max relative error \(error)")
+        #expect(y.last == 1 || y.last == -1)
+    }
+
     @Test func sigmoidStaysFiniteAndAccurateAtExtremes() {
         let s = Self.tensor([-200, -90, -20, 20, 90, 200]).sigmoid().scalars
         #expect(s.allSatisfy { !$0.isNaN && $0 >= 0 && $0 <= 1 })

@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 import TensorRuntime
 
 /// A stage whose action must wait until every stage of the same evaluation has finished, such as
@@ -61,7 +60,7 @@ public final class Evaluator: @unchecked Sendable {
     public func evaluate(_ targets: [String: Set<String>], step: Int, index: Int, mode: EvaluationMode) throws -> [Wire: PortValue] {
         let need = plan(targets)
         let ids = pipeline.order.filter { need[$0] != nil }
-        let results = Mutex<[Wire: PortValue]>([:])
+        let results = Locked<[Wire: PortValue]>([:])
 
         @Sendable func run(_ id: String) throws {
             let node = pipeline.nodes[id]!
@@ -189,7 +188,7 @@ public final class Evaluator: @unchecked Sendable {
             for u in ups { dependents[u, default: []].append(id) }
         }
         struct Shared { var waiting: [String: Int]; var failure: Error?; var done = 0 }
-        let shared = Mutex(Shared(waiting: waiting, failure: nil))
+        let shared = Locked(Shared(waiting: waiting, failure: nil))
         let group = DispatchGroup()
         let deps = dependents
         let queue = self.queue

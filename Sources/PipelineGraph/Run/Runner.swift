@@ -333,7 +333,7 @@ final class SignalWatcher: @unchecked Sendable {
     init(stop: StopFlag) {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        let count = Mutex(0)
+        let count = Locked(0)
         source.setEventHandler {
             let n = count.withLock { c -> Int in c += 1; return c }
             if n >= 2 {

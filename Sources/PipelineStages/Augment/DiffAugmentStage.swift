@@ -1,6 +1,5 @@
 import Foundation
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// Differentiable augmentation (DiffAugment) of every input through one policy, optionally with an
@@ -31,7 +30,7 @@ public final class DiffAugmentStage: Stage, @unchecked Sendable {
     let names: [String]
     let adaptive: Bool
     let shareDraws: Bool
-    private let p: Mutex<Double>
+    private let p: Locked<Double>
     public let outputs: [String: PortType]
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
@@ -40,7 +39,7 @@ public final class DiffAugmentStage: Stage, @unchecked Sendable {
         guard !names.isEmpty else { throw StageProblem(key: "inputs", "give at least one image input to augment") }
         adaptive = config.bool("adaptive")
         shareDraws = config.bool("shareDraws")
-        p = Mutex(config.double("probability"))
+        p = Locked(config.double("probability"))
         outputs = try DiffAugmentStage.types(inputs, names: names, adaptive: adaptive)
     }
 

@@ -1,5 +1,4 @@
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// Where a loader is: the batch `index` of epoch `epoch`.
@@ -23,7 +22,7 @@ final class BatchLoader: @unchecked Sendable {
     let stageID: String
     /// The rows of every batch this process loads (a data-parallel rank's shard); nil: all.
     let shard: Range<Int>?
-    private let orders = Mutex<(epoch: Int, order: [Int])?>(nil)
+    private let orders = Locked<(epoch: Int, order: [Int])?>(nil)
 
     init(source: any ItemSource, batch: Int, shuffle: Bool, dropLast: Bool, seed: UInt64, stageID: String,
          shard: Range<Int>? = nil) {

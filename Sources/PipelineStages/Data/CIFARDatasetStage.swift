@@ -1,7 +1,6 @@
 import Foundation
 import ImageIO
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// CIFAR-10 in its binary format (`data_batch_1.bin` ... `data_batch_5.bin`, `test_batch.bin`).
@@ -10,7 +9,7 @@ import TensorRuntime
 ///
 /// `path` is one batch file or the folder holding them (plain or `.gz`). Outputs `images`
 /// `[batch, 3, 32, 32]` (or as `size`, `fit` and `channels` say) in [-1, 1] and `labels`.
-public final class CIFARDatasetStage: EpochSource, @unchecked Sendable {
+public final class CIFARDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.cifar"
     public static let summary = "CIFAR-10 binary batches (plain or .gz); outputs 'images' in [-1, 1] and 'labels'."
     public static let configKeys: [ConfigKey] = [
@@ -19,9 +18,7 @@ public final class CIFARDatasetStage: EpochSource, @unchecked Sendable {
         ConfigKey("streamAbove", .int(min: 0), default: .number(1024), "Megabytes of image data above which batches are read from disk instead of loading the files whole."),
     ] + DatasetCore.keys
 
-    let core: DatasetCore
-    public var outputs: [String: PortType] { core.outputs }
-    public var batchesPerEpoch: Int { core.batchesPerEpoch }
+    public let core: DatasetCore
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let path = try DataPaths.resolve(config.string("path"), key: "path", context: context)
@@ -71,15 +68,6 @@ public final class CIFARDatasetStage: EpochSource, @unchecked Sendable {
         }
         return files
     }
-
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { core.outputs }
-    public func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
-        try core.outputTypes(integers: integers)
-    }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
-    public func finish() throws { core.finish() }
 }
 
 /// Reads CIFAR-10 images from several batch files, as one sequence of records.

@@ -1,11 +1,11 @@
 import Foundation
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// What every dataset stage shares: batching, shuffling, prefetching, the fixed sample batch,
-/// the served resolution and pyramid, and the loader's position in checkpoints.
-final class DatasetCore: @unchecked Sendable {
+/// the served resolution and pyramid, and the loader's position in checkpoints. Public only so
+/// that `DatasetBacked` can name it; everything in it is internal.
+public final class DatasetCore: @unchecked Sendable {
     static let keys: [ConfigKey] = ImagePreprocessing.keys + [
         ConfigKey("batch", .int(min: 1, max: 1 << 16), default: .number(64), "Images per batch."),
         ConfigKey("shuffle", .bool, default: .bool(true), "Shuffle every epoch (a permutation from the pipeline seed, the stage id and the epoch)."),
@@ -23,8 +23,8 @@ final class DatasetCore: @unchecked Sendable {
     let pyramidSides: [Int]?
     /// Ranks of a data-parallel run; each serves its shard of every training batch.
     let ranks: Int
-    private let position = Mutex(LoaderPosition(epoch: 0, index: 0))
-    private let fixed = Mutex<DataBatch?>(nil)
+    private let position = Locked(LoaderPosition(epoch: 0, index: 0))
+    private let fixed = Locked<DataBatch?>(nil)
 
     init(source: any ItemSource, config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let batch = config.int("batch"), dropLast = config.bool("dropLast")
@@ -221,4 +221,22 @@ final class DatasetCore: @unchecked Sendable {
             FileHandle.standardError.write(Data("\(stageID): \(report)\n".utf8))
         }
     }
+}
+
+/// A dataset stage: one that reads its items from a source and leaves the rest to a `DatasetCore`.
+public protocol DatasetBacked: EpochSource {
+    var core: DatasetCore { get }
+}
+
+extension DatasetBacked {
+    public var outputs: [String: PortType] { core.outputs }
+    public var batchesPerEpoch: Int { core.batchesPerEpoch }
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { core.outputs }
+    public func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
+        try core.outputTypes(integers: integers)
+    }
+    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
+    public func checkpointState() throws -> StageState { core.checkpointState() }
+    public func restore(_ state: StageState) throws { try core.restore(state) }
+    public func finish() throws { core.finish() }
 }

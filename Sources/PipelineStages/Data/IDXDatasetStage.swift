@@ -1,7 +1,6 @@
 import Foundation
 import ImageIO
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// Images (and optionally labels) from IDX files, plain or gzip: MNIST, Fashion-MNIST and the like.
@@ -12,7 +11,7 @@ import TensorRuntime
 /// Outputs `images` `[batch, C, H, W]` in [-1, 1] and, with `labels`, `labels` `[batch]`. Data up to
 /// `streamAbove` megabytes is read whole when the stage is built (every problem found then);
 /// larger files are read batch by batch from disk, so memory stays bounded by the prefetch queue.
-public final class IDXDatasetStage: EpochSource, @unchecked Sendable {
+public final class IDXDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.idx"
     public static let summary = "Images (and labels) from IDX files, plain or .gz; outputs 'images' in [-1, 1] and 'labels'."
     public static let configKeys: [ConfigKey] = [
@@ -21,9 +20,7 @@ public final class IDXDatasetStage: EpochSource, @unchecked Sendable {
         ConfigKey("streamAbove", .int(min: 0), default: .number(1024), "Megabytes of image data above which batches are read from disk instead of loading the file whole."),
     ] + DatasetCore.keys
 
-    let core: DatasetCore
-    public var outputs: [String: PortType] { core.outputs }
-    public var batchesPerEpoch: Int { core.batchesPerEpoch }
+    public let core: DatasetCore
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let imagesPath = try DataPaths.resolve(config.string("images"), key: "images", context: context)
@@ -61,15 +58,6 @@ public final class IDXDatasetStage: EpochSource, @unchecked Sendable {
         if source.count == 0 { throw StageProblem(key: "images", "\(imagesPath): holds no images") }
         core = try DatasetCore(source: source, config: config, inputs: inputs, context: context)
     }
-
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { core.outputs }
-    public func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
-        try core.outputTypes(integers: integers)
-    }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
-    public func finish() throws { core.finish() }
 }
 
 /// Reads IDX image records from disk, one contiguous run of indices at a time.

@@ -1,7 +1,6 @@
 import Foundation
 import ImageIO
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// Images from a folder of PNG files, class labels from its subfolders (as torchvision's ImageFolder).
@@ -13,7 +12,7 @@ import TensorRuntime
 /// size (every header is checked when the stage is built). A file libpng cannot decode stops the
 /// run with its name and libpng's reason, or with `onError: "skip"` is replaced by the next
 /// readable image of the epoch and counted; the count is reported when the run ends.
-public final class ImageFolderDatasetStage: EpochSource, @unchecked Sendable {
+public final class ImageFolderDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.images"
     public static let summary = "Images from a folder of PNGs (labels from subfolders); outputs 'images' in [-1, 1] and 'labels'."
     public static let configKeys: [ConfigKey] = [
@@ -22,10 +21,8 @@ public final class ImageFolderDatasetStage: EpochSource, @unchecked Sendable {
         ConfigKey("onError", .string(choices: ["stop", "skip"]), default: .string("stop"), "On an unreadable PNG: stop the run, or skip the file and report the count at the end."),
     ] + DatasetCore.keys
 
-    let core: DatasetCore
+    public let core: DatasetCore
     let folder: FolderSource
-    public var outputs: [String: PortType] { core.outputs }
-    public var batchesPerEpoch: Int { core.batchesPerEpoch }
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let root = try DataPaths.resolve(config.string("path"), key: "path", context: context)
@@ -41,14 +38,6 @@ public final class ImageFolderDatasetStage: EpochSource, @unchecked Sendable {
     /// Files skipped so far (with `onError: "skip"`), with libpng's reason.
     public var skippedFiles: [String: String] { folder.bad.withLock { $0 } }
 
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { core.outputs }
-    public func outputTypes(for inputs: [String: PortType], integers: [String: Int]) throws -> [String: PortType] {
-        try core.outputTypes(integers: integers)
-    }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
-    public func finish() throws { core.finish() }
 }
 
 /// The items of an `ImageFolder`, decoded on demand.
@@ -59,8 +48,8 @@ final class FolderSource: ItemSource, @unchecked Sendable {
     let preprocessing: ImagePreprocessing
     let itemShape: [Int]
     /// Unreadable files found so far (index -> message); with `skip`, never tried again.
-    let bad = Mutex<[String: String]>([:])
-    private let badIndices = Mutex<Set<Int>>([])
+    let bad = Locked<[String: String]>([:])
+    private let badIndices = Locked<Set<Int>>([])
 
     init(folder: ImageFolder, config: StageConfig, labelled: Bool) throws {
         self.folder = folder
@@ -70,7 +59,7 @@ final class FolderSource: ItemSource, @unchecked Sendable {
         let paths = folder.samples.map(\.path)
         // Without a size to serve, every image must match the first: check the headers now.
         let checkAll = config.isNull("size")
-        let infos = Mutex<[Int: Result<PNG.Info, ImageIOError>]>([:])
+        let infos = Locked<[Int: Result<PNG.Info, ImageIOError>]>([:])
         try parallelFor(checkAll ? paths.count : 0, minimumPerTask: 16) { i in
             let r = FolderSource.header(paths[i])
             infos.withLock { $0[i] = r }
@@ -146,7 +135,7 @@ final class FolderSource: ItemSource, @unchecked Sendable {
         let dst = SendablePointer(pointer: out.data)
         let generators = (0..<n).map(random)
         let indices = Array(order[range])
-        let failed = Mutex<[Int: ImageIOError]>([:])
+        let failed = Locked<[Int: ImageIOError]>([:])
         let known = badIndices.withLock { $0 }
         try parallelFor(n) { slot in
             if known.contains(indices[slot]) {

@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import ImageIO
-import Synchronization
 import TensorRuntime
 
 /// One batch as a dataset serves it: images `[N, C, H, W]` in [-1, 1] and, when known, class labels.
@@ -38,7 +37,7 @@ func parallelFor(_ count: Int, minimumPerTask: Int = 1, _ body: @Sendable (Int) 
         for i in 0..<count { try body(i) }
         return
     }
-    let failures = Mutex<[(Int, any Error)]>([])
+    let failures = Locked<[(Int, any Error)]>([])
     DispatchQueue.concurrentPerform(iterations: tasks) { t in
         let lo = t * count / tasks, hi = (t + 1) * count / tasks
         for i in lo..<hi {

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import TensorRuntime
 
 /// Produces batches ahead of the training loop on its own queue, into a bounded queue.
 ///
@@ -14,14 +15,14 @@ final class Prefetcher: @unchecked Sendable {
     /// One run of the producer from a starting position; a fresh one after every restart, so its
     /// semaphores always start (and end) at zero.
     private final class Run: Sendable {
-        let items = Mutex<[(LoaderPosition, Result<DataBatch, any Error>)]>([])
+        let items = Locked<[(LoaderPosition, Result<DataBatch, any Error>)]>([])
         let filled = DispatchSemaphore(value: 0)
         let free = DispatchSemaphore(value: 0)
         let stopped = DispatchSemaphore(value: 0)
         let cancelled = Atomic<Bool>(false)
-        let expected: Mutex<LoaderPosition>
+        let expected: Locked<LoaderPosition>
 
-        init(start: LoaderPosition) { expected = Mutex(start) }
+        init(start: LoaderPosition) { expected = Locked(start) }
     }
 
     let depth: Int

@@ -1,6 +1,5 @@
 import Foundation
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// Features of generated and real images in a trained classifier's penultimate layer, for the
@@ -37,7 +36,7 @@ public final class ClassifierFeaturesStage: Stage, @unchecked Sendable {
     let chunk: Int
     let latentSeed: UInt64
     let latentStream: UInt64
-    private let realCache = Mutex<(features: Tensor, logits: Tensor)?>(nil)
+    private let realCache = Locked<(features: Tensor, logits: Tensor)?>(nil)
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let path = try DataPaths.resolve(config.string("weights"), key: "weights", context: context)

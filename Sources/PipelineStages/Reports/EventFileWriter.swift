@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import TensorRuntime
 
 /// Appends TensorBoard events to `events.out.tfevents.<time>.<host>.<pid>.<suffix>` in a folder,
 /// so `tensorboard --logdir runs` shows a run's scalars and images while it trains.
@@ -9,7 +9,7 @@ import Synchronization
 /// readable file.
 public final class EventFileWriter: Sendable {
     public let path: String
-    private let handle: Mutex<FileHandle?>
+    private let handle: Locked<FileHandle?>
 
     /// Creates the file in `directory` (created if missing) and writes its version event.
     public init(directory: String, suffix: String = "ganflow") throws {
@@ -21,7 +21,7 @@ public final class EventFileWriter: Sendable {
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
-        handle = Mutex(h)
+        handle = Locked(h)
         try write(TensorBoardEvent.fileVersion(wallTime: now))
     }
 

@@ -1,7 +1,6 @@
 import Foundation
 import ImageIO
 import PipelineGraph
-import Synchronization
 import TensorRuntime
 
 /// Writes image grids to a TensorBoard event file in the run directory (its IMAGES tab), every
@@ -25,7 +24,7 @@ public final class TensorBoardSinkStage: Stage, @unchecked Sendable {
     let suffix: String
     let scratch: String
     /// Opened at the first write, so that building the pipeline (validation, sampling) leaves no file.
-    private let writer = Mutex<EventFileWriter?>(nil)
+    private let writer = Locked<EventFileWriter?>(nil)
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         guard !inputs.isEmpty else { throw StageProblem(key: "images", "give at least one image input") }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import PipelineGraph
 import Synchronization
+import TensorRuntime
 
 /// Runs file writes one after another on a background queue, with at most `limit` waiting.
 ///
@@ -11,7 +12,7 @@ import Synchronization
 final class BackgroundWriter: Sendable {
     private let queue: DispatchQueue
     private let slots = DispatchSemaphore(value: 0)
-    private let failure = Mutex<(any Error)?>(nil)
+    private let failure = Locked<(any Error)?>(nil)
     private let written = Atomic<Int>(0)
     private let accepted = Atomic<Int>(0)
     private let peak = Atomic<Int>(0)

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Gradients of one loss averaged over every rank, allreduced in buckets while backward runs.
 ///
@@ -113,7 +112,7 @@ public final class CollectiveStatistics: Sendable {
     }
 
     public static let shared = CollectiveStatistics()
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
 
     func record(label: String, backward: Double, exposedWait: Double, bytes: Int, buckets: Int) {
         entries.withLock { e in

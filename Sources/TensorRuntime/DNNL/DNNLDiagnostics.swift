@@ -1,5 +1,4 @@
 import CDNNL
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +25,7 @@ public enum DNNLDiagnostics {
         }
     }
 
-    private static let state = Mutex<[Choice]>([])
+    private static let state = Locked<[Choice]>([])
 
     /// Every primitive created so far, in creation order.
     public static var choices: [Choice] { state.withLock { $0 } }

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// What a cached primitive computes.
 enum PrimitiveKind: String, Hashable, Sendable {
@@ -6,6 +5,7 @@ enum PrimitiveKind: String, Hashable, Sendable {
     case convBackwardData = "conv.backward_data"
     case convBackwardWeights = "conv.backward_weights"
     case matmul = "matmul"
+    case eltwise = "eltwise"
 }
 
 /// Identifies a primitive: its kind and every number that shapes it (dimensions, strides,
@@ -33,7 +33,7 @@ struct PrimitiveKey: Hashable, Sendable, CustomStringConvertible {
 final class PrimitiveCache: Sendable {
     static let shared = PrimitiveCache()
 
-    private let entries = Mutex<[PrimitiveKey: DNNLPrimitive]>([:])
+    private let entries = Locked<[PrimitiveKey: DNNLPrimitive]>([:])
 
     /// `threads` overrides `Runtime.threads` for this primitive (1 for work too small to split).
     func primitive(for key: PrimitiveKey, threads: Int? = nil, create: () throws -> DNNLPrimitive) throws -> DNNLPrimitive {
