@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (the main job) and `make test` (the test suite).
 SWIFT ?= swift
 
-.PHONY: setup build run test test-tsan fuzz-short test-faults bench
+.PHONY: setup build run test test-tsan fuzz-short test-faults sanitize-thread sanitize-address bench
 setup:
 	bash Scripts/setup.sh
 
@@ -23,6 +23,14 @@ test: setup
 test-tsan:
 	GANFLOW_TEST_ONLY=PipelineGraphTests TSAN_OPTIONS="suppressions=$(CURDIR)/Scripts/tsan.supp halt_on_error=1" \
 		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-ci --no-parallel
+
+# The whole suite under each sanitizer (not in `make test`: each is a separate build of every
+# module, and under TSan the suite runs many times slower; see README, Reliability).
+sanitize-thread:
+	TSAN_OPTIONS="suppressions=$(CURDIR)/Scripts/tsan.supp halt_on_error=1" \
+		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-full
+sanitize-address:
+	ASAN_OPTIONS="detect_leaks=0" $(SWIFT) test --sanitize=address --scratch-path .build-asan-full
 
 # The file-format harnesses (IDX, CIFAR-10, PNG: they need only ImageIO and TensorRuntime built
 # with the sanitizers, about a minute) for 15 s each. The pipeline and safetensors harnesses need

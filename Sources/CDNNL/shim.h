@@ -6,6 +6,10 @@
 void omp_set_num_threads(int n);
 int omp_get_max_threads(void);
 
+/* glibc's allocator settings (mallopt), which Swift's Glibc module leaves out; the runtime fixes
+   the mmap threshold at start-up (Runtime.fixAllocatorThreshold). */
+#include <malloc.h>
+
 /* DNNL_MEMORY_ALLOCATE is a cast macro and does not import. */
 static inline void *ganflow_dnnl_memory_allocate(void) { return DNNL_MEMORY_ALLOCATE; }
 static inline void *ganflow_dnnl_memory_none(void) { return DNNL_MEMORY_NONE; }

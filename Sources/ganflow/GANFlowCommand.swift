@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PipelineGraph
 import PipelineStages
+import TensorRuntime
 
 @main
 struct GANFlowCommand: ParsableCommand {
@@ -21,6 +22,11 @@ struct GANFlowCommand: ParsableCommand {
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
                       BenchCommand.self, ExportCommand.self, SampleCommand.self, ScoreCommand.self,
                       ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self])
+
+    static func main() {
+        Runtime.fixAllocatorThreshold()
+        main(nil)
+    }
 }
 
 /// Prints pipeline problems the way compilers do, one per line, and fails.
