@@ -21,13 +21,13 @@ test: setup
 # test at a time: the profiler is one per process, and RunProfileTests counts every run's steps
 # (the scheduler inside each run is still concurrent, which is what TSan is here for).
 test-tsan:
-	GANFLOW_TEST_ONLY=PipelineGraphTests TSAN_OPTIONS="suppressions=$(CURDIR)/Scripts/tsan.supp halt_on_error=1" \
+	GANFLOW_TEST_ONLY=PipelineGraphTests TSAN_OPTIONS="halt_on_error=1" \
 		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-ci --no-parallel
 
 # The whole suite under each sanitizer (not in `make test`: each is a separate build of every
 # module, and under TSan the suite runs many times slower; see README, Reliability).
 sanitize-thread:
-	TSAN_OPTIONS="suppressions=$(CURDIR)/Scripts/tsan.supp halt_on_error=1" \
+	TSAN_OPTIONS="halt_on_error=1" \
 		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan-full
 sanitize-address:
 	ASAN_OPTIONS="detect_leaks=0" $(SWIFT) test --sanitize=address --scratch-path .build-asan-full
