@@ -57,10 +57,11 @@ public enum Runtime {
     /// block's size (up to 32 MiB); blocks of that size then come from the heap, which fragments
     /// and does not shrink. A long run's resident memory crept up about 10 MiB at each metric pass
     /// (448, 461, 469, 472 MiB over four passes of `dcgan-fashion.json`); with the threshold set
-    /// once, which turns the adjustment off, it stayed at 415 MiB. Tensors do not pay for it: their
-    /// buffers are recycled by the storage pool, not freed. Call once at start-up.
+    /// once, which turns the adjustment off, it stayed flat (4 MiB: 419, 419, 418, 417 MiB; 256 KiB
+    /// also held it flat but cost about 500 page faults a step of the MLP benchmark in fresh
+    /// mappings, against about 200 at 4 MiB). Call once at start-up.
     public static func fixAllocatorThreshold() {
-        _ = mallopt(M_MMAP_THRESHOLD, 256 << 10)
+        _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
     }
 
     static func defaultThreads() -> Int {
