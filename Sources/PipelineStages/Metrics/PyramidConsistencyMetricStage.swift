@@ -70,16 +70,10 @@ public final class PyramidConsistencyMetricStage: Stage, @unchecked Sendable {
             let grads = try GradMode.with(enabled: true) {
                 try MetricInputs.measuring { try gradients(of: try critic.critic(pyramid: points).sum(), wrt: points) }
             }
-            let batch = Double(finest.shape[0])
-            for (g, level) in zip(grads, levels) {
-                let n = g.count / finest.shape[0], values = g.scalars
-                var total = 0.0
-                for i in 0..<finest.shape[0] {
-                    var sum = 0.0
-                    for j in i * n..<(i + 1) * n { sum += Double(values[j]) * Double(values[j]) }
-                    total += sum.squareRoot()
+            try withoutGradients {
+                for (g, level) in zip(grads, levels) {
+                    out["grad\(level.shape[2])"] = .scalar(try MetricInputs.measuring { try GradientPenalty.norms(g).mean() })
                 }
-                out["grad\(level.shape[2])"] = .scalar(Tensor(Float(total / batch)))
             }
         }
         return out
