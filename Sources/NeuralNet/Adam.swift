@@ -12,20 +12,16 @@ import TensorRuntime
 ///     p -= learningRate / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 ///
 /// `eps` is added after the square root and the bias correction, as PyTorch does.
-public class Adam: Optimizer {
+public class Adam: SlotOptimizer, Optimizer {
     public var learningRate: Double
     public var beta1: Double
     public var beta2: Double
     public var eps: Double
     public var weightDecay: Double
-    public private(set) var stepCount = 0
-    private let table: ParameterTable
     /// "adam" or "adamw", for messages and the profiler.
     private let name: String
     /// Weight decay as AdamW's multiplicative shrink rather than Adam's L2 term.
     private let decoupled: Bool
-
-    public var parameters: [(name: String, tensor: Tensor)] { table.entries }
 
     public convenience init(
         parameters: [(name: String, tensor: Tensor)], learningRate: Double = 1e-3,
@@ -47,7 +43,7 @@ public class Adam: Optimizer {
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
-        table = try ParameterTable(parameters, slots: ["exp_avg", "exp_avg_sq"], optimizer: name)
+        try super.init(table: ParameterTable(parameters, slots: ["exp_avg", "exp_avg_sq"], optimizer: name))
     }
 
     public func step(gradients: [Tensor]) throws {
@@ -57,17 +53,6 @@ public class Adam: Optimizer {
             adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
                        eps: eps, l2: decoupled ? 0 : weightDecay, decoupled: decoupled ? weightDecay : 0)
         }
-    }
-
-    public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
-
-    public func importState(_ state: OptimizerState, prefix: String) throws {
-        stepCount = try table.importState(state, prefix: prefix)
-    }
-
-    public func resetState() {
-        table.reset()
-        stepCount = 0
     }
 }
 

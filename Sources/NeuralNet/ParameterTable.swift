@@ -1,5 +1,27 @@
 import TensorRuntime
 
+/// What Adam, RMSprop and SGD share: the parameter table, the step count, and the state that a
+/// checkpoint saves and restores. Each subclass adds its hyperparameters and `step(gradients:)`.
+public class SlotOptimizer {
+    public internal(set) var stepCount = 0
+    let table: ParameterTable
+
+    init(table: ParameterTable) { self.table = table }
+
+    public var parameters: [(name: String, tensor: Tensor)] { table.entries }
+
+    public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
+
+    public func importState(_ state: OptimizerState, prefix: String) throws {
+        stepCount = try table.importState(state, prefix: prefix)
+    }
+
+    public func resetState() {
+        table.reset()
+        stepCount = 0
+    }
+}
+
 /// The parameters an optimizer updates and its per-element state, one flat buffer per slot.
 ///
 /// Parameter `k` owns elements `offsets[k] ..< offsets[k] + count` of every slot buffer, so an

@@ -7,7 +7,7 @@ import TensorRuntime
 ///     centered: a = lerp(a, g, 1 - alpha);  r = sqrt(s - a * a) + eps,  else r = sqrt(s) + eps
 ///     momentum > 0: buf = momentum * buf + g / r;  p -= learningRate * buf
 ///     otherwise:    p -= learningRate * g / r
-public final class RMSprop: Optimizer {
+public final class RMSprop: SlotOptimizer, Optimizer {
     public var learningRate: Double
     public var alpha: Double
     public var eps: Double
@@ -15,12 +15,8 @@ public final class RMSprop: Optimizer {
     /// Fixed at creation, since they decide which buffers exist.
     public let momentum: Double
     public let centered: Bool
-    public private(set) var stepCount = 0
-    private let table: ParameterTable
     private let gradAvgSlot: Int?
     private let momentumSlot: Int?
-
-    public var parameters: [(name: String, tensor: Tensor)] { table.entries }
 
     public init(
         parameters: [(name: String, tensor: Tensor)], learningRate: Double = 1e-2, alpha: Double = 0.99,
@@ -42,7 +38,7 @@ public final class RMSprop: Optimizer {
         if centered { slots.append("grad_avg") }
         momentumSlot = slots.firstIndex(of: "momentum_buffer")
         gradAvgSlot = slots.firstIndex(of: "grad_avg")
-        table = try ParameterTable(parameters, slots: slots, optimizer: "rmsprop")
+        try super.init(table: ParameterTable(parameters, slots: slots, optimizer: "rmsprop"))
     }
 
     public func step(gradients: [Tensor]) throws {
@@ -70,17 +66,6 @@ public final class RMSprop: Optimizer {
             }
         }
         stepCount += 1
-    }
-
-    public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
-
-    public func importState(_ state: OptimizerState, prefix: String) throws {
-        stepCount = try table.importState(state, prefix: prefix)
-    }
-
-    public func resetState() {
-        table.reset()
-        stepCount = 0
     }
 }
 

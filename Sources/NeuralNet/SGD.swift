@@ -7,17 +7,13 @@ import TensorRuntime
 ///     buf = g on the first step, else momentum * buf + (1 - dampening) * g
 ///     g = nesterov ? g + momentum * buf : buf          (when momentum != 0)
 ///     p -= learningRate * g
-public final class SGD: Optimizer {
+public final class SGD: SlotOptimizer, Optimizer {
     public var learningRate: Double
     /// Fixed at creation, since it decides whether a momentum buffer exists.
     public let momentum: Double
     public let dampening: Double
     public let nesterov: Bool
     public var weightDecay: Double
-    public private(set) var stepCount = 0
-    private let table: ParameterTable
-
-    public var parameters: [(name: String, tensor: Tensor)] { table.entries }
 
     public init(
         parameters: [(name: String, tensor: Tensor)], learningRate: Double, momentum: Double = 0,
@@ -34,7 +30,7 @@ public final class SGD: Optimizer {
         self.dampening = dampening
         self.nesterov = nesterov
         self.weightDecay = weightDecay
-        table = try ParameterTable(parameters, slots: momentum != 0 ? ["momentum_buffer"] : [], optimizer: "sgd")
+        try super.init(table: ParameterTable(parameters, slots: momentum != 0 ? ["momentum_buffer"] : [], optimizer: "sgd"))
     }
 
     public func step(gradients: [Tensor]) throws {
@@ -58,17 +54,6 @@ public final class SGD: Optimizer {
             }
         }
         stepCount += 1
-    }
-
-    public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
-
-    public func importState(_ state: OptimizerState, prefix: String) throws {
-        stepCount = try table.importState(state, prefix: prefix)
-    }
-
-    public func resetState() {
-        table.reset()
-        stepCount = 0
     }
 }
 

@@ -53,10 +53,29 @@ extension Tensor {
 
 /// Sums a contiguous array of `shape` over `axes` into a zeroed output of the kept shape.
 func reduceSum(_ src: UnsafeMutablePointer<Float>, shape: [Int], axes: Set<Int>, into dst: UnsafeMutablePointer<Float>) {
+    if shape.isEmpty { dst[0] = src[0]; return }
+    forEachReductionRow(src, shape: shape, axes: axes, into: dst) { p, d, inner, innerReduced in
+        if innerReduced {
+            var acc: Float = 0
+            for j in 0..<inner { acc += p[j] }
+            d[0] += acc
+        } else {
+            for j in 0..<inner { d[j] += p[j] }
+        }
+    }
+}
+
+/// Walks a contiguous array of `shape` (rank 1 or more) one innermost row at a time and calls
+/// `body(row, out, rowLength, rowIsReduced)` with the place in the kept-shape output `dst` that
+/// the row folds into: one element when the innermost axis is reduced, else a row as long.
+@inline(__always)
+func forEachReductionRow(
+    _ src: UnsafeMutablePointer<Float>, shape: [Int], axes: Set<Int>, into dst: UnsafeMutablePointer<Float>,
+    _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
+) {
     let rank = shape.count
     let n = shape.reduce(1, *)
     if n == 0 { return }
-    if rank == 0 { dst[0] = src[0]; return }
     // Output strides over the full index space (0 on reduced axes).
     var outStrides = [Int](repeating: 0, count: rank)
     var s = 1
@@ -71,14 +90,7 @@ func reduceSum(_ src: UnsafeMutablePointer<Float>, shape: [Int], axes: Set<Int>,
     for _ in 0..<(n / inner) {
         var o = 0
         for ax in 0..<(rank - 1) { o += index[ax] * outStrides[ax] }
-        let d = dst + o
-        if innerReduced {
-            var acc: Float = 0
-            for j in 0..<inner { acc += p[j] }
-            d[0] += acc
-        } else {
-            for j in 0..<inner { d[j] += p[j] }
-        }
+        body(p, dst + o, inner, innerReduced)
         p += inner
         var ax = rank - 2
         while ax >= 0 {

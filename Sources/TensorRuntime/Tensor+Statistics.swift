@@ -77,38 +77,14 @@ func reduceElements(
     _ src: UnsafeMutablePointer<Float>, shape: [Int], axes: Set<Int>, into dst: UnsafeMutablePointer<Float>,
     _ combine: (Float, Float) -> Float
 ) {
-    let rank = shape.count
-    let n = shape.reduce(1, *)
-    if n == 0 { return }
-    if rank == 0 { dst[0] = combine(dst[0], src[0]); return }
-    var outStrides = [Int](repeating: 0, count: rank)
-    var s = 1
-    for ax in stride(from: rank - 1, through: 0, by: -1) where !axes.contains(ax) {
-        outStrides[ax] = s
-        s *= shape[ax]
-    }
-    let inner = shape[rank - 1]
-    let innerReduced = axes.contains(rank - 1)
-    var index = [Int](repeating: 0, count: rank)
-    var p = src
-    for _ in 0..<(n / inner) {
-        var o = 0
-        for ax in 0..<(rank - 1) { o += index[ax] * outStrides[ax] }
-        let d = dst + o
+    if shape.isEmpty { dst[0] = combine(dst[0], src[0]); return }
+    forEachReductionRow(src, shape: shape, axes: axes, into: dst) { p, d, inner, innerReduced in
         if innerReduced {
             var acc = d[0]
             for j in 0..<inner { acc = combine(acc, p[j]) }
             d[0] = acc
         } else {
             for j in 0..<inner { d[j] = combine(d[j], p[j]) }
-        }
-        p += inner
-        var ax = rank - 2
-        while ax >= 0 {
-            index[ax] += 1
-            if index[ax] < shape[ax] { break }
-            index[ax] = 0
-            ax -= 1
         }
     }
 }

@@ -23,7 +23,7 @@ final class MetricsLog {
                 resumedSeconds = t
             }
         } else {
-            fm.createFile(atPath: path, contents: nil)
+            _ = fm.createFile(atPath: path, contents: nil)  // a failure shows as the open below failing
         }
         guard let h = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])

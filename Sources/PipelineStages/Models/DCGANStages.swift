@@ -66,13 +66,11 @@ public final class DCGANGeneratorStage: GeneratorStage, NetworkBacked, @unchecke
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         try ModelKeys.checkWiring(config)
         let ports = NetworkCore.ports(config, single: "images")
-        guard let first = inputs[ports[0].input]?.shape, first.count == 2 || (first.count == 4 && first[2] == 1 && first[3] == 1) else {
-            throw StageProblem(key: ports[0].input, "expected latent vectors [N, dim] or [N, dim, 1, 1], found \(inputs[ports[0].input]!)")
-        }
+        let first = try ModelKeys.latentShape(inputs, key: ports[0].input)
         latentShape = first
         let shape = try DCGANShape(config, resolution: nil)
         let channels = config.int("channels")
-        func make(_ rng: inout PhiloxRandom) throws -> any Layer {
+        func make(_ rng: inout PhiloxRandom) throws -> LatentAdapter {
             do {
                 let g = try shape.preset.map { try $0.generator(latent: first[1], channels: channels, norm: shape.norm, rng: &rng) }
                     ?? DCGAN.generator(latent: first[1], channels: channels, resolution: shape.resolution, width: shape.width,
@@ -82,9 +80,7 @@ public final class DCGANGeneratorStage: GeneratorStage, NetworkBacked, @unchecke
                 throw StageProblem(key: shape.depth != nil ? "depth" : "resolution", e.message)
             }
         }
-        var rng = ModelKeys.initRandom(config, context)
-        let net = try make(&rng)
-        let ema = try ModelKeys.ema(config, net) { var r = rng; return try make(&r) }
+        let (net, ema) = try ModelKeys.network(config, context, make)
         core = NetworkCore(net: net, ports: ports, ema: ema)
         outputs = try core.outputTypes(inputs)
     }

@@ -29,22 +29,18 @@ public final class MLPGeneratorStage: GeneratorStage, NetworkBacked, @unchecked 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         try ModelKeys.checkWiring(config)
         let ports = NetworkCore.ports(config, single: "images")
-        guard let first = inputs[ports[0].input]?.shape, first.count == 2 || (first.count == 4 && first[2] == 1 && first[3] == 1) else {
-            throw StageProblem(key: ports[0].input, "expected latent vectors [N, dim] or [N, dim, 1, 1], found \(inputs[ports[0].input]!)")
-        }
+        let first = try ModelKeys.latentShape(inputs, key: ports[0].input)
         let hidden = config.ints("hidden")
         guard !hidden.isEmpty, hidden.allSatisfy({ $0 >= 1 }) else {
             throw StageProblem(key: "hidden", "expected at least one positive width, found \(hidden)")
         }
         latentShape = first
-        func make(_ rng: inout PhiloxRandom) throws -> any Layer {
+        func make(_ rng: inout PhiloxRandom) throws -> LatentAdapter {
             LatentAdapter(try MLPGAN.generator(latent: first[1], hidden: hidden, channels: config.int("channels"), size: config.int("size"),
                                                batchNormMomentum: config.string("norm") == "batch" ? config.float("momentum") : nil,
                                                slope: config.float("slope"), rng: &rng), rank: 2)
         }
-        var rng = ModelKeys.initRandom(config, context)
-        let net = try make(&rng)
-        let ema = try ModelKeys.ema(config, net) { var r = rng; return try make(&r) }
+        let (net, ema) = try ModelKeys.network(config, context, make)
         core = NetworkCore(net: net, ports: ports, ema: ema)
         outputs = try core.outputTypes(inputs)
     }

@@ -227,6 +227,24 @@ enum ModelKeys {
         }
     }
 
+    /// A generator's latent input shape, [N, dim] or [N, dim, 1, 1], or an error naming the wire `key`.
+    static func latentShape(_ inputs: [String: PortType], key: String) throws -> [Int] {
+        guard let z = inputs[key]?.shape, z.count == 2 || (z.count == 4 && z[2] == 1 && z[3] == 1) else {
+            throw StageProblem(key: key, "expected latent vectors [N, dim] or [N, dim, 1, 1], found \(inputs[key].map { "\($0)" } ?? "nothing")")
+        }
+        return z
+    }
+
+    /// A network built by `make` from the stage's initial-weight stream, and, when `ema` is set,
+    /// its moving average (a second network of the same shape that starts as a copy of it).
+    static func network<L: Layer>(
+        _ config: StageConfig, _ context: BuildContext, _ make: (inout PhiloxRandom) throws -> L
+    ) throws -> (net: L, ema: ExponentialMovingAverage?) {
+        var rng = initRandom(config, context)
+        let net = try make(&rng)
+        return (net, try ema(config, net) { var r = rng; return try make(&r) })
+    }
+
     /// The seed stream for a model's initial weights: the pipeline seed and the stage id.
     static func initRandom(_ config: StageConfig, _ context: BuildContext) -> PhiloxRandom {
         PhiloxRandom(seed: context.seed, stream: stableHash("init/" + config.stageID))

@@ -64,15 +64,11 @@ public final class ProGANGeneratorStage: GeneratorStage, NetworkBacked, @uncheck
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         try ProGANKeys.checkGrowingInputs(inputs)
-        guard let z = inputs["input"]?.shape, z.count == 2 || (z.count == 4 && z[2] == 1 && z[3] == 1) else {
-            throw StageProblem(key: "input", "expected latent vectors [N, dim] or [N, dim, 1, 1], found \(inputs["input"]!)")
-        }
+        let z = try ModelKeys.latentShape(inputs, key: "input")
         latentShape = z
         architecture = try ProGANKeys.architecture(config, target: config.int("target"), channels: config.int("channels"), key: "target")
         let a = architecture, normalize = config.bool("normalizeLatent")
-        var rng = ModelKeys.initRandom(config, context)
-        let net = ProGANGenerator(latent: z[1], architecture: a, normalizeLatent: normalize, rng: &rng)
-        let ema = try ModelKeys.ema(config, net) { var r = rng; return ProGANGenerator(latent: z[1], architecture: a, normalizeLatent: normalize, rng: &r) }
+        let (net, ema) = try ModelKeys.network(config, context) { ProGANGenerator(latent: z[1], architecture: a, normalizeLatent: normalize, rng: &$0) }
         core = NetworkCore(net: net, ports: [("input", "images")], ema: ema)
         current = (a.target, 1)
         outputs = try Self.types(net, inputs, resolution: a.target)
