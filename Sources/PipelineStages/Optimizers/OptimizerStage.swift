@@ -207,13 +207,7 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
     }
 
     public func restore(_ state: StageState) throws {
-        var ints: [String: Int] = [:]
-        for (k, v) in state.values where k.hasPrefix("optimizer") { ints[k] = Int(v) }
-        do {
-            try optimizer.importState(OptimizerState(tensors: state.tensors, integers: ints), prefix: "optimizer")
-        } catch {
-            throw StageProblem("\(error)")
-        }
+        try OptimizerState.restore(from: state, prefix: "optimizer", into: optimizer.importState)
         updates = state.values["updates"].flatMap(Int.init) ?? 0
         skips = state.values["skips"].flatMap(Int.init) ?? 0
         resetValue = state.values["resetValue"].flatMap(Int.init)
@@ -291,5 +285,21 @@ public enum RMSpropRecipe: OptimizerRecipe {
         try RMSprop(parameters: parameters.map { (name: $0.0, tensor: $0.1) }, learningRate: config.double("lr"),
                     alpha: config.double("alpha"), eps: config.double("eps"), weightDecay: config.double("weightDecay"),
                     momentum: config.double("momentum"), centered: config.bool("centered"))
+    }
+}
+
+extension OptimizerState {
+    /// Hands the optimizer's part of a stage checkpoint (its tensors and the integer values under
+    /// `prefix`) to `importState`; a state it refuses becomes a problem of the stage.
+    static func restore(
+        from state: StageState, prefix: String, into importState: (OptimizerState, String) throws -> Void
+    ) throws {
+        var ints: [String: Int] = [:]
+        for (k, v) in state.values where k.hasPrefix(prefix) { ints[k] = Int(v) }
+        do {
+            try importState(OptimizerState(tensors: state.tensors, integers: ints), prefix)
+        } catch {
+            throw StageProblem("\(error)")
+        }
     }
 }

@@ -102,13 +102,7 @@ public final class LBFGSOptimizerStage: CommittingStage, @unchecked Sendable {
     }
 
     public func restore(_ state: StageState) throws {
-        var ints: [String: Int] = [:]
-        for (k, v) in state.values where k.hasPrefix("lbfgs") { ints[k] = Int(v) }
-        do {
-            try optimizer.importState(OptimizerState(tensors: state.tensors, integers: ints), prefix: "lbfgs")
-        } catch {
-            throw StageProblem("\(error)")
-        }
+        try OptimizerState.restore(from: state, prefix: "lbfgs", into: optimizer.importState)
         evaluations = state.values["evaluations"].flatMap(Int.init) ?? 0
     }
 }
