@@ -32,9 +32,10 @@ public struct PipelineDocument: Sendable {
     static let topLevelKeys = ["$schema", "name", "seed", "steps", "epochs", "output", "stages", "schedule",
                                "checkpoint", "log", "description", "distributed"]
 
-    /// Reads and checks a pipeline file. Collects every problem it can find at this level.
-    /// Reads a pipeline file, applies `--set` overrides, and checks the top level.
-    public static func load(file: String, overrides: [String] = []) throws -> PipelineDocument {
+    /// Reads a pipeline file, applies `--set` overrides, and checks the top level, collecting every
+    /// problem it can find there. `lengthGiven`: the run's length comes from elsewhere (`--steps`),
+    /// so the file may leave out both 'steps' and 'epochs'.
+    public static func load(file: String, overrides: [String] = [], lengthGiven: Bool = false) throws -> PipelineDocument {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
             throw PipelineErrors([PipelineError("file.missing", file: file, "no such file")])
@@ -42,14 +43,14 @@ public struct PipelineDocument: Sendable {
         guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: file) else {
             throw PipelineErrors([PipelineError("file.unreadable", file: file, "cannot read the pipeline file")])
         }
-        return try parse(bytes: [UInt8](data), file: file, overrides: overrides)
+        return try parse(bytes: [UInt8](data), file: file, overrides: overrides, lengthGiven: lengthGiven)
     }
 
     public static func parse(_ text: String, file: String, overrides: [String] = []) throws -> PipelineDocument {
         try parse(bytes: Array(text.utf8), file: file, overrides: overrides)
     }
 
-    public static func parse(bytes: [UInt8], file: String, overrides: [String] = []) throws -> PipelineDocument {
+    public static func parse(bytes: [UInt8], file: String, overrides: [String] = [], lengthGiven: Bool = false) throws -> PipelineDocument {
         var parsed: ParsedJSON
         do {
             parsed = try JSONParser.parse(bytes: bytes)
@@ -63,10 +64,10 @@ public struct PipelineDocument: Sendable {
             }
             try Overrides.apply(overrides, to: &parsed.value, file: file)
         }
-        return try decode(parsed, file: file)
+        return try decode(parsed, file: file, lengthGiven: lengthGiven)
     }
 
-    public static func decode(_ parsed: ParsedJSON, file: String) throws -> PipelineDocument {
+    public static func decode(_ parsed: ParsedJSON, file: String, lengthGiven: Bool = false) throws -> PipelineDocument {
         var problems: [PipelineError] = []
         func problem(_ code: String, _ path: JSONPath, _ message: String, suggestion: String? = nil) {
             problems.append(PipelineError(code, file: file, path: path, location: parsed.locations[path], message,
@@ -100,8 +101,8 @@ public struct PipelineDocument: Sendable {
         let seed = integer("seed", min: 0, at: .root / "seed") ?? 0
         let steps = integer("steps", min: 1, at: .root / "steps")
         let epochs = integer("epochs", min: 1, at: .root / "epochs")
-        if root["steps"] == nil && root["epochs"] == nil {
-            problem("key.missing", .root, "missing the run length: give 'steps' or 'epochs'")
+        if root["steps"] == nil && root["epochs"] == nil && !lengthGiven {
+            problem("key.missing", .root, "missing the run length: give 'steps' or 'epochs' (or --steps when running it)")
         }
         if root["steps"] != nil && root["epochs"] != nil {
             problem("key.conflict", .root / "epochs", "give either 'steps' or 'epochs', not both")

@@ -90,7 +90,7 @@ struct CompareCommand: ParsableCommand {
             for v in try variants() {
                 var overrides = v.overrides
                 if let s = commonSeed { overrides.append("seed=\(s)") }
-                let doc = try PipelineDocument.load(file: v.file, overrides: overrides)
+                let doc = try PipelineDocument.load(file: v.file, overrides: overrides, lengthGiven: steps != nil)
                 commonSeed = commonSeed ?? Int(doc.seed)
                 docs.append((v.name.isEmpty ? doc.name : v.name, doc))
             }

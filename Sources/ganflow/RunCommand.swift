@@ -79,7 +79,7 @@ struct RunCommand: ParsableCommand {
         do {
             var overrides = assignments
             if let seed { overrides.append("seed=\(seed)") }
-            let doc = try PipelineDocument.load(file: file, overrides: overrides)
+            let doc = try PipelineDocument.load(file: file, overrides: overrides, lengthGiven: steps != nil)
             let dir = out ?? doc.output ?? "runs/\(doc.name)"
             let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir, communicator: comm)
             try initialize(pipeline)

@@ -82,12 +82,19 @@ import Testing
         #expect(problems(text) == [
             "p.json:1:23: $.stpes: unknown key 'stpes' (did you mean 'steps'?)",
             "p.json:1:10: $.name: the name must not be empty",
-            "p.json:1:1: missing the run length: give 'steps' or 'epochs'",
+            "p.json:1:1: missing the run length: give 'steps' or 'epochs' (or --steps when running it)",
             "p.json:1:36: $.stages: a pipeline needs at least one stage",
             "p.json:1:62: $.schedule[0].runn: unknown key 'runn' (did you mean 'run'?)",
             "p.json:1:53: $.schedule[0]: missing key 'run'",
             "p.json:1:70: $.schedule[1]: expected a phase object like {\"run\": [\"optD\"]}, found an integer",
         ])
+    }
+
+    @Test func aLengthGivenOnTheCommandLineStandsInForStepsAndEpochs() throws {
+        let text = #"{"name": "p", "stages": {"x": {"type": "test.source"}}, "schedule": [{"run": ["x"]}]}"#
+        #expect(problems(text) == ["p.json:1:1: missing the run length: give 'steps' or 'epochs' (or --steps when running it)"])
+        let doc = try PipelineDocument.parse(bytes: Array(text.utf8), file: "p.json", lengthGiven: true)
+        #expect(doc.steps == nil && doc.epochs == nil)
     }
 
     @Test func malformedJSONGivesLineAndColumn() {
