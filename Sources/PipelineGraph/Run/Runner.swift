@@ -213,7 +213,8 @@ public final class Runner: @unchecked Sendable {
                     for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
                 }
                 if !quiet { progress.update(step: step, scalars: scalars) }
-                if leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested) {
+                let checkpointing = leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested)
+                if checkpointing {
                     do {
                         lastCheckpoint = try Profiler.measure("checkpoint", category: .runner) {
                             try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
@@ -223,6 +224,9 @@ public final class Runner: @unchecked Sendable {
                         throw CheckpointWriteFailure(step: step, reason: "\(error)", lastCheckpoint: lastCheckpoint)
                     }
                 }
+                // Sample passes and checkpoints allocate far more than a training step; give back
+                // what they freed (see Runtime.releaseFreeMemory).
+                if !side.isEmpty || checkpointing { Runtime.releaseFreeMemory() }
                 } }
             }
         } catch var failure as NonFiniteValue {

@@ -1,0 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import TensorRuntime
+
+@Suite struct AllocatorTests {
+    /// Pages of `[start, start + bytes)` that are resident, and how many pages lie wholly inside it.
+    static func resident(_ start: UnsafeMutableRawPointer, _ bytes: Int) -> (resident: Int, pages: Int) {
+        let page = sysconf(Int32(_SC_PAGESIZE))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + bytes) / page * page
+        guard end > first else { return (0, 0) }
+        let pages = (end - first) / page
+        var flags = [UInt8](repeating: 0, count: pages)
+        let rc = mincore(UnsafeMutableRawPointer(bitPattern: first), end - first, &flags)
+        precondition(rc == 0, "mincore failed")
+        return (flags.filter { $0 & 1 != 0 }.count, pages)
+    }
+
+    /// Memory freed into glibc's heaps stays resident until `releaseFreeMemory` hands its pages
+    /// back (the fix for the soak's creep at metric passes).
+    @Test func releaseFreeMemoryReturnsFreedHeapPages() {
+        // 64 KiB blocks: under glibc's mmap threshold, so they come from a heap, not a mapping.
+        let size = 64 << 10, count = 512
+        var blocks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<count {
+            let p = malloc(size)!
+            memset(p, 1, size)
+            blocks.append(p)
+        }
+        // A block after them keeps the freed ones from merging into the heap's top, which free()
+        // trims by itself.
+        let guardBlock = malloc(size)!
+        memset(guardBlock, 1, size)
+        defer { free(guardBlock) }
+        let spans = blocks.map { (UnsafeMutableRawPointer($0), size) }
+        for p in blocks { free(p) }
+        // Freed memory is still resident (headers of free chunks aside, and another test's
+        // thread may reuse some of it meanwhile).
+        let before = spans.map { Self.resident($0.0, $0.1) }.reduce((0, 0)) { ($0.0 + $1.resident, $0.1 + $1.pages) }
+        #expect(Double(before.0) >= 0.8 * Double(before.1), "\(before.0) of \(before.1) pages resident after free")
+        Runtime.releaseFreeMemory()
+        let after = spans.map { Self.resident($0.0, $0.1) }.reduce((0, 0)) { ($0.0 + $1.resident, $0.1 + $1.pages) }
+        #expect(Double(after.0) <= 0.2 * Double(after.1), "\(after.0) of \(after.1) pages still resident after releaseFreeMemory")
+    }
+}
