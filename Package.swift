@@ -51,14 +51,19 @@ let package = Package(
             name: "PipelineGraph",
             dependencies: ["TensorRuntime", .product(name: "Logging", package: "swift-log")],
             swiftSettings: kernelFlags),
+        // Run records, HTML reports and TensorBoard event files: read and written around runs, not stages.
+        .target(
+            name: "Reporting",
+            dependencies: ["TensorRuntime", "ImageIO", "PipelineGraph"],
+            swiftSettings: kernelFlags),
         .target(
             name: "PipelineStages",
-            dependencies: ["TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph"],
+            dependencies: ["TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "Reporting"],
             swiftSettings: kernelFlags),
         .executableTarget(
             name: "ganflow",
             dependencies: [
-                "TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "PipelineStages", "MPICollectives",
+                "TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "Reporting", "PipelineStages", "MPICollectives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -73,7 +78,7 @@ let package = Package(
         .testTarget(name: "PipelineGraphTests", dependencies: ["PipelineGraph", "TensorRuntime", "GANFlowTestSupport"]),
         .testTarget(
             name: "PipelineStagesTests",
-            dependencies: ["PipelineStages", "PipelineGraph", "NeuralNet", "ImageIO", "TensorRuntime", "GANFlowTestSupport"]),
+            dependencies: ["PipelineStages", "PipelineGraph", "Reporting", "NeuralNet", "ImageIO", "TensorRuntime", "GANFlowTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MPICollectives
 import PipelineGraph
+import Reporting
 import PipelineStages
 import TensorRuntime
 

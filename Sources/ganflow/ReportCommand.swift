@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PipelineStages
+import Reporting
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

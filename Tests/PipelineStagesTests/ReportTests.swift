@@ -1,6 +1,7 @@
 import Foundation
 import PipelineGraph
 @testable import PipelineStages
+@testable import Reporting
 import Testing
 import TensorRuntime
 

@@ -1,6 +1,7 @@
 import Foundation
 import ImageIO
 import PipelineGraph
+import Reporting
 import TensorRuntime
 
 /// Writes image grids to a TensorBoard event file in the run directory (its IMAGES tab), every
