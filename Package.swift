@@ -30,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // libzip (Debian libzip-dev): ZIP archives of images and NumPy .npz statistics, read in place.
+        .systemLibrary(name: "CZip", path: "Sources/CZip"),
         // Opens libmpi with dlopen under mpirun only: the build links nothing from MPI.
         .target(name: "CMPIShim", path: "Sources/CMPIShim", linkerSettings: [.linkedLibrary("dl")]),
         .target(
@@ -45,7 +47,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(
             name: "ImageIO",
-            dependencies: ["TensorRuntime", "CPNG", "CZlib"],
+            dependencies: ["TensorRuntime", "CPNG", "CZlib", "CZip"],
             swiftSettings: kernelFlags),
         .target(
             name: "PipelineGraph",
