@@ -1,4 +1,5 @@
-/// Checks one stage's raw JSON against its type's declared keys, collecting every problem.
+/// Checks raw JSON against declared keys (a stage type's, or a pipeline's top level), collecting
+/// every problem.
 struct ConfigValidator {
     let file: String
     let locations: [JSONPath: SourceLocation]
@@ -7,37 +8,96 @@ struct ConfigValidator {
         PipelineError(code, file: file, path: path, location: locations[path], message, suggestion: suggestion)
     }
 
-    /// Returns the validated values (defaults filled in) or the problems found.
+    /// Returns a stage's validated values (defaults filled in) or the problems found. Its `type`
+    /// is not a configuration key: the builder has read it.
     func validate(id: String, raw: JSONValue, type: any Stage.Type, path: JSONPath) -> ([String: JSONValue], [PipelineError]) {
-        var problems: [PipelineError] = []
-        var values: [String: JSONValue] = [:]
         let keys = StageRegistry.allKeys(of: type)
-        let entries = raw.objectEntries ?? []
-        for (k, _) in entries where k != "type" && !keys.contains(where: { $0.name == k }) {
-            problems.append(error("key.unknown", path / k, "unknown key '\(k)' for \(type.typeName)",
-                                  suggestion: didYouMean(k, among: keys.map(\.name))))
-        }
+        var problems = unknownKeys(in: raw, declared: keys, path: path, owner: " for \(type.typeName)", allowing: ["type"])
+        var values: [String: JSONValue] = [:]
         for key in keys {
-            let p = path / key.name
-            guard let v = raw[key.name] else {
-                if let d = key.defaultValue {
-                    values[key.name] = d
-                } else {
-                    problems.append(error("key.missing", path, "missing key '\(key.name)' (\(key.doc))"))
-                }
-                continue
-            }
-            if v == .null, key.defaultValue == .null {
-                values[key.name] = v
-                continue
-            }
-            if let message = check(v, against: key.type) {
-                problems.append(error("key.type", p, message))
-            } else {
-                values[key.name] = v
-            }
+            let (v, found) = value(of: key, in: raw, at: path)
+            problems += found
+            if let v { values[key.name] = v }
         }
         return (values, problems)
+    }
+
+    /// One problem per key of the object `raw` (at `path`) that `keys` does not declare.
+    func unknownKeys(in raw: JSONValue, declared keys: [ConfigKey], path: JSONPath, owner: String = "",
+                     allowing allowed: [String] = []) -> [PipelineError] {
+        (raw.objectEntries ?? []).compactMap { (k, _) in
+            guard !allowed.contains(k), !keys.contains(where: { $0.name == k }) else { return nil }
+            return error("key.unknown", path / k, "unknown key '\(k)'\(owner)", suggestion: didYouMean(k, among: keys.map(\.name)))
+        }
+    }
+
+    /// The value of `key` in the object `raw` at `path`: as given, or its default (nested objects
+    /// with their defaults filled in); nil with the problems found, or nil for an optional key left out.
+    func value(of key: ConfigKey, in raw: JSONValue, at path: JSONPath) -> (JSONValue?, [PipelineError]) {
+        guard let v = raw[key.name] else {
+            if let d = key.defaultValue {
+                if case .object = key.type { return check(d, as: key, at: path / key.name) }
+                return (d, [])
+            }
+            guard key.isRequired else { return (nil, []) }
+            return (nil, [error("key.missing", path, "missing key '\(key.name)'" + (key.missingHint.map { " (\($0))" } ?? ""))])
+        }
+        return check(v, as: key, at: path / key.name)
+    }
+
+    /// `v` checked against `key`: its type, its non-emptiness, and the keys, ids or items inside.
+    func check(_ v: JSONValue, as key: ConfigKey, at path: JSONPath) -> (JSONValue?, [PipelineError]) {
+        if v == .null, key.defaultValue == .null { return (v, []) }
+        if let message = check(v, against: key.type) {
+            let wording = key.expected.map { "expected \($0), found \(shown(v, expecting: key.type))" } ?? message
+            return (nil, [error("key.type", path, wording)])
+        }
+        if let ifEmpty = key.ifEmpty, isEmpty(v) {
+            let code = if case .string = v { "key.type" } else { "\(key.name).empty" }
+            return (nil, [error(code, path, ifEmpty)])
+        }
+        var problems: [PipelineError] = []
+        switch (key.type, v) {
+        case (.object(let keys), _):
+            problems = unknownKeys(in: v, declared: keys, path: path)
+            var entries: [(String, JSONValue)] = []
+            for k in keys {
+                let (x, found) = value(of: k, in: v, at: path)
+                problems += found
+                if let x { entries.append((k.name, x)) }
+            }
+            return (problems.isEmpty ? .object(entries) : nil, problems)
+        case (.map(let item), .object(let entries)):
+            for (id, x) in entries {
+                if id.isEmpty || id.contains(".") || id.contains(" ") {
+                    problems.append(error("\(item.name).id", path / id, "\(item.name) id '\(id)' must be non-empty, without '.' or spaces"))
+                }
+                problems += check(x, as: item, at: path / id).1
+            }
+        case (.list(let item), .array(let items)):
+            for (i, x) in items.enumerated() { problems += check(x, as: item, at: path / i).1 }
+        default:
+            break
+        }
+        return (problems.isEmpty ? v : nil, problems)
+    }
+
+    func isEmpty(_ v: JSONValue) -> Bool {
+        switch v {
+        case .string(let s): return s.isEmpty
+        case .array(let items): return items.isEmpty
+        case .object(let entries): return entries.isEmpty
+        default: return false
+        }
+    }
+
+    /// How a mismatch shows the value found: numbers and booleans as written, anything else by
+    /// its kind ("an object").
+    func shown(_ v: JSONValue, expecting type: ConfigType) -> String {
+        switch type {
+        case .int, .number, .bool: return v.serialized(indent: nil)
+        default: return v.typeName
+        }
     }
 
     /// nil when `v` fits `type`, else a message.
@@ -82,8 +142,15 @@ struct ConfigValidator {
             }
         case .stageRef:
             guard case .string(let s) = v, !s.isEmpty, !s.contains(".") else { return "expected a stage id, found \(shown(v))" }
-        case .any:
+        case .any, .stage:
             break
+        case .object, .map:
+            guard v.objectEntries != nil else { return "expected an object, found \(shown(v))" }
+        case .list:
+            guard case .array = v else { return "expected a list, found \(shown(v))" }
+        case .oneOf(let types):
+            let fits = types.contains { t in check(v, as: ConfigKey("", t, ""), at: .root).1.isEmpty }
+            if !fits { return "expected \(type.summary), found \(shown(v))" }
         }
         return nil
     }

@@ -1,37 +1,43 @@
 /// Texts generated from the registry and from built pipelines: the stage list, the JSON Schema
 /// and the graph in DOT and Mermaid.
 public enum Describe {
-    /// `ganflow stages`: every type with its configuration keys, defaults and docs.
+    /// `ganflow stages`: every type with its configuration keys, defaults and docs, then the keys
+    /// every stage accepts and the top level of a pipeline file.
     public static func stageList(_ registry: StageRegistry) -> String {
         var out = ""
         for name in registry.sortedNames {
             let t = registry[name]!
             out += "\(name)\n    \(t.summary)\n"
-            for k in t.configKeys {
-                let d = k.defaultValue.map { "default \($0.serialized(indent: nil))" } ?? "required"
-                out += "    \(k.name): \(k.type.summary) (\(d)) - \(k.doc)\n"
-            }
+            out += keyLines(t.configKeys, indent: 1)
         }
-        out += "\nEvery stage also accepts:\n"
-        for k in CommonKeys.all {
-            out += "    \(k.name): \(k.type.summary) (default \(k.defaultValue!.serialized(indent: nil))) - \(k.doc)\n"
+        out += "\nEvery stage also accepts:\n" + keyLines(CommonKeys.all, indent: 1)
+        out += "\nThe top level of a pipeline file:\n" + keyLines(PipelineDocument.keys, indent: 1)
+        return out
+    }
+
+    /// `name: type (default, required or optional) - doc`, one line per key, with the keys of
+    /// nested objects (and of a list's objects) indented below theirs.
+    static func keyLines(_ keys: [ConfigKey], indent: Int) -> String {
+        var out = ""
+        let pad = String(repeating: "    ", count: indent)
+        for k in keys {
+            let d = k.defaultValue.map { "default \($0.serialized(indent: nil))" } ?? (k.isRequired ? "required" : "optional")
+            out += "\(pad)\(k.name): \(k.expected ?? k.type.summary) (\(d)) - \(k.doc)\n"
+            out += keyLines(k.type.nestedKeys, indent: indent + 1)
         }
         return out
     }
 
-    /// `ganflow schema`: a JSON Schema (draft 2020-12) for pipeline files, from the registry.
+    /// `ganflow schema`: a JSON Schema (draft 2020-12) for pipeline files, from the top level's
+    /// declaration and the registry.
     public static func jsonSchema(_ registry: StageRegistry) -> JSONValue {
+        let noStage = JSONValue.object([])
         var variants: [JSONValue] = []
         for name in registry.sortedNames {
             let t = registry[name]!
             let keys = StageRegistry.allKeys(of: t)
-            var props: [(String, JSONValue)] = [("type", .object([("const", .string(name))]))]
-            for k in keys {
-                var schema = k.type.jsonSchema.objectEntries ?? []
-                schema.append(("description", .string(k.doc)))
-                if let d = k.defaultValue, d != .null { schema.append(("default", d)) }
-                props.append((k.name, .object(schema)))
-            }
+            let props: [(String, JSONValue)] = [("type", .object([("const", .string(name))]))]
+                + keys.map { ($0.name, $0.jsonSchema(stage: noStage)) }
             let required = ["type"] + keys.filter(\.isRequired).map(\.name)
             variants.append(.object([
                 ("if", .object([("properties", .object([("type", .object([("const", .string(name))]))]))])),
@@ -49,40 +55,11 @@ public enum Describe {
             ("required", .array([.string("type")])),
             ("allOf", .array(variants)),
         ])
-        let count: JSONValue = .object([("type", .string("integer")), ("minimum", .number(1))])
+        let document = ConfigType.object(PipelineDocument.keys).jsonSchema(stage: stage).objectEntries ?? []
         return .object([
             ("$schema", .string("https://json-schema.org/draft/2020-12/schema")),
             ("title", .string("GANFlow pipeline")),
-            ("type", .string("object")),
-            ("properties", .object([
-                ("$schema", .object([("type", .string("string"))])),
-                ("name", .object([("type", .string("string")), ("minLength", .number(1))])),
-                ("description", .object([("type", .string("string"))])),
-                ("seed", .object([("type", .string("integer")), ("minimum", .number(0))])),
-                ("steps", count),
-                ("epochs", count),
-                ("output", .object([("type", .string("string"))])),
-                ("checkpoint", .object([("type", .string("object")), ("properties", .object([("every", count), ("keep", count)])),
-                                        ("additionalProperties", .bool(false))])),
-                ("log", .object([("type", .string("object")), ("properties", .object([("every", count)])),
-                                 ("additionalProperties", .bool(false))])),
-                ("stages", .object([("type", .string("object")), ("additionalProperties", stage)])),
-                ("schedule", .object([
-                    ("type", .string("array")), ("minItems", .number(1)),
-                    ("items", .object([
-                        ("type", .string("object")),
-                        ("properties", .object([
-                            ("run", .object([("type", .string("array")), ("items", .object([("type", .string("string"))]))])),
-                            ("repeat", count),
-                        ])),
-                        ("required", .array([.string("run")])),
-                        ("additionalProperties", .bool(false)),
-                    ])),
-                ])),
-            ])),
-            ("required", .array(["name", "stages", "schedule"].map(JSONValue.string))),
-            ("additionalProperties", .bool(false)),
-        ])
+        ] + document)
     }
 
     /// The DAG in Graphviz DOT: stages as boxes, wires labelled with their port types.

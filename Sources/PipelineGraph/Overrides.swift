@@ -5,7 +5,7 @@
 /// plain string otherwise, so `--set G.norm=spectral` and `--set optD.betas=[0,0.9]` both work.
 public enum Overrides {
     /// Top-level objects whose keys `--set section.key=value` reaches.
-    static let sections = ["checkpoint", "log", "distributed"]
+    static let sections = PipelineDocument.keys.filter { if case .object = $0.type { true } else { false } }.map(\.name)
 
     public static func apply(_ assignments: [String], to json: inout JSONValue, file: String) throws {
         var problems: [PipelineError] = []

@@ -29,9 +29,6 @@ public struct PipelineDocument: Sendable {
     public var json: JSONValue
     public var locations: [JSONPath: SourceLocation]
 
-    static let topLevelKeys = ["$schema", "name", "seed", "steps", "epochs", "output", "stages", "schedule",
-                               "checkpoint", "log", "description", "distributed"]
-
     /// Reads a pipeline file, applies `--set` overrides, and checks the top level, collecting every
     /// problem it can find there. `lengthGiven`: the run's length comes from elsewhere (`--steps`),
     /// so the file may leave out both 'steps' and 'epochs'.
@@ -67,156 +64,78 @@ public struct PipelineDocument: Sendable {
         return try decode(parsed, file: file, lengthGiven: lengthGiven)
     }
 
+    /// Checks the top level against `keys`, collecting every problem, and decodes it. Stages stay
+    /// raw JSON for the builder. `lengthGiven`: as in `load`.
     public static func decode(_ parsed: ParsedJSON, file: String, lengthGiven: Bool = false) throws -> PipelineDocument {
-        var problems: [PipelineError] = []
-        func problem(_ code: String, _ path: JSONPath, _ message: String, suggestion: String? = nil) {
-            problems.append(PipelineError(code, file: file, path: path, location: parsed.locations[path], message,
-                                          suggestion: suggestion))
-        }
         let root = parsed.value
-        guard let entries = root.objectEntries else {
+        guard root.objectEntries != nil else {
             throw PipelineErrors([PipelineError("document.type", file: file, path: .root, location: parsed.locations[.root],
                                                 "a pipeline is a JSON object, found \(root.typeName)")])
         }
-        for (key, _) in entries where !topLevelKeys.contains(key) {
-            problem("key.unknown", .root / key, "unknown key '\(key)'", suggestion: didYouMean(key, among: topLevelKeys))
+        let validator = ConfigValidator(file: file, locations: parsed.locations)
+        var problems = validator.unknownKeys(in: root, declared: keys, path: .root)
+        let (values, keyProblems) = checkKeys(root, validator)
+        for (key, found) in keyProblems {
+            problems += found
+            // The run length is reported beside the keys that give it.
+            if key == "epochs" { problems += checkRunLength(root, validator, lengthGiven: lengthGiven) }
         }
-
-        var name = ""
-        switch root["name"] {
-        case .string(let s)? where !s.isEmpty: name = s
-        case .string?: problem("key.type", .root / "name", "the name must not be empty")
-        case nil: problem("key.missing", .root, "missing key 'name'")
-        case let v?: problem("key.type", .root / "name", "expected a non-empty string, found \(v.typeName)")
-        }
-
-        func integer(_ key: String, min: Int, at path: JSONPath) -> Int? {
-            guard let v = root[key] else { return nil }
-            guard case .number(let n) = v, n.rounded() == n, n >= Double(min), n < 1e15 else {
-                problem("key.type", path, "expected an integer >= \(min), found \(v == .null ? "null" : v.serialized(indent: nil))")
-                return nil
-            }
-            return Int(n)
-        }
-        let seed = integer("seed", min: 0, at: .root / "seed") ?? 0
-        let steps = integer("steps", min: 1, at: .root / "steps")
-        let epochs = integer("epochs", min: 1, at: .root / "epochs")
-        if root["steps"] == nil && root["epochs"] == nil && !lengthGiven {
-            problem("key.missing", .root, "missing the run length: give 'steps' or 'epochs' (or --steps when running it)")
-        }
-        if root["steps"] != nil && root["epochs"] != nil {
-            problem("key.conflict", .root / "epochs", "give either 'steps' or 'epochs', not both")
-        }
-
-        var output: String?
-        if let v = root["output"] {
-            if case .string(let s) = v, !s.isEmpty { output = s } else {
-                problem("key.type", .root / "output", "expected a directory path string, found \(v.typeName)")
-            }
-        }
-
-        func subObject(_ key: String, keys: [String: Int]) -> [String: Int] {
-            var result: [String: Int] = [:]
-            guard let v = root[key] else { return result }
-            guard let e = v.objectEntries else {
-                problem("key.type", .root / key, "expected an object, found \(v.typeName)")
-                return result
-            }
-            for (k, value) in e {
-                guard let minimum = keys[k] else {
-                    problem("key.unknown", .root / key / k, "unknown key '\(k)'", suggestion: didYouMean(k, among: keys.keys))
-                    continue
-                }
-                guard case .number(let n) = value, n.rounded() == n, n >= Double(minimum), n < 1e12 else {
-                    problem("key.type", .root / key / k, "expected an integer >= \(minimum), found \(value.serialized(indent: nil))")
-                    continue
-                }
-                result[k] = Int(n)
-            }
-            return result
-        }
-        let checkpoint = subObject("checkpoint", keys: ["every": 1, "keep": 1])
-        let log = subObject("log", keys: ["every": 1])
-        var distributed = DistributedOptions()
-        if let v = root["distributed"] {
-            if let e = v.objectEntries {
-                for (k, value) in e {
-                    let path = JSONPath.root / "distributed" / k
-                    switch (k, value) {
-                    case ("syncBatchNorm", .bool(let b)): distributed.syncBatchNorm = b
-                    case ("syncBatchNorm", _): problem("key.type", path, "expected true or false, found \(value.serialized(indent: nil))")
-                    case ("bucketKiB", .number(let n)) where n.rounded() == n && n >= 1 && n <= 1_048_576:
-                        distributed.bucketKiB = Int(n)
-                    case ("bucketKiB", _): problem("key.type", path, "expected an integer from 1 to 1048576, found \(value.serialized(indent: nil))")
-                    default:
-                        problem("key.unknown", path, "unknown key '\(k)'", suggestion: didYouMean(k, among: ["syncBatchNorm", "bucketKiB"]))
-                    }
-                }
-            } else {
-                problem("key.type", .root / "distributed", "expected an object like {\"syncBatchNorm\": true}, found \(v.typeName)")
-            }
-        }
-
-        var stageOrder: [String] = []
-        var stages: [String: JSONValue] = [:]
-        switch root["stages"] {
-        case nil: problem("key.missing", .root, "missing key 'stages'")
-        case .object(let e)?:
-            if e.isEmpty { problem("stages.empty", .root / "stages", "a pipeline needs at least one stage") }
-            for (id, v) in e {
-                if id.isEmpty || id.contains(".") || id.contains(" ") {
-                    problem("stage.id", .root / "stages" / id, "stage id '\(id)' must be non-empty, without '.' or spaces")
-                }
-                stageOrder.append(id)
-                stages[id] = v
-            }
-        case let v?: problem("key.type", .root / "stages", "expected an object of stages, found \(v.typeName)")
-        }
-
-        var schedule: [Phase] = []
-        switch root["schedule"] {
-        case nil: problem("key.missing", .root, "missing key 'schedule' (the phases of one step)")
-        case .array(let items)?:
-            if items.isEmpty { problem("schedule.empty", .root / "schedule", "the schedule needs at least one phase") }
-            for (i, item) in items.enumerated() {
-                let p = JSONPath.root / "schedule" / i
-                guard let e = item.objectEntries else {
-                    problem("key.type", p, "expected a phase object like {\"run\": [\"optD\"]}, found \(item.typeName)")
-                    continue
-                }
-                var run: [String] = []
-                var repeats = 1
-                for (k, v) in e {
-                    switch k {
-                    case "run":
-                        switch v {
-                        case .string(let s): run = [s]
-                        case .array(let names) where names.allSatisfy({ if case .string = $0 { return true }; return false }):
-                            run = names.compactMap { if case .string(let s) = $0 { return s }; return nil }
-                        default: problem("key.type", p / "run", "expected a stage id or a list of stage ids, found \(v.typeName)")
-                        }
-                    case "repeat":
-                        if case .number(let n) = v, n.rounded() == n, n >= 1, n < 1e6 { repeats = Int(n) } else {
-                            problem("key.type", p / "repeat", "expected an integer >= 1, found \(v.serialized(indent: nil))")
-                        }
-                    default:
-                        problem("key.unknown", p / k, "unknown key '\(k)'", suggestion: didYouMean(k, among: ["run", "repeat"]))
-                    }
-                }
-                if run.isEmpty && e.contains(where: { $0.0 == "run" }) == false {
-                    problem("key.missing", p, "missing key 'run'")
-                }
-                schedule.append(Phase(run: run, repeats: repeats, path: p))
-            }
-        case let v?: problem("key.type", .root / "schedule", "expected an array of phases, found \(v.typeName)")
-        }
-
         if !problems.isEmpty { throw PipelineErrors(problems) }
+        return document(values, file: file, json: root, locations: parsed.locations)
+    }
+
+    /// Every declared key's value (defaults filled in), and each key's problems in declaration order.
+    static func checkKeys(_ root: JSONValue, _ validator: ConfigValidator) -> ([String: JSONValue], [(String, [PipelineError])]) {
+        var values: [String: JSONValue] = [:]
+        var problems: [(String, [PipelineError])] = []
+        for key in keys {
+            let (v, found) = validator.value(of: key, in: root, at: .root)
+            values[key.name] = v
+            problems.append((key.name, found))
+        }
+        return (values, problems)
+    }
+
+    /// Exactly one of 'steps' and 'epochs', or neither when the command line gives the length.
+    static func checkRunLength(_ root: JSONValue, _ validator: ConfigValidator, lengthGiven: Bool) -> [PipelineError] {
+        switch (root["steps"], root["epochs"]) {
+        case (nil, nil) where !lengthGiven:
+            return [validator.error("key.missing", .root, "missing the run length: give 'steps' or 'epochs' (or --steps when running it)")]
+        case (_?, _?):
+            return [validator.error("key.conflict", .root / "epochs", "give either 'steps' or 'epochs', not both")]
+        default:
+            return []
+        }
+    }
+
+    /// The document from values that `keys` accepted.
+    static func document(_ values: [String: JSONValue], file: String, json: JSONValue,
+                         locations: [JSONPath: SourceLocation]) -> PipelineDocument {
+        func int(_ v: JSONValue?) -> Int? { if case .number(let n)? = v { return Int(n) }; return nil }
+        func string(_ v: JSONValue?) -> String? { if case .string(let s)? = v { return s }; return nil }
+        let stages = values["stages"]?.objectEntries ?? []
+        var schedule: [Phase] = []
+        if case .array(let phases)? = values["schedule"] {
+            for (i, phase) in phases.enumerated() {
+                let run: [String] = switch phase["run"] {
+                case .string(let s)?: [s]
+                case .array(let ids)?: ids.compactMap(string)
+                default: []
+                }
+                schedule.append(Phase(run: run, repeats: int(phase["repeat"]) ?? 1, path: .root / "schedule" / i))
+            }
+        }
+        // `keys` gives every section and its keys a default, so these are all present.
+        let checkpoint = values["checkpoint"], log = values["log"], distributedValues = values["distributed"]
+        var distributed = DistributedOptions()
+        distributed.syncBatchNorm = distributedValues?["syncBatchNorm"] == .bool(true)
+        distributed.bucketKiB = int(distributedValues?["bucketKiB"])!
         return PipelineDocument(
-            file: file, name: name, seed: UInt64(seed), steps: steps, epochs: epochs, output: output,
-            stageOrder: stageOrder, stages: stages, schedule: schedule,
-            checkpointEvery: checkpoint["every"] ?? 500, checkpointKeep: checkpoint["keep"] ?? 3,
-            logEvery: log["every"] ?? 50, distributed: distributed, json: root, locations: parsed.locations)
+            file: file, name: string(values["name"]) ?? "", seed: UInt64(int(values["seed"]) ?? 0),
+            steps: int(values["steps"]), epochs: int(values["epochs"]), output: string(values["output"]),
+            stageOrder: stages.map(\.0), stages: Dictionary(stages, uniquingKeysWith: { first, _ in first }),
+            schedule: schedule, checkpointEvery: int(checkpoint?["every"])!, checkpointKeep: int(checkpoint?["keep"])!,
+            logEvery: int(log?["every"])!, distributed: distributed, json: json, locations: locations)
     }
 }
 

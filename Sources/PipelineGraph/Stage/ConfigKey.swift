@@ -1,5 +1,5 @@
 /// The type and range of one configuration value.
-public enum ConfigType: Sendable, Equatable {
+public indirect enum ConfigType: Sendable, Equatable {
     case int(min: Int? = nil, max: Int? = nil)
     case number(min: Double? = nil, max: Double? = nil)
     case bool
@@ -16,8 +16,21 @@ public enum ConfigType: Sendable, Equatable {
     case stageRef
     /// Any JSON (a stage that interprets it itself, such as a nested policy).
     case any
+    /// An object with these keys and no others (the `checkpoint` section of a pipeline).
+    case object([ConfigKey])
+    /// An object from ids (non-empty, without '.' or spaces) to values declared by `item`, whose
+    /// name says what an id names (the `stages` of a pipeline: `item` is "stage").
+    case map(ConfigKey)
+    /// An array of values declared by `item` (the `schedule`'s phases).
+    case list(ConfigKey)
+    /// A value of the first of these types it fits (a phase's `run`: one stage id or a list).
+    case oneOf([ConfigType])
+    /// A stage object: its `type` from the registry and that type's keys, checked by the builder.
+    case stage
 
-    var jsonSchema: JSONValue {
+    /// The JSON Schema (draft 2020-12) of a value of this type; `stage` is the schema of a stage
+    /// object, built from the registry.
+    func jsonSchema(stage: JSONValue) -> JSONValue {
         switch self {
         case let .int(lo, hi):
             var e: [(String, JSONValue)] = [("type", .string("integer"))]
@@ -44,6 +57,36 @@ public enum ConfigType: Sendable, Equatable {
         case .wireMap:
             return .object([("type", .string("object")), ("additionalProperties", .object([("type", .string("string"))]))])
         case .any: return .object([])
+        case .object(let keys):
+            var e: [(String, JSONValue)] = [
+                ("type", .string("object")),
+                ("properties", .object(keys.map { ($0.name, $0.jsonSchema(stage: stage)) })),
+            ]
+            let required = keys.filter(\.isRequired).map { JSONValue.string($0.name) }
+            if !required.isEmpty { e.append(("required", .array(required))) }
+            e.append(("additionalProperties", .bool(false)))
+            return .object(e)
+        case .map(let item):
+            return .object([
+                ("type", .string("object")),
+                ("propertyNames", .object([("pattern", .string(ConfigKey.idPattern))])),
+                ("additionalProperties", item.jsonSchema(stage: stage)),
+            ])
+        case .list(let item):
+            return .object([("type", .string("array")), ("items", item.jsonSchema(stage: stage))])
+        case .oneOf(let types):
+            return .object([("anyOf", .array(types.map { $0.jsonSchema(stage: stage) }))])
+        case .stage:
+            return stage
+        }
+    }
+
+    /// The keys of an object, or of the objects in a list or map.
+    var nestedKeys: [ConfigKey] {
+        switch self {
+        case .object(let keys): return keys
+        case .list(let item), .map(let item): return item.type.nestedKeys
+        default: return []
         }
     }
 
@@ -60,6 +103,11 @@ public enum ConfigType: Sendable, Equatable {
         case .wireMap: return "{name: wire}"
         case .stageRef: return "stage id"
         case .any: return "json"
+        case .object: return "object"
+        case .map(let item): return "{id: \(item.name)}"
+        case .list(let item): return "[\(item.name)]"
+        case .oneOf(let types): return types.map(\.summary).joined(separator: " or ")
+        case .stage: return "stage"
         }
     }
 
@@ -74,25 +122,65 @@ public enum ConfigType: Sendable, Equatable {
     }
 }
 
-/// One configuration key of a stage type: its type, default and one-line documentation.
+/// One configuration key of a stage type or of a pipeline's top level: its type, default and
+/// one-line documentation.
 ///
-/// The registry's schema is built from these, so `ganflow stages`, `ganflow schema` and the
-/// validator all read the same declaration.
-public struct ConfigKey: Sendable {
+/// The registry's schema and the top level (`PipelineDocument.keys`) are built from these, so
+/// `ganflow stages`, `ganflow schema`, the decoder and the validator all read the same declaration.
+public struct ConfigKey: Sendable, Equatable {
     public var name: String
     public var type: ConfigType
-    /// nil when the key is required.
+    /// nil when the key is required or optional without a default.
     public var defaultValue: JSONValue?
     public var doc: String
+    /// Whether a value must be given. A key with a default never is.
+    public var isRequired: Bool
+    /// What a type mismatch names as expected (`expected an integer >= 1, found 0`); nil: the
+    /// type's own wording (`must be >= 1, found 0`).
+    public var expected: String?
+    /// What "missing key 'name'" adds in parentheses; nil: nothing.
+    public var missingHint: String?
+    /// When set, an empty string, array or object is rejected with this message.
+    public var ifEmpty: String?
 
+    /// A stage's key: required unless it has a default; a missing key is explained by its doc.
     public init(_ name: String, _ type: ConfigType, default defaultValue: JSONValue? = nil, _ doc: String) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.doc = doc
+        self.isRequired = defaultValue == nil
+        self.missingHint = doc
     }
 
-    public var isRequired: Bool { defaultValue == nil }
+    /// A key with its own wording of problems (the pipeline's top level). `optional`: the key may
+    /// be left out though it has no default.
+    public init(_ name: String, _ type: ConfigType, default defaultValue: JSONValue? = nil, optional: Bool = false,
+                expected: String, missingHint: String? = nil, ifEmpty: String? = nil, _ doc: String) {
+        self.init(name, type, default: defaultValue, doc)
+        self.isRequired = defaultValue == nil && !optional
+        self.expected = expected
+        self.missingHint = missingHint
+        self.ifEmpty = ifEmpty
+    }
+
+    /// The ids of a `.map`: non-empty, without '.' or spaces (a stage id is the first part of a wire).
+    static let idPattern = "^[^. ]+$"
+
+    /// The key's JSON Schema: its type's, with the doc, the default and non-emptiness.
+    func jsonSchema(stage: JSONValue) -> JSONValue {
+        var schema = type.jsonSchema(stage: stage).objectEntries ?? []
+        if ifEmpty != nil {
+            switch type {
+            case .object, .map, .wireMap: schema.append(("minProperties", .number(1)))
+            case .list, .intList, .numberList: schema.append(("minItems", .number(1)))
+            default: schema.append(("minLength", .number(1)))
+            }
+        }
+        schema.append(("description", .string(doc)))
+        if let d = defaultValue, d != .null { schema.append(("default", d)) }
+        return .object(schema)
+    }
 }
 
 /// Keys every stage accepts; the scheduler, not the stage, interprets them.
