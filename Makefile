@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (the main job) and `make test` (the test suite).
 SWIFT ?= swift
 
-.PHONY: setup build run test test-tsan fuzz-short test-faults sanitize-thread sanitize-address bench
+.PHONY: setup build run test schema check-schema test-tsan fuzz-short test-faults sanitize-thread sanitize-address bench
 setup:
 	bash Scripts/setup.sh
 
@@ -13,8 +13,21 @@ run: build
 
 test: setup
 	$(SWIFT) build --build-tests
+	$(MAKE) check-schema
 	$(SWIFT) test --skip-build
 	$(MAKE) test-tsan fuzz-short test-faults
+
+# pipelines/ganflow.schema.json, the JSON Schema that `ganflow schema` generates from the stage
+# registry and the top level's declaration (PipelineDocument.keys). Run after changing either.
+schema:
+	$(SWIFT) build --product ganflow
+	.build/debug/ganflow schema > pipelines/ganflow.schema.json.tmp
+	mv pipelines/ganflow.schema.json.tmp pipelines/ganflow.schema.json
+
+# The shipped schema is current, and a real validator (Debian's python3-jsonschema, draft 2020-12)
+# accepts every pipeline and valid fixture with it and rejects the invalid fixtures it can see.
+check-schema:
+	/usr/bin/python3 Scripts/check-schema.py .build/debug/ganflow
 
 # The scheduler, evaluator and runner tests under the thread sanitizer. GANFLOW_TEST_ONLY trims the
 # package to PipelineGraphTests and what it imports, so nothing else is built a second time. One

@@ -66,7 +66,7 @@ struct ConfigValidator {
                 problems += found
                 if let x { entries.append((k.name, x)) }
             }
-            return (problems.isEmpty ? .object(entries) : nil, problems)
+            return (problems.isEmpty ? .object(entries) : nil, inTextOrder(problems, of: v, at: path))
         case (.map(let item), .object(let entries)):
             for (id, x) in entries {
                 if id.isEmpty || id.contains(".") || id.contains(" ") {
@@ -80,6 +80,18 @@ struct ConfigValidator {
             break
         }
         return (problems.isEmpty ? v : nil, problems)
+    }
+
+    /// Inside a section (`checkpoint`, a phase), problems come in the order of the keys in the
+    /// text, a missing key's last.
+    func inTextOrder(_ problems: [PipelineError], of object: JSONValue, at path: JSONPath) -> [PipelineError] {
+        let position = Dictionary((object.objectEntries ?? []).enumerated().map { ($1.0, $0) }, uniquingKeysWith: min)
+        func rank(_ p: PipelineError) -> Int {
+            guard p.path.components.count > path.components.count,
+                  case .key(let k) = p.path.components[path.components.count] else { return Int.max }
+            return position[k] ?? Int.max
+        }
+        return problems.enumerated().sorted { (rank($0.1), $0.0) < (rank($1.1), $1.0) }.map(\.1)
     }
 
     func isEmpty(_ v: JSONValue) -> Bool {
