@@ -17,6 +17,11 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         var failed = false
         for file in files {
+            // `ganflow validate pipelines/*.json` also names the schema the pipelines point to.
+            if file.hasSuffix(".schema.json") {
+                print("\(file): skipped (a JSON Schema, not a pipeline)")
+                continue
+            }
             do {
                 let doc = try PipelineDocument.load(file: file, overrides: assignments)
                 let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: FileManager.default.temporaryDirectory.path)

@@ -90,6 +90,54 @@ import Testing
         ])
     }
 
+    /// The sections and phases are checked from their declaration (`PipelineDocument.keys`);
+    /// inside a section, problems come in the order of the text.
+    @Test func reportsSectionAndPhaseProblems() {
+        let text = """
+        {"$schema": "ganflow.schema.json", "name": "p", "steps": 1, "epochs": 2, "output": "",
+         "checkpoint": {"evry": 5, "keep": 0}, "distributed": {"bucketKiB": 0, "syncBatchNorm": "yes"}, "log": 3,
+         "stages": {"a.b": {"type": "test.source"}},
+         "schedule": [{"repeat": 0, "run": ["x", 3]}, {"run": 7}, {"run": "x", "repeat": 1e6}]}
+        """
+        #expect(problems(text) == [
+            "p.json:1:71: $.epochs: give either 'steps' or 'epochs', not both",
+            "p.json:1:84: $.output: expected a directory path string, found a string",
+            "p.json:2:25: $.checkpoint.evry: unknown key 'evry' (did you mean 'every'?)",
+            "p.json:2:36: $.checkpoint.keep: expected an integer >= 1, found 0",
+            "p.json:2:104: $.log: expected an object, found an integer",
+            "p.json:2:69: $.distributed.bucketKiB: expected an integer from 1 to 1048576, found 0",
+            "p.json:2:89: $.distributed.syncBatchNorm: expected true or false, found \"yes\"",
+            "p.json:3:20: $.stages[\"a.b\"]: stage id 'a.b' must be non-empty, without '.' or spaces",
+            "p.json:4:26: $.schedule[0].repeat: expected an integer >= 1, found 0",
+            "p.json:4:36: $.schedule[0].run: expected a stage id or a list of stage ids, found an array",
+            "p.json:4:55: $.schedule[1].run: expected a stage id or a list of stage ids, found an integer",
+            "p.json:4:82: $.schedule[2].repeat: expected an integer >= 1, found 1000000",
+        ])
+        #expect(problems(#"{"name": "p", "steps": 1, "stages": {"x": {"type": "test.source"}}}"#) == [
+            "p.json:1:1: missing key 'schedule' (the phases of one step)",
+        ])
+        #expect(problems(#"{"steps": 1, "description": 3, "stages": [], "schedule": []}"#) == [
+            "p.json:1:1: missing key 'name'",
+            "p.json:1:29: $.description: expected a string, found an integer",
+            "p.json:1:42: $.stages: expected an object of stages, found an array",
+            "p.json:1:58: $.schedule: the schedule needs at least one phase",
+        ])
+    }
+
+    @Test func decodesTheTopLevelWithItsDefaults() throws {
+        let text = """
+        {"$schema": "ganflow.schema.json", "name": "p", "description": "d", "epochs": 2, "distributed": {"bucketKiB": 64},
+         "stages": {"x": {"type": "test.source"}}, "schedule": [{"run": "x"}, {"run": ["x", "x"], "repeat": 5}]}
+        """
+        let doc = try PipelineDocument.parse(text, file: "p.json")
+        #expect(doc.name == "p" && doc.seed == 0 && doc.steps == nil && doc.epochs == 2 && doc.output == nil)
+        #expect(doc.checkpointEvery == 500 && doc.checkpointKeep == 3 && doc.logEvery == 50)
+        #expect(doc.distributed.bucketKiB == 64 && !doc.distributed.syncBatchNorm)
+        #expect(doc.stageOrder == ["x"])
+        #expect(doc.schedule.map(\.run) == [["x"], ["x", "x"]] && doc.schedule.map(\.repeats) == [1, 5])
+        #expect(doc.schedule.map(\.path.description) == ["$.schedule[0]", "$.schedule[1]"])
+    }
+
     @Test func aLengthGivenOnTheCommandLineStandsInForStepsAndEpochs() throws {
         let text = #"{"name": "p", "stages": {"x": {"type": "test.source"}}, "schedule": [{"run": ["x"]}]}"#
         #expect(problems(text) == ["p.json:1:1: missing the run length: give 'steps' or 'epochs' (or --steps when running it)"])

@@ -13,7 +13,7 @@ import TensorRuntime
     /// Every pipeline shipped in pipelines/.
     static var all: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/pipelines")) ?? [])
-            .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+            .filter { $0.hasSuffix(".json") && !$0.hasSuffix(".schema.json") }.map { String($0.dropLast(5)) }.sorted()
     }
 
     static let registry = StageRegistry.standard
