@@ -10,32 +10,64 @@ public struct PipelineBuilder {
 
     public init(registry: StageRegistry) { self.registry = registry }
 
+    /// A stage whose type and keys are valid, not built yet.
+    struct Pending {
+        var type: any Stage.Type
+        var config: StageConfig
+        var inputs: [String: Wire]
+        var refs: [String]
+    }
+
     /// Builds `doc`. With a `communicator` of several ranks, data stages are built to serve this
     /// rank's shard of every batch.
+    ///
+    /// One pass after another, each returning its problems; a stage that fails one pass is left
+    /// out of the next, so each problem is reported once, where it starts.
     public func build(_ doc: PipelineDocument, outputDirectory: String,
                       communicator: any Communicator = SingleProcessCommunicator()) throws -> Pipeline {
+        let (pending, keyProblems) = checkTypesAndKeys(doc)
+        var problems = keyProblems
+        let (unresolved, referenceProblems) = checkReferences(doc, pending)
+        problems += referenceProblems
+        let (order, cycle) = dependencyOrder(doc, pending)
+        if let cycle { throw PipelineErrors(problems + [cycle]) }
+
+        let context = BuildContext(pipelineName: doc.name, seed: doc.seed, pipelineFile: doc.file, outputDirectory: outputDirectory,
+                                   communicator: communicator, distributed: doc.distributed)
+        var failed = unresolved.union(doc.stageOrder.filter { pending[$0] == nil })
+        let (nodes, buildProblems) = buildStages(doc, pending, order: order, failed: &failed, context: context)
+        problems += buildProblems
+        problems += checkScheduleTargets(doc, nodes)
+        if !problems.isEmpty { throw PipelineErrors(problems) }
+
+        problems += checkScenarios(nodes: nodes, order: order, doc: doc)
+        if !problems.isEmpty { throw PipelineErrors(problems) }
+        return Pipeline(document: doc, nodes: nodes, order: order, warnings: warnings(doc, nodes), context: context)
+    }
+
+    func error(_ doc: PipelineDocument, _ code: String, _ path: JSONPath, _ message: String, suggestion: String? = nil) -> PipelineError {
+        PipelineError(code, file: doc.file, path: path, location: doc.locations[path], message, suggestion: suggestion)
+    }
+
+    /// Pass 1: each stage names a registered type and gives it valid keys. Returns the stages that
+    /// do, with their wires and references read from their keys.
+    func checkTypesAndKeys(_ doc: PipelineDocument) -> ([String: Pending], [PipelineError]) {
         var problems: [PipelineError] = []
         let validator = ConfigValidator(file: doc.file, locations: doc.locations)
-        func error(_ code: String, _ path: JSONPath, _ message: String, suggestion: String? = nil) -> PipelineError {
-            PipelineError(code, file: doc.file, path: path, location: doc.locations[path], message, suggestion: suggestion)
-        }
-
-        // 1. Types and configuration keys.
-        struct Pending { var type: any Stage.Type; var config: StageConfig; var inputs: [String: Wire]; var refs: [String] }
         var pending: [String: Pending] = [:]
         for id in doc.stageOrder {
             let path = JSONPath.root / "stages" / id
             let raw = doc.stages[id]!
             guard raw.objectEntries != nil else {
-                problems.append(error("key.type", path, "expected a stage object with a \"type\", found \(raw.typeName)"))
+                problems.append(error(doc, "key.type", path, "expected a stage object with a \"type\", found \(raw.typeName)"))
                 continue
             }
             guard case .string(let typeName)? = raw["type"] else {
-                problems.append(error("key.missing", path, "missing key 'type' (one of `ganflow stages`)"))
+                problems.append(error(doc, "key.missing", path, "missing key 'type' (one of `ganflow stages`)"))
                 continue
             }
             guard let type = registry[typeName] else {
-                problems.append(error("stage.unknown", path / "type", "unknown stage type '\(typeName)'",
+                problems.append(error(doc, "stage.unknown", path / "type", "unknown stage type '\(typeName)'",
                                       suggestion: didYouMean(typeName, among: registry.sortedNames)))
                 continue
             }
@@ -58,45 +90,54 @@ public struct PipelineBuilder {
             pending[id] = Pending(type: type, config: StageConfig(stageID: id, typeName: typeName, path: path, values: values),
                                   inputs: inputs, refs: refs)
         }
+        return (pending, problems)
+    }
 
-        // 2. Wires and references point at stages that exist.
+    /// Pass 2: wires, references and the schedule name stages that exist. Returns the stages
+    /// whose wires or references do not.
+    func checkReferences(_ doc: PipelineDocument, _ pending: [String: Pending]) -> (Set<String>, [PipelineError]) {
+        var problems: [PipelineError] = []
         let ids = Set(doc.stageOrder)
-        var failed = Set(doc.stageOrder.filter { pending[$0] == nil })
+        var failed = Set<String>()
         for id in doc.stageOrder {
             guard let p = pending[id] else { continue }
             let before = problems.count
-            defer { if problems.count > before { failed.insert(id) } }
             for key in p.type.configKeys {
                 let path = JSONPath.root / "stages" / id / key.name
                 switch key.type {
                 case .wire:
                     if let w = p.inputs[key.name], !ids.contains(w.stage) {
-                        problems.append(error("wire.stage", path, "no stage '\(w.stage)'", suggestion: didYouMean(w.stage, among: ids)))
+                        problems.append(error(doc, "wire.stage", path, "no stage '\(w.stage)'", suggestion: didYouMean(w.stage, among: ids)))
                     }
                 case .wireMap:
                     for (name, v) in p.config.raw(key.name).objectEntries ?? [] {
                         if case .string(let s) = v, let w = Wire(parsing: s), !ids.contains(w.stage) {
-                            problems.append(error("wire.stage", path / name, "no stage '\(w.stage)'",
+                            problems.append(error(doc, "wire.stage", path / name, "no stage '\(w.stage)'",
                                                   suggestion: didYouMean(w.stage, among: ids)))
                         }
                     }
                 case .stageRef:
                     if case .string(let s) = p.config.raw(key.name), !ids.contains(s) {
-                        problems.append(error("ref.stage", path, "no stage '\(s)'", suggestion: didYouMean(s, among: ids)))
+                        problems.append(error(doc, "ref.stage", path, "no stage '\(s)'", suggestion: didYouMean(s, among: ids)))
                     }
                 default: break
                 }
             }
+            if problems.count > before { failed.insert(id) }
         }
         for phase in doc.schedule {
             for (i, target) in phase.run.enumerated() where !ids.contains(target) {
                 let p = phase.path / "run" / i
-                problems.append(error("schedule.stage", doc.locations[p] != nil ? p : phase.path / "run",
+                problems.append(error(doc, "schedule.stage", doc.locations[p] != nil ? p : phase.path / "run",
                                       "no stage '\(target)'", suggestion: didYouMean(target, among: ids)))
             }
         }
+        return (failed, problems)
+    }
 
-        // 3. Order, and cycles.
+    /// Pass 3: the stages in an order where each comes after those it reads from or refers to,
+    /// or the first cycle found.
+    func dependencyOrder(_ doc: PipelineDocument, _ pending: [String: Pending]) -> ([String], PipelineError?) {
         var order: [String] = []
         var state: [String: Int] = [:]  // 1 visiting, 2 done
         var cycle: [String]?
@@ -115,15 +156,15 @@ public struct PipelineBuilder {
             order.append(id)
         }
         for id in doc.stageOrder where pending[id] != nil { visit(id, []) }
-        if let cycle {
-            let first = cycle[0]
-            problems.append(error("graph.cycle", .root / "stages" / first, "the stages form a cycle: " + cycle.joined(separator: " -> ")))
-            throw PipelineErrors(problems)
-        }
+        guard let cycle else { return (order, nil) }
+        return (order, error(doc, "graph.cycle", .root / "stages" / cycle[0], "the stages form a cycle: " + cycle.joined(separator: " -> ")))
+    }
 
-        // 4. Build in order, checking ports and shapes.
-        let context = BuildContext(pipelineName: doc.name, seed: doc.seed, pipelineFile: doc.file, outputDirectory: outputDirectory,
-                                   communicator: communicator, distributed: doc.distributed)
+    /// Pass 4: builds the stages in order, checking that each input is wired to a value output.
+    /// A stage is skipped when it, or a stage it depends on, has failed (`failed` grows).
+    func buildStages(_ doc: PipelineDocument, _ pending: [String: Pending], order: [String], failed: inout Set<String>,
+                     context: BuildContext) -> ([String: Pipeline.Node], [PipelineError]) {
+        var problems: [PipelineError] = []
         var nodes: [String: Pipeline.Node] = [:]
         for id in order {
             let p = pending[id]!
@@ -140,14 +181,14 @@ public struct PipelineBuilder {
             for (port, wire) in p.inputs.sorted(by: { $0.key < $1.key }) {
                 let upstream = nodes[wire.stage]!.stage.outputs
                 guard let t = upstream[wire.port] else {
-                    problems.append(error("wire.port", inputPath(port),
+                    problems.append(error(doc, "wire.port", inputPath(port),
                                           "stage '\(wire.stage)' (\(nodes[wire.stage]!.config.typeName)) has no output '\(wire.port)'; it has \(upstream.keys.sorted().joined(separator: ", "))",
                                           suggestion: didYouMean(wire.port, among: upstream.keys)))
                     wiringOK = false
                     continue
                 }
                 if t == .effect {
-                    problems.append(error("wire.effect", inputPath(port), "'\(wire)' is an action, not a value"))
+                    problems.append(error(doc, "wire.effect", inputPath(port), "'\(wire)' is an action, not a value"))
                     wiringOK = false
                 }
                 inputTypes[port] = t
@@ -161,7 +202,7 @@ public struct PipelineBuilder {
                                           every: p.config.int("every"), from: p.config.int("from"), until: until)
             } catch let problem as StageProblem {
                 let at = keyPath(p.config, problem.key)
-                problems.append(error("stage.config", at, problem.message, suggestion: problem.suggestion))
+                problems.append(error(doc, "stage.config", at, problem.message, suggestion: problem.suggestion))
                 failed.insert(id)
             } catch let e as PipelineErrors {
                 problems += e.errors
@@ -172,24 +213,26 @@ public struct PipelineBuilder {
                 failed.insert(id)
             }
         }
+        return (nodes, problems)
+    }
 
-        // 5. The schedule drives stages that act.
+    /// Pass 5: the schedule drives stages that act.
+    func checkScheduleTargets(_ doc: PipelineDocument, _ nodes: [String: Pipeline.Node]) -> [PipelineError] {
+        var problems: [PipelineError] = []
         for phase in doc.schedule {
             for (i, target) in phase.run.enumerated() {
                 guard let node = nodes[target] else { continue }
                 if !node.stage.outputs.values.contains(.effect) {
-                    problems.append(error("schedule.target", phase.path / "run" / i,
+                    problems.append(error(doc, "schedule.target", phase.path / "run" / i,
                                           "stage '\(target)' (\(node.config.typeName)) does not act; a phase drives optimizers and other stages with an effect"))
                 }
             }
         }
-        if !problems.isEmpty { throw PipelineErrors(problems) }
+        return problems
+    }
 
-        // 6. Shapes at every scenario a schedule will visit.
-        problems += checkScenarios(nodes: nodes, order: order, doc: doc)
-        if !problems.isEmpty { throw PipelineErrors(problems) }
-
-        // 7. Warnings: outputs nobody reads.
+    /// The last pass: warnings about outputs nobody reads, and those the stages raise themselves.
+    func warnings(_ doc: PipelineDocument, _ nodes: [String: Pipeline.Node]) -> [PipelineError] {
         var used = Set<String>()
         for n in nodes.values {
             for w in n.inputs.values { used.insert(w.stage) }
@@ -200,17 +243,17 @@ public struct PipelineBuilder {
             guard let n = nodes[id] else { continue }
             let acts = n.stage.outputs.values.contains(.effect)
             if !acts && !used.contains(id) {
-                var w = error("stage.unused", .root / "stages" / id, "no stage reads the outputs of '\(id)'")
+                var w = error(doc, "stage.unused", .root / "stages" / id, "no stage reads the outputs of '\(id)'")
                 w.severity = .warning
                 warnings.append(w)
             }
             for message in n.stage.warnings {
-                var w = error("stage.warning", .root / "stages" / id, message)
+                var w = error(doc, "stage.warning", .root / "stages" / id, message)
                 w.severity = .warning
                 warnings.append(w)
             }
         }
-        return Pipeline(document: doc, nodes: nodes, order: order, warnings: warnings, context: context)
+        return warnings
     }
 
     /// Where a stage's key or input port is written: `$.stages.D.lr`, or `$.stages.D.inputs.real`
@@ -224,7 +267,7 @@ public struct PipelineBuilder {
         return config.path / key
     }
 
-    /// Re-infers output types through the graph for each scenario of each `ScenarioSource`.
+    /// Pass 6: re-infers output types through the graph for each scenario of each `ScenarioSource`.
     func checkScenarios(nodes: [String: Pipeline.Node], order: [String], doc: PipelineDocument) -> [PipelineError] {
         var problems: [PipelineError] = []
         for sourceID in order {
