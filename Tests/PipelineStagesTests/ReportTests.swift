@@ -217,29 +217,66 @@ let tensorBoardPython: String? = {
         #expect(html.contains("&quot;type&quot;: &quot;generator.dcgan&quot;"))
     }
 
-    /// Debian's chromium, to load reports in a real browser.
-    static let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// Debian's chromium (Scripts/setup.sh installs it), to load reports in a real browser; the
+    /// environment's GANFLOW_CHROMIUM names another.
+    static let chromium: String? = (ProcessInfo.processInfo.environment["GANFLOW_CHROMIUM"].map { [$0] }
+        ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"]).first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// Under CI the browser tests must run: a missing Chromium fails them instead of skipping them.
+    static let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
+    static let browserTrait: ConditionTrait = .enabled(
+        if: chromium != nil || inCI, "chromium is not installed (Scripts/setup.sh, or apt-get install chromium) to load report.html headless")
 
-    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install chromium) to load report.html headless"))
+    /// The document Chromium builds from `path` after running its scripts (headless, without the
+    /// sandbox, which Chromium refuses to use as root). Fails the test when there is no Chromium
+    /// or it does not exit cleanly within a minute.
+    func domInChromium(_ path: String, profile: String) throws -> String? {
+        guard let chromium = Self.chromium else {
+            Issue.record("CI=true but Chromium is missing (no /usr/bin/chromium, or GANFLOW_CHROMIUM is not executable): Scripts/setup.sh installs Debian's chromium so the report is checked in a real browser")
+            return nil
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium)
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(profile)", "--dump-dom", "file://" + path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let watchdog = DispatchWorkItem { p.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        watchdog.cancel()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0, "chromium exited with \(p.terminationStatus)")
+        return dom
+    }
+
+    /// What the browser must show: the slider script ran to its end (a syntax or reference error
+    /// would stop it), and the charts and the grid are in the document it built.
+    static func reportWorks(_ dom: String) -> Bool {
+        dom.contains(#"data-slider-ready="yes""#) && dom.components(separatedBy: "<polyline").count - 1 >= 4
+            && dom.contains(#"id="gridImage""#)
+    }
+
+    @Test(browserTrait)
     func chromiumLoadsTheReportAndRunsItsScript() throws {
         let dir = temporaryDirectory("report-chromium")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try trainSmallRun(dir, steps: 2)
         let path = try RunReport.write(runDirectory: dir)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.chromium!)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir)/chromium", "--dump-dom", "file://" + path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        // The slider script ran to its end (a syntax or reference error would stop it), and the
-        // charts and the grid are in the document the browser built.
-        #expect(dom.contains(#"data-slider-ready="yes""#))
-        #expect(dom.components(separatedBy: "<polyline").count - 1 >= 4)
-        #expect(dom.contains(#"id="gridImage""#))
+        guard let dom = try domInChromium(path, profile: dir + "/chromium") else { return }
+        #expect(Self.reportWorks(dom))
+
+        // The same report with a syntax error in its script, or without its charts, fails the check.
+        let html = try String(contentsOfFile: path, encoding: .utf8)
+        let brokenScript = dir + "/broken-script.html", noCharts = dir + "/no-charts.html"
+        try html.replacingOccurrences(of: "const gridSources = [", with: "const gridSources = [,,;")
+            .write(toFile: brokenScript, atomically: true, encoding: .utf8)
+        try html.replacingOccurrences(of: "<polyline", with: "<line").write(toFile: noCharts, atomically: true, encoding: .utf8)
+        for broken in [brokenScript, noCharts] {
+            guard let dom = try domInChromium(broken, profile: dir + "/chromium") else { return }
+            #expect(dom.contains(#"id="gridImage""#), "chromium loaded \(broken)")
+            #expect(!Self.reportWorks(dom), "\(broken) passed the check")
+        }
     }
 
     /// A run directory written by hand: pipeline, metrics and summary.
