@@ -56,10 +56,9 @@ struct ConfigValidator {
             let code = if case .string = v { "key.type" } else { "\(key.name).empty" }
             return (nil, [error(code, path, ifEmpty)])
         }
-        var problems: [PipelineError] = []
         switch (key.type, v) {
         case (.object(let keys), _):
-            problems = unknownKeys(in: v, declared: keys, path: path)
+            var problems = unknownKeys(in: v, declared: keys, path: path)
             var entries: [(String, JSONValue)] = []
             for k in keys {
                 let (x, found) = value(of: k, in: v, at: path)
@@ -68,18 +67,29 @@ struct ConfigValidator {
             }
             return (problems.isEmpty ? .object(entries) : nil, inTextOrder(problems, of: v, at: path))
         case (.map(let item), .object(let entries)):
+            var problems: [PipelineError] = []
+            var checked: [(String, JSONValue)] = []
             for (id, x) in entries {
                 if id.isEmpty || id.contains(".") || id.contains(" ") {
                     problems.append(error("\(item.name).id", path / id, "\(item.name) id '\(id)' must be non-empty, without '.' or spaces"))
                 }
-                problems += check(x, as: item, at: path / id).1
+                let (y, found) = check(x, as: item, at: path / id)
+                problems += found
+                if let y { checked.append((id, y)) }
             }
+            return (problems.isEmpty ? .object(checked) : nil, problems)
         case (.list(let item), .array(let items)):
-            for (i, x) in items.enumerated() { problems += check(x, as: item, at: path / i).1 }
+            var problems: [PipelineError] = []
+            var checked: [JSONValue] = []
+            for (i, x) in items.enumerated() {
+                let (y, found) = check(x, as: item, at: path / i)
+                problems += found
+                if let y { checked.append(y) }
+            }
+            return (problems.isEmpty ? .array(checked) : nil, problems)
         default:
-            break
+            return (v, [])
         }
-        return (problems.isEmpty ? v : nil, problems)
     }
 
     /// Inside a section (`checkpoint`, a phase), problems come in the order of the keys in the

@@ -113,6 +113,7 @@ public struct PipelineDocument: Sendable {
                          locations: [JSONPath: SourceLocation]) -> PipelineDocument {
         func int(_ v: JSONValue?) -> Int? { if case .number(let n)? = v { return Int(n) }; return nil }
         func string(_ v: JSONValue?) -> String? { if case .string(let s)? = v { return s }; return nil }
+        // The validator filled in every default, so sections and their keys are all present.
         let stages = values["stages"]?.objectEntries ?? []
         var schedule: [Phase] = []
         if case .array(let phases)? = values["schedule"] {
@@ -122,10 +123,9 @@ public struct PipelineDocument: Sendable {
                 case .array(let ids)?: ids.compactMap(string)
                 default: []
                 }
-                schedule.append(Phase(run: run, repeats: int(phase["repeat"]) ?? 1, path: .root / "schedule" / i))
+                schedule.append(Phase(run: run, repeats: int(phase["repeat"])!, path: .root / "schedule" / i))
             }
         }
-        // `keys` gives every section and its keys a default, so these are all present.
         let checkpoint = values["checkpoint"], log = values["log"], distributedValues = values["distributed"]
         var distributed = DistributedOptions()
         distributed.syncBatchNorm = distributedValues?["syncBatchNorm"] == .bool(true)
