@@ -27,6 +27,7 @@ schema:
 # The shipped schema is current, and a real validator (Debian's python3-jsonschema, draft 2020-12)
 # accepts every pipeline and valid fixture with it and rejects the invalid fixtures it can see.
 check-schema:
+	$(SWIFT) build --product ganflow
 	/usr/bin/python3 Scripts/check-schema.py .build/debug/ganflow
 
 # The scheduler, evaluator and runner tests under the thread sanitizer. GANFLOW_TEST_ONLY trims the
