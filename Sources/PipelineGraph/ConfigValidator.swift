@@ -70,7 +70,7 @@ struct ConfigValidator {
             var problems: [PipelineError] = []
             var checked: [(String, JSONValue)] = []
             for (id, x) in entries {
-                if id.isEmpty || id.contains(".") || id.contains(" ") {
+                if !ConfigKey.isID(id) {
                     problems.append(error("\(item.name).id", path / id, "\(item.name) id '\(id)' must be non-empty, without '.' or spaces"))
                 }
                 let (y, found) = check(x, as: item, at: path / id)

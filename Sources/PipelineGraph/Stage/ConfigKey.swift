@@ -164,8 +164,10 @@ public struct ConfigKey: Sendable, Equatable {
         self.ifEmpty = ifEmpty
     }
 
-    /// The ids of a `.map`: non-empty, without '.' or spaces (a stage id is the first part of a wire).
+    /// The ids of a `.map`: non-empty, without '.' or spaces (a stage id is the first part of a
+    /// wire). The schema's pattern and the validator's test, side by side.
     static let idPattern = "^[^. ]+$"
+    static func isID(_ s: String) -> Bool { !s.isEmpty && !s.contains(".") && !s.contains(" ") }
 
     /// The key's JSON Schema: its type's, with the doc, the default and non-emptiness.
     func jsonSchema(stage: JSONValue) -> JSONValue {
