@@ -204,7 +204,7 @@ public final class Runner: @unchecked Sendable {
                     let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
                     try collect(values, step: step, into: &scalars)
                 }
-                // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
+                // Objectives first, then measurements, then the rest (learning rates, counters), for the progress line.
                 scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
                 for (k, v) in scalars { latest[k] = v }
                 if let metrics {
@@ -285,10 +285,9 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    func rank(_ name: String) -> Int {
-        let stage = String(name.prefix { $0 != "." })
-        let type = pipeline.nodes[stage]?.config.typeName ?? ""
-        return type.hasPrefix("loss.") ? 0 : type.hasPrefix("metric.") ? 1 : 2
+    /// The kind of the stage that logs scalar `name` ("stage.port").
+    func rank(_ name: String) -> ScalarKind {
+        pipeline.nodes[String(name.prefix { $0 != "." })].map { type(of: $0.stage).scalarKind } ?? .other
     }
 
     /// Gathers the scalar outputs of an evaluation for logging, stopping on a non-finite one.

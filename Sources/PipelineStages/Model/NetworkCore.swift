@@ -17,14 +17,20 @@ public final class NetworkCore: @unchecked Sendable {
     /// Every input must have the first one's shape (a discriminator sees real and generated
     /// images of one size).
     let sameShapes: Bool
+    /// Whether training evaluations on several ranks compute batch statistics over every rank's
+    /// batch (the pipeline's `distributed.syncBatchNorm`).
+    let synchronizesBatchNorm: Bool
 
+    /// `context` is the run the stage is built for; nil for a network that is never evaluated in
+    /// a run (weights loaded or saved on their own).
     init(net: any Layer, ports: [(input: String, output: String)], ema: ExponentialMovingAverage? = nil,
-         instanceNoise: InstanceNoise? = nil, sameShapes: Bool = false) {
+         instanceNoise: InstanceNoise? = nil, sameShapes: Bool = false, context: BuildContext? = nil) {
         self.net = net
         self.sameShapes = sameShapes
         self.ports = ports
         self.ema = ema
         self.instanceNoise = instanceNoise
+        synchronizesBatchNorm = context?.distributed.syncBatchNorm ?? false
     }
 
     /// Wiring of a model stage: a single `input` wire gives output `single`; an `inputs` map gives
@@ -61,10 +67,12 @@ public final class NetworkCore: @unchecked Sendable {
 
     /// Runs the network on each requested input, in declaration order (so running statistics
     /// update in the same order whatever the scheduler does). Sample evaluations use the moving
-    /// average when there is one.
+    /// average when there is one. Training evaluations of a data-parallel run synchronise batch
+    /// statistics over the evaluation's communicator when the pipeline asks for it.
     func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         let mode: ForwardMode = e.mode == .train ? .train : .sample
         let model = e.mode == .sample ? (ema?.average ?? net) : net
+        let sync = synchronizesBatchNorm && e.mode == .train && e.ranks > 1 ? e.communicator : nil
         var out: [String: PortValue] = [:]
         for (input, output) in ports where e.outputs.contains(output) {
             var x = try e.tensor(input)
@@ -72,7 +80,7 @@ public final class NetworkCore: @unchecked Sendable {
                 var rng = e.random("instanceNoise/" + input)
                 x = try instanceNoise.apply(x, step: e.step, rng: &rng)
             }
-            if let sync = e.batchNormSynchronizer {
+            if let sync {
                 out[output] = .tensor(try BatchNorm.synchronized(over: sync) { try model.forward(x, mode: mode) })
             } else {
                 out[output] = .tensor(try model.forward(x, mode: mode))
