@@ -89,7 +89,7 @@ public protocol ScenarioSource: Stage {
 /// stages never run two OpenMP teams on the same cores at once. Data stages (those that read or
 /// draw their values) and output stages (those that write files) run beside the compute lane:
 /// their work is what overlaps with the kernels.
-public enum StageLane: String, Sendable {
+public enum StageLane: String, Sendable, CaseIterable {
     case compute
     case data
     case output
