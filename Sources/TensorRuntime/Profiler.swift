@@ -221,18 +221,7 @@ final class Frames {
         if !stack.isEmpty { stack[stack.count - 1] &+= nanos }
     }
 
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        pthread_key_create(&k) { p in
-            if let p { Unmanaged<Frames>.fromOpaque(p).release() }
-        }
-        return k
-    }()
+    private static let perThread = ThreadLocal<Frames> { Frames() }
 
-    static var current: Frames {
-        if let p = pthread_getspecific(key) { return Unmanaged<Frames>.fromOpaque(p).takeUnretainedValue() }
-        let f = Frames()
-        pthread_setspecific(key, Unmanaged.passRetained(f).toOpaque())
-        return f
-    }
+    static var current: Frames { perThread.value }
 }
