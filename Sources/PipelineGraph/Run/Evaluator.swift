@@ -1,13 +1,6 @@
 import Dispatch
 import TensorRuntime
 
-/// A stage whose action must wait until every stage of the same evaluation has finished, such as
-/// an optimizer: gradients for G and D are both taken before either network's weights change.
-public protocol CommittingStage: Stage {
-    /// Applies the effect prepared by the last `evaluate`, in schedule order.
-    func commit() throws
-}
-
 /// How the stages of one evaluation are run: one after another, or concurrently on Dispatch.
 /// Both give bit-identical results: a stage's values depend only on its inputs, its own state
 /// and the evaluation index, and each stage runs once per evaluation.

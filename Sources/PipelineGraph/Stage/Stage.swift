@@ -74,15 +74,6 @@ extension Stage {
     public var warnings: [String] { [] }
 }
 
-/// A stage whose integer outputs take several values over a run, such as the resolution of a
-/// progressive-growing schedule. Validation checks the graph's shapes for each scenario before
-/// the first step.
-public protocol ScenarioSource: Stage {
-    /// Each scenario gives a value to each integer output port, with a label for messages
-    /// ("resolution 16").
-    var scenarios: [(label: String, values: [String: Int])] { get }
-}
-
 /// Where a stage runs in the Dispatch scheduler.
 ///
 /// Compute stages take turns in one lane, each using all the kernel threads (OpenMP), so two

@@ -2,13 +2,6 @@ import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
-/// A discriminator of image pyramids that a loss can call again on new pyramids (gradient
-/// penalties over every scale).
-public protocol PyramidCriticStage: Stage {
-    /// D's outputs for `pyramid` (coarsest first), with no change to any running state.
-    func critic(pyramid: [Tensor]) throws -> Tensor
-}
-
 /// MSG-GAN's generator (Karnewar and Wang, CVPR 2020): ProGAN's generator without growing, every
 /// block emitting its image through a 1x1 toRGB.
 ///
