@@ -82,18 +82,18 @@ extension Profiler {
             }
         var ids: [Track: Int] = [:]
         var out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
-        out += "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\(HeaderJSON.quote(processName))}}"
+        out += "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\(JSONValue.quote(processName))}}"
         for (i, track) in tracks.enumerated() {
             ids[track] = i + 1
             let label = track.lane.map { "\($0) lane (thread \(track.thread))" } ?? "thread \(track.thread)"
-            out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"name\":\"thread_name\",\"args\":{\"name\":\(HeaderJSON.quote(label))}}"
+            out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"name\":\"thread_name\",\"args\":{\"name\":\(JSONValue.quote(label))}}"
             out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":\(i + 1)}}"
         }
         // Enclosing events first at equal starts, so viewers nest them correctly.
         let events = log.events.sorted { ($0.start, $1.duration) < ($1.start, $0.duration) }
         for e in events {
             let tid = ids[Track(lane: e.lane, thread: e.thread)]!
-            out += ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"cat\":\"\(e.category.rawValue)\",\"name\":\(HeaderJSON.quote(e.name))"
+            out += ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"cat\":\"\(e.category.rawValue)\",\"name\":\(JSONValue.quote(e.name))"
             out += ",\"ts\":\(microseconds(e.start &- origin)),\"dur\":\(microseconds(e.duration))"
             if e.flops > 0 {
                 let rate = e.duration > 0 ? e.flops / Double(e.duration) : 0
@@ -103,7 +103,7 @@ extension Profiler {
         }
         if log.dropped > 0 {
             let end = log.events.map { $0.start &+ $0.duration }.max() ?? origin
-            out += ",\n{\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":0,\"name\":\(HeaderJSON.quote("trace full: \(log.dropped) later events dropped"))"
+            out += ",\n{\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":0,\"name\":\(JSONValue.quote("trace full: \(log.dropped) later events dropped"))"
             out += ",\"ts\":\(microseconds(end &- origin))}"
         }
         return out + "\n]}\n"
