@@ -111,9 +111,11 @@ public struct StageState: @unchecked Sendable {
 
 /// Whether an evaluation trains or only samples.
 public enum EvaluationMode: Sendable {
-    /// Part of a training phase: batch norm uses and updates batch statistics, dropout is on.
+    /// Part of a training phase: gradients are recorded, stages update their running state
+    /// (batch statistics) and draw fresh randomness (dropout, noise).
     case train
-    /// For sinks and metrics: no gradients, no updates to running statistics, fixed noise.
+    /// For the side stages run after the phases: no gradients, no updates to running state,
+    /// fixed randomness.
     case sample
 }
 
