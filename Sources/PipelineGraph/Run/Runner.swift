@@ -204,7 +204,7 @@ public final class Runner: @unchecked Sendable {
                     let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
                     try collect(values, step: step, into: &scalars)
                 }
-                // Objectives first, then measurements, then the rest (learning rates, counters), for the progress line.
+                // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
                 scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
                 for (k, v) in scalars { latest[k] = v }
                 if let metrics {
@@ -285,7 +285,8 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    /// The kind of the stage that logs scalar `name` ("stage.port").
+    /// Where scalar `name` ("stage.port") goes in a step's list: the kind its stage declares
+    /// (objectives, then measurements, then the rest).
     func rank(_ name: String) -> ScalarKind {
         pipeline.nodes[String(name.prefix { $0 != "." })].map { type(of: $0.stage).scalarKind } ?? .other
     }
