@@ -24,12 +24,15 @@ public enum Profiler {
         set { enabled.store(newValue, ordering: .relaxed) }
     }
 
-    /// What a measured name is: a runtime op (the default), a pipeline stage, or the runner's
-    /// own work (a step, a checkpoint). Each has its table.
-    public enum Category: String, Sendable {
-        case op
-        case stage
-        case runner
+    /// What a measured name is. The runtime measures its ops under `op` (the default); code
+    /// above it names its own categories (`Profiler.Category("stage")`), each with its table.
+    public struct Category: RawRepresentable, Hashable, Sendable {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public init(_ name: String) { rawValue = name }
+
+        /// The runtime's own ops.
+        public static let op = Category("op")
     }
 
     /// What was recorded for one op name.
@@ -168,15 +171,16 @@ public enum Profiler {
         return lines.joined(separator: "\n")
     }
 
-    /// A table of the stage entries: calls, inclusive time and the time outside the runtime's ops
-    /// (the stage's own Swift code and waiting), per step when the recording covered `steps` steps,
-    /// and each stage's share of `stepNanos` (the measured steps' total), largest first.
-    public static func stageReport(steps: Int, stepNanos: UInt64) -> String {
-        let stages = entries.filter { $0.category == .stage }.sorted { ($0.totalNanos, $0.name) > ($1.totalNanos, $1.name) }
+    /// A table of the entries of `category`, headed `heading`: calls, inclusive time and the time
+    /// outside the runtime's ops (the entry's own code and waiting), per step when the recording
+    /// covered `steps` steps, and each entry's share of `stepNanos` (the measured steps' total),
+    /// largest first.
+    public static func report(_ category: Category, heading: String, steps: Int, stepNanos: UInt64) -> String {
+        let selected = entries.filter { $0.category == category }.sorted { ($0.totalNanos, $0.name) > ($1.totalNanos, $1.name) }
         let per = Double(max(steps, 1))
         let step = Double(stepNanos) / 1e6 / per
-        var lines = [pad("stage", 40) + lpad("calls", 7) + lpad("total ms", 10) + lpad("% of step", 10) + lpad("outside ops ms", 16)]
-        for e in stages {
+        var lines = [pad(heading, 40) + lpad("calls", 7) + lpad("total ms", 10) + lpad("% of step", 10) + lpad("outside ops ms", 16)]
+        for e in selected {
             let ms = e.totalMilliseconds / per
             lines.append(pad(String(e.name.prefix(39)), 40) + lpad(fixed(Double(e.calls) / per, 1), 7) + lpad(fixed(ms, 2), 10)
                 + lpad(step > 0 ? fixed(100 * ms / step, 1) : "", 10) + lpad(fixed(e.selfMilliseconds / per, 2), 16))
@@ -217,18 +221,7 @@ final class Frames {
         if !stack.isEmpty { stack[stack.count - 1] &+= nanos }
     }
 
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        pthread_key_create(&k) { p in
-            if let p { Unmanaged<Frames>.fromOpaque(p).release() }
-        }
-        return k
-    }()
+    private static let perThread = ThreadLocal<Frames> { Frames() }
 
-    static var current: Frames {
-        if let p = pthread_getspecific(key) { return Unmanaged<Frames>.fromOpaque(p).takeUnretainedValue() }
-        let f = Frames()
-        pthread_setspecific(key, Unmanaged.passRetained(f).toOpaque())
-        return f
-    }
+    static var current: Frames { perThread.value }
 }

@@ -65,37 +65,35 @@ extension Profiler {
     /// `log` as Chrome trace JSON ("JSON object format" with complete events).
     ///
     /// Each (lane, thread) pair is one track, named like "compute lane (thread 1234)" and ordered
-    /// runner, compute, data, output, then threads outside any lane; so the Dispatch lanes show
-    /// as rows, with a stage's ops nested under it. Times are microseconds from the first event.
-    /// An op's declared FLOPs go in its arguments, with the rate.
-    public static func chromeTrace(_ log: TraceLog, processName: String) -> String {
+    /// as `laneOrder` lists the lanes, then other lanes by name, then threads outside any lane;
+    /// so the lanes show as rows, with what runs on a lane nested under it. Times are
+    /// microseconds from the first event. An op's declared FLOPs go in its arguments, with the rate.
+    public static func chromeTrace(_ log: TraceLog, processName: String, laneOrder: [String] = []) -> String {
         let origin = log.events.map(\.start).min() ?? 0
         struct Track: Hashable { var lane: String?; var thread: Int }
-        func order(_ lane: String?) -> Int {
-            switch lane {
-            case "runner": return 0
-            case "compute": return 1
-            case "data": return 2
-            case "output": return 3
-            default: return 4
-            }
+        func order(_ lane: String?) -> (Int, String) {
+            guard let lane else { return (laneOrder.count + 1, "") }
+            return (laneOrder.firstIndex(of: lane) ?? laneOrder.count, lane)
         }
         let tracks = Set(log.events.map { Track(lane: $0.lane, thread: $0.thread) })
-            .sorted { (order($0.lane), $0.thread) < (order($1.lane), $1.thread) }
+            .sorted { a, b in
+                let (x, y) = (order(a.lane), order(b.lane))
+                return (x.0, x.1, a.thread) < (y.0, y.1, b.thread)
+            }
         var ids: [Track: Int] = [:]
         var out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
-        out += "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\(HeaderJSON.quote(processName))}}"
+        out += "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\(JSONValue.quote(processName))}}"
         for (i, track) in tracks.enumerated() {
             ids[track] = i + 1
             let label = track.lane.map { "\($0) lane (thread \(track.thread))" } ?? "thread \(track.thread)"
-            out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"name\":\"thread_name\",\"args\":{\"name\":\(HeaderJSON.quote(label))}}"
+            out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"name\":\"thread_name\",\"args\":{\"name\":\(JSONValue.quote(label))}}"
             out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":\(i + 1)}}"
         }
         // Enclosing events first at equal starts, so viewers nest them correctly.
         let events = log.events.sorted { ($0.start, $1.duration) < ($1.start, $0.duration) }
         for e in events {
             let tid = ids[Track(lane: e.lane, thread: e.thread)]!
-            out += ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"cat\":\"\(e.category.rawValue)\",\"name\":\(HeaderJSON.quote(e.name))"
+            out += ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"cat\":\"\(e.category.rawValue)\",\"name\":\(JSONValue.quote(e.name))"
             out += ",\"ts\":\(microseconds(e.start &- origin)),\"dur\":\(microseconds(e.duration))"
             if e.flops > 0 {
                 let rate = e.duration > 0 ? e.flops / Double(e.duration) : 0
@@ -105,7 +103,7 @@ extension Profiler {
         }
         if log.dropped > 0 {
             let end = log.events.map { $0.start &+ $0.duration }.max() ?? origin
-            out += ",\n{\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":0,\"name\":\(HeaderJSON.quote("trace full: \(log.dropped) later events dropped"))"
+            out += ",\n{\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":0,\"name\":\(JSONValue.quote("trace full: \(log.dropped) later events dropped"))"
             out += ",\"ts\":\(microseconds(end &- origin))}"
         }
         return out + "\n]}\n"

@@ -139,14 +139,14 @@ extension SafeTensorsArchive {
         var stored = metadata
         stored[SafeTensorsArchive.checksumKey] = SafeTensorsArchive.hex(dataChecksum())
         let pairs = stored.sorted { $0.key < $1.key }
-            .map { HeaderJSON.quote($0.key) + ":" + HeaderJSON.quote($0.value) }
-        members.append(HeaderJSON.quote(SafeTensorsArchive.metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
+            .map { JSONValue.quote($0.key) + ":" + JSONValue.quote($0.value) }
+        members.append(JSONValue.quote(SafeTensorsArchive.metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
         var offset = 0
         for name in names {
             let entry = entries[name]!
             let bytes = Tensor.elementCount(entry.shape) * entry.writtenType.size
             let shape = entry.shape.map(String.init).joined(separator: ",")
-            members.append(HeaderJSON.quote(name) + ":{\"dtype\":\"\(entry.writtenType.rawValue)\",\"shape\":[\(shape)],"
+            members.append(JSONValue.quote(name) + ":{\"dtype\":\"\(entry.writtenType.rawValue)\",\"shape\":[\(shape)],"
                 + "\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
@@ -259,9 +259,10 @@ extension SafeTensorsArchive {
             throw fail(nil, "header length \(declared) exceeds the limit of \(SafeTensorsArchive.maxHeaderBytes) bytes")
         }
         let headerLength = Int(declared)
-        let json: HeaderJSON
+        let json: JSONValue
         do {
-            json = try HeaderJSON.parse(UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)]))
+            json = try JSONParser.parse(bytes: Array(UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)])),
+                                        options: SafeTensorsArchive.headerSyntax).value
         } catch {
             throw fail(nil, "header is not valid JSON: \(error.message) at byte \(error.offset)")
         }
@@ -315,7 +316,7 @@ extension SafeTensorsArchive {
         }
     }
 
-    private func decodeMetadata(_ value: HeaderJSON) throws -> [String: String] {
+    private func decodeMetadata(_ value: JSONValue) throws -> [String: String] {
         guard case .object(let pairs) = value else {
             throw SafeTensorsError(file: source, tensor: nil, message: "'__metadata__' is \(value.kind), not an object")
         }
@@ -332,12 +333,12 @@ extension SafeTensorsArchive {
     }
 
     /// Checks one header entry on its own: fields, dtype, shape, offsets within the buffer, size.
-    private func locate(_ name: String, _ value: HeaderJSON, bufferSize: Int) throws -> Located {
+    private func locate(_ name: String, _ value: JSONValue, bufferSize: Int) throws -> Located {
         func fail(_ message: String) -> SafeTensorsError {
             SafeTensorsError(file: source, tensor: name, message: message)
         }
         guard case .object(let fields) = value else { throw fail("entry is \(value.kind), not an object") }
-        var byKey: [String: HeaderJSON] = [:]
+        var byKey: [String: JSONValue] = [:]
         for (key, v) in fields {
             guard byKey.updateValue(v, forKey: key) == nil else { throw fail("field '\(key)' appears twice") }
         }
@@ -351,8 +352,8 @@ extension SafeTensorsArchive {
         guard case .array(let dims) = shapeValue else { throw fail("'shape' is \(shapeValue.kind), not an array") }
         var shape: [Int] = []
         for d in dims {
-            guard case .number(let text) = d else { throw fail("'shape' holds \(d.kind), not an integer") }
-            guard let n = Int(text) else { throw fail("'shape' holds \(text), not an integer") }
+            guard case .number(let x) = d else { throw fail("'shape' holds \(d.kind), not an integer") }
+            guard let n = Self.integer(x) else { throw fail("'shape' holds \(d.serialized()), not an integer") }
             shape.append(n)
         }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("shape \(describe(shape)) has a negative dimension") }
@@ -365,8 +366,8 @@ extension SafeTensorsArchive {
 
         guard let offsetsValue = byKey["data_offsets"] else { throw fail("missing 'data_offsets'") }
         guard case .array(let offsetItems) = offsetsValue, offsetItems.count == 2,
-              case .number(let beginText) = offsetItems[0], let begin = Int(beginText), begin >= 0,
-              case .number(let endText) = offsetItems[1], let end = Int(endText), end >= 0
+              case .number(let beginValue) = offsetItems[0], let begin = Self.integer(beginValue), begin >= 0,
+              case .number(let endValue) = offsetItems[1], let end = Self.integer(endValue), end >= 0
         else { throw fail("'data_offsets' must be two non-negative integers [begin, end]") }
         guard begin <= end else { throw fail("data_offsets [\(begin), \(end)] end before they begin") }
         guard end <= bufferSize else {
@@ -376,6 +377,16 @@ extension SafeTensorsArchive {
             throw fail("shape \(describe(shape)) of \(dtype.rawValue) needs \(byteCount) bytes, but data_offsets [\(begin), \(end)] hold \(end - begin)")
         }
         return Located(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
+    }
+
+    /// The header reads JSON with duplicate names kept (to name the tensor given twice), and
+    /// nesting far shallower than any valid header needs refused.
+    static let headerSyntax = JSONParser.Options(maxDepth: 64, rejectsDuplicateKeys: false, recordsLocations: false)
+
+    /// `x` as an integer, when it is one that a Double holds exactly (up to 2^53 in magnitude:
+    /// beyond that, offsets and sizes cannot describe bytes in memory).
+    private static func integer(_ x: Double) -> Int? {
+        x.rounded() == x && abs(x) <= 9_007_199_254_740_992 ? Int(x) : nil
     }
 
     private static func payload(_ dtype: DType, _ shape: [Int], _ bytes: UnsafeRawBufferPointer) -> Payload {

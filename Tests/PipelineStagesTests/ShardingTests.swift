@@ -15,12 +15,12 @@ import TensorRuntime
         return try PipelineBuilder(registry: .standard).build(doc, outputDirectory: NSTemporaryDirectory() + "unused", communicator: comm)
     }
 
-    /// The `port` output of stage `id` in a training evaluation, as rank `rank` of `ranks` sees it.
-    static func serve(_ pipeline: Pipeline, _ id: String, _ port: String, rank: Int, ranks: Int, index: Int) throws -> Tensor {
+    /// The `port` output of stage `id` in a training evaluation, as the rank `pipeline` was built
+    /// for sees it.
+    static func serve(_ pipeline: Pipeline, _ id: String, _ port: String, index: Int) throws -> Tensor {
         var e = Evaluation(outputs: [port], inputs: [:], step: 1, index: index, mode: .train,
                            seed: pipeline.document.seed, stageID: id)
-        e.rank = rank
-        e.ranks = ranks
+        e.communicator = pipeline.context.communicator
         return try pipeline.nodes[id]!.stage.evaluate(e)[port]!.tensor!
     }
 
@@ -31,9 +31,9 @@ import TensorRuntime
         for (id, port) in [("data", "images"), ("z", "samples")] {
             // Two successive batches: the second comes from the same shuffled epoch.
             for index in [0, 2] {
-                let whole = try Self.serve(single, id, port, rank: 0, ranks: 1, index: index)
+                let whole = try Self.serve(single, id, port, index: index)
                 #expect(whole.shape[0] == 16)
-                let shards = try (0..<2).map { try Self.serve(ranks[$0], id, port, rank: $0, ranks: 2, index: index) }
+                let shards = try (0..<2).map { try Self.serve(ranks[$0], id, port, index: index) }
                 #expect(shards.map { $0.shape[0] } == [8, 8], "\(id)")
                 #expect(shards[0].scalars + shards[1].scalars == whole.scalars, "\(id) at index \(index)")
                 #expect(shards[0].scalars != shards[1].scalars, "\(id)")

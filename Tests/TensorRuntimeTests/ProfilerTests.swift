@@ -73,7 +73,7 @@ import TensorRuntime
             Profiler.isEnabled = true
             Profiler.startTrace(limit: 4)
             Profiler.withLane("compute") {
-                Profiler.measure("trace-test stage", category: .stage) {
+                Profiler.measure("trace-test stage", category: Profiler.Category("stage")) {
                     Profiler.measure("trace-test \"op\"", flops: 2e6) {}
                 }
             }
@@ -85,7 +85,7 @@ import TensorRuntime
             let stage = try #require(log.events.first { $0.name == "trace-test stage" })
             let op = try #require(log.events.first { $0.name == "trace-test \"op\"" })
             #expect(stage.lane == "compute" && op.lane == "compute" && stage.thread == op.thread)
-            #expect(stage.category == .stage && op.category == .op && op.flops == 2e6)
+            #expect(stage.category.rawValue == "stage" && op.category == .op && op.flops == 2e6)
             #expect(op.start >= stage.start && op.start + op.duration <= stage.start + stage.duration)
             #expect(log.events.filter { $0.name == "trace-test after" }.allSatisfy { $0.lane == nil })
             let json = Profiler.chromeTrace(log, processName: "test")

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import TensorRuntime
 
 /// Batch normalisation over channels of [N, C] or [N, C, H, W] (PyTorch's `BatchNorm1d/2d`).
@@ -35,35 +32,16 @@ public final class BatchNorm: Layer {
                                synchronizer: update ? Self.currentSynchronizer : nil)
     }
 
-    private static let synchronizerKey: pthread_key_t = {
-        var k = pthread_key_t()
-        pthread_key_create(&k, nil)
-        return k
-    }()
-
     /// The communicator of the innermost `synchronized(over:)` on this thread.
-    static var currentSynchronizer: (any Communicator)? {
-        guard let p = pthread_getspecific(synchronizerKey) else { return nil }
-        return Unmanaged<SynchronizerBox>.fromOpaque(p).takeUnretainedValue().communicator
-    }
+    private static let synchronizer = ThreadLocal<(any Communicator)?> { nil }
 
-    final class SynchronizerBox {
-        let communicator: (any Communicator)?
-        init(_ c: (any Communicator)?) { communicator = c }
-    }
+    static var currentSynchronizer: (any Communicator)? { synchronizer.value }
 
     /// Runs `body` with every batch norm layer it trains synchronized over `communicator`
     /// (nil: local statistics). Per thread, like `GradMode`: a model runs on the thread that
     /// evaluates its stage.
     public static func synchronized<T>(over communicator: (any Communicator)?, _ body: () throws -> T) rethrows -> T {
-        let previous = pthread_getspecific(synchronizerKey)
-        let box = Unmanaged.passRetained(SynchronizerBox(communicator))
-        pthread_setspecific(synchronizerKey, box.toOpaque())
-        defer {
-            pthread_setspecific(synchronizerKey, previous)
-            box.release()
-        }
-        return try body()
+        try synchronizer.with(communicator, body)
     }
 
     public var namedParameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }

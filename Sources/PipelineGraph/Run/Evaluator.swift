@@ -1,13 +1,6 @@
 import Dispatch
 import TensorRuntime
 
-/// A stage whose action must wait until every stage of the same evaluation has finished, such as
-/// an optimizer: gradients for G and D are both taken before either network's weights change.
-public protocol CommittingStage: Stage {
-    /// Applies the effect prepared by the last `evaluate`, in schedule order.
-    func commit() throws
-}
-
 /// How the stages of one evaluation are run: one after another, or concurrently on Dispatch.
 /// Both give bit-identical results: a stage's values depend only on its inputs, its own state
 /// and the evaluation index, and each stage runs once per evaluation.
@@ -101,14 +94,9 @@ public final class Evaluator: @unchecked Sendable {
         return results.withLock { $0 }
     }
 
-    /// Tells an evaluation which rank it runs on, and whether its batch norms synchronize.
+    /// Tells an evaluation the ranks it runs on.
     private func distribute(_ e: inout Evaluation) {
-        let comm = pipeline.context.communicator
-        e.rank = comm.rank
-        e.ranks = comm.size
-        if comm.size > 1 && e.mode == .train && pipeline.document.distributed.syncBatchNorm {
-            e.batchNormSynchronizer = comm
-        }
+        e.communicator = pipeline.context.communicator
     }
 
     /// The input ports a stage reads to produce `outputs`.
@@ -124,7 +112,7 @@ public final class Evaluator: @unchecked Sendable {
     private func call(_ node: Pipeline.Node, _ evaluation: Evaluation) throws -> [String: PortValue] {
         do {
             // Grad mode is per thread, and Dispatch may run this stage on any thread.
-            return try Profiler.withLane(node.stage.lane.rawValue) {
+            return try Profiler.withLane(type(of: node.stage).lane.rawValue) {
                 try Profiler.measure("\(node.id) (\(node.config.typeName))", category: .stage) {
                     try GradMode.with(enabled: evaluation.mode == .train) { try node.stage.evaluate(evaluation) }
                 }
@@ -202,7 +190,7 @@ public final class Evaluator: @unchecked Sendable {
                 defer { group.leave() }
                 let skip = shared.withLock { $0.failure != nil }
                 if !skip {
-                    let compute = pipeline.nodes[id]!.stage.lane == .compute
+                    let compute = type(of: pipeline.nodes[id]!.stage).lane == .compute
                     if compute { lane.wait() }
                     do { try run(id) } catch { shared.withLock { if $0.failure == nil { $0.failure = error } } }
                     if compute { lane.signal() }

@@ -31,7 +31,7 @@ public enum RunProfile {
         let count = max(steps?.calls ?? 0, 1)
         var text = "profile of \(pipelineName): \(steps?.calls ?? 0) steps, "
             + "\(fixed((steps?.totalMilliseconds ?? 0) / Double(count))) ms per step with the profiler on; times per step\n\n"
-        text += Profiler.stageReport(steps: count, stepNanos: steps?.totalNanos ?? 0) + "\n\n"
+        text += Profiler.report(.stage, heading: "stage", steps: count, stepNanos: steps?.totalNanos ?? 0) + "\n\n"
         text += Profiler.report(steps: count) + "\n"
         for e in entries where e.category == .runner && e.name != "step" {
             text += "\n\(e.name): \(e.calls) in the run, \(fixed(e.totalMilliseconds / Double(e.calls))) ms each"
@@ -42,10 +42,18 @@ public enum RunProfile {
         let dir = runDirectory as NSString
         let tracePath = dir.appendingPathComponent("trace.json")
         let tablePath = dir.appendingPathComponent("profile.txt")
-        try AtomicFile.write(Array(Profiler.chromeTrace(log, processName: "ganflow \(pipelineName)").utf8), to: tracePath)
+        try AtomicFile.write(Array(Profiler.chromeTrace(log, processName: "ganflow \(pipelineName)",
+                                                                          laneOrder: ["runner"] + StageLane.allCases.map(\.rawValue)).utf8), to: tracePath)
         try AtomicFile.write(Array((text + "\n").utf8), to: tablePath)
         return Result(text: text, tracePath: tracePath, tablePath: tablePath, events: log.events.count, dropped: log.dropped)
     }
 
     private static func fixed(_ x: Double) -> String { String(format: "%.2f", x) }
+}
+
+extension Profiler.Category {
+    /// A stage's evaluation or commit.
+    public static let stage = Profiler.Category("stage")
+    /// The runner's own work: a step, a checkpoint.
+    public static let runner = Profiler.Category("runner")
 }

@@ -285,10 +285,10 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    func rank(_ name: String) -> Int {
-        let stage = String(name.prefix { $0 != "." })
-        let type = pipeline.nodes[stage]?.config.typeName ?? ""
-        return type.hasPrefix("loss.") ? 0 : type.hasPrefix("metric.") ? 1 : 2
+    /// Where scalar `name` ("stage.port") goes in a step's list: the kind its stage declares
+    /// (objectives, then measurements, then the rest).
+    func rank(_ name: String) -> ScalarKind {
+        pipeline.nodes[String(name.prefix { $0 != "." })].map { type(of: $0.stage).scalarKind } ?? .other
     }
 
     /// Gathers the scalar outputs of an evaluation for logging, stopping on a non-finite one.

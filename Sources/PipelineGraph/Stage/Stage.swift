@@ -13,6 +13,11 @@ public protocol Stage: AnyObject, Sendable {
     static var summary: String { get }
     /// Configuration keys beyond the common ones.
     static var configKeys: [ConfigKey] { get }
+    /// The scheduler lane the stage runs in (default: compute).
+    static var lane: StageLane { get }
+    /// What the stage's scalar outputs measure, which orders them in the metrics log and the
+    /// progress line (default: other).
+    static var scalarKind: ScalarKind { get }
 
     /// Builds the stage. `inputs` holds the type of every wired input port.
     init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws
@@ -49,8 +54,6 @@ public protocol Stage: AnyObject, Sendable {
     /// Called once after the run's last step (flush files, close writers).
     func finish() throws
 
-    /// The scheduler lane this stage runs in.
-    var lane: StageLane { get }
     /// Things the user should know about how the stage was built (a fallback it took, results
     /// that differ from what its name suggests); reported with the pipeline's warnings.
     var warnings: [String] { get }
@@ -66,38 +69,34 @@ extension Stage {
     public func checkpointState() throws -> StageState { StageState() }
     public func restore(_ state: StageState) throws {}
     public func finish() throws {}
-
-    /// By family: `dataset.*` and `noise.*` are data, `sink.*` output, everything else compute.
-    public var lane: StageLane {
-        let family = Self.typeName.prefix { $0 != "." }
-        switch family {
-        case "dataset", "noise": return .data
-        case "sink": return .output
-        default: return .compute
-        }
-    }
+    public static var lane: StageLane { .compute }
+    public static var scalarKind: ScalarKind { .other }
     public var warnings: [String] { [] }
-}
-
-/// A stage whose integer outputs take several values over a run, such as the resolution of a
-/// progressive-growing schedule. Validation checks the graph's shapes for each scenario before
-/// the first step.
-public protocol ScenarioSource: Stage {
-    /// Each scenario gives a value to each integer output port, with a label for messages
-    /// ("resolution 16").
-    var scenarios: [(label: String, values: [String: Int])] { get }
 }
 
 /// Where a stage runs in the Dispatch scheduler.
 ///
-/// Compute stages (models, losses, optimizers) take turns in one lane, each using all the
-/// kernel threads (OpenMP), so two stages never run two OpenMP teams on the same cores at once.
-/// Data and output stages run beside the compute lane: their work (decoding, augmenting on the
-/// CPU side, encoding PNGs) is what overlaps with the kernels.
-public enum StageLane: String, Sendable {
+/// Compute stages take turns in one lane, each using all the kernel threads (OpenMP), so two
+/// stages never run two OpenMP teams on the same cores at once. Data stages (those that read or
+/// draw their values) and output stages (those that write files) run beside the compute lane:
+/// their work is what overlaps with the kernels.
+public enum StageLane: String, Sendable, CaseIterable {
     case compute
     case data
     case output
+}
+
+/// What a stage's scalar outputs are. Scalars of a step are logged objectives first, then
+/// measurements, then the rest, each group by name.
+public enum ScalarKind: Int, Sendable, Comparable {
+    /// Values an optimizer can minimise (the stage's outputs are objectives).
+    case objective
+    /// Measurements of the model's quality, computed in sample evaluations.
+    case measurement
+    /// Everything else: learning rates, counters, probabilities.
+    case other
+
+    public static func < (a: ScalarKind, b: ScalarKind) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// A stage's checkpointed state.
@@ -112,9 +111,11 @@ public struct StageState: @unchecked Sendable {
 
 /// Whether an evaluation trains or only samples.
 public enum EvaluationMode: Sendable {
-    /// Part of a training phase: batch norm uses and updates batch statistics, dropout is on.
+    /// Part of a training phase: gradients are recorded, stages update their running state
+    /// (batch statistics) and draw fresh randomness (dropout, noise).
     case train
-    /// For sinks and metrics: no gradients, no updates to running statistics, fixed noise.
+    /// For the side stages run after the phases: no gradients, no updates to running state,
+    /// fixed randomness.
     case sample
 }
 
@@ -128,12 +129,12 @@ public struct Evaluation: @unchecked Sendable {
     public let mode: EvaluationMode
     public let seed: UInt64
     public let stageID: String
-    /// This process's rank and the rank count of a data-parallel run (0 and 1 alone).
-    public var rank = 0
-    public var ranks = 1
-    /// Set in training evaluations of a pipeline with `distributed.syncBatchNorm` on several
-    /// ranks: the communicator batch norm layers synchronize their statistics over.
-    public var batchNormSynchronizer: (any Communicator)?
+    /// The ranks of a data-parallel run (one process alone). Stages that synchronise something
+    /// within an evaluation (batch statistics) do it over this.
+    public var communicator: any Communicator = SingleProcessCommunicator()
+    /// This process's rank and the rank count (0 and 1 alone).
+    public var rank: Int { communicator.rank }
+    public var ranks: Int { communicator.size }
     /// Recomputes this stage's inputs after the parameters of the stages named in `changed` were
     /// modified in place (an optimizer's line search tries several points in one step).
     ///

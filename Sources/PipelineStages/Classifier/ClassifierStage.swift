@@ -27,7 +27,7 @@ public final class ClassifierStage: NetworkBacked, @unchecked Sendable {
         }
         var rng = ModelKeys.initRandom(config, context)
         classifier = try ClassifierShape(config).make(channels: first[1], size: first[2], key: ports[0].input, rng: &rng)
-        core = NetworkCore(net: classifier, ports: ports, sameShapes: false)
+        core = NetworkCore(net: classifier, ports: ports, sameShapes: false, context: context)
         outputs = try core.outputTypes(inputs)
     }
 

@@ -12,6 +12,7 @@ import TensorRuntime
 public final class CIFARDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.cifar"
     public static let summary = "CIFAR-10 binary batches (plain or .gz); outputs 'images' in [-1, 1] and 'labels'."
+    public static let lane = StageLane.data
     public static let configKeys: [ConfigKey] = [
         ConfigKey("path", .path, "A CIFAR-10 batch file, or the folder holding data_batch_1..5.bin and test_batch.bin."),
         ConfigKey("split", .string(choices: ["train", "test"]), default: .string("train"), "With a folder: the five training batches or the test batch."),

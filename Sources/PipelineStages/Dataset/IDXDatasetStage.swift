@@ -14,6 +14,7 @@ import TensorRuntime
 public final class IDXDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.idx"
     public static let summary = "Images (and labels) from IDX files, plain or .gz; outputs 'images' in [-1, 1] and 'labels'."
+    public static let lane = StageLane.data
     public static let configKeys: [ConfigKey] = [
         ConfigKey("images", .path, "The IDX image file (magic 0x00000803), plain or .gz."),
         ConfigKey("labels", .path, default: .null, "The IDX label file (magic 0x00000801); adds output 'labels'."),

@@ -15,6 +15,7 @@ import TensorRuntime
 public final class ImageFolderDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.images"
     public static let summary = "Images from a folder of PNGs (labels from subfolders); outputs 'images' in [-1, 1] and 'labels'."
+    public static let lane = StageLane.data
     public static let configKeys: [ConfigKey] = [
         ConfigKey("path", .path, "The folder; each first-level subfolder is a class (PNG files at any depth below it)."),
         ConfigKey("labels", .bool, default: .bool(true), "Class labels from subfolder names (false: every PNG below the folder, no 'labels' output)."),

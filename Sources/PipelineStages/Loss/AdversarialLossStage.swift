@@ -51,6 +51,7 @@ public enum PenaltyKind: String, Sendable, CaseIterable {
 public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage, @unchecked Sendable {
     public static var typeName: String { Objective.typeName }
     public static var summary: String { Objective.summary + " Outputs 'discriminator' and 'generator'." }
+    public static var scalarKind: ScalarKind { .objective }
     public static var configKeys: [ConfigKey] {
         [
             ConfigKey("real", .wire, "D's output on real images."),

@@ -10,6 +10,7 @@ import TensorRuntime
 public final class ContentLossStage: Stage, @unchecked Sendable {
     public static let typeName = "loss.content"
     public static let summary = "Weighted mean squared distance between feature maps and target feature maps; output 'loss'."
+    public static let scalarKind = ScalarKind.objective
     public static let configKeys: [ConfigKey] = FeatureLossSupport.keys(
         "Features of the image being made (a pyramid or a tensor).",
         "Features of the content image, of the same shapes.")

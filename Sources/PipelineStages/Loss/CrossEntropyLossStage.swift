@@ -11,6 +11,7 @@ import TensorRuntime
 public final class CrossEntropyLossStage: Stage, @unchecked Sendable {
     public static let typeName = "loss.crossentropy"
     public static let summary = "Softmax cross-entropy of logits [N, K] against labels [N]; outputs 'loss' and 'accuracy' (of the batch)."
+    public static let scalarKind = ScalarKind.objective
     public static let configKeys: [ConfigKey] = [
         ConfigKey("logits", .wire, "The classifier's logits [N, K]."),
         ConfigKey("labels", .wire, "Class indices [N] (a dataset's 'labels')."),

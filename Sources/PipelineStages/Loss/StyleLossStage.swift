@@ -13,6 +13,7 @@ import TensorRuntime
 public final class StyleLossStage: Stage, @unchecked Sendable {
     public static let typeName = "loss.style"
     public static let summary = "Weighted mean squared distance between Gram matrices (normalised by H*W) of feature maps; output 'loss'."
+    public static let scalarKind = ScalarKind.objective
     public static let configKeys: [ConfigKey] = FeatureLossSupport.keys(
         "Features of the image being made (a pyramid or a tensor).",
         "Features of the style image: the same channels per level, any size, a batch of 1 or the input's.")

@@ -12,6 +12,7 @@ import TensorRuntime
 public final class TotalVariationLossStage: Stage, @unchecked Sendable {
     public static let typeName = "loss.tv"
     public static let summary = "Total variation of images (L1 or L2, summed or averaged); output 'loss'."
+    public static let scalarKind = ScalarKind.objective
     public static let configKeys: [ConfigKey] = [
         ConfigKey("input", .wire, "Images [N, C, H, W]."),
         ConfigKey("norm", .string(choices: ["l1", "l2"]), default: .string("l1"), "Absolute (l1) or squared (l2) differences."),

@@ -10,6 +10,7 @@ import TensorRuntime
 public final class WeightedSumLossStage: Stage, @unchecked Sendable {
     public static let typeName = "loss.sum"
     public static let summary = "Weighted sum of scalar inputs; output 'loss'."
+    public static let scalarKind = ScalarKind.objective
     public static let configKeys: [ConfigKey] = [
         ConfigKey("inputs", .wireMap, "Scalar losses by name."),
         ConfigKey("weights", .any, default: .null, "Weight of each input by name, e.g. {\"style\": 150}; missing names weigh 1."),

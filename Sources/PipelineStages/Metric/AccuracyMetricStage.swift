@@ -13,6 +13,7 @@ import TensorRuntime
 public final class AccuracyMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.accuracy"
     public static let summary = "Accuracy and cross-entropy of a classifier stage on a whole labelled dataset stage; outputs 'accuracy', 'loss'."
+    public static let scalarKind = ScalarKind.measurement
     public static let configKeys: [ConfigKey] = [
         ConfigKey("classifier", .stageRef, "The classifier stage (classifier.cnn)."),
         ConfigKey("data", .stageRef, "A dataset stage with labels (its items are read in order, unshuffled)."),

@@ -15,6 +15,7 @@ import TensorRuntime
 public final class BalanceMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.balance"
     public static let summary = "The discriminator's accuracy on real and on generated images; outputs 'real' and 'fake'."
+    public static let scalarKind = ScalarKind.measurement
     public static let configKeys: [ConfigKey] = [
         ConfigKey("real", .wire, "D's outputs on real images."),
         ConfigKey("fake", .wire, "D's outputs on generated images."),

@@ -13,6 +13,7 @@ import TensorRuntime
 public final class FrechetDistanceMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.fid"
     public static let summary = "Frechet distance between real and generated feature sets; output 'distance'."
+    public static let scalarKind = ScalarKind.measurement
     public static let configKeys: [ConfigKey] = [
         ConfigKey("real", .wire, "Real features [n, d]."),
         ConfigKey("fake", .wire, "Generated features [m, d]."),

@@ -12,6 +12,7 @@ import TensorRuntime
 public final class KernelDistanceMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.kid"
     public static let summary = "Kernel distance (unbiased MMD^2, cubic polynomial kernel) over subsets; outputs 'mean' and 'std'."
+    public static let scalarKind = ScalarKind.measurement
     public static let configKeys: [ConfigKey] = [
         ConfigKey("real", .wire, "Real features [n, d]."),
         ConfigKey("fake", .wire, "Generated features [m, d]."),

@@ -11,6 +11,7 @@ import TensorRuntime
 public final class ModeCoverageMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.modes"
     public static let summary = "Class histogram of generated samples under a classifier; outputs 'modes' (classes with >= minShare) and 'kl' (to uniform)."
+    public static let scalarKind = ScalarKind.measurement
     public static let configKeys: [ConfigKey] = [
         ConfigKey("logits", .wire, "Classifier logits of generated samples [N, classes] (a features stage's 'fakeLogits')."),
         ConfigKey("minShare", .number(min: 0, max: 1), default: .number(0.01), "Share of the samples a class needs to count as a covered mode."),

@@ -12,6 +12,7 @@ import TensorRuntime
 public final class PrecisionRecallMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.precisionrecall"
     public static let summary = "Improved precision and recall with k-NN manifolds; outputs 'precision' and 'recall'."
+    public static let scalarKind = ScalarKind.measurement
     public static let configKeys: [ConfigKey] = [
         ConfigKey("real", .wire, "Real features [n, d]."),
         ConfigKey("fake", .wire, "Generated features [m, d]."),

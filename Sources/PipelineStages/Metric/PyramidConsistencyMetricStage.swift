@@ -19,6 +19,7 @@ import TensorRuntime
 public final class PyramidConsistencyMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.pyramid"
     public static let summary = "Disagreement of each coarse scale of a pyramid with its finest scale average-pooled; outputs 'scale<side>'."
+    public static let scalarKind = ScalarKind.measurement
     public static let configKeys: [ConfigKey] = [
         ConfigKey("input", .wire, "A pyramid of images (a generator.msg's 'pyramid'), coarsest first."),
         ConfigKey("critic", .stageRef, default: .null, "An MSG discriminator: also output D's gradient norm at every scale."),

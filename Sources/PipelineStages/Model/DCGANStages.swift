@@ -81,7 +81,7 @@ public final class DCGANGeneratorStage: GeneratorStage, NetworkBacked, @unchecke
             }
         }
         let (net, ema) = try ModelKeys.network(config, context, make)
-        core = NetworkCore(net: net, ports: ports, ema: ema)
+        core = NetworkCore(net: net, ports: ports, ema: ema, context: context)
         outputs = try core.outputTypes(inputs)
     }
 
@@ -157,7 +157,7 @@ public final class DCGANDiscriminatorStage: NetworkBacked, CriticStage, @uncheck
         } catch let e as TensorError {
             throw StageProblem(key: ports[0].input, e.message)
         }
-        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, context: context)
         outputs = try core.outputTypes(inputs)
     }
 

@@ -41,7 +41,7 @@ public final class MLPGeneratorStage: GeneratorStage, NetworkBacked, @unchecked 
                                                slope: config.float("slope"), rng: &rng), rank: 2)
         }
         let (net, ema) = try ModelKeys.network(config, context, make)
-        core = NetworkCore(net: net, ports: ports, ema: ema)
+        core = NetworkCore(net: net, ports: ports, ema: ema, context: context)
         outputs = try core.outputTypes(inputs)
     }
 
@@ -83,7 +83,7 @@ public final class MLPDiscriminatorStage: NetworkBacked, CriticStage, @unchecked
         var rng = ModelKeys.initRandom(config, context)
         let net = try MLPGAN.discriminator(hidden: hidden, channels: first[1], size: first[2], slope: config.float("slope"),
                                            spectralNorm: config.string("norm") == "spectral", rng: &rng)
-        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, context: context)
         outputs = try core.outputTypes(inputs)
     }
 

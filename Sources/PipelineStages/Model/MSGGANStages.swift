@@ -2,13 +2,6 @@ import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
-/// A discriminator of image pyramids that a loss can call again on new pyramids (gradient
-/// penalties over every scale).
-public protocol PyramidCriticStage: Stage {
-    /// D's outputs for `pyramid` (coarsest first), with no change to any running state.
-    func critic(pyramid: [Tensor]) throws -> Tensor
-}
-
 /// MSG-GAN's generator (Karnewar and Wang, CVPR 2020): ProGAN's generator without growing, every
 /// block emitting its image through a 1x1 toRGB.
 ///
@@ -36,7 +29,7 @@ public final class MSGGeneratorStage: GeneratorStage, NetworkBacked, @unchecked 
         let a = try ProGANKeys.architecture(config, target: config.int("target"), channels: config.int("channels"), key: "target")
         let normalize = config.bool("normalizeLatent")
         let (net, ema) = try ModelKeys.network(config, context) { ProGANGenerator(latent: z[1], architecture: a, normalizeLatent: normalize, rng: &$0) }
-        core = NetworkCore(net: net, ports: [("input", "images")], ema: ema)
+        core = NetworkCore(net: net, ports: [("input", "images")], ema: ema, context: context)
         outputs = try Self.types(net, inputs)
     }
 
@@ -95,7 +88,7 @@ public final class MSGDiscriminatorStage: NetworkBacked, PyramidCriticStage, @un
         var rng = ModelKeys.initRandom(config, context)
         let net = MSGDiscriminator(architecture: a, combine: MSGCombine(rawValue: config.string("combine"))!,
                                    groupSize: config.int("groupSize"), rng: &rng)
-        core = NetworkCore(net: net, ports: ports, sameShapes: true)
+        core = NetworkCore(net: net, ports: ports, sameShapes: true, context: context)
         outputs = try Self.types(net, ports, inputs)
     }
 

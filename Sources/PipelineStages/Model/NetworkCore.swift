@@ -17,14 +17,20 @@ public final class NetworkCore: @unchecked Sendable {
     /// Every input must have the first one's shape (a discriminator sees real and generated
     /// images of one size).
     let sameShapes: Bool
+    /// Whether training evaluations on several ranks compute batch statistics over every rank's
+    /// batch (the pipeline's `distributed.syncBatchNorm`).
+    let synchronizesBatchNorm: Bool
 
+    /// `context` is the run the stage is built for; nil for a network that is never evaluated in
+    /// a run (weights loaded or saved on their own).
     init(net: any Layer, ports: [(input: String, output: String)], ema: ExponentialMovingAverage? = nil,
-         instanceNoise: InstanceNoise? = nil, sameShapes: Bool = false) {
+         instanceNoise: InstanceNoise? = nil, sameShapes: Bool = false, context: BuildContext? = nil) {
         self.net = net
         self.sameShapes = sameShapes
         self.ports = ports
         self.ema = ema
         self.instanceNoise = instanceNoise
+        synchronizesBatchNorm = context?.distributed.syncBatchNorm ?? false
     }
 
     /// Wiring of a model stage: a single `input` wire gives output `single`; an `inputs` map gives
@@ -61,10 +67,12 @@ public final class NetworkCore: @unchecked Sendable {
 
     /// Runs the network on each requested input, in declaration order (so running statistics
     /// update in the same order whatever the scheduler does). Sample evaluations use the moving
-    /// average when there is one.
+    /// average when there is one. Training evaluations of a data-parallel run synchronise batch
+    /// statistics over the evaluation's communicator when the pipeline asks for it.
     func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         let mode: ForwardMode = e.mode == .train ? .train : .sample
         let model = e.mode == .sample ? (ema?.average ?? net) : net
+        let sync = synchronizesBatchNorm && e.mode == .train && e.ranks > 1 ? e.communicator : nil
         var out: [String: PortValue] = [:]
         for (input, output) in ports where e.outputs.contains(output) {
             var x = try e.tensor(input)
@@ -72,7 +80,7 @@ public final class NetworkCore: @unchecked Sendable {
                 var rng = e.random("instanceNoise/" + input)
                 x = try instanceNoise.apply(x, step: e.step, rng: &rng)
             }
-            if let sync = e.batchNormSynchronizer {
+            if let sync {
                 out[output] = .tensor(try BatchNorm.synchronized(over: sync) { try model.forward(x, mode: mode) })
             } else {
                 out[output] = .tensor(try model.forward(x, mode: mode))
@@ -178,157 +186,4 @@ public final class NetworkCore: @unchecked Sendable {
         }
         try ema?.copy()
     }
-}
-
-/// Gaussian noise added to a discriminator's inputs while training (Sonderby et al., 2016;
-/// Arjovsky and Bottou, 2017), so that real and generated distributions overlap early on.
-///
-/// The standard deviation falls linearly from `std` at step 1 to 0 at `steps` (nil: constant).
-struct InstanceNoise: Sendable {
-    var std: Float
-    var steps: Int?
-
-    func std(at step: Int) -> Float {
-        guard let steps else { return std }
-        return std * max(0, 1 - Float(step - 1) / Float(steps))
-    }
-
-    func apply(_ x: Tensor, step: Int, rng: inout PhiloxRandom) throws -> Tensor {
-        let s = std(at: step)
-        guard s > 0 else { return x }
-        return try x + Tensor(randomNormal: x.shape, std: s, using: &rng)
-    }
-}
-
-/// Keys shared by model stages: one `input` wire or a map of `inputs` (one output per name).
-enum ModelKeys {
-    static func wiring(single: String) -> [ConfigKey] {
-        [
-            ConfigKey("input", .wire, default: .null, "The input, producing output '\(single)'."),
-            ConfigKey("inputs", .wireMap, default: .null, "Several inputs through the same weights; one output per name."),
-        ]
-    }
-
-    /// Generator keys: the moving average of the weights.
-    static let generator: [ConfigKey] = [
-        ConfigKey("ema", .number(min: 0, max: 0.999999), default: .null,
-                  "Keep a moving average of the weights with this decay (e.g. 0.999), updated after each optimizer step and used for samples."),
-    ]
-
-    /// Discriminator keys: instance noise.
-    static let discriminator: [ConfigKey] = [
-        ConfigKey("instanceNoise", .number(min: 0), default: .number(0), "Std of Gaussian noise added to every input while training (0: none)."),
-        ConfigKey("instanceNoiseSteps", .int(min: 1), default: .null, "Steps over which that std falls linearly to 0 (null: constant)."),
-    ]
-
-    static func checkWiring(_ config: StageConfig) throws {
-        if config.isNull("input") == config.isNull("inputs") {
-            throw StageProblem(key: config.isNull("input") ? nil : "inputs", "give either 'input' or 'inputs'")
-        }
-    }
-
-    /// A generator's latent input shape, [N, dim] or [N, dim, 1, 1], or an error naming the wire `key`.
-    static func latentShape(_ inputs: [String: PortType], key: String) throws -> [Int] {
-        guard let z = inputs[key]?.shape, z.count == 2 || (z.count == 4 && z[2] == 1 && z[3] == 1) else {
-            throw StageProblem(key: key, "expected latent vectors [N, dim] or [N, dim, 1, 1], found \(inputs[key].map { "\($0)" } ?? "nothing")")
-        }
-        return z
-    }
-
-    /// A network built by `make` from the stage's initial-weight stream, and, when `ema` is set,
-    /// its moving average (a second network of the same shape that starts as a copy of it).
-    static func network<L: Layer>(
-        _ config: StageConfig, _ context: BuildContext, _ make: (inout PhiloxRandom) throws -> L
-    ) throws -> (net: L, ema: ExponentialMovingAverage?) {
-        var rng = initRandom(config, context)
-        let net = try make(&rng)
-        return (net, try ema(config, net) { var r = rng; return try make(&r) })
-    }
-
-    /// The seed stream for a model's initial weights: the pipeline seed and the stage id.
-    static func initRandom(_ config: StageConfig, _ context: BuildContext) -> PhiloxRandom {
-        PhiloxRandom(seed: context.seed, stream: stableHash("init/" + config.stageID))
-    }
-
-    static func instanceNoise(_ config: StageConfig) -> InstanceNoise? {
-        config.double("instanceNoise") > 0 ? InstanceNoise(std: config.float("instanceNoise"), steps: config.optionalInt("instanceNoiseSteps")) : nil
-    }
-
-    /// The moving average of `net`, built as a second copy by `make`, when `ema` is set.
-    static func ema(_ config: StageConfig, _ net: any Layer, _ make: () throws -> any Layer) throws -> ExponentialMovingAverage? {
-        guard let decay = config.optionalDouble("ema") else { return nil }
-        do {
-            return try ExponentialMovingAverage(of: net, into: try make(), decay: decay)
-        } catch let e as OptimizerError {
-            throw StageProblem(key: "ema", e.message)
-        }
-    }
-}
-
-/// A stage holding one network whose weights can be saved and loaded as a PyTorch `state_dict`.
-public protocol ModelStage: Stage {
-    /// Whether the stage keeps a moving average of its weights.
-    var hasMovingAverage: Bool { get }
-    /// The weights (or their moving average) under PyTorch `state_dict` names.
-    func stateDict(ema: Bool) throws -> SafeTensorsArchive
-    /// Loads weights saved by `stateDict` or by PyTorch; throws a `StageProblem` on any mismatch.
-    func loadStateDict(_ archive: SafeTensorsArchive) throws
-}
-
-/// A model stage that turns latent vectors into images.
-public protocol GeneratorStage: ModelStage {
-    /// The latent batch the stage was built for, e.g. [64, 100] or [64, 100, 1, 1].
-    var latentShape: [Int] { get }
-    /// Images for `latent` as a sample evaluation makes them (batch statistics, no updates), from
-    /// the moving average or the weights themselves.
-    func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor
-}
-
-extension GeneratorStage {
-    /// Images for `latent` as sample evaluations make them: from the moving average when kept.
-    public func generate(_ latent: Tensor) throws -> Tensor { try generate(latent, movingAverage: hasMovingAverage) }
-}
-
-/// A discriminator a loss can call again on new inputs (gradient penalties).
-public protocol CriticStage: Stage {
-    /// D's outputs for `images`, with batch statistics and no change to any running state.
-    func critic(_ images: Tensor) throws -> Tensor
-}
-
-/// Model weights out of a run's checkpoint.
-public enum ModelStateDict {
-    /// The `state_dict` of the model stage `id` in a checkpoint (its moving average with `ema`),
-    /// read without building the pipeline.
-    public static func fromCheckpoint(_ archive: SafeTensorsArchive, stage id: String, ema: Bool) throws -> SafeTensorsArchive {
-        let state = Checkpoint.stageState(id, in: archive)
-        guard !state.tensors.isEmpty else { throw StageProblem("the checkpoint has no tensors of stage '\(id)'") }
-        return try NetworkCore.stateDict(from: state, ema: ema)
-    }
-}
-
-/// A model stage whose work is done by a `NetworkCore`: the stage only builds the network.
-public protocol NetworkBacked: ModelStage {
-    var core: NetworkCore { get }
-}
-
-extension NetworkBacked {
-    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
-    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
-    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
-    public var parameters: [(String, Tensor)] { core.parameters }
-    public func checkpointState() throws -> StageState { core.checkpointState() }
-    public func restore(_ state: StageState) throws { try core.restore(state) }
-    public var hasMovingAverage: Bool { core.ema != nil }
-    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
-    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
-}
-
-extension NetworkBacked where Self: GeneratorStage {
-    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
-        try core.generate(latent, movingAverage: movingAverage)
-    }
-}
-
-extension NetworkBacked where Self: CriticStage {
-    public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
 }

@@ -69,7 +69,7 @@ public final class ProGANGeneratorStage: GeneratorStage, NetworkBacked, @uncheck
         architecture = try ProGANKeys.architecture(config, target: config.int("target"), channels: config.int("channels"), key: "target")
         let a = architecture, normalize = config.bool("normalizeLatent")
         let (net, ema) = try ModelKeys.network(config, context) { ProGANGenerator(latent: z[1], architecture: a, normalizeLatent: normalize, rng: &$0) }
-        core = NetworkCore(net: net, ports: [("input", "images")], ema: ema)
+        core = NetworkCore(net: net, ports: [("input", "images")], ema: ema, context: context)
         current = (a.target, 1)
         outputs = try Self.types(net, inputs, resolution: a.target)
     }
@@ -175,7 +175,7 @@ public final class ProGANDiscriminatorStage: NetworkBacked, CriticStage, @unchec
         architecture = try ProGANKeys.architecture(config, target: first[2], channels: first[1], key: ports[0].input)
         var rng = ModelKeys.initRandom(config, context)
         let net = ProGANDiscriminator(architecture: architecture, groupSize: config.int("groupSize"), rng: &rng)
-        core = NetworkCore(net: net, ports: ports, sameShapes: true)
+        core = NetworkCore(net: net, ports: ports, sameShapes: true, context: context)
         outputs = try core.outputTypes(inputs)
     }
 

@@ -15,6 +15,7 @@ import TensorRuntime
 public final class NormalNoiseStage: Stage, @unchecked Sendable {
     public static let typeName = "noise.normal"
     public static let summary = "Latent vectors from N(0, 1); fixed vectors for sinks and metrics."
+    public static let lane = StageLane.data
     public static let configKeys: [ConfigKey] = [
         ConfigKey("dim", .int(min: 1, max: 1 << 16), "Length of each latent vector."),
         ConfigKey("batch", .int(min: 1, max: 1 << 16), default: .number(64), "Vectors drawn per evaluation."),

@@ -13,6 +13,7 @@ import TensorRuntime
 public final class GridSinkStage: Stage, @unchecked Sendable {
     public static let typeName = "sink.grid"
     public static let summary = "A PNG grid of an image batch every 'every' steps, as <folder>/step-NNNNNNNN.png."
+    public static let lane = StageLane.output
     public static let configKeys: [ConfigKey] = [
         ConfigKey("input", .wire, "Images [N, C, H, W] in [-1, 1] (C of 1, 3 or 4)."),
         ConfigKey("nrow", .int(min: 1), default: .number(8), "Images per row of the grid."),

@@ -14,6 +14,7 @@ import TensorRuntime
 public final class ImageSinkStage: Stage, @unchecked Sendable {
     public static let typeName = "sink.image"
     public static let summary = "One image as <folder>/step-NNNNNNNN.png every 'every' steps, and the last as 'final'."
+    public static let lane = StageLane.output
     public static let configKeys: [ConfigKey] = [
         ConfigKey("input", .wire, "One image [1, C, H, W] (C of 1 to 4)."),
         ConfigKey("range", .string(choices: ["unit", "symmetric"]), default: .string("unit"), "Values in [0, 1] (unit) or [-1, 1] (symmetric)."),

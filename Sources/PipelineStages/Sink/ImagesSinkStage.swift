@@ -11,6 +11,7 @@ import TensorRuntime
 public final class ImagesSinkStage: Stage, @unchecked Sendable {
     public static let typeName = "sink.images"
     public static let summary = "Every image of a batch as its own PNG, in <folder>/step-NNNNNNNN/NNNN.png."
+    public static let lane = StageLane.output
     public static let configKeys: [ConfigKey] = [
         ConfigKey("input", .wire, "Images [N, C, H, W] in [-1, 1] (C of 1 to 4)."),
         ConfigKey("bitDepth", .int(min: 8, max: 16), default: .number(8), "8 or 16 bits per sample."),

@@ -13,6 +13,7 @@ import TensorRuntime
 public final class PyramidGridSinkStage: Stage, @unchecked Sendable {
     public static let typeName = "sink.pyramid"
     public static let summary = "A PNG of one grid per scale of a pyramid, side by side, as <folder>/step-NNNNNNNN.png."
+    public static let lane = StageLane.output
     public static let configKeys: [ConfigKey] = [
         ConfigKey("input", .wire, "A pyramid of images in [-1, 1] (C of 1, 3 or 4), coarsest first."),
         ConfigKey("nrow", .int(min: 1), default: .number(4), "Images per row of each grid."),

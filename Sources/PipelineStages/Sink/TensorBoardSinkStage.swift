@@ -14,6 +14,7 @@ import TensorRuntime
 public final class TensorBoardSinkStage: Stage, @unchecked Sendable {
     public static let typeName = "sink.tensorboard"
     public static let summary = "Image grids of its inputs in a TensorBoard event file (tag = input name)."
+    public static let lane = StageLane.output
     public static let configKeys: [ConfigKey] = [
         ConfigKey("images", .wireMap, "Image batches [N, C, H, W] in [-1, 1] (C of 1, 3 or 4), each under its name as the tag."),
         ConfigKey("nrow", .int(min: 1), default: .number(8), "Images per row of each grid."),

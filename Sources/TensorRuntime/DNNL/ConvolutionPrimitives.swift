@@ -65,50 +65,50 @@ enum ConvolutionPrimitives {
 
     /// dx = conv^T(dy, w): the gradient of conv's input, and a transposed convolution's forward.
     static func backwardData(_ g: ConvGeometry) throws -> DNNLPrimitive {
-        let key = PrimitiveKey(kind: .convBackwardData, values: g.keyValues, detail: g.detail)
-        return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
-            let hint = try forwardDescriptor(g, bias: false)
-            defer { dnnl_primitive_desc_destroy(hint) }
-            var diffSrc = try DNNLContext.anyDesc(g.input)
-            var weights = try DNNLContext.anyDesc(g.weight)
-            var diffDst = try DNNLContext.anyDesc(g.output)
-            let p = g.dnnlParameters
-            var desc = dnnl_convolution_desc_t()
-            try DNNLContext.check(
-                dnnl_dilated_convolution_backward_data_desc_init(
-                    &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, p.strides, p.dilates, p.left, p.right),
-                "convolution_backward_data_desc_init(\(g.detail))")
-            let pd = try createDescriptor(&desc, hint: hint, what: "conv backward data \(g.detail)")
-            return try DNNLPrimitive(descriptor: pd, arguments: [
-                (DNNL_ARG_DIFF_DST, try DNNLContext.plainDesc(g.output), false),
-                (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
-                (DNNL_ARG_DIFF_SRC, try DNNLContext.plainDesc(g.input), true),
-            ])
+        try backward(g, kind: .convBackwardData, what: "data", arguments: [
+            (DNNL_ARG_DIFF_DST, .output, false), (DNNL_ARG_WEIGHTS, .weight, false), (DNNL_ARG_DIFF_SRC, .input, true),
+        ]) { desc, input, weight, output, p in
+            dnnl_dilated_convolution_backward_data_desc_init(
+                desc, dnnl_convolution_direct, input, weight, output, p.strides, p.dilates, p.left, p.right)
         }
     }
 
     /// dw = sum over the batch of x correlated with dy: the gradient of conv's weight.
     static func backwardWeights(_ g: ConvGeometry) throws -> DNNLPrimitive {
-        let key = PrimitiveKey(kind: .convBackwardWeights, values: g.keyValues, detail: g.detail)
+        try backward(g, kind: .convBackwardWeights, what: "weights", arguments: [
+            (DNNL_ARG_SRC, .input, false), (DNNL_ARG_DIFF_DST, .output, false), (DNNL_ARG_DIFF_WEIGHTS, .weight, true),
+        ]) { desc, input, weight, output, p in
+            dnnl_dilated_convolution_backward_weights_desc_init(
+                desc, dnnl_convolution_direct, input, weight, nil, output, p.strides, p.dilates, p.left, p.right)
+        }
+    }
+
+    /// A backward kernel (`what`: data or weights): its descriptor, with every layout left to
+    /// oneDNN and the forward descriptor as the hint, made by `initialize` from the input,
+    /// weight and output descriptors; and its plain-layout `arguments` (oneDNN argument, role,
+    /// whether it is written).
+    private static func backward(
+        _ g: ConvGeometry, kind: PrimitiveKind, what: String, arguments: [(Int32, ConvRole, Bool)],
+        initialize: (
+            _ desc: UnsafeMutablePointer<dnnl_convolution_desc_t>, _ input: UnsafePointer<dnnl_memory_desc_t>,
+            _ weight: UnsafePointer<dnnl_memory_desc_t>, _ output: UnsafePointer<dnnl_memory_desc_t>,
+            _ parameters: (strides: [Int64], dilates: [Int64], left: [Int64], right: [Int64])
+        ) -> dnnl_status_t
+    ) throws -> DNNLPrimitive {
+        let key = PrimitiveKey(kind: kind, values: g.keyValues, detail: g.detail)
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             let hint = try forwardDescriptor(g, bias: false)
             defer { dnnl_primitive_desc_destroy(hint) }
-            var src = try DNNLContext.anyDesc(g.input)
-            var diffWeights = try DNNLContext.anyDesc(g.weight)
-            var diffDst = try DNNLContext.anyDesc(g.output)
-            let p = g.dnnlParameters
+            var input = try DNNLContext.anyDesc(g.input)
+            var weight = try DNNLContext.anyDesc(g.weight)
+            var output = try DNNLContext.anyDesc(g.output)
             var desc = dnnl_convolution_desc_t()
-            try DNNLContext.check(
-                dnnl_dilated_convolution_backward_weights_desc_init(
-                    &desc, dnnl_convolution_direct, &src, &diffWeights, nil, &diffDst,
-                    p.strides, p.dilates, p.left, p.right),
-                "convolution_backward_weights_desc_init(\(g.detail))")
-            let pd = try createDescriptor(&desc, hint: hint, what: "conv backward weights \(g.detail)")
-            return try DNNLPrimitive(descriptor: pd, arguments: [
-                (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.input), false),
-                (DNNL_ARG_DIFF_DST, try DNNLContext.plainDesc(g.output), false),
-                (DNNL_ARG_DIFF_WEIGHTS, try DNNLContext.plainDesc(g.weight), true),
-            ])
+            try DNNLContext.check(initialize(&desc, &input, &weight, &output, g.dnnlParameters),
+                                  "convolution_backward_\(what)_desc_init(\(g.detail))")
+            let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)")
+            return try DNNLPrimitive(descriptor: pd, arguments: arguments.map { argument, role, written in
+                (argument, try DNNLContext.plainDesc(g.dims(role)), written)
+            })
         }
     }
 
@@ -142,6 +142,25 @@ enum ConvolutionPrimitives {
     }
 }
 
+/// A convolution's three operands: x, the weights and y, whatever their direction (in a
+/// backward kernel `output` is dy and `input` may be dx).
+enum ConvRole {
+    case input
+    case weight
+    case output
+}
+
+extension ConvGeometry {
+    /// The shape of the operand in `role`.
+    func dims(_ role: ConvRole) -> [Int] {
+        switch role {
+        case .input: input
+        case .weight: weight
+        case .output: output
+        }
+    }
+}
+
 /// Copies of a convolution's operands in the layouts its kernels chose, by role: `input` is x
 /// (SRC, or DIFF_SRC), `weight` the weights, `output` y or its gradient (DST, or DIFF_DST). The
 /// three kernels give each role the same argument, so a copy made by one can feed another.
@@ -149,6 +168,23 @@ struct ConvCopies {
     var input: LayoutCopy?
     var weight: LayoutCopy?
     var output: LayoutCopy?
+
+    subscript(_ role: ConvRole) -> LayoutCopy? {
+        get {
+            switch role {
+            case .input: input
+            case .weight: weight
+            case .output: output
+            }
+        }
+        set {
+            switch role {
+            case .input: input = newValue
+            case .weight: weight = newValue
+            case .output: output = newValue
+            }
+        }
+    }
 }
 
 /// Runs the convolution kernels on tensors, without recording anything for autograd.
@@ -168,25 +204,12 @@ enum ConvolutionKernels {
             // y[n, o] = sum over (c, kh, kw) of x[n, c, kh, kw] w[o, c, kh, kw]: X W^T (+ b).
             let mm = MatMulGeometry(batch: nil, m: g.input[0], k: g.patch, n: g.weight[0],
                                     transposeA: false, transposeB: true, bias: b != nil)
-            let y = try Profiler.measure(label, flops: g.flops) {
-                try MatMulPrimitives.run(g.matrix(x, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), b, mm)
-            }
-            return (Tensor(storage: y.storage, shape: g.output), ConvCopies())
+            return try matrixProduct(label, g, mm, g.matrix(x, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), b, into: .output)
         }
-        let primitive = try ConvolutionPrimitives.forward(g, bias: b != nil)
-        let xc = x.contiguousData(), wc = w.contiguousData(), bc = b?.contiguousData()
-        let out = Tensor(uninitialized: g.output)
-        var buffers = [DNNL_ARG_SRC: xc.data, DNNL_ARG_WEIGHTS: wc.data, DNNL_ARG_DST: out.data]
-        if let bc { buffers[DNNL_ARG_BIAS] = bc.data }
-        var ready: [Int32: LayoutCopy] = [:]
-        if let c = prepared.input { ready[DNNL_ARG_SRC] = c }
-        if let c = prepared.weight { ready[DNNL_ARG_WEIGHTS] = c }
-        let made = try Profiler.measure(label, flops: g.flops) {
-            try withExtendedLifetime((xc, wc, bc)) {
-                try primitive.execute(buffers, prepared: ready, label: label, flops: g.flops)
-            }
-        }
-        return (out, ConvCopies(input: made[DNNL_ARG_SRC], weight: made[DNNL_ARG_WEIGHTS]))
+        var reads: [(Int32, ConvRole?, Tensor)] = [(DNNL_ARG_SRC, .input, x), (DNNL_ARG_WEIGHTS, .weight, w)]
+        if let b { reads.append((DNNL_ARG_BIAS, nil, b)) }
+        return try run(ConvolutionPrimitives.forward(g, bias: b != nil), label, g, reads: reads,
+                       into: (DNNL_ARG_DST, .output), prepared: prepared)
     }
 
     static func backwardData(
@@ -197,24 +220,11 @@ enum ConvolutionKernels {
             // dx[n, (c, kh, kw)] = sum over o of dy[n, o] w[o, (c, kh, kw)]: dY W.
             let mm = MatMulGeometry(batch: nil, m: g.input[0], k: g.weight[0], n: g.patch,
                                     transposeA: false, transposeB: false, bias: false)
-            let dx = try Profiler.measure(label, flops: g.flops) {
-                try MatMulPrimitives.run(g.matrix(dy, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), nil, mm)
-            }
-            return (Tensor(storage: dx.storage, shape: g.input), ConvCopies())
+            return try matrixProduct(label, g, mm, g.matrix(dy, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), nil, into: .input)
         }
-        let primitive = try ConvolutionPrimitives.backwardData(g)
-        let dyc = dy.contiguousData(), wc = w.contiguousData()
-        let out = Tensor(uninitialized: g.input)
-        var ready: [Int32: LayoutCopy] = [:]
-        if let c = prepared.output { ready[DNNL_ARG_DIFF_DST] = c }
-        if let c = prepared.weight { ready[DNNL_ARG_WEIGHTS] = c }
-        let made = try Profiler.measure(label, flops: g.flops) {
-            try withExtendedLifetime((dyc, wc)) {
-                try primitive.execute([DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_WEIGHTS: wc.data, DNNL_ARG_DIFF_SRC: out.data],
-                                      prepared: ready, label: label, flops: g.flops)
-            }
-        }
-        return (out, ConvCopies(weight: made[DNNL_ARG_WEIGHTS], output: made[DNNL_ARG_DIFF_DST]))
+        return try run(ConvolutionPrimitives.backwardData(g), label, g,
+                       reads: [(DNNL_ARG_DIFF_DST, .output, dy), (DNNL_ARG_WEIGHTS, .weight, w)],
+                       into: (DNNL_ARG_DIFF_SRC, .input), prepared: prepared)
     }
 
     static func backwardWeights(
@@ -225,24 +235,46 @@ enum ConvolutionKernels {
             // dw[o, (c, kh, kw)] = sum over n of dy[n, o] x[n, (c, kh, kw)]: dY^T X.
             let mm = MatMulGeometry(batch: nil, m: g.weight[0], k: g.input[0], n: g.patch,
                                     transposeA: true, transposeB: false, bias: false)
-            let dw = try Profiler.measure(label, flops: g.flops) {
-                try MatMulPrimitives.run(g.matrix(dy, rows: g.input[0]), g.matrix(x, rows: g.input[0]), nil, mm)
-            }
-            return (Tensor(storage: dw.storage, shape: g.weight), ConvCopies())
+            return try matrixProduct(label, g, mm, g.matrix(dy, rows: g.input[0]), g.matrix(x, rows: g.input[0]), nil, into: .weight)
         }
-        let primitive = try ConvolutionPrimitives.backwardWeights(g)
-        let xc = x.contiguousData(), dyc = dy.contiguousData()
-        let out = Tensor(uninitialized: g.weight)
+        return try run(ConvolutionPrimitives.backwardWeights(g), label, g,
+                       reads: [(DNNL_ARG_SRC, .input, x), (DNNL_ARG_DIFF_DST, .output, dy)],
+                       into: (DNNL_ARG_DIFF_WEIGHTS, .weight), prepared: prepared)
+    }
+
+    /// Runs `primitive` on `reads` (oneDNN argument, role, tensor; a bias has no role) into a new
+    /// tensor in the role `into`, with the `prepared` copies of the roles it reads; returns the
+    /// copies it made of the operands it read, by role.
+    private static func run(
+        _ primitive: DNNLPrimitive, _ label: String, _ g: ConvGeometry, reads: [(Int32, ConvRole?, Tensor)],
+        into result: (argument: Int32, role: ConvRole), prepared: ConvCopies
+    ) throws -> (Tensor, ConvCopies) {
+        let operands = reads.map { ($0.0, $0.1, $0.2.contiguousData()) }
+        let out = Tensor(uninitialized: g.dims(result.role))
+        var buffers = [result.argument: out.data]
         var ready: [Int32: LayoutCopy] = [:]
-        if let c = prepared.input { ready[DNNL_ARG_SRC] = c }
-        if let c = prepared.output { ready[DNNL_ARG_DIFF_DST] = c }
+        for (argument, role, t) in operands {
+            buffers[argument] = t.data
+            if let role, let c = prepared[role] { ready[argument] = c }
+        }
         let made = try Profiler.measure(label, flops: g.flops) {
-            try withExtendedLifetime((xc, dyc)) {
-                try primitive.execute([DNNL_ARG_SRC: xc.data, DNNL_ARG_DIFF_DST: dyc.data, DNNL_ARG_DIFF_WEIGHTS: out.data],
-                                      prepared: ready, label: label, flops: g.flops)
+            try withExtendedLifetime(operands) {
+                try primitive.execute(buffers, prepared: ready, label: label, flops: g.flops)
             }
         }
-        return (out, ConvCopies(input: made[DNNL_ARG_SRC], output: made[DNNL_ARG_DIFF_DST]))
+        var copies = ConvCopies()
+        for (argument, role, _) in operands { if let role { copies[role] = made[argument] } }
+        return (out, copies)
+    }
+
+    /// A fully connected convolution as the matrix product `mm` of `a` and `b` (+ `bias`), shaped
+    /// as the operand in the role `into`.
+    private static func matrixProduct(
+        _ label: String, _ g: ConvGeometry, _ mm: MatMulGeometry, _ a: @autoclosure () -> Tensor, _ b: @autoclosure () -> Tensor,
+        _ bias: Tensor?, into role: ConvRole
+    ) throws -> (Tensor, ConvCopies) {
+        let product = try Profiler.measure(label, flops: g.flops) { try MatMulPrimitives.run(a(), b(), bias, mm) }
+        return (Tensor(storage: product.storage, shape: g.dims(role)), ConvCopies())
     }
 }
 

@@ -1,9 +1,5 @@
 import CDNNL
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The process-wide oneDNN CPU engine, and the stream each thread executes on.
 ///
 /// Primitives are created once (see `PrimitiveCache`) and may run on several threads at once;
@@ -20,25 +16,24 @@ enum DNNLContext {
         return engine
     }()
 
-    private static let streamKey: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { p in
-            dnnl_stream_destroy(OpaquePointer(p))
+    /// A CPU stream, destroyed with its owner.
+    private final class Stream {
+        let handle: dnnl_stream_t
+        init() {
+            var stream: dnnl_stream_t?
+            let status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
+            guard status == dnnl_success, let stream else {
+                fatalError("oneDNN: cannot create a stream (status \(status.rawValue))")
+            }
+            handle = stream
         }
-        return key
-    }()
+        deinit { dnnl_stream_destroy(handle) }
+    }
+
+    private static let streams = ThreadLocal<Stream> { Stream() }
 
     /// This thread's stream, created on first use and destroyed with the thread.
-    static var stream: dnnl_stream_t {
-        if let p = pthread_getspecific(streamKey) { return OpaquePointer(p) }
-        var stream: dnnl_stream_t?
-        let status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
-        guard status == dnnl_success, let stream else {
-            fatalError("oneDNN: cannot create a stream (status \(status.rawValue))")
-        }
-        pthread_setspecific(streamKey, UnsafeRawPointer(stream))
-        return stream
-    }
+    static var stream: dnnl_stream_t { streams.value.handle }
 
     /// Throws a `TensorError` naming `call` when a oneDNN call fails.
     static func check(_ status: dnnl_status_t, _ call: @autoclosure () -> String) throws {

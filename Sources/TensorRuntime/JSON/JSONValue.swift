@@ -32,16 +32,22 @@ public indirect enum JSONValue: Equatable, Sendable {
         return nil
     }
 
-    /// A short name of the value's JSON type, for messages.
-    public var typeName: String {
+    /// A short name of the value's JSON type, for messages: "an array", "a number".
+    public var kind: String {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
-        case .number(let n): return n.rounded() == n ? "an integer" : "a number"
+        case .number: return "a number"
         case .string: return "a string"
         case .array: return "an array"
         case .object: return "an object"
         }
+    }
+
+    /// `kind`, with integral numbers called "an integer", for messages about configuration values.
+    public var typeName: String {
+        if case .number(let n) = self, n.rounded() == n { return "an integer" }
+        return kind
     }
 
     /// Sets `value` at `path` (object keys only), creating objects on the way.
@@ -61,7 +67,10 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 }
 
-struct JSONPathError: Error { var message: String }
+/// Why `JSONValue.set(_:at:)` could not set a value.
+public struct JSONPathError: Error, Sendable {
+    public var message: String
+}
 
 extension JSONValue {
     /// Compact or indented JSON text.
@@ -102,7 +111,8 @@ extension JSONValue {
         }
     }
 
-    static func quote(_ s: String) -> String {
+    /// `s` as a JSON string literal.
+    public static func quote(_ s: String) -> String {
         var r = "\""
         for u in s.unicodeScalars {
             switch u {
@@ -111,12 +121,12 @@ extension JSONValue {
             case "\n": r += "\\n"
             case "\r": r += "\\r"
             case "\t": r += "\\t"
-            default:
-                if u.value < 0x20 { r += String(format: "\\u%04x", u.value) } else { r.unicodeScalars.append(u) }
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                r += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: r.unicodeScalars.append(u)
             }
         }
         return r + "\""
     }
 }
-
-import Foundation

@@ -1,0 +1,70 @@
+import NeuralNet
+import PipelineGraph
+import TensorRuntime
+
+// The contracts of model stages, which losses, sinks, metrics and the commands (`export`,
+// `sample`) call on besides `Stage`. The core's own contracts are in PipelineGraph/Stage.
+
+/// A stage holding one network whose weights can be saved and loaded as a PyTorch `state_dict`.
+public protocol ModelStage: Stage {
+    /// Whether the stage keeps a moving average of its weights.
+    var hasMovingAverage: Bool { get }
+    /// The weights (or their moving average) under PyTorch `state_dict` names.
+    func stateDict(ema: Bool) throws -> SafeTensorsArchive
+    /// Loads weights saved by `stateDict` or by PyTorch; throws a `StageProblem` on any mismatch.
+    func loadStateDict(_ archive: SafeTensorsArchive) throws
+}
+
+/// A model stage that turns latent vectors into images.
+public protocol GeneratorStage: ModelStage {
+    /// The latent batch the stage was built for, e.g. [64, 100] or [64, 100, 1, 1].
+    var latentShape: [Int] { get }
+    /// Images for `latent` as a sample evaluation makes them (batch statistics, no updates), from
+    /// the moving average or the weights themselves.
+    func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor
+}
+
+extension GeneratorStage {
+    /// Images for `latent` as sample evaluations make them: from the moving average when kept.
+    public func generate(_ latent: Tensor) throws -> Tensor { try generate(latent, movingAverage: hasMovingAverage) }
+}
+
+/// A discriminator a loss can call again on new inputs (gradient penalties).
+public protocol CriticStage: Stage {
+    /// D's outputs for `images`, with batch statistics and no change to any running state.
+    func critic(_ images: Tensor) throws -> Tensor
+}
+
+/// A discriminator of image pyramids that a loss can call again on new pyramids (gradient
+/// penalties over every scale).
+public protocol PyramidCriticStage: Stage {
+    /// D's outputs for `pyramid` (coarsest first), with no change to any running state.
+    func critic(pyramid: [Tensor]) throws -> Tensor
+}
+
+/// A model stage whose work is done by a `NetworkCore`: the stage only builds the network.
+public protocol NetworkBacked: ModelStage {
+    var core: NetworkCore { get }
+}
+
+extension NetworkBacked {
+    public func outputTypes(for inputs: [String: PortType]) throws -> [String: PortType] { try core.outputTypes(inputs) }
+    public func inputsNeeded(for output: String) -> [String]? { core.inputsNeeded(for: output) }
+    public func evaluate(_ e: Evaluation) throws -> [String: PortValue] { try core.evaluate(e) }
+    public var parameters: [(String, Tensor)] { core.parameters }
+    public func checkpointState() throws -> StageState { core.checkpointState() }
+    public func restore(_ state: StageState) throws { try core.restore(state) }
+    public var hasMovingAverage: Bool { core.ema != nil }
+    public func stateDict(ema: Bool) throws -> SafeTensorsArchive { try core.stateDict(ema: ema) }
+    public func loadStateDict(_ archive: SafeTensorsArchive) throws { try core.loadStateDict(archive) }
+}
+
+extension NetworkBacked where Self: GeneratorStage {
+    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
+        try core.generate(latent, movingAverage: movingAverage)
+    }
+}
+
+extension NetworkBacked where Self: CriticStage {
+    public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
+}
