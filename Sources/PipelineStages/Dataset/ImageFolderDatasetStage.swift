@@ -203,7 +203,7 @@ final class FolderSource: ItemSource, @unchecked Sendable {
         }
         if !folder.skipped.isEmpty {
             let n = folder.skipped.count
-            lines.append("ignored \(n) file\(n == 1 ? "" : "s") that \(n == 1 ? "is" : "are") not images by extension: " + folder.skipped.joined(separator: ", "))
+            lines.append("ignored \(n) file\(n == 1 ? " that is not an image" : "s that are not images") by extension: " + folder.skipped.joined(separator: ", "))
         }
         return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }

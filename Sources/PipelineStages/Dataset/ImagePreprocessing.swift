@@ -32,6 +32,12 @@ struct ImagePreprocessing: Sendable {
     var size: Int?
     var fit: Fit
 
+    init(channels: Int, size: Int?, fit: Fit) {
+        self.channels = channels
+        self.size = size
+        self.fit = fit
+    }
+
     init(config: StageConfig, fileChannels: Int) throws {
         channels = config.optionalInt("channels") ?? fileChannels
         size = config.optionalInt("size")
