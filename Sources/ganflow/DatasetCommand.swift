@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImageIO
+import PipelineGraph
 import PipelineStages
 
 /// `ganflow dataset ...`: work on datasets outside a pipeline.
@@ -8,7 +9,7 @@ struct DatasetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dataset",
         abstract: "Prepare image datasets: decode, orient and resize once into a memory-mapped file.",
-        subcommands: [DatasetPrepareCommand.self])
+        subcommands: [DatasetPrepareCommand.self, DatasetBenchCommand.self])
 }
 
 struct DatasetPrepareCommand: ParsableCommand {
@@ -89,6 +90,69 @@ struct DatasetPrepareCommand: ParsableCommand {
         if !summary.ignored.isEmpty {
             print("skipped \(summary.ignored.count) file\(summary.ignored.count == 1 ? " that is not an image" : "s that are not images") by extension:")
             for f in summary.ignored { print("  \(f)") }
+        }
+    }
+}
+
+/// `ganflow dataset bench`: how fast a dataset stage serves images, as a training run takes them.
+struct DatasetBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time a dataset stage serving batches: a folder or ZIP through dataset.images, a .gfd through dataset.prepared.",
+        discussion: """
+            Builds the stage as a pipeline would (shuffled, prefetching, decoding on every core) and
+            prints the images per second served after a warm-up batch. Scripts/bench-data.sh runs it
+            beside PIL + torchvision's ImageFolder and DataLoader.
+            """)
+
+    @Argument(help: "A folder or ZIP of images, or a prepared .gfd file.")
+    var path: String
+
+    @Option(help: "Side of the square images served.")
+    var size: Int = 64
+
+    @Option(help: "Images per batch.")
+    var batch: Int = 64
+
+    @Option(help: "Images to serve in the timed part (rounded up to whole batches).")
+    var images: Int = 500
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let prepared = (try? PreparedDataset(path: path)) != nil
+        let type = prepared ? "dataset.prepared" : "dataset.images"
+        let extra = prepared ? "" : #", "size": \#(size), "channels": 3"#
+        let encodedPath = String(decoding: try JSONEncoder().encode(path), as: UTF8.self)
+        let text = """
+            { "name": "bench", "seed": 0, "steps": 1,
+              "stages": { "data": { "type": "\(type)", "path": \(encodedPath), "batch": \(batch), "labels": false\(extra) } },
+              "schedule": [ { "run": "data" } ] }
+            """
+        let dir = NSTemporaryDirectory() + "/ganflow-dataset-bench-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let doc = try PipelineDocument.parse(text, file: FileManager.default.currentDirectoryPath + "/bench.json")
+            let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+            let stage = pipeline.nodes["data"]!.stage
+            func serve(_ index: Int) throws {
+                _ = try stage.evaluate(Evaluation(outputs: ["images"], inputs: [:], step: index + 1, index: index, mode: .train, seed: 0, stageID: "data"))
+            }
+            try serve(0)  // warm-up: the first batch waits for the prefetcher to start
+            let batches = (images + batch - 1) / batch
+            let start = DispatchTime.now().uptimeNanoseconds
+            for i in 0..<batches { try serve(i + 1) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let rate = Double(batches * batch) / seconds
+            try stage.finish()
+            if json {
+                print(#"{"stage": "\#(type)", "images": \#(batches * batch), "seconds": \#(seconds), "imagesPerSecond": \#(rate)}"#)
+            } else {
+                print(String(format: "%@: %d images of %dx%d in %.3f s: %.1f images/s", type, batches * batch, size, size, seconds, rate))
+            }
+        } catch {
+            throw report(error)
         }
     }
 }
