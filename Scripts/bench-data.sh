@@ -26,7 +26,7 @@ folder=() prepared=() torch=()
 for r in $(seq "$rounds"); do
     a=$("$bin" dataset bench "$dir" --size 64 --batch 64 --images $images --json | sed 's/.*"imagesPerSecond": \([0-9.]*\).*/\1/')
     b=$("$bin" dataset bench "$dir.gfd" --batch 64 --images 4480 --json | sed 's/.*"imagesPerSecond": \([0-9.]*\).*/\1/')
-    c=$("$python" Scripts/bench_data.py torch "$dir" 64 64 2 $images)
+    c=$("$python" -W ignore Scripts/bench_data.py torch "$dir" 64 64 2 $images)
     printf 'round %d: dataset.images %8.1f  dataset.prepared %10.1f  torchvision %7.1f images/s\n' "$r" "$a" "$b" "$c"
     folder+=("$a") prepared+=("$b") torch+=("$c")
 done

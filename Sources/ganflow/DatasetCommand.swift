@@ -125,10 +125,13 @@ struct DatasetBenchCommand: ParsableCommand {
         let type = prepared ? "dataset.prepared" : "dataset.images"
         let extra = prepared ? "" : #", "size": \#(size), "channels": 3"#
         let encodedPath = String(decoding: try JSONEncoder().encode(path), as: UTF8.self)
+        // The grid sink only gives the pipeline a stage that acts; the benchmark evaluates the
+        // dataset stage alone and never runs it.
         let text = """
             { "name": "bench", "seed": 0, "steps": 1,
-              "stages": { "data": { "type": "\(type)", "path": \(encodedPath), "batch": \(batch), "labels": false\(extra) } },
-              "schedule": [ { "run": "data" } ] }
+              "stages": { "data": { "type": "\(type)", "path": \(encodedPath), "batch": \(batch), "labels": false\(extra) },
+                          "grid": { "type": "sink.grid", "input": "data.images" } },
+              "schedule": [ { "run": "grid" } ] }
             """
         let dir = NSTemporaryDirectory() + "/ganflow-dataset-bench-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
