@@ -117,7 +117,7 @@ public enum ImageFile {
         guard width > 0, height > 0 else { throw ImageIOError(path: path, "the header declares an empty \(width)x\(height) image") }
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
         if overflow || pixels > limit {
-            throw ImageIOError(path: path, "the header declares \(width)x\(height) pixels, more than the limit of \(limit) (a decompression bomb?); raise 'maxPixels' to read it")
+            throw ImageIOError(path: path, "the header declares \(width)x\(height) pixels, more than the limit of \(limit) (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it")
         }
     }
 

@@ -78,9 +78,9 @@ import Testing
         ("bad-huffman.jpg", "cannot decode JPEG: Bogus Huffman table definition"),
         ("empty.jpg", "empty file (0 bytes): not an image"),
         ("not-an-image.jpg", "not a PNG, JPEG or WebP file (starts with bytes 54 68 69 73 20 69 73 20)"),
-        ("bomb.jpg", "the header declares 65000x65000 pixels, more than the limit of 89478485 (a decompression bomb?); raise 'maxPixels' to read it"),
-        ("bomb.png", "the header declares 100000x100000 pixels, more than the limit of 89478485 (a decompression bomb?); raise 'maxPixels' to read it"),
-        ("bomb.webp", "the header declares 16383x16383 pixels, more than the limit of 89478485 (a decompression bomb?); raise 'maxPixels' to read it"),
+        ("bomb.jpg", "the header declares 65000x65000 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it"),
+        ("bomb.png", "the header declares 100000x100000 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it"),
+        ("bomb.webp", "the header declares 16383x16383 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it"),
         ("truncated.webp", "cannot decode WebP: the image data is corrupt or truncated"),
     ]
 
@@ -92,7 +92,7 @@ import Testing
     @Test func thePixelLimitIsConfigurable() throws {
         let path = Fixtures.path("images/chelsea-baseline.jpg")
         #expect(imageIOError { _ = try ImageFile.read(path: path, options: ImageDecodeOptions(pixelLimit: 160 * 106 - 1)) }?.reason
-            == "the header declares 160x106 pixels, more than the limit of 16959 (a decompression bomb?); raise 'maxPixels' to read it")
+            == "the header declares 160x106 pixels, more than the limit of 16959 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it")
         #expect(try ImageFile.read(path: path, options: ImageDecodeOptions(pixelLimit: 160 * 106)).width == 160)
         let png = Fixtures.path("images/folder/space/hubble.png")
         #expect(imageIOError { _ = try ImageFile.read(path: png, options: ImageDecodeOptions(pixelLimit: 100)) } != nil)

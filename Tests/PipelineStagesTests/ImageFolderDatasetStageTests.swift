@@ -111,7 +111,7 @@ import TensorRuntime
         for _ in 0..<5 { batches.append(try stage.nextBatch().images) }
         let reasons = [
             "bad-huffman.jpg": "cannot decode JPEG: Bogus Huffman table definition",
-            "bomb.png": "the header declares 100000x100000 pixels, more than the limit of 89478485 (a decompression bomb?); raise 'maxPixels' to read it",
+            "bomb.png": "the header declares 100000x100000 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it",
             "empty.jpg": "empty file (0 bytes): not an image",
             "flipped-idat.png": "IDAT: invalid distance too far back",
             "truncated.jpg": "damaged JPEG data: Premature end of JPEG file",

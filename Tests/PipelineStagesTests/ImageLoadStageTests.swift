@@ -23,10 +23,10 @@ import TensorRuntime
             "$.stages.data.path: \(root)/Fixtures/images/broken/truncated.jpg: damaged JPEG data: Premature end of JPEG file",
         ])
         #expect(buildProblems(#""data": { "type": "image.load", "path": "Fixtures/images/broken/bomb.webp" }"#, consume: "data.image") == [
-            "$.stages.data.path: \(root)/Fixtures/images/broken/bomb.webp: the header declares 16383x16383 pixels, more than the limit of 89478485 (a decompression bomb?); raise 'maxPixels' to read it",
+            "$.stages.data.path: \(root)/Fixtures/images/broken/bomb.webp: the header declares 16383x16383 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it",
         ])
         #expect(buildProblems(#""data": { "type": "image.load", "path": "Fixtures/images/chelsea-baseline.jpg", "maxPixels": 1000 }"#, consume: "data.image") == [
-            "$.stages.data.path: \(root)/Fixtures/images/chelsea-baseline.jpg: the header declares 160x106 pixels, more than the limit of 1000 (a decompression bomb?); raise 'maxPixels' to read it",
+            "$.stages.data.path: \(root)/Fixtures/images/chelsea-baseline.jpg: the header declares 160x106 pixels, more than the limit of 1000 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it",
         ])
     }
 }
