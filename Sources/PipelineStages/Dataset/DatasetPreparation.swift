@@ -8,6 +8,8 @@ import TensorRuntime
 /// Images are read and resized exactly as `dataset.images` serves them (same scan order, labels,
 /// scaled JPEG decoding and area averaging), then rounded to bytes. Work is spread over every core
 /// in chunks whose results are written in scan order, so the output does not depend on timing.
+/// The packed bytes are held in memory until the file is written (its header needs the final
+/// count): 12 kB per 64x64 RGB image, 1.2 GB for 100,000 of them.
 public enum DatasetPreparation {
     public struct Options: Sendable {
         public var size: Int
