@@ -32,6 +32,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // libzip (Debian libzip-dev): ZIP archives of images and NumPy .npz statistics, read in place.
         .systemLibrary(name: "CZip", path: "Sources/CZip"),
+        // libjpeg-turbo's TurboJPEG API (Debian libturbojpeg0-dev) and libwebp's decoder (libwebp-dev).
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
         // Opens libmpi with dlopen under mpirun only: the build links nothing from MPI.
         .target(name: "CMPIShim", path: "Sources/CMPIShim", linkerSettings: [.linkedLibrary("dl")]),
         .target(
@@ -47,7 +50,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(
             name: "ImageIO",
-            dependencies: ["TensorRuntime", "CPNG", "CZlib", "CZip"],
+            dependencies: ["TensorRuntime", "CPNG", "CZlib", "CZip", "CTurboJPEG", "CWebP"],
             swiftSettings: kernelFlags),
         .target(
             name: "PipelineGraph",
@@ -99,6 +102,8 @@ if fuzzing {
         .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/IDX", swiftSettings: harness),
         .executableTarget(name: "FuzzCIFAR", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/CIFAR", swiftSettings: harness),
         .executableTarget(name: "FuzzPNG", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/PNG", swiftSettings: harness),
+        .executableTarget(name: "FuzzJPEG", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/JPEG", swiftSettings: harness),
+        .executableTarget(name: "FuzzWebP", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/WebP", swiftSettings: harness),
     ]
 }
 

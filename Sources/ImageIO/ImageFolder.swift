@@ -1,17 +1,24 @@
 import Foundation
 import TensorRuntime
 
-/// The PNG images under a folder, in a stable order, labelled by their first-level subfolder.
+/// The images under a folder, or in a ZIP archive, in a stable order, with their labels.
 ///
-/// As torchvision's `ImageFolder`: classes are the names of the root's subfolders sorted by their
-/// Unicode scalars (so `B` < `a`), class `k` is the `k`-th name, and every PNG file (by a
-/// case-insensitive `.png` extension) at any depth under a class folder belongs to it. Files directly
-/// in the root are not part of any class. With `labelled: false` every PNG under the root, at any
-/// depth, is a sample with label 0. Names starting with `.` are skipped. Samples come depth-first,
-/// each folder's entries sorted by Unicode scalars, so the order does not depend on the file system.
+/// Files are found at any depth and taken for images by their extension (`extensions`,
+/// case-insensitive); every other file (`.DS_Store`, `Thumbs.db`, notes) is skipped and listed in
+/// `skipped`, never an error. Which decoder reads an image is decided by its content, not its name.
+///
+/// Labels, when asked for, come from a `dataset.json` at the root (as StyleGAN2-ADA's
+/// `dataset_tool.py` writes it: `{"labels": [["00000/img00000000.png", 6], ...]}`, paths relative to
+/// the root; `"labels": null` means none) or else, as torchvision's `ImageFolder`, from the root's
+/// subfolders: classes are their names sorted by Unicode scalars (so `B` < `a`), class `k` is the
+/// `k`-th name, and every image at any depth under a class folder belongs to it (images directly in
+/// the root belong to none). Unlabelled, every image below the root is a sample with label 0.
+/// Hidden folders (names starting with `.`) are not entered. Samples come depth-first, each folder's
+/// entries sorted by Unicode scalars, so the order does not depend on the file system.
 public struct ImageFolder: Sendable {
     /// One image file and its class index.
     public struct Sample: Equatable, Sendable {
+        /// The file, or `archive.zip/entry` for an archive's entry.
         public var path: String
         public var label: Int
     }
@@ -20,44 +27,127 @@ public struct ImageFolder: Sendable {
     /// Class names in label order; empty when not labelled.
     public let classes: [String]
     public let samples: [Sample]
+    /// Whether the samples carry labels.
+    public let hasLabels: Bool
+    /// Files below the root that are not images by their extension, in scan order.
+    public let skipped: [String]
+    /// The archive the samples are read from, when the root is a ZIP file.
+    private let archive: ZipArchive?
+    /// Each sample's archive entry (parallel to `samples`), for an archive.
+    private let entries: [ZipArchive.Entry]
 
-    /// Scans `root`.
+    /// Scans `root`, a folder or a ZIP archive.
     ///
-    /// - Throws: `ImageIOError` naming the folder when it does not exist, has no class subfolders,
-    ///   a class folder holds no PNG file, or (unlabelled) no PNG file is found.
-    public init(root: String, labelled: Bool = true) throws {
+    /// - Throws: `ImageIOError` naming the folder when it does not exist, holds no image, has no
+    ///   class subfolders, a class folder holds no image, or `dataset.json` is malformed or lacks
+    ///   a label for an image.
+    public init(root: String, labelled: Bool = true, extensions: [String] = ImageFile.defaultExtensions) throws {
         self.root = root
+        let wanted = Set(extensions.map { $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ".")) })
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ImageIOError(path: root, "no such folder")
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) else {
+            throw ImageIOError(path: root, "no such folder or file")
         }
-        if !labelled {
-            let files = try ImageFolder.pngFiles(under: root)
-            guard !files.isEmpty else { throw ImageIOError(path: root, "no PNG images in this folder or below") }
-            classes = []
-            samples = files.map { Sample(path: $0, label: 0) }
-            return
+        // Every file below the root, relative to it, depth-first in sorted order.
+        let files: [String]
+        var entryByName: [String: ZipArchive.Entry] = [:]
+        if isDirectory.boolValue {
+            archive = nil
+            files = try ImageFolder.files(under: root, relative: "")
+        } else if ZipArchive.isArchive(root) {
+            let zip = try ZipArchive(path: root)
+            archive = zip
+            for e in zip.entries { entryByName[e.name] = e }
+            files = ImageFolder.sortedArchivePaths(zip.entries.map(\.name))
+        } else {
+            throw ImageIOError(path: root, "not a folder or a ZIP archive")
         }
-        let entries = try ImageFolder.sortedEntries(root)
-        let classNames = entries.filter { ImageFolder.isDirectory(root + "/" + $0) }
-        guard !classNames.isEmpty else {
-            throw ImageIOError(path: root, "no class subfolders: expected images in \(root)/<class name>/*.png")
+        var images = [String]()
+        var skipped = [String]()
+        for f in files where f != "dataset.json" {
+            let ext = (f as NSString).pathExtension.lowercased()
+            if wanted.contains(ext) { images.append(f) } else { skipped.append(f) }
         }
-        var samples = [Sample]()
-        for (label, name) in classNames.enumerated() {
-            let files = try ImageFolder.pngFiles(under: root + "/" + name)
-            guard !files.isEmpty else { throw ImageIOError(path: root + "/" + name, "class folder holds no PNG images") }
-            samples += files.map { Sample(path: $0, label: label) }
+        self.skipped = skipped
+        let kinds = "images (" + extensions.joined(separator: ", ") + ")"
+        let noImages = ImageIOError(path: root, "no \(kinds) in this folder or below")
+
+        var relative: [(String, Int)]
+        var classes: [String] = []
+        var hasLabels = labelled
+        if labelled, files.contains("dataset.json") {
+            guard !images.isEmpty else { throw noImages }
+            let json = try archive.map { try $0.read(entryByName["dataset.json"]!) }
+                ?? ImageFile.contents(of: root + "/dataset.json")
+            let labels = try ImageFolder.datasetLabels(json, path: root + "/dataset.json")
+            if let labels {
+                relative = try images.map { name in
+                    guard let label = labels[name] else {
+                        throw ImageIOError(path: root + "/dataset.json", "no label for '\(name)'")
+                    }
+                    return (name, label)
+                }
+                classes = (0...(labels.values.max() ?? 0)).map(String.init)
+            } else {
+                hasLabels = false
+                relative = images.map { ($0, 0) }
+            }
+        } else if labelled {
+            // First-level folders, in sorted order, that hold at least one file at any depth.
+            var names = [String]()
+            for f in files where f.contains("/") {
+                let top = String(f[..<f.firstIndex(of: "/")!])
+                if names.last != top { names.append(top) }
+            }
+            if isDirectory.boolValue {
+                // Empty class folders hold no file, so `files` does not show them: list the root itself.
+                names = try ImageFolder.sortedEntries(root).filter { !$0.hasPrefix(".") && ImageFolder.isDirectory(root + "/" + $0) }
+            }
+            guard !names.isEmpty else {
+                throw ImageIOError(path: root, "no class subfolders: expected images in \(root)/<class name>/ (set \"labels\": false to read a folder without classes)")
+            }
+            var byClass = [[String]](repeating: [], count: names.count)
+            let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+            for f in images {
+                guard let slash = f.firstIndex(of: "/"), let k = index[String(f[..<slash])] else { continue }
+                byClass[k].append(f)
+            }
+            for (k, name) in names.enumerated() where byClass[k].isEmpty {
+                throw ImageIOError(path: root + "/" + name, "class folder holds no \(kinds)")
+            }
+            relative = byClass.enumerated().flatMap { k, list in list.map { ($0, k) } }
+            classes = names
+        } else {
+            guard !images.isEmpty else { throw noImages }
+            relative = images.map { ($0, 0) }
         }
-        classes = classNames
-        self.samples = samples
+        self.classes = hasLabels ? classes : []
+        self.hasLabels = hasLabels
+        samples = relative.map { Sample(path: root + "/" + $0.0, label: $0.1) }
+        entries = archive == nil ? [] : relative.map { entryByName[$0.0]! }
     }
 
     public var count: Int { samples.count }
 
+    /// The file bytes of sample `index` (read from the folder or the archive).
+    public func bytes(at index: Int) throws -> [UInt8] {
+        if let archive { return try archive.read(entries[index]) }
+        return try ImageFile.contents(of: samples[index].path)
+    }
+
+    /// Decodes sample `index`.
+    public func image(at index: Int, options: ImageDecodeOptions) throws -> Image {
+        try ImageFile.decode(bytes: try bytes(at: index), path: samples[index].path, options: options)
+    }
+
     /// Decodes sample `index` with `channels` channels (nil keeps the file's own).
     public func image(at index: Int, channels: Int? = nil) throws -> Image {
-        try PNG.read(samples[index].path, channels: channels)
+        try image(at: index, options: ImageDecodeOptions(channels: channels))
+    }
+
+    /// The header of sample `index`.
+    public func header(at index: Int) throws -> ImageHeader {
+        try ImageFile.header(bytes: try bytes(at: index), path: samples[index].path)
     }
 
     /// Decodes samples `indices`, applies `transform` to each, and stacks them into an
@@ -98,28 +188,74 @@ public struct ImageFolder: Sendable {
         return FileManager.default.fileExists(atPath: path, isDirectory: &flag) && flag.boolValue
     }
 
-    /// Visible entries of a folder, sorted by Unicode scalars (locale-independent, stable).
+    private static func precedes(_ a: String, _ b: String) -> Bool {
+        a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
+    }
+
+    /// Entries of a folder, sorted by Unicode scalars (locale-independent, stable).
     private static func sortedEntries(_ folder: String) throws -> [String] {
-        let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder)
+            return try FileManager.default.contentsOfDirectory(atPath: folder).sorted(by: precedes)
         } catch {
             throw ImageIOError(path: folder, "cannot list folder: \(error.localizedDescription)")
         }
-        return names.filter { !$0.hasPrefix(".") }
-            .sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
     }
 
-    /// PNG files at any depth under `folder`, depth-first in sorted order.
-    private static func pngFiles(under folder: String) throws -> [String] {
+    /// Files at any depth under `folder` (paths relative to the scan's root), depth-first in sorted
+    /// order; hidden folders are not entered.
+    private static func files(under folder: String, relative: String) throws -> [String] {
         var out = [String]()
         for name in try sortedEntries(folder) {
             let path = folder + "/" + name
+            let rel = relative.isEmpty ? name : relative + "/" + name
             if isDirectory(path) {
-                out += try pngFiles(under: path)
-            } else if name.lowercased().hasSuffix(".png") {
-                out.append(path)
+                if !name.hasPrefix(".") { out += try files(under: path, relative: rel) }
+            } else {
+                out.append(rel)
             }
+        }
+        return out
+    }
+
+    /// An archive's file names in the order a folder scan gives: depth-first, each level sorted,
+    /// hidden folders (and macOS's `__MACOSX` resource forks) left out.
+    private static func sortedArchivePaths(_ names: [String]) -> [String] {
+        let visible = names.filter { name in
+            let parts = name.split(separator: "/")
+            return !parts.dropLast().contains { $0.hasPrefix(".") || $0 == "__MACOSX" }
+        }
+        // Comparing component lists gives depth-first order with each level sorted, except that a
+        // folder's files must come where the folder's name sorts among its siblings (as in a scan).
+        return visible.sorted { a, b in
+            let pa = a.split(separator: "/").map(String.init), pb = b.split(separator: "/").map(String.init)
+            for (x, y) in zip(pa, pb) where x != y { return precedes(x, y) }
+            return pa.count < pb.count
+        }
+    }
+
+    /// Labels from a StyleGAN2-ADA `dataset.json`: a name-to-label map, or nil for `"labels": null`.
+    static func datasetLabels(_ bytes: [UInt8], path: String) throws -> [String: Int]? {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            throw ImageIOError(path: path, "not valid JSON")
+        }
+        guard let top = object as? [String: Any], let labels = top["labels"] else {
+            throw ImageIOError(path: path, "expected an object with \"labels\": [[\"file\", label], ...] or null")
+        }
+        if labels is NSNull { return nil }
+        guard let list = labels as? [Any] else {
+            throw ImageIOError(path: path, "\"labels\" must be a list of [\"file\", label] pairs or null")
+        }
+        var out = [String: Int]()
+        for (i, item) in list.enumerated() {
+            guard let pair = item as? [Any], pair.count == 2, let name = pair[0] as? String,
+                  let number = pair[1] as? NSNumber,
+                  let label = Int(exactly: number.doubleValue), label >= 0 else {
+                throw ImageIOError(path: path, "labels[\(i)]: expected [\"file\", non-negative integer label]")
+            }
+            out[name.replacingOccurrences(of: "\\", with: "/")] = label
         }
         return out
     }

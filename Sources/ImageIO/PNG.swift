@@ -32,33 +32,54 @@ public enum PNG {
     }
 
     /// Reads `path` as an image with `channels` channels (1, 2, 3 or 4; nil keeps the file's own).
-    public static func read(_ path: String, channels: Int? = nil) throws -> Image {
+    public static func read(_ path: String, channels: Int? = nil, pixelLimit: Int = ImageFile.defaultPixelLimit) throws -> Image {
+        try decode(try ImageFile.contents(of: path), path: path, channels: channels, pixelLimit: pixelLimit)
+    }
+
+    /// Decodes the PNG file held in `bytes` (named `path` in errors).
+    ///
+    /// The header's declared size is checked against `pixelLimit` before any pixel buffer is made.
+    public static func decode(_ bytes: [UInt8], path: String, channels: Int? = nil, pixelLimit: Int = ImageFile.defaultPixelLimit) throws -> Image {
         if let c = channels, !(1...4).contains(c) {
             throw ImageIOError(path: path, "cannot read as \(c) channels: images have 1 to 4")
         }
-        let image = try begin(path)
-        defer { release(image) }
-        let fileInfo = info(of: image.pointee)
-        let c = channels ?? fileInfo.channels
-        let sixteen = fileInfo.bitDepth == 16
-        image.pointee.format = format(channels: c, sixteen: sixteen)
-        let (w, h) = (fileInfo.width, fileInfo.height)
-        var out = Image(width: w, height: h, channels: c, repeating: 0)
-        let stride = Int32(w * c)
-        if sixteen {
-            var buffer = [UInt16](repeating: 0, count: w * h * c)
-            let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, stride, nil) }
-            try check(ok, image, path)
-            deinterleave(buffer, into: &out, maximum: 65535)
-            // libpng returns 16-bit color multiplied by alpha ("associated alpha"); undo it.
-            if c == 2 || c == 4 { unpremultiply(&out) }
-        } else {
-            var buffer = [UInt8](repeating: 0, count: w * h * c)
-            let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, stride, nil) }
-            try check(ok, image, path)
-            deinterleave(buffer, into: &out, maximum: 255)
+        return try bytes.withUnsafeBytes { memory in
+            let image = allocate()
+            defer { release(image) }
+            try check(png_image_begin_read_from_memory(image, memory.baseAddress, memory.count), image, path)
+            let fileInfo = info(of: image.pointee)
+            try ImageFile.checkPixels(width: fileInfo.width, height: fileInfo.height, limit: pixelLimit, path: path)
+            let c = channels ?? fileInfo.channels
+            let sixteen = fileInfo.bitDepth == 16
+            image.pointee.format = format(channels: c, sixteen: sixteen)
+            let (w, h) = (fileInfo.width, fileInfo.height)
+            var out = Image(width: w, height: h, channels: c, repeating: 0)
+            let stride = Int32(w * c)
+            if sixteen {
+                var buffer = [UInt16](repeating: 0, count: w * h * c)
+                let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, stride, nil) }
+                try check(ok, image, path)
+                deinterleave(buffer, into: &out, maximum: 65535)
+                // libpng returns 16-bit color multiplied by alpha ("associated alpha"); undo it.
+                if c == 2 || c == 4 { unpremultiply(&out) }
+            } else {
+                var buffer = [UInt8](repeating: 0, count: w * h * c)
+                let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, stride, nil) }
+                try check(ok, image, path)
+                deinterleave(buffer, into: &out, maximum: 255)
+            }
+            return out
         }
-        return out
+    }
+
+    /// The header of the PNG file held in `bytes`.
+    static func info(_ bytes: [UInt8], path: String) throws -> Info {
+        try bytes.withUnsafeBytes { memory in
+            let image = allocate()
+            defer { release(image) }
+            try check(png_image_begin_read_from_memory(image, memory.baseAddress, memory.count), image, path)
+            return info(of: image.pointee)
+        }
     }
 
     /// Writes `image` to `path` as a gray, gray+alpha, RGB or RGBA PNG (by its channel count).

@@ -14,6 +14,7 @@ extension StageRegistry {
         IDXDatasetStage.self,
         ImageFolderDatasetStage.self,
         CIFARDatasetStage.self,
+        PreparedDatasetStage.self,
         PyramidStage.self,
         GridSinkStage.self,
         ImagesSinkStage.self,

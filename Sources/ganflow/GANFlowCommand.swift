@@ -21,7 +21,7 @@ struct GANFlowCommand: ParsableCommand {
             """,
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
                       BenchCommand.self, ExportCommand.self, SampleCommand.self, ScoreCommand.self,
-                      ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self])
+                      ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self, DatasetCommand.self])
 
     static func main() {
         Runtime.fixAllocatorThreshold()

@@ -65,9 +65,9 @@ import Testing
     @Test func emptyFolder() throws {
         let scratch = try ScratchFolder()
         #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message
-            == "\(scratch.path): no class subfolders: expected images in \(scratch.path)/<class name>/*.png")
+            == "\(scratch.path): no class subfolders: expected images in \(scratch.path)/<class name>/ (set \"labels\": false to read a folder without classes)")
         #expect(imageIOError { _ = try ImageFolder(root: scratch.path, labelled: false) }?.message
-            == "\(scratch.path): no PNG images in this folder or below")
+            == "\(scratch.path): no images (jpg, jpeg, jpe, jfif, png, webp) in this folder or below")
     }
 
     @Test func classFolderWithoutImages() throws {
@@ -76,12 +76,12 @@ import Testing
         try FileManager.default.createDirectory(atPath: scratch.file("dogs/puppies"), withIntermediateDirectories: true)
         try PNG.write(Image(width: 1, height: 1, channels: 1, repeating: 0), to: scratch.file("cats/1.png"))
         #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message
-            == "\(scratch.file("dogs")): class folder holds no PNG images")
+            == "\(scratch.file("dogs")): class folder holds no images (jpg, jpeg, jpe, jfif, png, webp)")
     }
 
     @Test func missingFolder() {
         let path = Fixtures.path("no-such-folder")
-        #expect(imageIOError { _ = try ImageFolder(root: path) }?.message == "\(path): no such folder")
+        #expect(imageIOError { _ = try ImageFolder(root: path) }?.message == "\(path): no such folder or file")
     }
 
     @Test func photoPatchesAreRGB64() throws {
@@ -90,5 +90,79 @@ import Testing
         #expect(folder.count >= 100)
         let (images, _) = try folder.batch(Array(0..<8), channels: 3)
         #expect(images.shape == [8, 3, 64, 64])
+    }
+
+    // MARK: - folders as people keep them
+
+    @Test func photoFolderIsRecursiveSkipsLitterAndDecodesByContent() throws {
+        let root = Fixtures.path("images/folder")
+        let folder = try ImageFolder(root: root)
+        #expect(folder.classes == ["cat", "cup", "space"])
+        #expect(folder.samples == [
+            .init(path: root + "/cat/2019/IMG_0002.jpeg", label: 0),
+            .init(path: root + "/cat/IMG_0001.JPG", label: 0),
+            .init(path: root + "/cup/coffee.jpg", label: 1),
+            .init(path: root + "/cup/coffee.webp", label: 1),
+            .init(path: root + "/space/astronaut.jpg", label: 2),
+            .init(path: root + "/space/hubble.png", label: 2),
+            .init(path: root + "/space/rocket.jpg", label: 2),
+        ])
+        #expect(folder.skipped == [".DS_Store", "cat/notes.txt", "cup/Thumbs.db"])
+        let headers = try (0..<folder.count).map { try folder.header(at: $0) }
+        #expect(headers.map(\.format) == [.jpeg, .jpeg, .jpeg, .webp, .jpeg, .png, .jpeg])
+        #expect(headers[0].width == 32 && headers[0].height == 48)  // EXIF orientation 6
+        let unlabelled = try ImageFolder(root: root, labelled: false)
+        #expect(unlabelled.count == 7 && !unlabelled.hasLabels && unlabelled.classes.isEmpty)
+        let onlyWebP = try ImageFolder(root: root, labelled: false, extensions: ["WEBP"])
+        #expect(onlyWebP.samples.map(\.path) == [root + "/cup/coffee.webp"])
+        #expect(onlyWebP.skipped.count == 9)
+    }
+
+    @Test func zipArchiveWithStyleGANLabelsIsReadInPlace() throws {
+        let zip = Fixtures.path("images/stylegan-dataset.zip")
+        let folder = try ImageFolder(root: zip)
+        #expect(folder.hasLabels && folder.classes == ["0", "1", "2"])
+        #expect(folder.samples == [
+            .init(path: zip + "/img/00000/img00000000.jpg", label: 1),
+            .init(path: zip + "/img/00000/img00000001.webp", label: 0),
+            .init(path: zip + "/img/00000/img00000002.jpg", label: 2),
+        ])
+        #expect(try folder.bytes(at: 0) == ImageFile.contents(of: Fixtures.path("images/chelsea-baseline.jpg")))
+        let decoded = try folder.image(at: 1, channels: 3)
+        #expect(decoded == (try ImageFile.read(path: Fixtures.path("images/coffee-lossy.webp"))))
+        // Unlabelled, dataset.json is metadata, not a skipped file.
+        let plain = try ImageFolder(root: zip, labelled: false)
+        #expect(plain.count == 3 && plain.skipped.isEmpty)
+    }
+
+    @Test func datasetJSONLabelsAndTheirErrors() throws {
+        let scratch = try ScratchFolder()
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: scratch.file("00000"), withIntermediateDirectories: true)
+        for i in 0..<3 { try fm.copyItem(atPath: Fixtures.path("images/chelsea-exif\(i + 1).jpg"), toPath: scratch.file("00000/img\(i).jpg")) }
+        func write(_ json: String) throws { try Data(json.utf8).write(to: URL(fileURLWithPath: scratch.file("dataset.json"))) }
+        try write(#"{"labels": [["00000/img0.jpg", 4], ["00000\\img1.jpg", 0], ["00000/img2.jpg", 2]]}"#)
+        let folder = try ImageFolder(root: scratch.path)
+        #expect(folder.samples.map(\.label) == [4, 0, 2] && folder.classes.count == 5)
+        try write(#"{"labels": null}"#)
+        #expect(try !ImageFolder(root: scratch.path).hasLabels)
+        try write(#"{"labels": [["00000/img0.jpg", 4]]}"#)
+        #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message == scratch.file("dataset.json") + ": no label for '00000/img1.jpg'")
+        try write(#"{"labels": [["00000/img0.jpg", -1]]}"#)
+        #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message == scratch.file("dataset.json") + #": labels[0]: expected ["file", non-negative integer label]"#)
+        try write("{")
+        #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message == scratch.file("dataset.json") + ": not valid JSON")
+    }
+
+    @Test func zipEntryWithABadCRCNamesTheArchiveAndEntry() throws {
+        let zip = Fixtures.path("images/broken/bad-crc.zip")
+        let folder = try ImageFolder(root: zip, labelled: false)
+        _ = try folder.image(at: 0)
+        #expect(imageIOError { _ = try folder.image(at: 1) } == ImageIOError(path: zip, "entry 'img/00000/img00000001.webp': CRC error"))
+    }
+
+    @Test func notAFolderOrArchive() {
+        let path = Fixtures.path("images/chelsea-baseline.jpg")
+        #expect(imageIOError { _ = try ImageFolder(root: path) }?.message == "\(path): not a folder or a ZIP archive")
     }
 }

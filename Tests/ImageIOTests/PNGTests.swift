@@ -155,7 +155,7 @@ private let typesWidth = 5, typesHeight = 3
 
     @Test func truncatedFile() {
         let path = Fixtures.path("broken/truncated.png")
-        #expect(imageIOError { _ = try PNG.read(path) }?.message == "\(path): Read Error")
+        #expect(imageIOError { _ = try PNG.read(path) }?.message == "\(path): read beyond end of data")
     }
 
     @Test func jpegWithPNGExtension() {
@@ -181,7 +181,7 @@ private let typesWidth = 5, typesHeight = 3
 
     @Test func missingFile() {
         let path = Fixtures.path("broken/no-such-file.png")
-        #expect(imageIOError { _ = try PNG.read(path) }?.message == "\(path): No such file or directory")
+        #expect(imageIOError { _ = try PNG.read(path) }?.message == "\(path): cannot open: No such file or directory")
     }
 
     @Test func unwritableDestination() {

@@ -68,16 +68,17 @@ import TensorRuntime
         func problems(_ path: String, _ extra: String = "") -> [String] {
             buildProblems(#""data": { "type": "dataset.images", "path": "\#(path)", "batch": 2 \#(extra) }"#)
         }
-        #expect(problems(empty) == ["$.stages.data.path: \(empty): no class subfolders: expected images in \(empty)/<class name>/*.png"])
-        #expect(problems(empty, #", "labels": false"#) == ["$.stages.data.path: \(empty): no PNG images in this folder or below"])
+        #expect(problems(empty) == ["$.stages.data.path: \(empty): no class subfolders: expected images in \(empty)/<class name>/ (set \"labels\": false to read a folder without classes)"])
+        #expect(problems(empty, #", "labels": false"#) == ["$.stages.data.path: \(empty): no images (jpg, jpeg, jpe, jfif, png, webp) in this folder or below"])
         #expect(problems("Fixtures/broken/mixed-sizes") == [
             "$.stages.data.path: \(root)/Fixtures/broken/mixed-sizes/b/0.png: image is 32x32, expected 28x28 like \(root)/Fixtures/broken/mixed-sizes/a/0.png (set 'size' to serve one size)",
         ])
         #expect(problems("Fixtures/broken/mixed-sizes", #", "size": 28"#) == [])
     }
 
-    /// A class folder of four good images and the broken PNGs of the fixtures.
-    func corruptFolder(_ broken: [String] = ["truncated", "flipped-idat", "jpeg-named"]) throws -> String {
+    /// A class folder of four good images and broken files of the fixtures.
+    func corruptFolder(_ broken: [String] = ["broken/flipped-idat.png", "images/broken/truncated.jpg", "images/broken/bad-huffman.jpg",
+                                            "images/broken/empty.jpg", "images/broken/bomb.png", "images/broken/truncated.webp"]) throws -> String {
         let dir = temporaryDirectory("corrupt")
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
@@ -85,40 +86,76 @@ import TensorRuntime
             try fm.copyItem(atPath: fixture("fashion-mnist/Ankle_boot/\(name).png"), toPath: dir + "/a/good\(i).png")
         }
         for name in broken {
-            try fm.copyItem(atPath: fixture("broken/\(name).png"), toPath: dir + "/a/\(name).png")
+            try fm.copyItem(atPath: fixture(name), toPath: dir + "/a/" + (name as NSString).lastPathComponent)
         }
         return dir
     }
 
-    @Test func corruptFilesStopWithTheirNameOrAreSkippedAndCounted() throws {
+    @Test func corruptFilesStopWithTheirNameOrAreSkippedAndListed() throws {
         let dir = try corruptFolder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Without a size every header is read when the stage is built; the first problem in file order is reported.
         #expect(buildProblems(#""data": { "type": "dataset.images", "path": "\#(dir)", "batch": 2 }"#) == [
-            "$.stages.data.path: \(dir)/a/good0.png: image is 28x28, expected 64x64 like \(dir)/a/flipped-idat.png (set 'size' to serve one size)",
-        ])
-        let notPNG = try corruptFolder(["jpeg-named"])
-        defer { try? FileManager.default.removeItem(atPath: notPNG) }
-        #expect(buildProblems(#""data": { "type": "dataset.images", "path": "\#(notPNG)", "batch": 2 }"#) == [
-            "$.stages.data.path: \(notPNG)/a/jpeg-named.png: Not a PNG file",
+            "$.stages.data.path: \(dir)/a/bad-huffman.jpg: cannot decode JPEG: Bogus Huffman table definition",
         ])
         // With a size, a file whose header is fine fails when it is decoded, naming it.
-        let stop = try buildPipeline(#""data": { "type": "dataset.images", "path": "\#(dir)", "batch": 7, "size": 28, "channels": 1, "shuffle": false }"#)
-        #expect(throws: ImageIOError(path: "\(dir)/a/flipped-idat.png", "IDAT: invalid distance too far back")) {
+        let late = try corruptFolder(["broken/flipped-idat.png", "images/broken/truncated.jpg"])
+        defer { try? FileManager.default.removeItem(atPath: late) }
+        let stop = try buildPipeline(#""data": { "type": "dataset.images", "path": "\#(late)", "batch": 6, "size": 28, "channels": 1, "shuffle": false }"#)
+        #expect(throws: ImageIOError(path: "\(late)/a/flipped-idat.png", "IDAT: invalid distance too far back")) {
             try stop.stage().nextBatch()
         }
         let skip = try buildPipeline(#""data": { "type": "dataset.images", "path": "\#(dir)", "batch": 2, "size": 28, "channels": 1, "shuffle": false, "onError": "skip" }"#)
         let stage = skip.stage() as! ImageFolderDatasetStage
         var batches: [[Float]] = []
-        for _ in 0..<3 { batches.append(try stage.nextBatch().images) }
-        #expect(stage.skippedFiles == [
-            "\(dir)/a/flipped-idat.png": "IDAT: invalid distance too far back",
-            "\(dir)/a/jpeg-named.png": "Not a PNG file",
-            "\(dir)/a/truncated.png": "Read Error",
-        ])
-        #expect(stage.folder.finishReport() == "skipped 3 unreadable images of 7 (first: \(dir)/a/flipped-idat.png: IDAT: invalid distance too far back)")
+        for _ in 0..<5 { batches.append(try stage.nextBatch().images) }
+        let reasons = [
+            "bad-huffman.jpg": "cannot decode JPEG: Bogus Huffman table definition",
+            "bomb.png": "the header declares 100000x100000 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it",
+            "empty.jpg": "empty file (0 bytes): not an image",
+            "flipped-idat.png": "IDAT: invalid distance too far back",
+            "truncated.jpg": "damaged JPEG data: Premature end of JPEG file",
+            "truncated.webp": "cannot decode WebP: the image data is corrupt or truncated",
+        ]
+        #expect(stage.skippedFiles == Dictionary(uniqueKeysWithValues: reasons.map { ("\(dir)/a/\($0)", $1) }))
+        #expect(stage.folder.finishReport() == (["skipped 6 unreadable images of 10:"] + reasons.keys.sorted().map { "  \(dir)/a/\($0): \(reasons[$0]!)" }).joined(separator: "\n"))
         // The bad slots hold readable images, and the batches are what a second loader gives.
         let again = try buildPipeline(#""data": { "type": "dataset.images", "path": "\#(dir)", "batch": 2, "size": 28, "channels": 1, "shuffle": false, "onError": "skip" }"#).stage()
         for b in batches { #expect(try again.nextBatch().images == b) }
+    }
+
+    @Test func photosOfAnySizeAndFormatServeAtOneSize() throws {
+        for fit in ["resize", "stretch", "centerCrop", "randomCrop"] {
+            let stage = try buildPipeline(#""data": { "type": "dataset.images", "path": "Fixtures/images/folder", "batch": 7, "size": 24, "channels": 3, "fit": "\#(fit)", "shuffle": false }"#).stage()
+            let (images, labels) = try stage.nextBatch()
+            #expect(images.count == 7 * 3 * 24 * 24 && labels == [0, 0, 1, 1, 2, 2, 2], "\(fit)")
+            #expect(images.min()! >= -1 && images.max()! <= 1)
+        }
+        let gray = try buildPipeline(#""data": { "type": "dataset.images", "path": "Fixtures/images/folder", "batch": 7, "size": 16, "channels": 1, "labels": false }"#).stage()
+        #expect(gray.outputs == ["images": .tensor([7, 1, 16, 16])])
+        let padded = try buildPipeline(#""data": { "type": "dataset.images", "path": "Fixtures/images/folder/space", "batch": 3, "size": 130, "fit": "pad", "channels": 3, "labels": false, "shuffle": false }"#).stage()
+        let (p, _) = try padded.nextBatch()
+        #expect(p[0] == -1, "the corner of a padded image is the black border")
+        let stage = try buildPipeline(#""data": { "type": "dataset.images", "path": "Fixtures/images/folder", "batch": 7, "size": 16 }"#).stage() as! ImageFolderDatasetStage
+        #expect(stage.folder.finishReport() == "ignored 3 files that are not images by extension: .DS_Store, cat/notes.txt, cup/Thumbs.db")
+    }
+
+    @Test func resizeServesTheAreaAverageOfTheScaledDecode() throws {
+        // chelsea-baseline.jpg is 160x106: at size 24 it is decoded at 1/4 (40x27), then area-averaged.
+        let stage = try buildPipeline(#""data": { "type": "dataset.images", "path": "Fixtures/images/folder/cat", "batch": 2, "size": 24, "labels": false, "shuffle": false }"#).stage()
+        let (images, _) = try stage.nextBatch()
+        let quarter = try ImageFile.read(path: fixture("images/chelsea-baseline.jpg"), options: ImageDecodeOptions(atLeast: (24, 24)))
+        #expect(quarter.width == 40)
+        let expected = try quarter.resized(width: 36, height: 24).centerCropped(width: 24, height: 24)
+        #expect(Array(images[(3 * 576)..<(6 * 576)]) == expected.pixels.map { 2 * $0 - 1 })
+    }
+
+    @Test func zipArchivesServeWithDatasetJSONLabels() throws {
+        let stage = try buildPipeline(#""data": { "type": "dataset.images", "path": "Fixtures/images/stylegan-dataset.zip", "batch": 3, "size": 16, "channels": 3, "shuffle": false }"#).stage()
+        #expect(try stage.nextBatch().labels == [1, 0, 2])
+        let bad = try buildPipeline(#""data": { "type": "dataset.images", "path": "Fixtures/images/broken/bad-crc.zip", "batch": 3, "size": 16, "channels": 3, "shuffle": false, "labels": false }"#).stage()
+        #expect(throws: ImageIOError(path: fixture("images/broken/bad-crc.zip"), "entry 'img/00000/img00000001.webp': CRC error")) {
+            try bad.nextBatch()
+        }
     }
 }

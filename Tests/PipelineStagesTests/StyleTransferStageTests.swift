@@ -29,7 +29,7 @@ import TensorRuntime
             "$.stages.data.path: no such file or folder: 'nowhere.png' (looked for \(places))",
         ])
         #expect(buildProblems(#""data": { "type": "image.load", "path": "Fixtures/broken/truncated.png" }"#, consume: "data.image") == [
-            "$.stages.data.path: \(root)/Fixtures/broken/truncated.png: Read Error",
+            "$.stages.data.path: \(root)/Fixtures/broken/truncated.png: read beyond end of data",
         ])
     }
 

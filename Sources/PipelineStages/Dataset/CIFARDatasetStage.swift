@@ -44,7 +44,7 @@ public final class CIFARDatasetStage: DatasetBacked, @unchecked Sendable {
                 }
                 storage = .memory(images)
             }
-            source = try ByteRecordSource(storage: storage, count: count, recordShape: [3, 32, 32], labels: labels,
+            source = try ByteRecordSource(storage: storage, count: count, recordShape: [3, 32, 32], labels: labels.map(Int.init),
                                           preprocessing: preprocessing)
         } catch let e as ImageIOError {
             throw StageProblem(key: "path", e.message)

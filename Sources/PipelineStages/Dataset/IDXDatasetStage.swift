@@ -51,7 +51,7 @@ public final class IDXDatasetStage: DatasetBacked, @unchecked Sendable {
             } else {
                 storage = .memory(try file.readAll())
             }
-            source = try ByteRecordSource(storage: storage, count: file.count, recordShape: [1, h, w], labels: labels,
+            source = try ByteRecordSource(storage: storage, count: file.count, recordShape: [1, h, w], labels: labels?.map(Int.init),
                                           preprocessing: preprocessing)
         } catch let e as ImageIOError {
             throw StageProblem(key: e.path == labelsPath ? "labels" : "images", e.message)

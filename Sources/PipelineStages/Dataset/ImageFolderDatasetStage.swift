@@ -3,23 +3,31 @@ import ImageIO
 import PipelineGraph
 import TensorRuntime
 
-/// Images from a folder of PNG files, class labels from its subfolders (as torchvision's ImageFolder).
+/// Images from a folder (or a ZIP archive) of JPEG, PNG and WebP files, as people keep them.
 ///
-///     "data": { "type": "dataset.images", "path": "Fixtures/fashion-mnist", "size": 32, "channels": 1 }
+///     "data": { "type": "dataset.images", "path": "~/Pictures/cats", "size": 64, "labels": false }
 ///
-/// Files are scanned recursively in a sorted, stable order and decoded batch by batch, in parallel
-/// across files, ahead of the training loop. Without `size` every image must have the first one's
-/// size (every header is checked when the stage is built). A file libpng cannot decode stops the
-/// run with its name and libpng's reason, or with `onError: "skip"` is replaced by the next
-/// readable image of the epoch and counted; the count is reported when the run ends.
+/// Files are found at any depth in a sorted, stable order and decoded batch by batch, in parallel
+/// across files, ahead of the training loop; the decoder is chosen by each file's content. Files
+/// whose extension is not in `extensions` (`.DS_Store`, `Thumbs.db`, notes) are skipped and counted.
+/// Labels come from a StyleGAN2-ADA `dataset.json` at the root, else from first-level subfolders
+/// (torchvision's ImageFolder). JPEGs larger than needed are shrunk while decoding (libjpeg-turbo's
+/// 1/2, 1/4, 1/8 scaling), then area-averaged to `size`. Without `size` every image must have the
+/// first one's size (every header is checked when the stage is built). A file that cannot be decoded
+/// stops the run with its name and the reason, or with `onError: "skip"` is replaced by the next
+/// readable image of the epoch; the skipped files are listed when the run ends.
 public final class ImageFolderDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.images"
-    public static let summary = "Images from a folder of PNGs (labels from subfolders); outputs 'images' in [-1, 1] and 'labels'."
+    public static let summary = "Images from a folder or ZIP of JPEG/PNG/WebP files (labels from subfolders or dataset.json); outputs 'images' in [-1, 1] and 'labels'."
     public static let lane = StageLane.data
     public static let configKeys: [ConfigKey] = [
-        ConfigKey("path", .path, "The folder; each first-level subfolder is a class (PNG files at any depth below it)."),
-        ConfigKey("labels", .bool, default: .bool(true), "Class labels from subfolder names (false: every PNG below the folder, no 'labels' output)."),
-        ConfigKey("onError", .string(choices: ["stop", "skip"]), default: .string("stop"), "On an unreadable PNG: stop the run, or skip the file and report the count at the end."),
+        ConfigKey("path", .path, "The folder or ZIP archive; images at any depth, each first-level subfolder a class."),
+        ConfigKey("labels", .bool, default: .bool(true), "Class labels from dataset.json or the subfolder names (false: every image below the folder, no 'labels' output)."),
+        ConfigKey("extensions", .string(), default: .string(ImageFile.defaultExtensions.joined(separator: ",")),
+                  "Comma-separated file extensions taken for images (case-insensitive); other files are skipped and counted."),
+        ConfigKey("maxPixels", .int(min: 1), default: .number(Double(ImageFile.defaultPixelLimit)),
+                  "Largest width x height a file's header may declare (Pillow's MAX_IMAGE_PIXELS); larger files are refused as decompression bombs."),
+        ConfigKey("onError", .string(choices: ["stop", "skip"]), default: .string("stop"), "On an unreadable image: stop the run, or skip the file and list it at the end."),
     ] + DatasetCore.keys
 
     public let core: DatasetCore
@@ -27,18 +35,19 @@ public final class ImageFolderDatasetStage: DatasetBacked, @unchecked Sendable {
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let root = try DataPaths.resolve(config.string("path"), key: "path", context: context)
+        let extensions = config.string("extensions").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !extensions.isEmpty else { throw StageProblem(key: "extensions", "name at least one extension, as \"jpg,png\"") }
         do {
-            let scanned = try ImageFolder(root: root, labelled: config.bool("labels"))
-            folder = try FolderSource(folder: scanned, config: config, labelled: config.bool("labels"))
+            let scanned = try ImageFolder(root: root, labelled: config.bool("labels"), extensions: extensions)
+            folder = try FolderSource(folder: scanned, config: config)
         } catch let e as ImageIOError {
             throw StageProblem(key: "path", e.message)
         }
         core = try DatasetCore(source: folder, config: config, inputs: inputs, context: context)
     }
 
-    /// Files skipped so far (with `onError: "skip"`), with libpng's reason.
+    /// Files skipped so far (with `onError: "skip"`), with the reason.
     public var skippedFiles: [String: String] { folder.bad.withLock { $0 } }
-
 }
 
 /// The items of an `ImageFolder`, decoded on demand.
@@ -48,27 +57,29 @@ final class FolderSource: ItemSource, @unchecked Sendable {
     let skip: Bool
     let preprocessing: ImagePreprocessing
     let itemShape: [Int]
+    let pixelLimit: Int
     /// Unreadable files found so far (index -> message); with `skip`, never tried again.
     let bad = Locked<[String: String]>([:])
     private let badIndices = Locked<Set<Int>>([])
 
-    init(folder: ImageFolder, config: StageConfig, labelled: Bool) throws {
+    init(folder: ImageFolder, config: StageConfig) throws {
         self.folder = folder
-        self.labelled = labelled
+        labelled = folder.hasLabels
         skip = config.string("onError") == "skip"
-        var first: (index: Int, info: PNG.Info)?
+        pixelLimit = config.int("maxPixels")
+        var first: (index: Int, info: ImageHeader)?
         let paths = folder.samples.map(\.path)
         // Without a size to serve, every image must match the first: check the headers now.
         let checkAll = config.isNull("size")
-        let infos = Locked<[Int: Result<PNG.Info, ImageIOError>]>([:])
+        let infos = Locked<[Int: Result<ImageHeader, ImageIOError>]>([:])
         try parallelFor(checkAll ? paths.count : 0, minimumPerTask: 16) { i in
-            let r = FolderSource.header(paths[i])
+            let r = FolderSource.header(folder, i)
             infos.withLock { $0[i] = r }
         }
         var found = infos.withLock { $0 }
         var i = 0
         while first == nil && i < paths.count {
-            let r = found[i] ?? FolderSource.header(paths[i])
+            let r = found[i] ?? FolderSource.header(folder, i)
             found[i] = r
             switch r {
             case .success(let info): first = (i, info)
@@ -79,7 +90,7 @@ final class FolderSource: ItemSource, @unchecked Sendable {
             }
             i += 1
         }
-        guard let first else { throw ImageIOError(path: folder.root, "no readable PNG images (every file failed to decode)") }
+        guard let first else { throw ImageIOError(path: folder.root, "no readable images (every file failed to decode)") }
         preprocessing = try ImagePreprocessing(config: config, fileChannels: first.info.channels)
         itemShape = try preprocessing.itemShape(height: first.info.height, width: first.info.width)
         if checkAll {
@@ -99,13 +110,13 @@ final class FolderSource: ItemSource, @unchecked Sendable {
         }
     }
 
-    static func header(_ path: String) -> Result<PNG.Info, ImageIOError> {
+    static func header(_ folder: ImageFolder, _ index: Int) -> Result<ImageHeader, ImageIOError> {
         do {
-            return .success(try PNG.info(path))
+            return .success(try folder.header(at: index))
         } catch let e as ImageIOError {
             return .failure(e)
         } catch {
-            return .failure(ImageIOError(path: path, "\(error)"))
+            return .failure(ImageIOError(path: folder.samples[index].path, "\(error)"))
         }
     }
 
@@ -118,7 +129,8 @@ final class FolderSource: ItemSource, @unchecked Sendable {
         var rng = rng
         let image: Image
         do {
-            image = try preprocessing.apply(try PNG.read(path, channels: preprocessing.channels), rng: &rng)
+            let options = ImageDecodeOptions(channels: preprocessing.channels, pixelLimit: pixelLimit, atLeast: preprocessing.decodeSize)
+            image = try preprocessing.apply(try folder.image(at: index, options: options), rng: &rng)
         } catch let e as TransformError {
             throw ImageIOError(path: path, e.message)
         }
@@ -177,16 +189,23 @@ final class FolderSource: ItemSource, @unchecked Sendable {
                         badIndices.withLock { _ = $0.insert(candidate) }
                     }
                 }
-                if !replaced { throw ImageIOError(path: folder.root, "no readable PNG images left to replace skipped files") }
+                if !replaced { throw ImageIOError(path: folder.root, "no readable images left to replace skipped files") }
             }
         }
         return DataBatch(images: out, labels: labelled ? chosen.map { folder.samples[$0].label } : nil)
     }
 
     func finishReport() -> String? {
+        var lines = [String]()
         let b = bad.withLock { $0 }
-        guard !b.isEmpty else { return nil }
-        let first = b.keys.sorted()[0]
-        return "skipped \(b.count) unreadable image\(b.count == 1 ? "" : "s") of \(count) (first: \(first): \(b[first]!))"
+        if !b.isEmpty {
+            lines.append("skipped \(b.count) unreadable image\(b.count == 1 ? "" : "s") of \(count):")
+            lines += b.keys.sorted().map { "  \($0): \(b[$0]!)" }
+        }
+        if !folder.skipped.isEmpty {
+            let n = folder.skipped.count
+            lines.append("ignored \(n) file\(n == 1 ? " that is not an image" : "s that are not images") by extension: " + folder.skipped.joined(separator: ", "))
+        }
+        return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }
 }

@@ -17,18 +17,26 @@ struct ImagePreprocessing: Sendable {
         case centerCrop
         /// Cut a `size` x `size` square at an offset drawn per image and epoch.
         case randomCrop
+        /// Resize both sides to `size`, whatever the proportions (area when shrinking).
+        case stretch
     }
 
     static let keys: [ConfigKey] = [
         ConfigKey("size", .int(min: 1, max: 4096), default: .null, "Side of the square images served (null: the files' own size)."),
         ConfigKey("fit", .string(choices: Fit.allCases.map(\.rawValue)), default: .string("resize"),
-                  "How images reach 'size': resize (shorter side, then centre crop), pad, centerCrop or randomCrop."),
+                  "How images reach 'size': resize (shorter side, then centre crop), pad, centerCrop, randomCrop or stretch."),
         ConfigKey("channels", .int(min: 1, max: 4), default: .null, "Channels served: 1 gray, 3 RGB (null: as the files)."),
     ]
 
     var channels: Int
     var size: Int?
     var fit: Fit
+
+    init(channels: Int, size: Int?, fit: Fit) {
+        self.channels = channels
+        self.size = size
+        self.fit = fit
+    }
 
     init(config: StageConfig, fileChannels: Int) throws {
         channels = config.optionalInt("channels") ?? fileChannels
@@ -37,6 +45,13 @@ struct ImagePreprocessing: Sendable {
         if fit == .randomCrop && size == nil {
             throw StageProblem(key: "fit", "randomCrop needs a 'size' to crop to")
         }
+    }
+
+    /// The smallest decoded size `apply` needs, when a JPEG may be shrunk while decoding (fits that
+    /// resize); nil when the image must be decoded whole (no `size`, crops, padding).
+    var decodeSize: (width: Int, height: Int)? {
+        guard let size, fit == .resize || fit == .stretch else { return nil }
+        return (size, size)
     }
 
     /// Whether `apply` draws random numbers.
@@ -54,7 +69,7 @@ struct ImagePreprocessing: Sendable {
             guard size <= height, size <= width else {
                 throw StageProblem(key: "size", "cannot crop \(size)x\(size) from \(width)x\(height) images (use fit \"resize\" or \"pad\")")
             }
-        case .resize: break
+        case .resize, .stretch: break
         }
         return [channels, size, size]
     }
@@ -70,6 +85,8 @@ struct ImagePreprocessing: Sendable {
             let w = max(size, Int((Double(out.width) * scale).rounded())), h = max(size, Int((Double(out.height) * scale).rounded()))
             out = try out.resized(width: w, height: h)
             if w != size || h != size { out = try out.centerCropped(width: size, height: size) }
+        case .stretch:
+            out = try out.resized(width: size, height: size)
         case .pad:
             out = try out.padded(toWidth: size, height: size)
         case .centerCrop:

@@ -66,6 +66,8 @@ protocol RecordReader: AnyObject, Sendable {
 final class ByteRecordSource: ItemSource, @unchecked Sendable {
     enum Storage {
         case memory([UInt8])
+        /// A prepared dataset's pixels, memory-mapped.
+        case mapped(PreparedDataset)
         case disk(any RecordReader)
     }
 
@@ -73,13 +75,13 @@ final class ByteRecordSource: ItemSource, @unchecked Sendable {
     let count: Int
     /// `[C, H, W]` of a stored record.
     let recordShape: [Int]
-    let labels: [UInt8]?
+    let labels: [Int]?
     let preprocessing: ImagePreprocessing
     let itemShape: [Int]
     /// Byte to [-1, 1], exactly `2 * (b / 255) - 1`.
     let table: [Float]
 
-    init(storage: Storage, count: Int, recordShape: [Int], labels: [UInt8]?, preprocessing: ImagePreprocessing) throws {
+    init(storage: Storage, count: Int, recordShape: [Int], labels: [Int]?, preprocessing: ImagePreprocessing) throws {
         self.storage = storage
         self.count = count
         self.recordShape = recordShape
@@ -97,15 +99,9 @@ final class ByteRecordSource: ItemSource, @unchecked Sendable {
         let bytes: [UInt8]
         switch storage {
         case .memory(let all):
-            var gathered = [UInt8](repeating: 0, count: indices.count * recordSize)
-            gathered.withUnsafeMutableBufferPointer { dst in
-                all.withUnsafeBufferPointer { src in
-                    for (i, index) in indices.enumerated() {
-                        (dst.baseAddress! + i * recordSize).update(from: src.baseAddress! + index * recordSize, count: recordSize)
-                    }
-                }
-            }
-            bytes = gathered
+            bytes = all.withUnsafeBytes { ByteRecordSource.gather(indices, recordSize: recordSize, from: $0) }
+        case .mapped(let file):
+            bytes = ByteRecordSource.gather(indices, recordSize: recordSize, from: file.pixels)
         case .disk(let reader):
             bytes = try reader.images(indices)
         }
@@ -131,6 +127,17 @@ final class ByteRecordSource: ItemSource, @unchecked Sendable {
                 image.write(symmetricInto: dst.pointer + i * itemSize)
             }
         }
-        return DataBatch(images: out, labels: labels.map { l in indices.map { Int(l[$0]) } })
+        return DataBatch(images: out, labels: labels.map { l in indices.map { l[$0] } })
+    }
+
+    /// Records `indices` of `all`, one after the other.
+    private static func gather(_ indices: [Int], recordSize: Int, from all: UnsafeRawBufferPointer) -> [UInt8] {
+        var gathered = [UInt8](repeating: 0, count: indices.count * recordSize)
+        gathered.withUnsafeMutableBytes { dst in
+            for (i, index) in indices.enumerated() {
+                (dst.baseAddress! + i * recordSize).copyMemory(from: all.baseAddress! + index * recordSize, byteCount: recordSize)
+            }
+        }
+        return gathered
     }
 }

@@ -56,3 +56,9 @@ extension CIFARDatasetStage: WholeDataset {
     public var hasLabels: Bool { core.loader.source.hasLabels }
     public func items(_ range: Range<Int>) throws -> (images: Tensor, labels: [Int]?) { try core.items(range) }
 }
+
+extension PreparedDatasetStage: WholeDataset {
+    public var itemCount: Int { core.loader.source.count }
+    public var hasLabels: Bool { core.loader.source.hasLabels }
+    public func items(_ range: Range<Int>) throws -> (images: Tensor, labels: [Int]?) { try core.items(range) }
+}

@@ -25,7 +25,7 @@ public struct ImageSet: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ImageIOError(path: path, "no such folder or file")
         }
-        if isDirectory.boolValue {
+        if isDirectory.boolValue || ZipArchive.isArchive(path) {
             let folder = try ImageFolder(root: path, labelled: false)
             storage = .folder(folder)
             count = folder.count

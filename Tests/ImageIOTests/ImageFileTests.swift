@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import ImageIO
+
+/// GANFlow's decoders against Pillow's (Fixtures/images/golden, made by Scripts/golden/decode_images.py).
+///
+/// Tolerance: every sample within 2/255 of Pillow's, and the mean absolute difference under 0.5/255.
+/// Both sides use libjpeg-turbo's accurate integer DCT and smooth upsampling (Pillow's wheel bundles
+/// libjpeg-turbo 3, Debian ships 2.1.5) and libwebp (1.6 against 1.2.4), so the files decode alike
+/// up to rounding in the colour conversion.
+@Suite struct ImageFileTests {
+    static let photos = ["astronaut-gray.jpg", "chelsea-baseline.jpg", "coffee-progressive.jpg", "hubble-444.jpg",
+                         "rocket-cmyk.jpg", "rocket-ycck.jpg", "coffee-lossy.webp", "chelsea-alpha-lossless.webp",
+                         "rocket-exif6.webp"] + (1...8).map { "chelsea-exif\($0).jpg" }
+
+    @Test(arguments: photos) func decodesAsPillowDoes(name: String) throws {
+        let image = try ImageFile.read(path: Fixtures.path("images/" + name))
+        let golden = try PNG.read(Fixtures.path("images/golden/\(name).png"))
+        #expect(image.width == golden.width && image.height == golden.height && image.channels == golden.channels)
+        guard image.pixels.count == golden.pixels.count else { return }
+        var worst: Float = 0, total: Float = 0
+        for (a, b) in zip(image.pixels, golden.pixels) {
+            worst = max(worst, abs(a - b))
+            total += abs(a - b)
+        }
+        #expect(worst * 255 <= 2.001, "largest difference \(worst * 255)/255")
+        #expect(total / Float(image.pixels.count) * 255 < 0.5, "mean difference \(total / Float(image.pixels.count) * 255)/255")
+    }
+
+    @Test func headersGiveTheUprightSizeAndChannels() throws {
+        let cases: [(String, ImageHeader)] = [
+            ("chelsea-baseline.jpg", ImageHeader(format: .jpeg, width: 160, height: 106, channels: 3)),
+            ("astronaut-gray.jpg", ImageHeader(format: .jpeg, width: 96, height: 96, channels: 1)),
+            ("chelsea-exif6.jpg", ImageHeader(format: .jpeg, width: 32, height: 48, channels: 3)),
+            ("rocket-exif6.webp", ImageHeader(format: .webp, width: 80, height: 120, channels: 3)),
+            ("chelsea-alpha-lossless.webp", ImageHeader(format: .webp, width: 64, height: 43, channels: 4)),
+            ("folder/space/hubble.png", ImageHeader(format: .png, width: 40, height: 27, channels: 3)),
+        ]
+        for (name, expected) in cases {
+            #expect(try ImageFile.header(path: Fixtures.path("images/" + name)) == expected, "\(name)")
+        }
+    }
+
+    @Test func channelsAreConvertedOnRequest() throws {
+        let gray = try ImageFile.read(path: Fixtures.path("images/astronaut-gray.jpg"), options: ImageDecodeOptions(channels: 3))
+        #expect(gray.channels == 3 && Array(gray.pixels[0..<gray.planeSize]) == Array(gray.pixels[gray.planeSize..<(2 * gray.planeSize)]))
+        let rgb = try ImageFile.read(path: Fixtures.path("images/coffee-lossy.webp"), options: ImageDecodeOptions(channels: 1))
+        #expect(rgb.channels == 1 && rgb.width == 150)
+        let rgba = try ImageFile.read(path: Fixtures.path("images/chelsea-alpha-lossless.webp"), options: ImageDecodeOptions(channels: 3))
+        #expect(rgba.channels == 3)
+    }
+
+    @Test func scaledDecodingShrinksLargeJPEGsWhileDecoding() throws {
+        let path = Fixtures.path("images/chelsea-baseline.jpg")  // 160x106
+        let eighth = try ImageFile.read(path: path, options: ImageDecodeOptions(atLeast: (20, 13)))
+        #expect(eighth.width == 20 && eighth.height == 14)
+        let quarter = try ImageFile.read(path: path, options: ImageDecodeOptions(atLeast: (21, 14)))
+        #expect(quarter.width == 40 && quarter.height == 27)
+        let full = try ImageFile.read(path: path, options: ImageDecodeOptions(atLeast: (100, 100)))
+        #expect(full.width == 160 && full.height == 106)
+        // Orientation 6 swaps the sides the minimum applies to.
+        let turned = try ImageFile.read(path: Fixtures.path("images/chelsea-exif6.jpg"), options: ImageDecodeOptions(atLeast: (8, 12)))
+        #expect(turned.width == 8 && turned.height == 12)
+        // The scaled picture is the full one shrunk: close to the area-averaged full decode.
+        let reference = try ImageFile.read(path: path).resized(width: 40, height: 27)
+        let mean = zip(quarter.pixels, reference.pixels).map { abs($0 - $1) }.reduce(0, +) / Float(quarter.pixels.count)
+        #expect(mean < 0.03)
+    }
+
+    @Test func formatComesFromTheContentNotTheName() throws {
+        let path = Fixtures.path("images/broken/png-named.jpg")
+        #expect(try ImageFile.header(path: path).format == .png)
+        #expect(try ImageFile.read(path: path).width == 40)
+    }
+
+    static let broken: [(String, String)] = [
+        ("truncated.jpg", "damaged JPEG data: Premature end of JPEG file"),
+        ("bad-huffman.jpg", "cannot decode JPEG: Bogus Huffman table definition"),
+        ("empty.jpg", "empty file (0 bytes): not an image"),
+        ("not-an-image.jpg", "not a PNG, JPEG or WebP file (starts with bytes 54 68 69 73 20 69 73 20)"),
+        ("bomb.jpg", "the header declares 65000x65000 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it"),
+        ("bomb.png", "the header declares 100000x100000 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it"),
+        ("bomb.webp", "the header declares 16383x16383 pixels, more than the limit of 89478485 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it"),
+        ("truncated.webp", "cannot decode WebP: the image data is corrupt or truncated"),
+    ]
+
+    @Test(arguments: broken) func brokenFilesNameTheFileAndTheProblem(name: String, reason: String) {
+        let path = Fixtures.path("images/broken/" + name)
+        #expect(imageIOError { _ = try ImageFile.read(path: path) } == ImageIOError(path: path, reason))
+    }
+
+    @Test func thePixelLimitIsConfigurable() throws {
+        let path = Fixtures.path("images/chelsea-baseline.jpg")
+        #expect(imageIOError { _ = try ImageFile.read(path: path, options: ImageDecodeOptions(pixelLimit: 160 * 106 - 1)) }?.reason
+            == "the header declares 160x106 pixels, more than the limit of 16959 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it")
+        #expect(try ImageFile.read(path: path, options: ImageDecodeOptions(pixelLimit: 160 * 106)).width == 160)
+        let png = Fixtures.path("images/folder/space/hubble.png")
+        #expect(imageIOError { _ = try ImageFile.read(path: png, options: ImageDecodeOptions(pixelLimit: 100)) } != nil)
+    }
+
+    @Test func exifOrientationParsingIsBoundsChecked() {
+        // A TIFF header whose IFD offset points past the end, and one with an entry count that runs over.
+        let cases: [[UInt8]] = [
+            [0x49, 0x49, 42, 0, 0xFF, 0xFF, 0, 0],
+            [0x4D, 0x4D, 0, 42, 0, 0, 0, 8, 0xFF, 0xFF, 0x01, 0x12],
+            [0x49, 0x49, 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6],
+        ]
+        #expect(cases.map { c in c.withUnsafeBytes { EXIF.orientation(tiff: $0) } } == [1, 1, 1])
+        let good: [UInt8] = [0x49, 0x49, 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]
+        #expect(good.withUnsafeBytes { EXIF.orientation(tiff: $0) } == 6)
+    }
+}
