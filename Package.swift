@@ -32,6 +32,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // libzip (Debian libzip-dev): ZIP archives of images and NumPy .npz statistics, read in place.
         .systemLibrary(name: "CZip", path: "Sources/CZip"),
+        // Reference LAPACK (Debian liblapack-dev): symmetric eigendecompositions for the metrics at 2048 dimensions.
+        .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
         // Opens libmpi with dlopen under mpirun only: the build links nothing from MPI.
         .target(name: "CMPIShim", path: "Sources/CMPIShim", linkerSettings: [.linkedLibrary("dl")]),
         .target(
@@ -60,7 +62,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(
             name: "PipelineStages",
-            dependencies: ["TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "Reporting"],
+            dependencies: ["TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "Reporting", "CLAPACK"],
             swiftSettings: kernelFlags),
         .executableTarget(
             name: "ganflow",
