@@ -42,7 +42,20 @@ def calibration_batch():
     return F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False) * 2 - 1
 
 
+def write_numpy_statistics():
+    """Fixtures/golden/fid-stats-d8.npz: `mu` [8] float32 and `sigma` [8, 8] float64 as pytorch-fid's
+    `np.savez(path, mu=mu, sigma=sigma)` writes them (NumPy's own writer), with values the test
+    recomputes: mu[i] = i / 4 - 1, sigma[i][j] = 1 / (i + j + 1) + (i == j)."""
+    mu = (np.arange(8, dtype=np.float32) / 4 - 1)
+    i, j = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    sigma = 1.0 / (i + j + 1) + (i == j)
+    np.savez(root / "Fixtures/golden/fid-stats-d8.npz", mu=mu, sigma=sigma)
+    # Fortran order and big-endian float64: what other writers may produce.
+    np.savez(root / "Fixtures/golden/fid-stats-d8-fortran.npz", mu=mu.astype(">f8"), sigma=np.asfortranarray(sigma + np.triu(np.ones((8, 8)), 1)))
+
+
 def main():
+    write_numpy_statistics()
     torch.manual_seed(SEED)
     net = reduced_fid_inception(DIVISOR, CLASSES)
     state = seeded_state_dict(net, SEED, calibration_batch())

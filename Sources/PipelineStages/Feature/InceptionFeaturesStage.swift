@@ -28,7 +28,13 @@ public final class InceptionFeaturesStage: Stage, @unchecked Sendable {
     public var outputs: [String: PortType] { sets.outputs }
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
-        network = try FIDInceptionLoader.load(try DataPaths.resolve(config.string("weights"), key: "weights", context: context))
+        let path: String
+        do {
+            path = try DataPaths.resolve(config.string("weights"), key: "weights", context: context)
+        } catch let p as StageProblem {
+            throw StageProblem(key: "weights", p.message + "; " + FIDInceptionLoader.howToGetWeights)
+        }
+        network = try FIDInceptionLoader.load(path)
         sets = try FeatureSets(network: network, config: config, context: context)
     }
 
@@ -37,6 +43,9 @@ public final class InceptionFeaturesStage: Stage, @unchecked Sendable {
 
 /// Loads the FID Inception of a converted weight file, for `features.inception` and `ganflow score`.
 public enum FIDInceptionLoader {
+    /// What a user without the weights file is told.
+    public static let howToGetWeights = "features.inception needs pytorch-fid's FID Inception weights, which GANFlow does not ship or download: convert pt_inception-2015-12-05-6726825d.pth with Scripts/convert_fid_inception.py (README, \"Metrics in any image domain\")"
+
     /// The network of `path`; a problem is the `weights` key's, naming the file and the tensor.
     public static func load(_ path: String) throws -> FIDInception {
         do {

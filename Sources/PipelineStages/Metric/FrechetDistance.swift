@@ -36,11 +36,13 @@ public struct GaussianStatistics: Sendable {
 ///
 ///     ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))
 ///
-/// The trace of the square root is taken through a symmetric matrix with the eigenvalues of
-/// S1 S2: with S1 = V L V^T and A = V L^(1/2), A^T S2 A is similar to S1^(1/2) S2 S1^(1/2) and so
-/// to S1 S2, but symmetric positive semi-definite. Two symmetric eigendecompositions (Jacobi for
-/// small matrices, LAPACK's `dsyevd` at Inception's 2048) and two matrix products replace a
-/// general matrix square root; tiny negative eigenvalues from rounding are clamped to 0.
+/// The trace of the square root is taken through a symmetric matrix with the nonzero eigenvalues
+/// of S1 S2: with S1 = G G^T (a pivoted Cholesky factor G [d, r], r the rank of S1), G^T S2 G is
+/// similar to the nonzero part of S1 S2 but symmetric positive semi-definite. A factorisation, two
+/// matrix products and one symmetric eigendecomposition without eigenvectors (Jacobi up to 256
+/// rows, LAPACK's `dsyevd` beyond) replace a general matrix square root; a covariance of fewer
+/// samples than dimensions (a metric on 128 samples of 2048-d features) makes the eigenproblem
+/// r x r. Tiny negative eigenvalues from rounding are clamped to 0.
 public enum FrechetDistance {
     public static func distance(_ a: GaussianStatistics, _ b: GaussianStatistics) throws -> Double {
         guard a.dimension == b.dimension else {
@@ -49,12 +51,14 @@ public enum FrechetDistance {
         let d = a.dimension
         var meanTerm: Double = 0
         for j in 0..<d { meanTerm += (a.mean[j] - b.mean[j]) * (a.mean[j] - b.mean[j]) }
-        let eigen = try SymmetricEigen(a.covariance, n: d)
-        var root = eigen.vectors
-        for i in 0..<d { for k in 0..<d { root[i * d + k] *= max(eigen.values[k], 0).squareRoot() } }
-        // S2 is symmetric, so S2 A = S2^T A.
-        let middle = DenseMatrix.transposedProduct(root, DenseMatrix.transposedProduct(b.covariance, root, k: d, m: d, n: d), k: d, m: d, n: d)
-        let traceRoot = try SymmetricEigen.values(middle, n: d).reduce(0) { $0 + max($1, 0).squareRoot() }
+        let (g, r) = try LAPACKCholesky.pivoted(a.covariance, n: d)
+        var traceRoot = 0.0
+        if r > 0 {
+            // S2 is symmetric, so S2 G = S2^T G.
+            let s2g = DenseMatrix.transposedProduct(b.covariance, g, k: d, m: d, n: r)
+            let middle = DenseMatrix.transposedProduct(g, s2g, k: d, m: r, n: r)
+            traceRoot = try SymmetricEigen.values(middle, n: r).reduce(0) { $0 + max($1, 0).squareRoot() }
+        }
         return meanTerm + DenseMatrix.trace(a.covariance, n: d) + DenseMatrix.trace(b.covariance, n: d) - 2 * traceRoot
     }
 

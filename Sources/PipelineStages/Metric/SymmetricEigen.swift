@@ -155,6 +155,35 @@ enum LAPACKEigen {
     }
 }
 
+/// LAPACK's pivoted Cholesky factorisation on a Swift array.
+enum LAPACKCholesky {
+    /// A factor G [n, r] (row-major) with G G^T = `a` (n x n, symmetric positive semi-definite),
+    /// r its numerical rank: `dpstrf` computes P^T A P = L L^T up to rank r (LAPACK's default
+    /// tolerance, n eps max a_ii), and G = P L. A covariance of fewer samples than dimensions has
+    /// rank below n, and then G is narrow.
+    static func pivoted(_ a: [Double], n: Int) throws -> (factor: [Double], rank: Int) {
+        var work = a
+        var n32 = Int32(n), rank: Int32 = 0, info: Int32 = 0, tolerance: Double = -1
+        var uplo = CChar(UInt8(ascii: "L"))
+        var pivots = [Int32](repeating: 0, count: n)
+        var scratch = [Double](repeating: 0, count: 2 * n)
+        work.withUnsafeMutableBufferPointer { pa in
+            dpstrf_(&uplo, &n32, pa.baseAddress, &n32, &pivots, &rank, &tolerance, &scratch, &info)
+        }
+        // info 1 only says the rank is below n, which covariances of few samples are.
+        guard info == 0 || info == 1 else {
+            throw TensorError("LAPACK dpstrf: the factorisation of a \(n) x \(n) covariance failed (info \(info)); are the features finite?")
+        }
+        let r = Int(rank)
+        var factor = [Double](repeating: 0, count: n * r)
+        for j in 0..<r {
+            // Column j of L, rows j..<n (column-major), goes to row pivot[k] of G.
+            for k in j..<n { factor[(Int(pivots[k]) - 1) * r + j] = work[j * n + k] }
+        }
+        return (factor, r)
+    }
+}
+
 /// Small dense Double matrix helpers for the metrics (row-major).
 enum DenseMatrix {
     /// A B for square n x n matrices.
