@@ -109,7 +109,9 @@ struct ScoreCommand: ParsableCommand {
                 do {
                     network = try FIDInceptionLoader.load(path)
                 } catch let p as StageProblem {
-                    throw PipelineErrors([PipelineError("score.weights", file: path, p.message)])
+                    // The loader's messages start with the file, which the error names already.
+                    let message = p.message.hasPrefix(path + ": ") ? String(p.message.dropFirst(path.count + 2)) : p.message
+                    throw PipelineErrors([PipelineError("score.weights", file: path, message)])
                 }
                 channels = 3
             }
