@@ -35,6 +35,8 @@ let package = Package(
         // libjpeg-turbo's TurboJPEG API (Debian libturbojpeg0-dev) and libwebp's decoder (libwebp-dev).
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
+        // Reference LAPACK (Debian liblapack-dev): symmetric eigendecompositions for the metrics at 2048 dimensions.
+        .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
         // Opens libmpi with dlopen under mpirun only: the build links nothing from MPI.
         .target(name: "CMPIShim", path: "Sources/CMPIShim", linkerSettings: [.linkedLibrary("dl")]),
         .target(
@@ -63,7 +65,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(
             name: "PipelineStages",
-            dependencies: ["TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "Reporting"],
+            dependencies: ["TensorRuntime", "NeuralNet", "ImageIO", "PipelineGraph", "Reporting", "CLAPACK"],
             swiftSettings: kernelFlags),
         .executableTarget(
             name: "ganflow",

@@ -43,6 +43,8 @@ extension StageRegistry {
         CrossEntropyLossStage.self,
         AccuracyMetricStage.self,
         ClassifierFeaturesStage.self,
+        InceptionFeaturesStage.self,
+        InceptionScoreMetricStage.self,
         FrechetDistanceMetricStage.self,
         KernelDistanceMetricStage.self,
         PrecisionRecallMetricStage.self,

@@ -8,15 +8,29 @@ extension Tensor {
     /// backward are a gather and a scatter through the same index map, each the other's adjoint,
     /// so gradients of any order are exact.
     public func maxPool2d(kernel: Int) throws -> Tensor {
+        try maxPool2d(kernel: kernel, stride: kernel, padding: 0)
+    }
+
+    /// The largest value of each `kernel x kernel` window moved by `stride` over the input padded
+    /// by `padding` on every side, as PyTorch's `max_pool2d(x, kernel, stride, padding)` with
+    /// `ceil_mode=False`: padding never wins (it is -infinity), and the output is
+    /// `[N, C, (H + 2p - k) / s + 1, (W + 2p - k) / s + 1]`. Inception pools with kernel 3,
+    /// stride 2 and with kernel 3, stride 1, padding 1.
+    public func maxPool2d(kernel: Int, stride: Int, padding: Int = 0) throws -> Tensor {
         guard rank == 4 else {
             throw TensorError("maxPool2d: expected an input of shape [N, C, H, W], got \(describe(shape))")
         }
-        guard kernel > 0 else { throw TensorError("maxPool2d: kernel \(kernel) must be positive") }
+        guard kernel > 0, stride > 0, padding >= 0 else {
+            throw TensorError("maxPool2d: kernel \(kernel) and stride \(stride) must be positive and padding \(padding) non-negative")
+        }
+        guard padding <= kernel / 2 else {
+            throw TensorError("maxPool2d: padding \(padding) must be at most half the kernel \(kernel)")
+        }
         let h = shape[2], w = shape[3]
-        guard h >= kernel, w >= kernel else {
+        guard h + 2 * padding >= kernel, w + 2 * padding >= kernel else {
             throw TensorError("maxPool2d: kernel \(kernel) is larger than the input \(describe(shape))")
         }
-        let oh = h / kernel, ow = w / kernel
+        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
         let planes = shape[0] * shape[1]
         let src = contiguousData()
         let out = Tensor(uninitialized: [shape[0], shape[1], oh, ow])
@@ -27,14 +41,18 @@ extension Tensor {
                 let q = out.data + plane * oh * ow
                 let base = plane * h * w
                 for a in 0..<oh {
+                    let top = a * stride - padding
+                    let rows = max(top, 0)..<min(top + kernel, h)
                     for b in 0..<ow {
-                        var best = -Float.infinity, at = (a * kernel) * w + b * kernel
-                        for u in 0..<kernel {
-                            let row = (a * kernel + u) * w + b * kernel
-                            for t in 0..<kernel where p[row + t] > best || p[row + t].isNaN {
+                        let left = b * stride - padding
+                        let cols = max(left, 0)..<min(left + kernel, w)
+                        var best = -Float.infinity, at = rows.lowerBound * w + cols.lowerBound
+                        search: for u in rows {
+                            let row = u * w
+                            for t in cols where p[row + t] > best || p[row + t].isNaN {
                                 best = p[row + t]
                                 at = row + t
-                                if best.isNaN { break }
+                                if best.isNaN { break search }
                             }
                         }
                         q[a * ow + b] = best

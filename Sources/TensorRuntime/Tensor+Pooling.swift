@@ -8,8 +8,13 @@ extension Tensor {
     /// included. The output is `[N, C, (H + 2p - k) / s + 1, (W + 2p - k) / s + 1]`. Pooling is
     /// linear; its backward is the adjoint, whose own backward is pooling again, so gradients of
     /// any order are exact.
-    public func avgPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) throws -> Tensor {
-        let window = try PoolWindow(input: shape, kernel: kernel, stride: stride ?? kernel, padding: padding, op: "avgPool2d")
+    ///
+    /// With `countIncludePad: false` (PyTorch's `count_include_pad=False`, TensorFlow's average
+    /// pooling, and the FID Inception's) each window is divided by the number of input elements it
+    /// covers, so padding does not dilute the border averages.
+    public func avgPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true) throws -> Tensor {
+        let window = try PoolWindow(input: shape, kernel: kernel, stride: stride ?? kernel, padding: padding,
+                                    countIncludePad: countIncludePad, op: "avgPool2d")
         if window.stride == kernel, padding == 0, shape[2] % kernel == 0, shape[3] % kernel == 0 {
             // Tiling blocks (the usual `avg_pool2d(x, 2)`): the simpler block kernel is ~2x faster.
             return blockSumScaled(self, kernel, 1 / Float(kernel * kernel))
@@ -22,9 +27,10 @@ extension Tensor {
 private struct PoolWindow {
     let input: [Int]
     let kernel: Int, stride: Int, padding: Int
+    let countIncludePad: Bool
     let outHeight: Int, outWidth: Int
 
-    init(input: [Int], kernel: Int, stride: Int, padding: Int, op: String) throws {
+    init(input: [Int], kernel: Int, stride: Int, padding: Int, countIncludePad: Bool, op: String) throws {
         guard input.count == 4 else {
             throw TensorError("\(op): expected an input of shape [N, C, H, W], got \(describe(input))")
         }
@@ -42,6 +48,7 @@ private struct PoolWindow {
         self.kernel = kernel
         self.stride = stride
         self.padding = padding
+        self.countIncludePad = countIncludePad
         self.outHeight = h / stride + 1
         self.outWidth = w / stride + 1
     }
@@ -54,6 +61,12 @@ private struct PoolWindow {
         let start = o * stride - padding
         return max(start, 0)..<min(start + kernel, size)
     }
+
+    /// What the sum over the window of outputs (oh, ow) is divided by.
+    @inline(__always)
+    func divisor(_ rows: Range<Int>, _ cols: Range<Int>) -> Float {
+        countIncludePad ? Float(kernel * kernel) : Float(rows.count * cols.count)
+    }
 }
 
 private func avgPoolForward(_ x: Tensor, _ w: PoolWindow) -> Tensor {
@@ -61,7 +74,6 @@ private func avgPoolForward(_ x: Tensor, _ w: PoolWindow) -> Tensor {
     let out = Tensor(uninitialized: w.output)
     let h = w.input[2], wd = w.input[3]
     let planes = w.input[0] * w.input[1]
-    let divisor = 1 / Float(w.kernel * w.kernel)
     for plane in 0..<planes {
         let p = src.data + plane * h * wd
         let q = out.data + plane * w.outHeight * w.outWidth
@@ -74,7 +86,7 @@ private func avgPoolForward(_ x: Tensor, _ w: PoolWindow) -> Tensor {
                     let row = p + r * wd
                     for col in cols { acc += row[col] }
                 }
-                q[oh * w.outWidth + ow] = acc * divisor
+                q[oh * w.outWidth + ow] = acc * (1 / w.divisor(rows, cols))
             }
         }
     }
@@ -87,7 +99,6 @@ private func avgPoolAdjoint(_ g: Tensor, _ w: PoolWindow) -> Tensor {
     let out = Tensor(zeros: w.input)
     let h = w.input[2], wd = w.input[3]
     let planes = w.input[0] * w.input[1]
-    let divisor = 1 / Float(w.kernel * w.kernel)
     for plane in 0..<planes {
         let p = src.data + plane * w.outHeight * w.outWidth
         let q = out.data + plane * h * wd
@@ -95,7 +106,7 @@ private func avgPoolAdjoint(_ g: Tensor, _ w: PoolWindow) -> Tensor {
             let rows = w.span(oh, h)
             for ow in 0..<w.outWidth {
                 let cols = w.span(ow, wd)
-                let v = p[oh * w.outWidth + ow] * divisor
+                let v = p[oh * w.outWidth + ow] * (1 / w.divisor(rows, cols))
                 for r in rows {
                     let row = q + r * wd
                     for col in cols { row[col] += v }

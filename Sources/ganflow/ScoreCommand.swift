@@ -1,27 +1,47 @@
 import ArgumentParser
 import Foundation
+import ImageIO
 import PipelineGraph
 import PipelineStages
 import TensorRuntime
 
 struct ScoreCommand: ParsableCommand {
+    enum FeatureSpace: String, ExpressibleByArgument, CaseIterable {
+        case classifier, inception
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Score a folder of images against reference images with the metrics of the metric.* stages.",
+        abstract: "Score a folder of images against reference images or statistics with the metrics of the metric.* stages.",
         discussion: """
-            Both sets go through a trained classifier (a classifier.cnn exported with `ganflow export`);
-            its penultimate layer is the feature space of the Frechet distance (fid), KID (kid.mean,
-            kid.std), precision and recall, and its decisions give the mode coverage (modes, kl).
+            Both sets go through a feature network: a trained classifier (`--features classifier`, a
+            classifier.cnn exported with `ganflow export`; the default) or the FID Inception v3 of
+            pytorch-fid (`--features inception --weights FILE`, the user's weights converted by
+            Scripts/convert_fid_inception.py). Its features give the Frechet distance (fid), KID
+            (kid_mean, kid_std), precision and recall; the classifier's decisions give the mode
+            coverage (modes, kl), Inception's logits the Inception Score (is_mean, is_std).
             Images of any tool can be scored: every PNG under DIR, at any depth.
 
               ganflow score samples/ --reference /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+              ganflow score samples/ --reference real/ --features inception --weights fid-inception.safetensors --json
+              ganflow score real/ --features inception --weights fid-inception.safetensors --save-stats real.npz
+              ganflow score samples/ --reference real.npz --features inception --weights fid-inception.safetensors
+
+            A reference .npz holds `mu` and `sigma` as pytorch-fid writes them; against statistics
+            only fid can be computed (KID and precision/recall need the reference images).
             """)
 
     @Argument(help: "A folder of PNG images (searched at any depth), or an IDX image file.")
     var directory: String
 
-    @Option(help: "The reference images: a folder of PNGs or an IDX image file (plain or .gz).")
-    var reference: String
+    @Option(help: "The reference: a folder of PNGs, an IDX image file (plain or .gz), or statistics (.npz of mu and sigma).")
+    var reference: String?
+
+    @Option(help: "The feature network: classifier or inception.")
+    var features: FeatureSpace = .classifier
+
+    @Option(help: "The feature network's weights (inception: required; classifier: defaults to --classifier).")
+    var weights: String?
 
     @Option(help: "The classifier's weights (safetensors of a classifier.cnn).")
     var classifier: String = "Fixtures/models/fashion-classifier.safetensors"
@@ -41,8 +61,17 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "The neighbour that sets the radius of the precision/recall balls.")
     var k: Int = 3
 
-    @Option(help: "Seed of the KID and precision/recall subsets.")
+    @Option(help: "Seed of the KID, precision/recall and Inception Score subsets.")
     var seed: Int = 0
+
+    @Option(help: "Images per forward pass (default: 500 for the classifier, 50 for Inception).")
+    var chunk: Int?
+
+    @Option(name: .customLong("save-stats"), help: "Write the mean and covariance of DIR's features to this .npz (pytorch-fid's layout).")
+    var saveStats: String?
+
+    @Option(name: .customLong("save-features"), help: "Write DIR's features and logits to this .npz ('features' [n, d], 'logits' [n, classes]).")
+    var saveFeatures: String?
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
@@ -53,31 +82,82 @@ struct ScoreCommand: ParsableCommand {
         if kidSubsets < 1 || kidSubsetSize < 2 { throw ValidationError("--kid-subsets must be at least 1 and --kid-subset-size at least 2") }
         if k < 1 { throw ValidationError("-k must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
+        if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1") }
+        if features == .inception && weights == nil {
+            throw ValidationError("--features inception needs --weights FILE: pytorch-fid's pt_inception-2015-12-05-*.pth converted by Scripts/convert_fid_inception.py (GANFlow ships no weights)")
+        }
+        if reference == nil && saveStats == nil && saveFeatures == nil {
+            throw ValidationError("give --reference DIR_OR_STATS to score against, or --save-stats / --save-features to only save DIR's")
+        }
     }
 
     func run() throws {
         do {
-            let extractor: FeatureExtractor
-            do {
-                extractor = try FeatureExtractor(weights: classifier, size: size)
-            } catch let p as StageProblem {
-                throw PipelineErrors([PipelineError("score.classifier", file: classifier, p.message)])
+            let network: any ImageFeatureNetwork
+            let channels: Int
+            switch features {
+            case .classifier:
+                let path = weights ?? classifier
+                do {
+                    let extractor = try FeatureExtractor(weights: path, size: size)
+                    (network, channels) = (extractor, extractor.channels)
+                } catch let p as StageProblem {
+                    throw PipelineErrors([PipelineError("score.weights", file: path, p.message)])
+                }
+            case .inception:
+                let path = weights!
+                do {
+                    network = try FIDInceptionLoader.load(path)
+                } catch let p as StageProblem {
+                    // The loader's messages start with the file, which the error names already.
+                    let message = p.message.hasPrefix(path + ": ") ? String(p.message.dropFirst(path.count + 2)) : p.message
+                    throw PipelineErrors([PipelineError("score.weights", file: path, message)])
+                }
+                channels = 3
             }
-            let images = try ImageSet(directory, channels: extractor.channels)
-            let references = try ImageSet(reference, channels: extractor.channels)
-            let card = try Scorecard(images: images, reference: references, extractor: extractor, limit: limit,
-                                     kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, seed: UInt64(seed))
+            let chunk = chunk ?? (features == .inception ? 50 : 500)
+            let images = try ImageSet(directory, channels: channels)
+            let n = min(limit ?? images.count, images.count)
+            let fake = try network.extract(n, chunk: chunk) { try images.images($0) }
+            if let saveFeatures {
+                try NumPyArchive.write([("features", NumPyArray(shape: fake.features.shape, values: fake.features.scalars.map(Double.init))),
+                                        ("logits", NumPyArray(shape: fake.logits.shape, values: fake.logits.scalars.map(Double.init)))],
+                                       to: saveFeatures)
+            }
+            if let saveStats {
+                try GaussianStatistics(features: fake.features).write(npz: saveStats)
+            }
+            guard let reference else {
+                if !json { print("\(n) images from \(directory): " + [saveStats, saveFeatures].compactMap { $0 }.joined(separator: ", ") + " written") }
+                return
+            }
+            let real: ScoreReference
+            if reference.lowercased().hasSuffix(".npz") {
+                let statistics = try GaussianStatistics(npz: reference)
+                guard statistics.dimension == network.dimension else {
+                    throw ImageIOError(path: reference, "statistics of \(statistics.dimension)-d features cannot be compared with the \(network.dimension)-d features of --features \(features.rawValue)")
+                }
+                real = .statistics(statistics, count: nil)
+            } else {
+                let references = try ImageSet(reference, channels: channels)
+                let m = min(limit ?? references.count, references.count)
+                let r = try network.extract(m, chunk: chunk) { try references.images($0) }
+                real = .features(features: r.features, logits: r.logits)
+            }
+            let card = try Scorecard(real: real, fake: fake, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: 0.01,
+                                     seed: UInt64(seed), inceptionScore: features == .inception)
             if json {
-                var entries: [(String, JSONValue)] = [("images", .number(Double(card.count))), ("reference", .number(Double(card.referenceCount)))]
-                entries += card.entries.map { ($0.0, .number($0.1)) }
-                entries.append(("histogram", .array(card.histogram.map { .number(Double($0)) })))
+                var entries: [(String, JSONValue)] = [("images", .number(Double(card.count))),
+                                                      ("reference", card.referenceCount.map { .number(Double($0)) } ?? .null)]
+                entries += card.entries.map { ($0.0, $0.1.map(JSONValue.number) ?? .null) }
+                if features == .classifier { entries.append(("histogram", .array(card.histogram.map { .number(Double($0)) }))) }
                 print(JSONValue.object(entries).serialized(indent: nil))
             } else {
-                print("\(card.count) images from \(directory) against \(card.referenceCount) from \(reference)")
+                print("\(card.count) images from \(directory) against " + (card.referenceCount.map { "\($0) from \(reference)" } ?? "the statistics in \(reference)"))
                 for (name, value) in card.entries {
-                    print(name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%.6g", value))
+                    print(name.padding(toLength: 10, withPad: " ", startingAt: 0) + (value.map { String(format: "%.6g", $0) } ?? "-"))
                 }
-                print("histogram " + card.histogram.map(String.init).joined(separator: " "))
+                if features == .classifier { print("histogram " + card.histogram.map(String.init).joined(separator: " ")) }
             }
         } catch {
             throw report(error)

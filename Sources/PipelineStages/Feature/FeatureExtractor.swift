@@ -9,7 +9,7 @@ import TensorRuntime
 /// The architecture is read from the weights' shapes (`0.weight` gives the width and channels,
 /// `12.weight` the hidden size, `14.weight` the classes), so any classifier exported by
 /// `ganflow export --stage C` loads without repeating its configuration.
-public final class FeatureExtractor: @unchecked Sendable {
+public final class FeatureExtractor: ImageFeatureNetwork, @unchecked Sendable {
     public let classifier: ConvClassifier
     /// Channels and side of the images the classifier takes.
     public let channels: Int
@@ -56,19 +56,7 @@ public final class FeatureExtractor: @unchecked Sendable {
         return try withoutGradients { try classifier.featuresAndLogits(x, mode: .eval) }
     }
 
-    /// Features and logits of many images, `chunk` at a time, concatenated.
-    public func extract(_ count: Int, chunk: Int, _ images: (Range<Int>) throws -> Tensor) throws -> (features: Tensor, logits: Tensor) {
-        var features: [Tensor] = [], logits: [Tensor] = []
-        var start = 0
-        while start < count {
-            let end = min(start + chunk, count)
-            let (f, l) = try self(try images(start..<end))
-            features.append(f)
-            logits.append(l)
-            start = end
-        }
-        return (try Tensor.concat(features, axis: 0), try Tensor.concat(logits, axis: 0))
-    }
+    public func featuresAndLogits(of images: Tensor) throws -> (features: Tensor, logits: Tensor) { try self(images) }
 
     /// `images` [N, C, H, W] as the classifier takes them: channels averaged to gray when it takes
     /// one channel (or gray repeated when it takes more), then the centred `size` x `size` square,

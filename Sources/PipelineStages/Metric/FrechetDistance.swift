@@ -20,26 +20,13 @@ public struct GaussianStatistics: Sendable {
             throw TensorError("feature statistics need at least 2 feature vectors [n, d], found \(describe(features.shape))")
         }
         let n = features.shape[0], d = features.shape[1]
-        let x = features.scalars
+        var centred = features.scalars.map(Double.init)
         var mean = [Double](repeating: 0, count: d)
-        for i in 0..<n { for j in 0..<d { mean[j] += Double(x[i * d + j]) } }
+        for i in 0..<n { for j in 0..<d { mean[j] += centred[i * d + j] } }
         for j in 0..<d { mean[j] /= Double(n) }
-        var cov = [Double](repeating: 0, count: d * d)
-        var row = [Double](repeating: 0, count: d)
-        for i in 0..<n {
-            for j in 0..<d { row[j] = Double(x[i * d + j]) - mean[j] }
-            for j in 0..<d {
-                let rj = row[j]
-                if rj == 0 { continue }
-                for k in j..<d { cov[j * d + k] += rj * row[k] }
-            }
-        }
-        for j in 0..<d {
-            for k in j..<d {
-                cov[j * d + k] /= Double(n - 1)
-                cov[k * d + j] = cov[j * d + k]
-            }
-        }
+        for i in 0..<n { for j in 0..<d { centred[i * d + j] -= mean[j] } }
+        var cov = DenseMatrix.transposedProduct(centred, centred, k: n, m: d, n: d)
+        for j in 0..<(d * d) { cov[j] /= Double(n - 1) }
         self.init(mean: mean, covariance: cov)
     }
 }
@@ -49,10 +36,13 @@ public struct GaussianStatistics: Sendable {
 ///
 ///     ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))
 ///
-/// The trace of the square root is taken through the symmetric form S1^(1/2) S2 S1^(1/2), which
-/// has the same eigenvalues as S1 S2 but is symmetric positive semi-definite, so both square roots
-/// come from symmetric eigendecompositions (Jacobi) instead of a general matrix square root; tiny
-/// negative eigenvalues from rounding are clamped to 0.
+/// The trace of the square root is taken through a symmetric matrix with the nonzero eigenvalues
+/// of S1 S2: with S1 = G G^T (a pivoted Cholesky factor G [d, r], r the rank of S1), G^T S2 G is
+/// similar to the nonzero part of S1 S2 but symmetric positive semi-definite. A factorisation, two
+/// matrix products and one symmetric eigendecomposition without eigenvectors (Jacobi up to 256
+/// rows, LAPACK's `dsyevd` beyond) replace a general matrix square root; a covariance of fewer
+/// samples than dimensions (a metric on 128 samples of 2048-d features) makes the eigenproblem
+/// r x r. Tiny negative eigenvalues from rounding are clamped to 0.
 public enum FrechetDistance {
     public static func distance(_ a: GaussianStatistics, _ b: GaussianStatistics) throws -> Double {
         guard a.dimension == b.dimension else {
@@ -61,9 +51,14 @@ public enum FrechetDistance {
         let d = a.dimension
         var meanTerm: Double = 0
         for j in 0..<d { meanTerm += (a.mean[j] - b.mean[j]) * (a.mean[j] - b.mean[j]) }
-        let rootA = SymmetricEigen(a.covariance, n: d).map { max($0, 0).squareRoot() }
-        let middle = DenseMatrix.multiply(DenseMatrix.multiply(rootA, b.covariance, n: d), rootA, n: d)
-        let traceRoot = SymmetricEigen(middle, n: d).values.reduce(0) { $0 + max($1, 0).squareRoot() }
+        let (g, r) = try LAPACKCholesky.pivoted(a.covariance, n: d)
+        var traceRoot = 0.0
+        if r > 0 {
+            // S2 is symmetric, so S2 G = S2^T G.
+            let s2g = DenseMatrix.transposedProduct(b.covariance, g, k: d, m: d, n: r)
+            let middle = DenseMatrix.transposedProduct(g, s2g, k: d, m: r, n: r)
+            traceRoot = try SymmetricEigen.values(middle, n: r).reduce(0) { $0 + max($1, 0).squareRoot() }
+        }
         return meanTerm + DenseMatrix.trace(a.covariance, n: d) + DenseMatrix.trace(b.covariance, n: d) - 2 * traceRoot
     }
 

@@ -54,51 +54,99 @@ public struct ImageSet: Sendable {
     }
 }
 
-/// Every metric of two image sets in a classifier's feature space, as `ganflow score` reports them.
+/// What generated images are scored against: the features of reference images, or only the
+/// Gaussian statistics of some (a `.npz` of `mu` and `sigma`, as pytorch-fid saves them), which
+/// give the Frechet distance but not KID or precision/recall.
+public enum ScoreReference: Sendable {
+    case features(features: Tensor, logits: Tensor)
+    case statistics(GaussianStatistics, count: Int?)
+}
+
+/// Every metric of two image sets in a network's feature space, as `ganflow score` reports them.
 public struct Scorecard: Sendable {
     public var count: Int
-    public var referenceCount: Int
+    /// Reference images (nil for statistics that do not say).
+    public var referenceCount: Int?
     public var frechetDistance: Double
-    public var kidMean: Double
-    public var kidStd: Double
-    public var precision: Double
-    public var recall: Double
+    /// KID, precision and recall need the reference features: nil against statistics.
+    public var kidMean: Double?
+    public var kidStd: Double?
+    public var precision: Double?
+    public var recall: Double?
     public var modes: Int
     public var klToUniform: Double
-    /// The generated images' class histogram under the classifier.
+    /// The generated images' class histogram under the network.
     public var histogram: [Int]
+    /// The Inception Score of the generated images (when asked for: it means something only
+    /// with Inception's 1008 ImageNet logits).
+    public var inceptionScore: (mean: Double, std: Double)?
 
-    /// Scores `images` against `reference`, through `extractor`; at most `limit` images of each.
-    public init(images: ImageSet, reference: ImageSet, extractor: FeatureExtractor, limit: Int?, kidSubsets: Int = 100,
-                kidSubsetSize: Int = 1000, k: Int = 3, minShare: Double = 0.01, seed: UInt64 = 0, chunk: Int = 500) throws {
-        let n = min(limit ?? images.count, images.count), m = min(limit ?? reference.count, reference.count)
-        let fake = try extractor.extract(n, chunk: chunk) { try images.images($0) }
-        let real = try extractor.extract(m, chunk: chunk) { try reference.images($0) }
-        try self.init(real: real, fake: fake, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: minShare, seed: seed)
+    /// Scores `images` against `reference`, through `network`; at most `limit` images of each.
+    public init(images: ImageSet, reference: ImageSet, network: any ImageFeatureNetwork, limit: Int?, kidSubsets: Int = 100,
+                kidSubsetSize: Int = 1000, k: Int = 3, minShare: Double = 0.01, seed: UInt64 = 0, chunk: Int = 500,
+                inceptionScore: Bool = false) throws {
+        let m = min(limit ?? reference.count, reference.count)
+        let real = try network.extract(m, chunk: chunk) { try reference.images($0) }
+        try self.init(images: images, reference: .features(features: real.features, logits: real.logits), network: network, limit: limit,
+                      kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: minShare, seed: seed, chunk: chunk,
+                      inceptionScore: inceptionScore)
+    }
+
+    /// Scores `images` against reference features or statistics.
+    public init(images: ImageSet, reference: ScoreReference, network: any ImageFeatureNetwork, limit: Int?, kidSubsets: Int = 100,
+                kidSubsetSize: Int = 1000, k: Int = 3, minShare: Double = 0.01, seed: UInt64 = 0, chunk: Int = 500,
+                inceptionScore: Bool = false) throws {
+        let n = min(limit ?? images.count, images.count)
+        let fake = try network.extract(n, chunk: chunk) { try images.images($0) }
+        try self.init(real: reference, fake: fake, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: minShare, seed: seed,
+                      inceptionScore: inceptionScore)
     }
 
     /// Scores generated features and logits against real ones.
     public init(real: (features: Tensor, logits: Tensor), fake: (features: Tensor, logits: Tensor), kidSubsets: Int, kidSubsetSize: Int,
                 k: Int, minShare: Double, seed: UInt64) throws {
+        try self.init(real: .features(features: real.features, logits: real.logits), fake: fake, kidSubsets: kidSubsets,
+                      kidSubsetSize: kidSubsetSize, k: k, minShare: minShare, seed: seed, inceptionScore: false)
+    }
+
+    public init(real: ScoreReference, fake: (features: Tensor, logits: Tensor), kidSubsets: Int, kidSubsetSize: Int,
+                k: Int, minShare: Double, seed: UInt64, inceptionScore: Bool) throws {
         count = fake.features.shape[0]
-        referenceCount = real.features.shape[0]
-        frechetDistance = try FrechetDistance.distance(real.features, fake.features)
-        (kidMean, kidStd) = try KernelDistance.kid(real.features, fake.features, subsets: kidSubsets, subsetSize: kidSubsetSize, seed: seed)
-        // Equal sizes for the k-NN balls, as metric.precisionrecall does.
-        var rng = PhiloxRandom(seed: seed, stream: stableHash("precision/recall subsets"))
-        let size = min(count, referenceCount)
-        let r = referenceCount > size ? try KernelDistance.rows(real.features, KernelDistance.sample(referenceCount, size, &rng)) : real.features
-        let f = count > size ? try KernelDistance.rows(fake.features, KernelDistance.sample(count, size, &rng)) : fake.features
-        (precision, recall) = try PrecisionRecall.compute(real: r, fake: f, k: k)
+        let fakeStatistics = try GaussianStatistics(features: fake.features)
+        switch real {
+        case .statistics(let statistics, let n):
+            referenceCount = n
+            frechetDistance = try FrechetDistance.distance(statistics, fakeStatistics)
+        case .features(let realFeatures, _):
+            let referenceCount = realFeatures.shape[0]
+            self.referenceCount = referenceCount
+            frechetDistance = try FrechetDistance.distance(try GaussianStatistics(features: realFeatures), fakeStatistics)
+            (kidMean, kidStd) = try KernelDistance.kid(realFeatures, fake.features, subsets: kidSubsets, subsetSize: kidSubsetSize, seed: seed)
+            // Equal sizes for the k-NN balls, as metric.precisionrecall does.
+            var rng = PhiloxRandom(seed: seed, stream: stableHash("precision/recall subsets"))
+            let size = min(count, referenceCount)
+            let r = referenceCount > size ? try KernelDistance.rows(realFeatures, KernelDistance.sample(referenceCount, size, &rng)) : realFeatures
+            let f = count > size ? try KernelDistance.rows(fake.features, KernelDistance.sample(count, size, &rng)) : fake.features
+            (precision, recall) = try PrecisionRecall.compute(real: r, fake: f, k: k)
+        }
         let coverage = ModeCoverage(logits: fake.logits, minShare: minShare)
         modes = coverage.modes
         klToUniform = coverage.klToUniform
         histogram = coverage.histogram
+        if inceptionScore {
+            self.inceptionScore = try InceptionScore.score(logits: fake.logits, splits: min(10, count), seed: seed)
+        }
     }
 
-    /// The values under the names the metric stages log them with.
-    public var entries: [(String, Double)] {
-        [("fid", frechetDistance), ("kid.mean", kidMean), ("kid.std", kidStd), ("precision", precision), ("recall", recall),
-         ("modes", Double(modes)), ("kl", klToUniform)]
+    /// The values by name (`ganflow score`'s table and JSON keys); nil where not computed.
+    public var entries: [(String, Double?)] {
+        var out: [(String, Double?)] = [("fid", frechetDistance), ("kid_mean", kidMean), ("kid_std", kidStd), ("precision", precision),
+                                        ("recall", recall)]
+        if let inceptionScore {
+            out += [("is_mean", inceptionScore.mean), ("is_std", inceptionScore.std)]
+        } else {
+            out += [("modes", Double(modes)), ("kl", klToUniform)]
+        }
+        return out
     }
 }

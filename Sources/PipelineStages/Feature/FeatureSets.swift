@@ -1,0 +1,128 @@
+import Foundation
+import PipelineGraph
+import TensorRuntime
+
+/// A fixed network that maps images [N, C, H, W] in [-1, 1] to features and class logits: the
+/// feature space the `metric.*` stages and `ganflow score` compare image sets in.
+public protocol ImageFeatureNetwork: AnyObject, Sendable {
+    /// Features per image.
+    var dimension: Int { get }
+    /// Logits per image.
+    var classes: Int { get }
+    /// Features [N, dimension] and logits [N, classes], without gradients.
+    func featuresAndLogits(of images: Tensor) throws -> (features: Tensor, logits: Tensor)
+}
+
+extension ImageFeatureNetwork {
+    /// Features and logits of many images, `chunk` at a time, concatenated.
+    public func extract(_ count: Int, chunk: Int, _ images: (Range<Int>) throws -> Tensor) throws -> (features: Tensor, logits: Tensor) {
+        var features: [Tensor] = [], logits: [Tensor] = []
+        var start = 0
+        while start < count {
+            let end = min(start + chunk, count)
+            let (f, l) = try featuresAndLogits(of: try images(start..<end))
+            features.append(f)
+            logits.append(l)
+            start = end
+        }
+        return (try Tensor.concat(features, axis: 0), try Tensor.concat(logits, axis: 0))
+    }
+}
+
+/// What `features.classifier` and `features.inception` share: the generated and the reference
+/// image sets, mapped through one network.
+///
+/// `fake` and `fakeLogits` hold `count` images from the generator (its moving average when it
+/// keeps one), drawn from the same latents at every evaluation so that successive values measure
+/// the generator, not the draw; `real` and `realLogits` the first `referenceCount` items of the
+/// reference dataset (computed once).
+final class FeatureSets: @unchecked Sendable {
+    /// The keys both stages declare, with their own defaults for `count` and `chunk`.
+    static func keys(count: Int, chunk: Int) -> [ConfigKey] {
+        [
+            ConfigKey("generator", .stageRef, "The generator stage to sample from."),
+            ConfigKey("reference", .stageRef, "The dataset stage of real images to compare with (all its items, in order)."),
+            ConfigKey("count", .int(min: 2, max: 1_000_000), default: .number(Double(count)), "Generated images per evaluation."),
+            ConfigKey("referenceCount", .int(min: 2), default: .null, "Use only the first this many reference images (null: all)."),
+            ConfigKey("chunk", .int(min: 1, max: 65536), default: .number(Double(chunk)), "Images per forward pass of the network."),
+        ]
+    }
+
+    let network: any ImageFeatureNetwork
+    let generator: any GeneratorStage
+    let reference: any WholeDataset
+    let count: Int
+    let referenceCount: Int
+    let chunk: Int
+    let latentSeed: UInt64
+    let latentStream: UInt64
+    let outputs: [String: PortType]
+    private let realCache = Locked<(features: Tensor, logits: Tensor)?>(nil)
+
+    init(network: any ImageFeatureNetwork, config: StageConfig, context: BuildContext) throws {
+        self.network = network
+        guard let g = context.stage(config.string("generator")) as? any GeneratorStage else {
+            throw StageProblem(key: "generator", "stage '\(config.string("generator"))' is not a generator")
+        }
+        guard let d = context.stage(config.string("reference")) as? any WholeDataset else {
+            throw StageProblem(key: "reference", "stage '\(config.string("reference"))' is not a dataset")
+        }
+        if let images = g.outputs.values.compactMap(\.shape).first, images.count != 4 {
+            throw StageProblem(key: "generator", "expected a generator of images [N, C, H, W], found \(describe(images))")
+        }
+        generator = g
+        reference = d
+        count = config.int("count")
+        referenceCount = min(config.optionalInt("referenceCount") ?? d.itemCount, d.itemCount)
+        guard referenceCount >= 2 else {
+            throw StageProblem(key: "reference", "the reference dataset holds \(d.itemCount) image(s); the metrics need at least 2")
+        }
+        chunk = config.int("chunk")
+        latentSeed = context.seed
+        latentStream = stableHash("features/" + config.stageID)
+        let (dim, classes) = (network.dimension, network.classes)
+        outputs = ["fake": .tensor([count, dim]), "fakeLogits": .tensor([count, classes]),
+                   "real": .tensor([referenceCount, dim]), "realLogits": .tensor([referenceCount, classes])]
+    }
+
+    func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
+        var out: [String: PortValue] = [:]
+        if e.outputs.contains("real") || e.outputs.contains("realLogits") {
+            let (features, logits) = try realFeatures()
+            out["real"] = .tensor(features)
+            out["realLogits"] = .tensor(logits)
+        }
+        if e.outputs.contains("fake") || e.outputs.contains("fakeLogits") {
+            let (features, logits) = try fakeFeatures()
+            out["fake"] = .tensor(features)
+            out["fakeLogits"] = .tensor(logits)
+        }
+        return out
+    }
+
+    func realFeatures() throws -> (features: Tensor, logits: Tensor) {
+        if let cached = realCache.withLock({ $0 }) { return cached }
+        let computed = try network.extract(referenceCount, chunk: chunk) { try reference.items($0).images }
+        realCache.withLock { $0 = computed }
+        return computed
+    }
+
+    /// Features of `count` samples from latents drawn from the same stream every time.
+    func fakeFeatures() throws -> (features: Tensor, logits: Tensor) {
+        var rng = PhiloxRandom(seed: latentSeed, stream: latentStream)
+        let batch = generator.latentShape[0]
+        var features: [Tensor] = [], logits: [Tensor] = []
+        var made = 0
+        while made < count {
+            var images = try generator.generate(Tensor(randomNormal: generator.latentShape, using: &rng))
+            let take = min(batch, count - made)
+            if take < batch { images = try images.sliced(axis: 0, 0..<take) }
+            // The generator's batch may exceed `chunk`: pass it through the network in pieces.
+            let (f, l) = try network.extract(take, chunk: chunk) { try images.sliced(axis: 0, $0) }
+            features.append(f)
+            logits.append(l)
+            made += take
+        }
+        return (try Tensor.concat(features, axis: 0), try Tensor.concat(logits, axis: 0))
+    }
+}
