@@ -14,6 +14,21 @@ public struct ProtobufField: Equatable, Sendable {
     public var bytes: [UInt8]? { if case .bytes(let b) = value { b } else { nil } }
     public var string: String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
     public var float: Float? { if case .fixed32(let v) = value { Float(bitPattern: v) } else { nil } }
+    /// The values of a packed `repeated int64` field.
+    public var packedInts: [Int]? {
+        guard let b = bytes else { return nil }
+        var out: [Int] = [], v: UInt64 = 0, shift: UInt64 = 0
+        for byte in b {
+            v |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 {
+                out.append(Int(Int64(bitPattern: v)))
+                (v, shift) = (0, 0)
+            } else {
+                shift += 7
+            }
+        }
+        return out
+    }
     /// The fields of a nested message.
     public var message: [ProtobufField]? { bytes.flatMap { try? decodeProtobuf($0) } }
 }

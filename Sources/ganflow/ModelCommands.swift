@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ImageIO
+import NeuralNet
 import PipelineGraph
 import PipelineStages
 import TensorRuntime
@@ -8,11 +9,14 @@ import TensorRuntime
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write one model stage's weights as a PyTorch state_dict in safetensors.",
+        abstract: "Write one model stage's weights as a PyTorch state_dict in safetensors, or a generator as an ONNX model.",
         discussion: """
-            The names are those of the equivalent nn.Sequential (see `ganflow stages`), so that
+            safetensors: the names are those of the equivalent nn.Sequential (see `ganflow stages`), so that
               model.load_state_dict(safetensors.torch.load_file("g.safetensors"), strict=True)
             works in PyTorch. Batch norm's num_batches_tracked is written as an int64 scalar.
+            onnx (generators: MLP, DCGAN, ProGAN and MSG-GAN at their final resolution): input 'z'
+            [batch, dim], output 'images' [batch, C, H, W] in [-1, 1], opset 17. Batch norm uses the
+            batch's statistics, as `ganflow sample` does, so a batch gives the images GANFlow gives it.
             """)
 
     @Argument(help: "A run directory (its newest checkpoint) or a checkpoint file.")
@@ -21,8 +25,11 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The model stage to export, e.g. G.")
     var stage: String
 
-    @Option(help: "Output file (.safetensors).")
+    @Option(help: "Output file (.safetensors or .onnx).")
     var out: String
+
+    @Option(help: "safetensors (a state_dict) or onnx (a generator's whole network).")
+    var format: String = "safetensors"
 
     @Flag(help: "Export the moving average of the weights (the stage's 'ema') instead of the weights.")
     var ema = false
@@ -30,8 +37,13 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Also write a generator's probe: latents 'z' and the images 'images' it makes from them (batch statistics), to check the export elsewhere.")
     var probe: String?
 
+    func validate() throws {
+        if !["safetensors", "onnx"].contains(format) { throw ValidationError("--format must be safetensors or onnx, not '\(format)'") }
+    }
+
     func run() throws {
         do {
+            if format == "onnx" { return try exportONNX() }
             let run = try TrainedRun(path)
             let dict = try run.stateDict(stage: stage, ema: ema)
             try dict.write(to: out)
@@ -48,6 +60,29 @@ struct ExportCommand: ParsableCommand {
             }
         } catch {
             throw report(error)
+        }
+    }
+
+    func exportONNX() throws {
+        let run = try TrainedRun(path)
+        let (id, generator) = try run.generator(stage)
+        let (network, model): (any Layer, [UInt8])
+        do {
+            (network, model) = try GeneratorONNXExport.export(generator, ema: ema, name: "\(id)")
+        } catch let p as StageProblem {
+            throw PipelineErrors([PipelineError("export.stage", file: run.checkpointPath, "stage '\(id)': \(p.message)")])
+        }
+        try AtomicFile.write(model, to: out)
+        print("wrote stage '\(id)'\(ema ? " (moving average)" : "") at step \(run.step) as an ONNX model (\(model.count) bytes) to \(out)")
+        if let probe {
+            var rng = PhiloxRandom(seed: 0, stream: stableHash("ganflow probe"))
+            let dim = generator.latentShape.dropFirst().reduce(1, *)
+            let z = Tensor(randomNormal: [generator.latentShape[0], dim], using: &rng)
+            var archive = SafeTensorsArchive(metadata: ["format": "pt"])
+            archive.set("z", z)
+            archive.set("images", try withoutGradients { try network.forward(z, mode: .sample) })
+            try archive.write(to: probe)
+            print("wrote a probe of \(z.shape[0]) latents and the exported network's images to \(probe)")
         }
     }
 }
