@@ -86,32 +86,28 @@ public enum PNG {
     ///
     /// Samples are clamped to [0, 1] and rounded to the nearest code.
     public static func write(_ image: Image, to path: String, bitDepth: BitDepth = .eight) throws {
+        if bitDepth == .eight {
+            let buffer: [UInt8] = interleave(image) { UInt8(($0 * 255).rounded()) }
+            return try buffer.withUnsafeBytes { try write(bytes: $0, width: image.width, height: image.height, channels: image.channels, to: path) }
+        }
         let png = allocate()
         defer { release(png) }
         png.pointee.width = UInt32(image.width)
         png.pointee.height = UInt32(image.height)
-        png.pointee.format = format(channels: image.channels, sixteen: bitDepth == .sixteen)
+        png.pointee.format = format(channels: image.channels, sixteen: true)
+        var source = image
+        // libpng expects associated alpha for 16-bit data and divides it out when writing.
+        if image.channels == 2 || image.channels == 4 { premultiply(&source) }
+        let buffer: [UInt16] = interleave(source) { UInt16(($0 * 65535).rounded()) }
         let stride = Int32(image.width * image.channels)
-        let ok: Int32
-        switch bitDepth {
-        case .eight:
-            let buffer: [UInt8] = interleave(image) { UInt8(($0 * 255).rounded()) }
-            ok = buffer.withUnsafeBytes { png_image_write_to_file(png, path, 0, $0.baseAddress, stride, nil) }
-        case .sixteen:
-            var source = image
-            // libpng expects associated alpha for 16-bit data and divides it out when writing.
-            if image.channels == 2 || image.channels == 4 { premultiply(&source) }
-            let buffer: [UInt16] = interleave(source) { UInt16(($0 * 65535).rounded()) }
-            ok = buffer.withUnsafeBytes { png_image_write_to_file(png, path, 0, $0.baseAddress, stride, nil) }
-        }
-        try check(ok, png, path)
+        try check(buffer.withUnsafeBytes { png_image_write_to_file(png, path, 0, $0.baseAddress, stride, nil) }, png, path)
     }
 
     // MARK: - libpng plumbing
 
     // libpng keeps a pointer to the png_image it was given (its error handler writes `message` through
     // it), so a png_image must not move between begin and finish: it lives on the heap, not in a var.
-    private static func allocate() -> UnsafeMutablePointer<png_image> {
+    static func allocate() -> UnsafeMutablePointer<png_image> {
         let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
         image.initialize(to: png_image())
         image.pointee.version = UInt32(PNG_IMAGE_VERSION)
@@ -119,7 +115,7 @@ public enum PNG {
     }
 
     /// Frees libpng's state (a no-op when a call already did) and the png_image itself.
-    private static func release(_ image: UnsafeMutablePointer<png_image>) {
+    static func release(_ image: UnsafeMutablePointer<png_image>) {
         png_image_free(image)
         image.deallocate()
     }
@@ -135,7 +131,7 @@ public enum PNG {
         return image
     }
 
-    private static func check(_ ok: Int32, _ image: UnsafeMutablePointer<png_image>, _ path: String) throws {
+    static func check(_ ok: Int32, _ image: UnsafeMutablePointer<png_image>, _ path: String) throws {
         if ok != 0 && ganflow_png_image_failed(image) == 0 { return }
         let reason = withUnsafeBytes(of: image.pointee.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
@@ -153,7 +149,7 @@ public enum PNG {
                     bitDepth: f & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 ? 16 : 8)
     }
 
-    private static func format(channels: Int, sixteen: Bool) -> UInt32 {
+    static func format(channels: Int, sixteen: Bool) -> UInt32 {
         var f: UInt32 = 0
         if channels >= 3 { f |= UInt32(PNG_FORMAT_FLAG_COLOR) }
         if channels == 2 || channels == 4 { f |= UInt32(PNG_FORMAT_FLAG_ALPHA) }

@@ -3,7 +3,7 @@ import ImageIO
 
 /// Small builders for the self-contained HTML reports: escaping, inline SVG line charts, embedded
 /// PNGs.
-enum HTML {
+public enum HTML {
     static func escape(_ s: String) -> String {
         var out = ""
         for c in s {
@@ -39,7 +39,7 @@ enum HTML {
     }
 
     /// An SVG line chart of several series over steps, with axes, five ticks per axis and a legend.
-    static func lineChart(title: String, series: [(label: String, points: [(step: Int, value: Double)])],
+    public static func lineChart(title: String, series: [(label: String, points: [(step: Int, value: Double)])],
                           width: Int = 520, height: Int = 260) -> String {
         let plotted = series.filter { !$0.points.isEmpty }
         let all = plotted.flatMap(\.points).filter { $0.value.isFinite }

@@ -1,3 +1,5 @@
+import TensorRuntime
+
 /// CRC-32C (Castagnoli), as TFRecord files checksum their records.
 enum CRC32C {
     static let table: [UInt32] = (0..<256).map { n in
@@ -32,59 +34,12 @@ enum TFRecord {
     }
 }
 
-/// Writes the few protobuf fields of TensorFlow's `Event` and `Summary` messages that event files
-/// of scalars and images need. Encoding them by hand (varints, fixed 32/64-bit values and
-/// length-delimited fields) avoids a code generator and a runtime dependency for six fields.
-struct ProtoWriter {
-    private(set) var bytes: [UInt8] = []
-
-    private mutating func key(_ field: Int, _ wireType: UInt64) { varint(UInt64(field) << 3 | wireType) }
-
-    private mutating func varint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
-
-    mutating func int(_ field: Int, _ value: Int) {
-        key(field, 0)
-        varint(UInt64(bitPattern: Int64(value)))
-    }
-
-    mutating func double(_ field: Int, _ value: Double) {
-        key(field, 1)
-        bytes += TFRecord.littleEndian(value.bitPattern)
-    }
-
-    mutating func float(_ field: Int, _ value: Float) {
-        key(field, 5)
-        bytes += TFRecord.littleEndian(value.bitPattern)
-    }
-
-    mutating func data(_ field: Int, _ value: [UInt8]) {
-        key(field, 2)
-        varint(UInt64(value.count))
-        bytes += value
-    }
-
-    mutating func string(_ field: Int, _ value: String) { data(field, Array(value.utf8)) }
-
-    mutating func message(_ field: Int, _ build: (inout ProtoWriter) -> Void) {
-        var inner = ProtoWriter()
-        build(&inner)
-        data(field, inner.bytes)
-    }
-}
-
 /// The TensorFlow messages, by field number (tensorflow/core/util/event.proto and
 /// tensorflow/core/framework/summary.proto).
 enum TensorBoardEvent {
     /// Event { wall_time = 1; step = 2; file_version = 3 }.
     static func fileVersion(wallTime: Double) -> [UInt8] {
-        var w = ProtoWriter()
+        var w = ProtobufWriter()
         w.double(1, wallTime)
         w.string(3, "brain.Event:2")
         return w.bytes
@@ -92,7 +47,7 @@ enum TensorBoardEvent {
 
     /// Event { wall_time = 1; step = 2; summary = 5 { value = 1 { tag = 1; simple_value = 2 } ... } }.
     static func scalars(_ values: [(String, Double)], step: Int, wallTime: Double) -> [UInt8] {
-        var w = ProtoWriter()
+        var w = ProtobufWriter()
         w.double(1, wallTime)
         w.int(2, step)
         w.message(5) { summary in
@@ -109,7 +64,7 @@ enum TensorBoardEvent {
     /// Event { ...; summary = 5 { value = 1 { tag = 1; image = 4 { height = 1; width = 2;
     /// colorspace = 3; encoded_image_string = 4 } } } }.
     static func image(tag: String, png: [UInt8], width: Int, height: Int, channels: Int, step: Int, wallTime: Double) -> [UInt8] {
-        var w = ProtoWriter()
+        var w = ProtobufWriter()
         w.double(1, wallTime)
         w.int(2, step)
         w.message(5) { summary in

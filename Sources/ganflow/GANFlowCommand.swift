@@ -20,8 +20,8 @@ struct GANFlowCommand: ParsableCommand {
               ganflow export runs/dcgan-fashion --stage G --out g.safetensors
             """,
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
-                      BenchCommand.self, ExportCommand.self, SampleCommand.self, ScoreCommand.self,
-                      ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self, DatasetCommand.self])
+                      BenchCommand.self, ExportCommand.self, SampleCommand.self, InterpolateCommand.self, ProjectCommand.self,
+                      ScoreCommand.self, ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self, DatasetCommand.self])
 
     static func main() {
         Runtime.fixAllocatorThreshold()

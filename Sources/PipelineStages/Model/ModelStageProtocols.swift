@@ -20,11 +20,17 @@ public protocol GeneratorStage: ModelStage {
     /// The latent batch the stage was built for, e.g. [64, 100] or [64, 100, 1, 1].
     var latentShape: [Int] { get }
     /// Images for `latent` as a sample evaluation makes them (batch statistics, no updates), from
-    /// the moving average or the weights themselves.
-    func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor
+    /// the moving average or the weights themselves, recorded for gradients (with respect to
+    /// `latent` when it requires them: `ganflow project`).
+    func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor
 }
 
 extension GeneratorStage {
+    /// `sampleForward` without recording gradients.
+    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
+        try withoutGradients { try sampleForward(latent, movingAverage: movingAverage) }
+    }
+
     /// Images for `latent` as sample evaluations make them: from the moving average when kept.
     public func generate(_ latent: Tensor) throws -> Tensor { try generate(latent, movingAverage: hasMovingAverage) }
 }
@@ -60,8 +66,8 @@ extension NetworkBacked {
 }
 
 extension NetworkBacked where Self: GeneratorStage {
-    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
-        try core.generate(latent, movingAverage: movingAverage)
+    public func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
+        try core.sampleForward(latent, movingAverage: movingAverage)
     }
 }
 

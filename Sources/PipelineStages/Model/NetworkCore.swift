@@ -92,8 +92,8 @@ public final class NetworkCore: @unchecked Sendable {
     var parameters: [(String, Tensor)] { net.namedParameters }
 
     /// The network (or its moving average) on `latent`, as a sample evaluation runs it.
-    func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
-        try withoutGradients { try ((movingAverage ? ema?.average : nil) ?? net).forward(latent, mode: .sample) }
+    func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
+        try ((movingAverage ? ema?.average : nil) ?? net).forward(latent, mode: .sample)
     }
 
     func checkpointState() -> StageState {

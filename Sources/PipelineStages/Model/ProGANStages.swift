@@ -107,11 +107,9 @@ public final class ProGANGeneratorStage: GeneratorStage, NetworkBacked, @uncheck
         return ["images": .tensor(images)]
     }
 
-    public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
+    public func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
         let model = (movingAverage ? core.ema?.average as? ProGANGenerator : nil) ?? generator
-        return try withoutGradients {
-            try model.forward(try Self.flat(latent), resolution: current.resolution, alpha: current.alpha, mode: .sample)
-        }
+        return try model.forward(try Self.flat(latent), resolution: current.resolution, alpha: current.alpha, mode: .sample)
     }
 
     public func checkpointState() throws -> StageState {

@@ -117,23 +117,3 @@ public struct TrainedRun {
         return seen
     }
 }
-
-extension GeneratorStage {
-    /// `count` images from latents drawn with `seed`, generated in batches of the size the stage
-    /// was built for (batch norm uses batch statistics when sampling, as during training), from
-    /// the moving average when the stage keeps one, unless `raw`.
-    public func samples(count: Int, seed: UInt64, raw: Bool = false) throws -> Tensor {
-        precondition(count > 0)
-        let batch = latentShape[0]
-        var rng = PhiloxRandom(seed: seed, stream: stableHash("ganflow sample"))
-        var chunks: [Tensor] = []
-        var made = 0
-        while made < count {
-            let images = try generate(Tensor(randomNormal: latentShape, using: &rng), movingAverage: hasMovingAverage && !raw)
-            let take = min(batch, count - made)
-            chunks.append(take == batch ? images : try images.sliced(axis: 0, 0..<take))
-            made += take
-        }
-        return chunks.count == 1 ? chunks[0] : try Tensor.concat(chunks, axis: 0)
-    }
-}

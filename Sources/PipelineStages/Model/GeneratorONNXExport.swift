@@ -1,0 +1,37 @@
+import NeuralNet
+import PipelineGraph
+import TensorRuntime
+
+extension LatentAdapter: ONNXExportable {
+    func emitONNX(_ graph: ONNXGraph, input: String, shape: [Int]) throws -> String {
+        let s = adapt(shape)
+        let x = s == shape ? input : graph.node("Reshape", [input, graph.integers([-1] + s.dropFirst(), name: "shape")])
+        return try graph.emit(net, input: x, shape: s)
+    }
+}
+
+/// A trained generator as an ONNX model: input `z` `[batch, dim]`, output `images`
+/// `[batch, C, H, W]` in [-1, 1], computing what GANFlow's sampling computes for the same batch
+/// (batch norm with the batch's statistics; ProGAN and MSG-GAN at their final resolution).
+public enum GeneratorONNXExport {
+    /// The network exported (the moving average with `ema`) and the encoded model.
+    public static func export(_ generator: any GeneratorStage, ema: Bool, name: String) throws -> (network: any Layer, model: [UInt8]) {
+        guard let backed = generator as? any NetworkBacked else {
+            throw StageProblem("stage type \(type(of: generator).typeName) has no network to export")
+        }
+        if ema && backed.core.ema == nil { throw StageProblem("this stage keeps no moving average (set 'ema' on it)") }
+        let network = (ema ? backed.core.ema?.average : nil) ?? backed.core.net
+        let dim = generator.latentShape.dropFirst().reduce(1, *)
+        let graph = ONNXGraph()
+        let out: String
+        let outputShape: [Int]
+        do {
+            out = try graph.emit(network, input: "z", shape: [1, dim])
+            outputShape = Array(try network.outputShape(for: [1, dim]).dropFirst())
+        } catch let e as ONNXExportError {
+            throw StageProblem(e.message)
+        }
+        graph.node("Identity", [out], output: "images")
+        return (network, graph.encode(input: ("z", [dim]), output: ("images", outputShape), graphName: name))
+    }
+}

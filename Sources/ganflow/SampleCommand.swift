@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import ImageIO
+import PipelineGraph
+import PipelineStages
+import TensorRuntime
+
+/// Options shared by the commands that run a trained generator.
+struct GeneratorOptions: ParsableArguments {
+    @Argument(help: "A run directory (its newest checkpoint) or a checkpoint file.")
+    var path: String
+
+    @Option(help: "The generator stage (default: the pipeline's only generator).")
+    var stage: String?
+
+    @Flag(help: "Use the trained weights themselves, not their moving average.")
+    var raw = false
+
+    @Option(help: "Truncation psi from 0 to 1: move latents towards the mean latent (1: none).")
+    var truncation: Double = 1
+
+    /// The run, its generator and a sampler for it; `--truncation` checked first.
+    func open() throws -> (run: TrainedRun, id: String, sampler: GeneratorSampler, source: String) {
+        try LatentPath.checkTruncation(truncation)
+        let run = try TrainedRun(path)
+        let (id, generator) = try run.generator(stage)
+        let sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation))
+        let weights = generator.hasMovingAverage ? (raw ? " (weights, not their moving average)" : " (moving average)") : ""
+        let psi = truncation == 1 ? "" : ", truncation \(truncation)"
+        return (run, id, sampler, "stage '\(id)'\(weights) at step \(run.step)\(psi)")
+    }
+}
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Generate images from a trained run's generator (its moving average when it keeps one).",
+        discussion: """
+            Random latents are generated in batches of the size the generator was trained with (batch
+            norm then uses that batch's statistics, as in training) and written as PNGs on two threads
+            while the next batch is generated. Latents from a file (--latent, as `ganflow project`
+            writes) or truncated ones are each generated beside a fixed reference batch, so that an
+            image depends on its latent alone.
+            """)
+
+    @OptionGroup var generator: GeneratorOptions
+
+    @Option(help: "Number of images (with --latent: that file's latents).")
+    var count: Int = 64
+
+    @Option(help: "Output directory.")
+    var out: String
+
+    @Option(help: "Seed of the latent vectors.")
+    var seed: Int = 0
+
+    @Option(help: "Generate the latents of this safetensors file (tensor 'z', [N, dim]) instead of random ones.")
+    var latent: String?
+
+    @Flag(help: "Write one grid image (grid.png) instead of one PNG per sample.")
+    var grid = false
+
+    func validate() throws {
+        if count < 1 { throw ValidationError("--count must be at least 1") }
+        if seed < 0 { throw ValidationError("--seed must be >= 0") }
+    }
+
+    func run() throws {
+        do {
+            let (_, _, sampler, source) = try generator.open()
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            if let latent {
+                let z = try LatentPath.readLatents(latent, dimension: sampler.latentDimension)
+                let images = try sampler.images(of: LatentPath.truncated(z, psi: sampler.truncation))
+                if grid {
+                    try writeGrid(images, source: source)
+                } else {
+                    try PNG.writeBatch(images, range: .symmetric) { [out] i in (out as NSString).appendingPathComponent(String(format: "sample-%05d.png", i)) }
+                    print("wrote \(images.shape[0]) samples of the latents in \(latent) from \(source) to \(out)")
+                }
+            } else if grid {
+                try writeGrid(try sampler.samples(count: count, seed: UInt64(seed)), source: source)
+            } else {
+                let statistics = try sampler.writePNGs(count: count, seed: UInt64(seed), to: out)
+                print("wrote \(statistics.images) samples from \(source) to \(out)")
+            }
+        } catch {
+            throw report(error)
+        }
+    }
+
+    func writeGrid(_ images: Tensor, source: String) throws {
+        let file = (out as NSString).appendingPathComponent("grid.png")
+        let columns = Int(Double(images.shape[0]).squareRoot().rounded(.up))
+        try SampleGrid.write(images, to: file, nrow: columns)
+        print("wrote a grid of \(images.shape[0]) samples from \(source) to \(file)")
+    }
+}

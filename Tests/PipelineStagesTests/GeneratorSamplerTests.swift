@@ -1,0 +1,176 @@
+import Foundation
+import ImageIO
+import PipelineGraph
+import PipelineStages
+import Testing
+import TensorRuntime
+
+@Suite struct GeneratorSamplerTests {
+    /// A batch-norm DCGAN generator (batch 4, latents of 16, 16x16) and a ProGAN one (no batch norm).
+    static let dcgan = #""z": { "type": "noise.normal", "batch": 4, "dim": 16 }, "G": { "type": "generator.dcgan", "input": "z.samples", "resolution": 16, "width": 8 }, "idle": { "type": "test.idle" }"#
+    static let progan = #""z": { "type": "noise.normal", "batch": 4, "dim": 16 }, "G": { "type": "generator.progan", "input": "z.samples", "target": 8, "fmapBase": 64, "fmapMax": 16 }, "idle": { "type": "test.idle" }"#
+
+    func generator(_ stages: String) throws -> any GeneratorStage {
+        let p = try pipeline(stages: stages, schedule: #"[{ "run": "idle" }]"#)
+        return stage(p, "G", as: (any GeneratorStage).self)
+    }
+
+    func message(_ body: () throws -> Void) -> String {
+        do { try body(); return "" } catch let e as PipelineErrors { return e.description } catch { return "\(error)" }
+    }
+
+    @Test func writtenSamplesAreTheBatchedImagesInOrder() throws {
+        let g = try generator(Self.dcgan)
+        let sampler = try GeneratorSampler(g, movingAverage: true)
+        #expect(sampler.batchDependent)
+        let dir = temporaryDirectory("sampler-png")
+        let stats = try sampler.writePNGs(count: 10, seed: 7, to: dir)
+        #expect(stats.images == 10)
+        let expected = try sampler.samples(count: 10, seed: 7)
+        #expect(expected.shape == [10, 1, 16, 16])
+        for i in [0, 3, 9] {
+            let read = try PNG.read((dir as NSString).appendingPathComponent(String(format: "sample-%05d.png", i)))
+            let want = try Image(expected, index: i).pixels.map { (min(max(($0 + 1) / 2, 0), 1) * 255).rounded() / 255 }
+            #expect(read.pixels == want)
+        }
+        #expect(!FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("sample-00010.png")))
+    }
+
+    /// Work and memory per image stay flat as the count grows 8-fold: one forward pass per batch,
+    /// no more rows generated than batches hold, and never more than two batches held at once.
+    @Test func workAndMemoryPerImageDoNotGrowWithTheCount() throws {
+        let sampler = try GeneratorSampler(try generator(Self.dcgan), movingAverage: true)
+        var seen: [GeneratorSampler.Statistics] = []
+        for count in [12, 96] {
+            let dir = temporaryDirectory("sampler-count")
+            let s = try sampler.writePNGs(count: count, seed: 1, to: dir, workers: 2, inFlight: 2)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == count)
+            #expect(s.images == count)
+            #expect(s.forwardPasses == count / 4)
+            #expect(s.rowsGenerated == count)
+            #expect(s.peakResidentBatches >= 1 && s.peakResidentBatches <= 2)
+            seen.append(s)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        #expect(seen[0].peakResidentBatches <= 2 && seen[1].peakResidentBatches <= 2)
+    }
+
+    @Test func anImageOfAChosenLatentDependsOnThatLatentAlone() throws {
+        for stages in [Self.dcgan, Self.progan] {
+            let sampler = try GeneratorSampler(try generator(stages), movingAverage: true)
+            var rng = PhiloxRandom(seed: 3)
+            let a = Tensor(randomNormal: [1, 16], using: &rng), b = Tensor(randomNormal: [2, 16], using: &rng)
+            let c = Tensor(randomNormal: [5, 16], using: &rng)
+            let withB = try sampler.images(of: try Tensor.concat([a, b])), withC = try sampler.images(of: try Tensor.concat([a, c]))
+            #expect(withB.shape[0] == 3 && withC.shape[0] == 6)
+            let first = try withB.sliced(axis: 0, 0..<1).scalars, again = try withC.sliced(axis: 0, 0..<1).scalars
+            #expect(maxAbsDifference(first, again) < 1e-6)
+        }
+    }
+
+    @Test func truncationMovesLatentsTowardsTheMean() throws {
+        let g = try generator(Self.dcgan)
+        let full = try GeneratorSampler(g, movingAverage: true, truncation: 1)
+        let half = try GeneratorSampler(g, movingAverage: true, truncation: 0.5)
+        let none = try GeneratorSampler(g, movingAverage: true, truncation: 0)
+        #expect(maxAbsDifference(half.latent(seed: 4).scalars, full.latent(seed: 4).scalars.map { $0 * 0.5 }) == 0)
+        // psi 0: every latent is the mean, so every image is the mean latent's image.
+        let mean = try none.samples(count: 5, seed: 2)
+        let first = try mean.sliced(axis: 0, 0..<1).scalars
+        for i in 1..<5 { #expect(maxAbsDifference(try mean.sliced(axis: 0, i..<(i + 1)).scalars, first) < 1e-6) }
+        #expect(maxAbsDifference(first, try full.images(of: Tensor(zeros: [1, 16])).scalars) < 1e-6)
+        // psi 1 is plain sampling; psi 0.5 differs from it (batch norm does not undo it).
+        #expect(try full.samples(count: 4, seed: 2).scalars == g.samples(count: 4, seed: 2).scalars)
+        #expect(maxAbsDifference(try half.samples(count: 4, seed: 2).scalars, try full.samples(count: 4, seed: 2).scalars) > 1e-3)
+    }
+
+    @Test func seedListsAndTruncationAreChecked() throws {
+        let seeds: [UInt64] = try LatentPath.parseSeeds("1,2,3"), ranges: [UInt64] = try LatentPath.parseSeeds("0, 5-8,42")
+        #expect(seeds == [1, 2, 3])
+        #expect(ranges == [0, 5, 6, 7, 8, 42])
+        let hint = "give non-negative integers and ranges separated by commas, e.g. 1,2,3 or 0,5-8"
+        #expect(message { _ = try LatentPath.parseSeeds("1;2") } == "--seeds: '1;2' is not a seed or a range; \(hint)")
+        #expect(message { _ = try LatentPath.parseSeeds("1,,2") } == "--seeds: '' is not a seed or a range; \(hint)")
+        #expect(message { _ = try LatentPath.parseSeeds("8-5") } == "--seeds: '8-5' is not a seed or a range; \(hint)")
+        #expect(message { _ = try LatentPath.parseSeeds("-3") } == "--seeds: '-3' is not a seed or a range; \(hint)")
+        #expect(message { try LatentPath.checkTruncation(0.7) } == "")
+        #expect(message { try LatentPath.checkTruncation(1.5) }
+                == "--truncation: 1.5 is not between 0 and 1 (1 keeps latents as drawn, 0 gives the mean latent)")
+        #expect(message { try LatentPath.checkTruncation(.nan) }
+                == "--truncation: nan is not between 0 and 1 (1 keeps latents as drawn, 0 gives the mean latent)")
+    }
+
+    @Test func interpolationPassesThroughEveryKey() throws {
+        var rng = PhiloxRandom(seed: 9)
+        let keys = Tensor(randomNormal: [3, 16], using: &rng)
+        for slerp in [false, true] {
+            let path = try LatentPath.interpolate(keys, frames: 5, slerp: slerp)
+            #expect(path.shape == [10, 16])
+            let rows = (0..<10).map { try! path.sliced(axis: 0, $0..<($0 + 1)).scalars }
+            let k = (0..<3).map { try! keys.sliced(axis: 0, $0..<($0 + 1)).scalars }
+            #expect(maxAbsDifference(rows[0], k[0]) < 1e-5 && maxAbsDifference(rows[4], k[1]) < 1e-5)
+            #expect(maxAbsDifference(rows[5], k[1]) < 1e-5 && maxAbsDifference(rows[9], k[2]) < 1e-5)
+            // Spherical frames keep the norm between the keys' norms; straight lines shrink it midway.
+            let norm = { (v: [Float]) in v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+            let (n0, n1, mid) = (norm(k[0]), norm(k[1]), norm(rows[2]))
+            if slerp { #expect(abs(mid - (n0 + n1) / 2) < 1e-3) } else { #expect(mid < (n0 + n1) / 2) }
+        }
+    }
+
+    @Test func latentFilesRoundTripAndBadOnesAreNamed() throws {
+        let dir = temporaryDirectory("latents")
+        let file = (dir as NSString).appendingPathComponent("z.safetensors")
+        var rng = PhiloxRandom(seed: 1)
+        let z = Tensor(randomNormal: [3, 16], using: &rng)
+        try LatentPath.writeLatents(z, to: file)
+        #expect(try LatentPath.readLatents(file, dimension: 16).scalars == z.scalars)
+        #expect(message { _ = try LatentPath.readLatents(file, dimension: 100) }
+                == "\(file): tensor 'z' has shape [3, 16]; the generator takes latents [N, 100]")
+        var other = SafeTensorsArchive(metadata: [:])
+        other.set("w", z)
+        try other.write(to: file)
+        #expect(message { _ = try LatentPath.readLatents(file, dimension: 16) } == "\(file): no tensor 'z' (latents [N, 16]); it has w")
+    }
+
+    @Test func aRunWithoutAGeneratorIsNamed() throws {
+        let dir = temporaryDirectory("no-generator")
+        try #"{ "name": "t", "steps": 1, "stages": { "idle": { "type": "test.idle" } }, "schedule": [{ "run": "idle" }] }"#
+            .write(toFile: (dir as NSString).appendingPathComponent("pipeline.json"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: (dir as NSString).appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+        var checkpoint = SafeTensorsArchive(metadata: ["ganflow.step": "1"])
+        checkpoint.set("idle.x", Tensor(zeros: [1]))
+        try checkpoint.write(to: (dir as NSString).appendingPathComponent("checkpoints/step-00000001.safetensors"))
+        let pipelineFile = (dir as NSString).appendingPathComponent("pipeline.json")
+        #expect(message { _ = try TrainedRun(dir).generator(nil, registry: ganTestRegistry) } == "\(pipelineFile): the pipeline has no generator stage")
+        #expect(message { _ = try TrainedRun(dir).generator("idle", registry: ganTestRegistry) } == "\(pipelineFile): stage 'idle' is not a generator")
+    }
+
+    /// Projection finds an image the generator made again: from four other seeds' latents, 40
+    /// L-BFGS iterations bring the mean pixel error under 1% of the range (from 24-38%).
+    @Test func projectionFindsAGeneratedImageAgain() throws {
+        for stages in [Self.dcgan, Self.progan] {
+            let sampler = try GeneratorSampler(try generator(stages), movingAverage: true)
+            let target = try sampler.images(of: sampler.latent(seed: 5))
+            let projection = try Projection(sampler: sampler)
+            let result = try projection.run(target: target, steps: 40, seed: 0)
+            let start = zip(try sampler.images(of: sampler.latent(seed: 0)).scalars, target.scalars).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } / Float(target.count) / 2
+            #expect(result.losses.last! < result.losses.first! / 100, "\(result.losses)")
+            #expect(result.pixelError < 0.01, "from \(start)")
+            #expect(result.image.scalars == (try sampler.images(of: result.latent)).scalars)
+        }
+    }
+
+    @Test func projectionTargetsOfTheWrongSizeOrChannelsAreNamed() throws {
+        let dir = temporaryDirectory("project-target")
+        let gray = (dir as NSString).appendingPathComponent("gray28.png"), rgb = (dir as NSString).appendingPathComponent("rgb16.png")
+        try PNG.write(Image(width: 28, height: 28, channels: 1, repeating: 0.5), to: gray)
+        try PNG.write(Image(width: 16, height: 16, channels: 3, repeating: 0.5), to: rgb)
+        #expect(message { _ = try Projection.target(gray, shape: [1, 16, 16]) }
+                == "\(gray): the image is 28x28 with 1 channel; the generator makes 16x16 images with 1 channel")
+        #expect(message { _ = try Projection.target(rgb, shape: [1, 16, 16]) }
+                == "\(rgb): the image is 16x16 with 3 channels; the generator makes 16x16 images with 1 channel")
+        #expect(message { _ = try Projection.target(dir + "/none.png", shape: [1, 16, 16]) }.hasPrefix(dir + "/none.png: "))
+        let target = try Projection.target(rgb, shape: [3, 16, 16])
+        #expect(target.shape == [1, 3, 16, 16] && target.scalars.allSatisfy { abs($0 - (2 * Float(128) / 255 - 1)) < 1e-6 })
+    }
+}
