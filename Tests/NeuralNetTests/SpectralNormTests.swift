@@ -113,7 +113,7 @@ struct PowerIterationReference {
     }
 
     func maxError(_ a: [Float], _ b: [Double]) -> Double {
-        zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
+        largestDifference(a, b)
     }
 }
 
