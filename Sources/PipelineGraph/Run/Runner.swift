@@ -398,8 +398,9 @@ final class SignalWatcher: @unchecked Sendable {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         let count = Locked(0)
-        source.setEventHandler {
-            let n = count.withLock { c -> Int in c += 1; return c }
+        source.setEventHandler { [source] in
+            // Two signals close together reach the handler once, counted in `data`.
+            let n = count.withLock { c -> Int in c += Int(source.data); return c }
             if n >= 2 {
                 // At once: no checkpoint, no atexit work racing the threads still running; only the
                 // half-written temporary of a checkpoint being written goes (the last one stays).
