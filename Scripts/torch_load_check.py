@@ -1,13 +1,18 @@
-"""Checks that a generator exported by `ganflow export` loads into PyTorch and computes the same images.
+"""Checks that a model stage's weights, as GANFlow exports them, load into PyTorch and compute the same outputs.
 
-    ~/torchref/bin/python Scripts/torch_load_check.py RUN_DIR [--stage G] [--ema] [--ganflow .build/debug/ganflow]
+    PYTHON Scripts/torch_load_check.py RUN_DIR [--stage G] [--ema] [--ganflow .build/debug/ganflow]
+    PYTHON Scripts/torch_load_check.py RUN_DIR --stage D --weights d.safetensors --probe probe.safetensors
 
-It runs `ganflow export RUN_DIR --stage G --out g.safetensors --probe probe.safetensors`, builds the
-PyTorch nn.Sequential that the run's pipeline.json describes for that stage (generator.dcgan with its
-preset, resolution, width, depth, norm and channels; or generator.mlp), loads the file with
-load_state_dict(strict=True), runs it on the probe's latents in training mode (batch statistics, as
-GANFlow samples) and prints the largest difference from GANFlow's images as one JSON line.
-Exit status 1 when the difference exceeds --tolerance.
+The first form runs `ganflow export RUN_DIR --stage G --out g.safetensors --probe probe.safetensors`
+(a generator); the second takes the weights and a probe already written (`make test` writes them for
+generators and discriminators from its interop test, TorchInteropTests). A generator's probe holds
+latents `z` and GANFlow's `images`; a discriminator's holds images `x` and GANFlow's `logits`.
+The script builds the PyTorch nn.Sequential that the run's pipeline.json describes for the stage
+(generator.dcgan or discriminator.dcgan with its preset, resolution, width, depth, norm and channels;
+generator.mlp or discriminator.mlp), loads the weights with load_state_dict(strict=True), runs it on
+the probe's input in training mode (batch statistics, as GANFlow samples and scores) and prints the
+largest difference from GANFlow's output as one JSON line. Exit status 1 when the difference exceeds
+--tolerance.
 """
 import argparse, json, os, subprocess, sys, tempfile
 
@@ -49,6 +54,42 @@ def dcgan_generator(cfg, latent):
     return nn.Sequential(*layers)
 
 
+def dcgan_discriminator(cfg, channels, resolution):
+    norm = cfg.get("norm", "batch")
+    preset = cfg.get("preset")
+    if preset == "notebook28":
+        features, specs = [channels, 64, 128, 256, 1], [(4, 2, 1)] * 4
+    else:
+        width = 64 if preset == "classic64" else cfg.get("width") or 64
+        depth = cfg.get("depth") or dcgan_depth(resolution)
+        features = [channels] + [width << i for i in range(depth)] + [1]
+        specs = [(4, 2, 1)] * depth + [(resolution >> depth, 1, 0)]
+    layers = []
+    for i, (k, s, p) in enumerate(specs):
+        conv = nn.Conv2d(features[i], features[i + 1], k, s, p, bias=norm != "batch")
+        layers.append(nn.utils.spectral_norm(conv) if norm == "spectral" else conv)
+        if i < len(specs) - 1:
+            if norm == "batch" and i > 0:
+                layers.append(nn.BatchNorm2d(features[i + 1]))
+            layers.append(nn.LeakyReLU(0.2))
+    layers.append(nn.Flatten(0))
+    return nn.Sequential(*layers)
+
+
+def mlp_discriminator(cfg, channels, size):
+    hidden, slope = cfg.get("hidden", [512, 256]), cfg.get("slope", 0.2)
+
+    def dense(i, o):
+        l = nn.Linear(i, o)
+        return nn.utils.spectral_norm(l) if cfg.get("norm", "none") == "spectral" else l
+    layers, width = [nn.Flatten(1)], channels * size * size
+    for h in hidden:
+        layers += [dense(width, h), nn.LeakyReLU(slope)]
+        width = h
+    layers += [dense(width, 1), nn.Flatten(0)]
+    return nn.Sequential(*layers)
+
+
 def mlp_generator(cfg, latent):
     hidden = cfg.get("hidden", [256, 512, 1024])
     size, channels = cfg.get("size", 28), cfg.get("channels", 1)
@@ -71,35 +112,52 @@ def main():
     ap.add_argument("--ema", action="store_true")
     ap.add_argument("--ganflow", default=".build/debug/ganflow")
     ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--weights", help="the stage's state_dict (skips ganflow export)")
+    ap.add_argument("--probe", help="the probe written with --weights")
     args = ap.parse_args()
 
     with open(os.path.join(args.run, "pipeline.json")) as f:
         cfg = json.load(f)["stages"][args.stage]
-    with tempfile.TemporaryDirectory() as tmp:
-        weights, probe = os.path.join(tmp, "g.safetensors"), os.path.join(tmp, "probe.safetensors")
-        cmd = [args.ganflow, "export", args.run, "--stage", args.stage, "--out", weights, "--probe", probe]
-        subprocess.run(cmd + (["--ema"] if args.ema else []), check=True, stdout=subprocess.DEVNULL)
-        state, probe = load_file(weights), load_file(probe)
-
-    z, expected = probe["z"], probe["images"]
-    latent = z.shape[1]
-    if cfg["type"] == "generator.dcgan":
-        model, z = dcgan_generator(cfg, latent), z.reshape(z.shape[0], latent, 1, 1)
-    elif cfg["type"] == "generator.mlp":
-        model, z = mlp_generator(cfg, latent), z.reshape(z.shape[0], latent)
+    if args.weights:
+        state, probe = load_file(args.weights), load_file(args.probe)
     else:
-        sys.exit(f"no PyTorch equivalent written for {cfg['type']}")
+        with tempfile.TemporaryDirectory() as tmp:
+            weights, probe = os.path.join(tmp, "g.safetensors"), os.path.join(tmp, "probe.safetensors")
+            cmd = [args.ganflow, "export", args.run, "--stage", args.stage, "--out", weights, "--probe", probe]
+            subprocess.run(cmd + (["--ema"] if args.ema else []), check=True, stdout=subprocess.DEVNULL)
+            state, probe = load_file(weights), load_file(probe)
+
+    kind = cfg["type"]
+    if kind.startswith("generator."):
+        x, expected = probe["z"], probe["images"]
+        latent = x.shape[1]
+        if kind == "generator.dcgan":
+            model, x = dcgan_generator(cfg, latent), x.reshape(x.shape[0], latent, 1, 1)
+        elif kind == "generator.mlp":
+            model, x = mlp_generator(cfg, latent), x.reshape(x.shape[0], latent)
+        else:
+            sys.exit(f"no PyTorch equivalent written for {kind}")
+    else:
+        x, expected = probe["x"], probe["logits"]
+        if kind == "discriminator.dcgan":
+            model = dcgan_discriminator(cfg, x.shape[1], x.shape[2])
+        elif kind == "discriminator.mlp":
+            model = mlp_discriminator(cfg, x.shape[1], x.shape[2])
+        else:
+            sys.exit(f"no PyTorch equivalent written for {kind}")
     model.load_state_dict(state, strict=True)
-    # Spectral norm would run a power-iteration round in training mode; GANFlow's samples reuse the
+    # Spectral norm would run a power-iteration round in training mode; GANFlow's outputs reuse the
     # stored vectors, so put only the spectral-norm wrappers in eval mode.
     model.train()
     for m in model.modules():
         if hasattr(m, "weight_orig"):
             m.eval()
     with torch.no_grad():
-        out = model(z)
+        out = model(x)
+    if out.shape != expected.shape:
+        sys.exit(f"PyTorch's output has shape {list(out.shape)}, GANFlow's {list(expected.shape)}")
     diff = (out - expected).abs().max().item()
-    print(json.dumps({"run": args.run, "stage": args.stage, "type": cfg["type"], "preset": cfg.get("preset"),
+    print(json.dumps({"run": args.run, "stage": args.stage, "type": kind, "preset": cfg.get("preset"),
                       "norm": cfg.get("norm"), "ema": args.ema, "tensors": len(state), "shape": list(out.shape),
                       "max_abs_diff": diff, "strict_load": True}))
     sys.exit(0 if diff <= args.tolerance else 1)
