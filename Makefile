@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (the main job) and `make test` (the test suite).
 SWIFT ?= swift
 
-.PHONY: setup build run test test-tsan fuzz-short test-faults sanitize-thread sanitize-address bench
+.PHONY: setup build run test test-interop test-tsan fuzz-short test-faults sanitize-thread sanitize-address bench
 setup:
 	bash Scripts/setup.sh
 
@@ -11,10 +11,21 @@ build: setup
 run: build
 	.build/release/ganflow run pipelines/dcgan-fashion.json
 
+# The interop suites (names ending in InteropTests) run in test-interop, with their Python.
 test: setup
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-	$(MAKE) test-tsan fuzz-short test-faults
+	$(SWIFT) test --skip-build --skip InteropTests
+	$(MAKE) test-interop test-tsan fuzz-short test-faults
+
+# The checks by the real peers: PyTorch loads exported generators and discriminators strictly and
+# computes the same outputs (Scripts/torch_load_check.py); TensorBoard's reader reads the event
+# files. Their Python is a venv with the CPU torch, built once by Scripts/dev-venv.sh and cached in
+# .build/venv (a missing tool is installed here, not skipped: in CI the tests fail without it).
+VENV ?= .build/venv
+test-interop: setup
+	bash Scripts/dev-venv.sh $(VENV) >/dev/null
+	$(SWIFT) build --build-tests
+	GANFLOW_PYTHON="$(abspath $(VENV))/bin/python" $(SWIFT) test --skip-build --filter InteropTests
 
 # The scheduler, evaluator and runner tests under the thread sanitizer. GANFLOW_TEST_ONLY trims the
 # package to PipelineGraphTests and what it imports, so nothing else is built a second time. One
