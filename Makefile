@@ -54,6 +54,8 @@ fuzz-short:
 test-faults:
 	bash Scripts/diskfull.sh .build/debug/ganflow
 
-# The speed comparison with PyTorch (needs torch in ~/torchref; see README).
+# The speed comparison with PyTorch, interleaved with the project's PyTorch reference
+# (Scripts/bench/torch_reference.py) run by the venv's CPU torch (see README, Benchmark).
 bench: build
-	.build/release/ganflow bench --model mlp,dcgan32,dcgan64 --torch $(HOME)/torchref/bin/python --reference ../shared/bench/torch_reference.py --rounds 3
+	bash Scripts/dev-venv.sh $(VENV) >/dev/null
+	.build/release/ganflow bench --model mlp,dcgan32,dcgan64 --torch $(VENV)/bin/python --reference Scripts/bench/torch_reference.py --rounds 3

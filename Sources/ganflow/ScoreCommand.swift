@@ -23,8 +23,8 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "The reference images: a folder of PNGs or an IDX image file (plain or .gz).")
     var reference: String
 
-    @Option(help: "The classifier's weights (safetensors of a classifier.cnn).")
-    var classifier: String = "Fixtures/models/fashion-classifier.safetensors"
+    @Option(help: "The classifier's weights (safetensors of a classifier.cnn; default: the project's Fixtures/models/fashion-classifier.safetensors, found from the executable's or the package's location).")
+    var classifier: String?
 
     @Option(help: "Side of the classifier's input; larger images are centre-cropped to it, smaller ones padded.")
     var size: Int = 28
@@ -57,6 +57,8 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         do {
+            let classifier = try self.classifier
+                ?? ProjectFile.locate("Fixtures/models/fashion-classifier.safetensors", what: "the default classifier", option: "--classifier")
             let extractor: FeatureExtractor
             do {
                 extractor = try FeatureExtractor(weights: classifier, size: size)

@@ -64,4 +64,17 @@ import TensorRuntime
             print("TorchInteropTests: \(file) \(stage): \(output.split(separator: "\n").last ?? "")")
         }
     }
+
+    /// `ganflow bench --torch PYTHON` runs the PyTorch reference shipped in the project
+    /// (Scripts/bench/torch_reference.py), from any directory.
+    @Test(.enabled(if: interopPython != nil || runningInCI, Comment(rawValue: interopPythonMissing)))
+    func benchRunsTheShippedPyTorchReferenceFromAnotherDirectory() throws {
+        let python = try requireInteropPython()
+        let (status, output) = try execute(ganflowExecutable, ["bench", "--model", "mlp", "--torch", python, "--rounds", "1",
+                                                               "--steps", "2", "--warmup", "1", "--threads", "1"],
+                                           directory: temporaryDirectory("bench-elsewhere"))
+        #expect(status == 0, "\(output)")
+        let summary = try #require(output.split(separator: "\n").last { $0.hasPrefix(#"{"model": "mlp", "ganflow_median_ms""#) }, "\(output)")
+        #expect(summary.contains(#""torch_median_ms": "#) && summary.contains(#""ratio": "#), "\(summary)")
+    }
 }
