@@ -9,7 +9,8 @@ generators and discriminators from its interop test, TorchInteropTests). A gener
 latents `z` and GANFlow's `images`; a discriminator's holds images `x` and GANFlow's `logits`.
 The script builds the PyTorch nn.Sequential that the run's pipeline.json describes for the stage
 (generator.dcgan or discriminator.dcgan with its preset, resolution, width, depth, norm and channels;
-generator.mlp or discriminator.mlp), loads the weights with load_state_dict(strict=True), runs it on
+generator.mlp or discriminator.mlp; generator.progan or discriminator.progan at their target
+resolution; generator.msg's top image, discriminator.msg on an image and its average-pooled pyramid), loads the weights with load_state_dict(strict=True), runs it on
 the probe's input in training mode (batch statistics, as GANFlow samples and scores) and prints the
 largest difference from GANFlow's output as one JSON line. Exit status 1 when the difference exceeds
 --tolerance.
@@ -90,6 +91,157 @@ def mlp_discriminator(cfg, channels, size):
     return nn.Sequential(*layers)
 
 
+class EqualizedConv(nn.Module):
+    """ProGAN's convolution: weights stored N(0, 1), scaled by gain / sqrt(fan-in) when applied; same padding."""
+    def __init__(self, i, o, k, gain=2 ** 0.5):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.empty(o, i, k, k)), nn.Parameter(torch.empty(o))
+        self.scale, self.pad = gain / (i * k * k) ** 0.5, k // 2
+
+    def forward(self, x):
+        return nn.functional.conv2d(x, self.weight * self.scale, self.bias, padding=self.pad)
+
+
+class EqualizedLinear(nn.Module):
+    """ProGAN's dense layer; with `side`, the output is a [N, C, side, side] map with a bias per map."""
+    def __init__(self, i, o, gain=2 ** 0.5, side=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(o, i))
+        self.bias = nn.Parameter(torch.empty(o // (side * side) if side else o))
+        self.scale, self.side = gain / i ** 0.5, side
+
+    def forward(self, x):
+        if not self.side:
+            return nn.functional.linear(x, self.weight * self.scale, self.bias)
+        y = nn.functional.linear(x, self.weight * self.scale).reshape(x.shape[0], -1, self.side, self.side)
+        return y + self.bias.reshape(1, -1, 1, 1)
+
+
+class PixelNorm(nn.Module):
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class MinibatchStddev(nn.Module):
+    """The official layer: groups of `group` samples n = j * (N / group) + m, one more feature map."""
+    def __init__(self, group):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x):
+        g = min(self.group, x.shape[0])
+        y = x.reshape(g, -1, *x.shape[1:])
+        y = (y - y.mean(dim=0)).pow(2).mean(dim=0).add(1e-8).sqrt().mean(dim=(1, 2, 3))
+        return torch.cat([x, y.repeat(g).reshape(-1, 1, 1, 1).expand(-1, 1, *x.shape[2:])], dim=1)
+
+
+def progan_features(cfg, stage):
+    base, decay, top = cfg.get("fmapBase", 8192), cfg.get("fmapDecay", 1), cfg.get("fmapMax", 512)
+    return max(1, min(int(base / 2 ** (stage * decay)), top))
+
+
+class ProGANGenerator(nn.Module):
+    """At its target resolution (alpha 1): blocks.<k> per resolution, toRGB.<k> at the last."""
+    def __init__(self, cfg, latent):
+        super().__init__()
+        levels = cfg["target"].bit_length() - 2
+        blocks, to_rgb = [], []
+        for k in range(levels):
+            n = progan_features(cfg, k + 1)
+            if k == 0:
+                layers = [PixelNorm()] if cfg.get("normalizeLatent", True) else []
+                layers += [EqualizedLinear(latent, n * 16, gain=2 ** 0.5 / 4, side=4), nn.LeakyReLU(0.2), PixelNorm(),
+                           EqualizedConv(n, n, 3), nn.LeakyReLU(0.2), PixelNorm()]
+            else:
+                m = progan_features(cfg, k)
+                layers = [nn.Upsample(scale_factor=2, mode="nearest"), EqualizedConv(m, n, 3), nn.LeakyReLU(0.2), PixelNorm(),
+                          EqualizedConv(n, n, 3), nn.LeakyReLU(0.2), PixelNorm()]
+            blocks.append(nn.Sequential(*layers))
+            to_rgb.append(EqualizedConv(n, cfg.get("channels", 1), 1, gain=1))
+        self.blocks, self.toRGB = nn.ModuleList(blocks), nn.ModuleList(to_rgb)
+
+    def forward(self, z):
+        h = z
+        for b in self.blocks:
+            h = b(h)
+        return self.toRGB[-1](h)
+
+
+def progan_discriminator_block(cfg, k, width, group):
+    """Block k of ProGAN's (and MSG-GAN's) discriminator on `width` input maps: down to the next
+    resolution, or at 4x4 the minibatch stddev, a convolution and two dense layers to one score."""
+    n = progan_features(cfg, k + 1)
+    if k == 0:
+        d = progan_features(cfg, 0)
+        layers = [MinibatchStddev(group)] if group > 1 else []
+        layers += [EqualizedConv(width + (1 if group > 1 else 0), n, 3), nn.LeakyReLU(0.2), nn.Flatten(1),
+                   EqualizedLinear(n * 16, d), nn.LeakyReLU(0.2), EqualizedLinear(d, 1, gain=1), nn.Flatten(0)]
+    else:
+        layers = [EqualizedConv(width, n, 3), nn.LeakyReLU(0.2), EqualizedConv(n, progan_features(cfg, k), 3),
+                  nn.LeakyReLU(0.2), nn.AvgPool2d(2)]
+    return nn.Sequential(*layers)
+
+
+class ProGANDiscriminator(nn.Module):
+    """At its target resolution (alpha 1): fromRGB.<k> at the top, blocks.<k> down to 4x4."""
+    def __init__(self, cfg, channels, target):
+        super().__init__()
+        levels, group = target.bit_length() - 2, cfg.get("groupSize", 4)
+        from_rgb, blocks = [], []
+        for k in range(levels):
+            n = progan_features(cfg, k + 1)
+            from_rgb.append(nn.Sequential(EqualizedConv(channels, n, 1), nn.LeakyReLU(0.2)))
+            blocks.append(progan_discriminator_block(cfg, k, n, group))
+        self.fromRGB, self.blocks = nn.ModuleList(from_rgb), nn.ModuleList(blocks)
+
+    def forward(self, x):
+        h = self.fromRGB[-1](x)
+        for b in reversed(self.blocks):
+            h = b(h)
+        return h
+
+
+class MSGDiscriminator(nn.Module):
+    """MSG-GAN's discriminator on an image and its 2x2-average pyramid: fromRGB at the top, then
+    blocks.<k> down to 4x4, each below the top fed by combine.<k> of its scale's image and the features."""
+    def __init__(self, cfg, channels, target):
+        super().__init__()
+        levels, group, self.kind = target.bit_length() - 2, cfg.get("groupSize", 4), cfg.get("combine", "simple")
+        top = levels - 1
+        self.fromRGB = nn.Sequential(EqualizedConv(channels, progan_features(cfg, top + 1), 1), nn.LeakyReLU(0.2))
+        combines, blocks = [], []
+        for k in range(levels):
+            n = progan_features(cfg, k + 1)
+            width = n
+            if k < top:
+                if self.kind == "lin_cat":
+                    combines.append(EqualizedConv(channels, n, 1, gain=1))
+                    width = 2 * n
+                elif self.kind == "cat_lin":
+                    combines.append(EqualizedConv(n + channels, n, 1, gain=1))
+                else:
+                    combines.append(nn.Identity())
+                    width = n + channels
+            blocks.append(progan_discriminator_block(cfg, k, width, group))
+        self.combine, self.blocks, self.levels = nn.ModuleList(combines), nn.ModuleList(blocks), levels
+
+    def forward(self, x):
+        pyramid = [x]
+        while len(pyramid) < self.levels:
+            pyramid.insert(0, nn.functional.avg_pool2d(pyramid[0], 2))
+        h = self.blocks[-1](self.fromRGB(pyramid[-1]))
+        for k in reversed(range(self.levels - 1)):
+            image, c = pyramid[k], self.combine[k]
+            if self.kind == "lin_cat":
+                h = torch.cat([c(image), h], dim=1)
+            elif self.kind == "cat_lin":
+                h = c(torch.cat([image, h], dim=1))
+            else:
+                h = torch.cat([image, h], dim=1)
+            h = self.blocks[k](h)
+        return h
+
+
 def mlp_generator(cfg, latent):
     hidden = cfg.get("hidden", [256, 512, 1024])
     size, channels = cfg.get("size", 28), cfg.get("channels", 1)
@@ -135,6 +287,8 @@ def main():
             model, x = dcgan_generator(cfg, latent), x.reshape(x.shape[0], latent, 1, 1)
         elif kind == "generator.mlp":
             model, x = mlp_generator(cfg, latent), x.reshape(x.shape[0], latent)
+        elif kind in ("generator.progan", "generator.msg"):
+            model, x = ProGANGenerator(cfg, latent), x.reshape(x.shape[0], latent)
         else:
             sys.exit(f"no PyTorch equivalent written for {kind}")
     else:
@@ -143,6 +297,10 @@ def main():
             model = dcgan_discriminator(cfg, x.shape[1], x.shape[2])
         elif kind == "discriminator.mlp":
             model = mlp_discriminator(cfg, x.shape[1], x.shape[2])
+        elif kind == "discriminator.progan":
+            model = ProGANDiscriminator(cfg, x.shape[1], x.shape[2])
+        elif kind == "discriminator.msg":
+            model = MSGDiscriminator(cfg, x.shape[1], x.shape[2])
         else:
             sys.exit(f"no PyTorch equivalent written for {kind}")
     model.load_state_dict(state, strict=True)

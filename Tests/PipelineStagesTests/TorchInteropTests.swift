@@ -16,6 +16,10 @@ import TensorRuntime
         ("dcgan28-notebook.json", []),
         ("mlp-gan-fashion.json", []),
         ("hinge-sn-fashion.json", ["G.width=16", "D.width=16"]),
+        // Trained at its target resolution (where the export is compared), 16x16 here.
+        ("progan-fashion.json", ["grow.start=16", "grow.target=16", "G.target=16", "data.size=16", "data.fit=resize", "grid.every=2",
+                                  #"grow.batchByResolution={"16": 64}"#]),
+        ("msggan-fashion.json", ["G.target=16", "data.size=16", "data.fit=resize", "data.pyramid=4"]),
     ]
 
     /// The data stages read the fixture images (the test set too, where the pipeline has one).
@@ -40,8 +44,7 @@ import TensorRuntime
         _ = try Runner(pipeline: pipeline, options: options).run()
 
         let g = try #require(pipeline.nodes["G"]?.stage as? any GeneratorStage)
-        typealias Discriminator = CriticStage & ModelStage
-        let d = try #require(pipeline.nodes["D"]?.stage as? any Discriminator)
+        let d = try #require(pipeline.nodes["D"]?.stage as? any ModelStage)
         var rng = PhiloxRandom(seed: 5, stream: 1)
         let z = Tensor(randomNormal: g.latentShape, using: &rng)
         let images = try g.generate(z)
@@ -50,7 +53,17 @@ import TensorRuntime
         generatorProbe.set("images", images)
         var discriminatorProbe = SafeTensorsArchive(metadata: ["format": "pt"])
         discriminatorProbe.set("x", images)
-        discriminatorProbe.set("logits", try d.critic(images))
+        switch d {
+        case let critic as any CriticStage:
+            discriminatorProbe.set("logits", try critic.critic(images))
+        case let critic as any PyramidCriticStage:
+            // MSG-GAN's D on the image and its 2x2-average pyramid, coarsest first.
+            var pyramid = [images]
+            while pyramid[0].shape[2] > 4 { pyramid.insert(try pyramid[0].downsampleArea(factor: 2), at: 0) }
+            discriminatorProbe.set("logits", try critic.critic(pyramid: pyramid))
+        default:
+            Issue.record("\(file): D is no critic")
+        }
         try g.stateDict(ema: g.hasMovingAverage).write(to: dir + "/G.safetensors")
         try generatorProbe.write(to: dir + "/G-probe.safetensors")
         try d.stateDict(ema: false).write(to: dir + "/D.safetensors")
