@@ -1,10 +1,11 @@
 """Checks that a model stage's weights, as GANFlow exports them, load into PyTorch and compute the same outputs.
 
     PYTHON Scripts/torch_load_check.py RUN_DIR [--stage G] [--ema] [--ganflow .build/debug/ganflow]
-    PYTHON Scripts/torch_load_check.py RUN_DIR --stage D --weights d.safetensors --probe probe.safetensors
+    PYTHON Scripts/torch_load_check.py RUN_DIR --stage G --stage D --given DIR
 
 The first form runs `ganflow export RUN_DIR --stage G --out g.safetensors --probe probe.safetensors`
-(a generator); the second takes the weights and a probe already written (`make test` writes them for
+(a generator); the second takes each stage's weights and probe already written in DIR as STAGE.safetensors
+and STAGE-probe.safetensors (`make test` writes them for
 generators and discriminators from its interop test, TorchInteropTests). A generator's probe holds
 latents `z` and GANFlow's `images`; a discriminator's holds images `x` and GANFlow's `logits`.
 The script builds the PyTorch nn.Sequential that the run's pipeline.json describes for the stage
@@ -257,25 +258,17 @@ def mlp_generator(cfg, latent):
     return nn.Sequential(*layers)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("run")
-    ap.add_argument("--stage", default="G")
-    ap.add_argument("--ema", action="store_true")
-    ap.add_argument("--ganflow", default=".build/debug/ganflow")
-    ap.add_argument("--tolerance", type=float, default=1e-4)
-    ap.add_argument("--weights", help="the stage's state_dict (skips ganflow export)")
-    ap.add_argument("--probe", help="the probe written with --weights")
-    args = ap.parse_args()
-
+def check(args, stage):
+    """Compares one stage; returns whether it is within the tolerance."""
     with open(os.path.join(args.run, "pipeline.json")) as f:
-        cfg = json.load(f)["stages"][args.stage]
-    if args.weights:
-        state, probe = load_file(args.weights), load_file(args.probe)
+        cfg = json.load(f)["stages"][stage]
+    if args.given:
+        state = load_file(os.path.join(args.given, stage + ".safetensors"))
+        probe = load_file(os.path.join(args.given, stage + "-probe.safetensors"))
     else:
         with tempfile.TemporaryDirectory() as tmp:
             weights, probe = os.path.join(tmp, "g.safetensors"), os.path.join(tmp, "probe.safetensors")
-            cmd = [args.ganflow, "export", args.run, "--stage", args.stage, "--out", weights, "--probe", probe]
+            cmd = [args.ganflow, "export", args.run, "--stage", stage, "--out", weights, "--probe", probe]
             subprocess.run(cmd + (["--ema"] if args.ema else []), check=True, stdout=subprocess.DEVNULL)
             state, probe = load_file(weights), load_file(probe)
 
@@ -313,12 +306,28 @@ def main():
     with torch.no_grad():
         out = model(x)
     if out.shape != expected.shape:
-        sys.exit(f"PyTorch's output has shape {list(out.shape)}, GANFlow's {list(expected.shape)}")
+        print(f"{stage}: PyTorch's output has shape {list(out.shape)}, GANFlow's {list(expected.shape)}")
+        return False
     diff = (out - expected).abs().max().item()
-    print(json.dumps({"run": args.run, "stage": args.stage, "type": kind, "preset": cfg.get("preset"),
+    print(json.dumps({"run": args.run, "stage": stage, "type": kind, "preset": cfg.get("preset"),
                       "norm": cfg.get("norm"), "ema": args.ema, "tensors": len(state), "shape": list(out.shape),
                       "max_abs_diff": diff, "strict_load": True}))
-    sys.exit(0 if diff <= args.tolerance else 1)
+    return diff <= args.tolerance
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--stage", action="append", help="a model stage (repeatable; default G)")
+    ap.add_argument("--ema", action="store_true")
+    ap.add_argument("--ganflow", default=".build/debug/ganflow")
+    ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--given", help="a folder holding STAGE.safetensors and STAGE-probe.safetensors (skips ganflow export)")
+    args = ap.parse_args()
+    results = [check(args, stage) for stage in args.stage or ["G"]]
+    sys.exit(0 if all(results) else 1)
+
+
 
 
 if __name__ == "__main__":
