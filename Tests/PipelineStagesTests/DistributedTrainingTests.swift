@@ -87,4 +87,15 @@ import TensorRuntime
         ]
         #expect(output.split(separator: "\n").filter { $0.hasPrefix("error:") }.map(String.init) == expected, "\(output)")
     }
+
+    @Test(.enabled(if: runnable, "mpirun is missing: run make setup (it installs openmpi-bin)"))
+    func allreduceBenchTimesTheRanks() throws {
+        let mpirun = try #require(Self.mpirun, "mpirun is missing: run make setup (it installs openmpi-bin)")
+        let (status, output) = try execute(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "2", ganflowExecutable,
+                                                    "allreduce-bench", "--sizes", "4,64", "--repeats", "2"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("ranks 2\n     KiB   median ms   algbw MB/s   busbw MB/s\n"), "\(output)")
+        let rows = output.split(separator: "\n").filter { $0.split(separator: " ").first.map { ["4", "64"].contains($0) } == true }
+        #expect(rows.count == 2, "\(output)")
+    }
 }
