@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (the main job) and `make test` (the test suite).
 SWIFT ?= swift
 
-.PHONY: setup build run test schema check-schema test-tsan fuzz-short test-faults sanitize-thread sanitize-address bench
+.PHONY: setup build run test test-interop schema check-schema test-tsan fuzz-short test-faults sanitize-thread sanitize-address bench
 setup:
 	bash Scripts/setup.sh
 
@@ -11,11 +11,22 @@ build: setup
 run: build
 	.build/release/ganflow run pipelines/dcgan-fashion.json
 
+# The interop suites (names ending in InteropTests) run in test-interop, with their Python.
 test: setup
 	$(SWIFT) build --build-tests
 	$(MAKE) check-schema
-	$(SWIFT) test --skip-build
-	$(MAKE) test-tsan fuzz-short test-faults
+	$(SWIFT) test --skip-build --skip InteropTests
+	$(MAKE) test-interop test-tsan fuzz-short test-faults
+
+# The checks by the real peers: PyTorch loads exported generators and discriminators strictly and
+# computes the same outputs (Scripts/torch_load_check.py); TensorBoard's reader reads the event
+# files. Their Python is a venv with the CPU torch, built once by Scripts/dev-venv.sh and cached in
+# .build/venv (a missing tool is installed here, not skipped: in CI the tests fail without it).
+VENV ?= .build/venv
+test-interop: setup
+	bash Scripts/dev-venv.sh $(VENV) >/dev/null
+	$(SWIFT) build --build-tests
+	GANFLOW_PYTHON="$(abspath $(VENV))/bin/python" $(SWIFT) test --skip-build --filter InteropTests
 
 # pipelines/ganflow.schema.json, the JSON Schema that `ganflow schema` generates from the stage
 # registry and the top level's declaration (PipelineDocument.keys). Run after changing either.
@@ -57,6 +68,8 @@ fuzz-short:
 test-faults:
 	bash Scripts/diskfull.sh .build/debug/ganflow
 
-# The speed comparison with PyTorch (needs torch in ~/torchref; see README).
+# The speed comparison with PyTorch, interleaved with the project's PyTorch reference
+# (Scripts/bench/torch_reference.py) run by the venv's CPU torch (see README, Benchmark).
 bench: build
-	.build/release/ganflow bench --model mlp,dcgan32,dcgan64 --torch $(HOME)/torchref/bin/python --reference ../shared/bench/torch_reference.py --rounds 3
+	bash Scripts/dev-venv.sh $(VENV) >/dev/null
+	.build/release/ganflow bench --model mlp,dcgan32,dcgan64 --torch $(VENV)/bin/python --reference Scripts/bench/torch_reference.py --rounds 3

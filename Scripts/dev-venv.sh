@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (once) the Python venv of the development and interop checks: PyTorch (CPU), torchvision,
-# tensorboard, jsonschema, pytorch-fid, onnx, onnxruntime, Pillow, numpy. Idempotent: a venv whose
+# tensorboard, jsonschema, safetensors, pytorch-fid, onnx, onnxruntime, Pillow, numpy. `make test`
+# builds it in .build/venv (cached there) for the interop checks (make test-interop). Idempotent: a venv whose
 # stamp names the same package list is reused. Usage: Scripts/dev-venv.sh [DIR] (default .build/venv).
 # Prints the venv's python on its last line.
 set -euo pipefail
@@ -13,7 +14,7 @@ dir="${1:-.build/venv}"
 # without dependencies, so pip never swaps torch for the CUDA one.
 torch_spec="torch==2.13.0"
 vision_spec="torchvision==0.16.2"
-others=(numpy requests tensorboard jsonschema onnx onnxruntime Pillow scipy)
+others=(numpy requests tensorboard jsonschema safetensors onnx onnxruntime Pillow scipy)
 # pytorch-fid's own requirements are all above; without --no-deps pip would replace torchvision.
 nodeps=(pytorch-fid==0.3.0)
 stamp="$torch_spec $vision_spec ${others[*]} ${nodeps[*]}"
@@ -27,6 +28,6 @@ python3 -m venv "$dir" >&2 || {
 "$dir/bin/pip" install --quiet "$torch_spec" >&2
 "$dir/bin/pip" install --quiet "$torch_spec" "${others[@]}" >&2
 "$dir/bin/pip" install --quiet --no-deps "$vision_spec" "${nodeps[@]}" >&2
-"$dir/bin/python" -W ignore -c "import torch, torchvision, tensorboard, jsonschema, pytorch_fid, onnx, onnxruntime, PIL" >&2
+"$dir/bin/python" -W ignore -c "import torch, torchvision, tensorboard, jsonschema, safetensors, pytorch_fid, onnx, onnxruntime, PIL" >&2
 echo "$stamp" > "$dir/.ganflow-stamp"
 echo "$dir/bin/python"

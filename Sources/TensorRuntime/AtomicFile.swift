@@ -24,11 +24,14 @@ public enum AtomicFile {
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else { throw FileError(path: path, operation: "create a temporary file", errno: errno) }
+        let temporary = temporaryPath
+        inProgress.withLock { _ = $0.insert(temporary) }
         var closed = false
         var renamed = false
         defer {
             if !closed { close(fd) }
             if !renamed { unlink(temporaryPath) }
+            inProgress.withLock { _ = $0.remove(temporary) }
         }
         var writer = Writer(fd: fd, path: path)
         try body(&writer)
@@ -41,6 +44,17 @@ public enum AtomicFile {
         guard dirFD >= 0 else { throw FileError(path: path, operation: "open the directory to flush", errno: errno) }
         defer { close(dirFD) }
         guard fsync(dirFD) == 0 else { throw FileError(path: path, operation: "flush the directory", errno: errno) }
+    }
+
+    /// The temporary files being written now.
+    private static let inProgress = Locked<Set<String>>([])
+
+    /// Removes the temporary files of the writes under way, for a process about to exit without
+    /// unwinding (a second Ctrl-C): their targets stay as they were.
+    public static func removeTemporariesInProgress() {
+        inProgress.withLock { paths in
+            for path in paths { unlink(path) }
+        }
     }
 
     /// Replaces `path` with `bytes`.

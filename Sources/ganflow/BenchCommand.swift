@@ -37,8 +37,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Python with torch installed, to run the reference interleaved (e.g. ~/torchref/bin/python).")
     var torch: String?
 
-    @Option(help: "Path of torch_reference.py.")
-    var reference: String = "../shared/bench/torch_reference.py"
+    @Option(help: "Path of torch_reference.py (default: the project's Scripts/bench/torch_reference.py, found from the executable's or the package's location).")
+    var reference: String?
 
     @Flag(help: "Also time single kernels (conv, transposed conv, linear) at DCGAN sizes.")
     var kernels = false
@@ -104,6 +104,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func runReference(_ python: String, model: String) throws -> String {
+        let reference = try self.reference
+            ?? ProjectFile.locate("Scripts/bench/torch_reference.py", what: "the PyTorch reference", option: "--reference")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: (python as NSString).expandingTildeInPath)
         p.arguments = [reference, "--model", model, "--batch", String(batch), "--threads", String(threads),

@@ -43,8 +43,8 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "The feature network's weights (inception: required; classifier: defaults to --classifier).")
     var weights: String?
 
-    @Option(help: "The classifier's weights (safetensors of a classifier.cnn).")
-    var classifier: String = "Fixtures/models/fashion-classifier.safetensors"
+    @Option(help: "The classifier's weights (safetensors of a classifier.cnn; default: the project's Fixtures/models/fashion-classifier.safetensors, found from the executable's or the package's location).")
+    var classifier: String?
 
     @Option(help: "Side of the classifier's input; larger images are centre-cropped to it, smaller ones padded.")
     var size: Int = 28
@@ -97,7 +97,8 @@ struct ScoreCommand: ParsableCommand {
             let channels: Int
             switch features {
             case .classifier:
-                let path = weights ?? classifier
+                let path = try weights ?? classifier
+                    ?? ProjectFile.locate("Fixtures/models/fashion-classifier.safetensors", what: "the default classifier", option: "--classifier")
                 do {
                     let extractor = try FeatureExtractor(weights: path, size: size)
                     (network, channels) = (extractor, extractor.channels)

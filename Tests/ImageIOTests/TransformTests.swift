@@ -1,3 +1,4 @@
+import GANFlowTestSupport
 import Testing
 import TensorRuntime
 @testable import ImageIO
@@ -46,7 +47,7 @@ private func naiveBilinear(_ image: Image, width w: Int, height h: Int) -> Image
 
 private func maxDifference(_ a: Image, _ b: Image) -> Float {
     #expect(a.width == b.width && a.height == b.height && a.channels == b.channels)
-    return zip(a.pixels, b.pixels).map { abs($0 - $1) }.max() ?? 0
+    return largestDifference(a.pixels, b.pixels)
 }
 
 @Suite struct TransformTests {

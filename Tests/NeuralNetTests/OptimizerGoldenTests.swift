@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import Testing
 import NeuralNet
 import TensorRuntime
@@ -87,7 +88,7 @@ func makeOptimizer(_ c: GoldenCase, _ parameters: [(name: String, tensor: Tensor
 
 /// The largest of |got - expected| / max(|expected|, 1e-3) over all values.
 func worstRelativeError(_ got: [Float], _ expected: [Float]) -> Float {
-    zip(got, expected).map { abs($0 - $1) / max(abs($1), 1e-3) }.max() ?? 0
+    largestDifference(got, expected, relativeTo: 1e-3)
 }
 
 @Suite struct OptimizerGoldenTests {

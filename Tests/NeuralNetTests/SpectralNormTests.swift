@@ -113,7 +113,7 @@ struct PowerIterationReference {
     }
 
     func maxError(_ a: [Float], _ b: [Double]) -> Double {
-        zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
+        largestDifference(a, b)
     }
 }
 
@@ -142,7 +142,7 @@ struct PowerIterationReference {
             expected = zip(expected, history[k]).map { a, p in zip(a, p).map { 0.75 * $0 + 0.25 * Double($1) } }
         }
         for (k, (_, t)) in average.namedParameters.enumerated() {
-            #expect(zip(t.scalars, expected[k]).allSatisfy { abs(Double($0) - $1) < 1e-6 })
+            #expect(largestDifference(t.scalars, expected[k]) < 1e-6)
         }
         #expect(average.namedBuffers.map { $0.1.scalars } == source.namedBuffers.map { $0.1.scalars })
         #expect(average.namedCounters.map(\.1) == [3] && ema.updates == 3)

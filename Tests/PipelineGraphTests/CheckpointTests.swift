@@ -72,6 +72,32 @@ import TensorRuntime
         }
     }
 
+    /// A pipeline of the same name whose stages hold other tensors (a changed size, an added
+    /// model) must not load the checkpoint, even in part.
+    @Test func refusesACheckpointOfTheSameNameWithOtherTensors() throws {
+        let dir = tempDir()
+        _ = try run(try build(), dir: dir, steps: 2)
+        let path = Checkpoint.list(in: dir).last!
+        let resized = try build(SchedulerTests.diamond.replacingOccurrences(of: "\"size\": 8", with: "\"size\": 6"))
+        let before = weights(resized)
+        #expect {
+            _ = try Checkpoint.load(resized, from: path)
+        } throws: { e in
+            (e as? PipelineErrors)?.description == "\(path): the checkpoint's tensors do not match this pipeline's stages"
+        }
+        #expect(weights(resized) == before, "nothing was loaded")
+        let added = try build(SchedulerTests.diamond.replacingOccurrences(
+            of: #""AB":"#, with: #""C": { "type": "test.scale", "input": "x.value" }, "AB":"#))
+        #expect {
+            _ = try Checkpoint.load(added, from: path)
+        } throws: { e in
+            (e as? PipelineErrors)?.description == "\(path): the checkpoint's tensors do not match this pipeline's stages; it has no tensor 'C/weight'"
+        }
+        // The run refuses to resume rather than start over.
+        #expect(throws: PipelineErrors.self) { _ = try run(resized, dir: dir, steps: 4, resume: true) }
+        #expect(Checkpoint.list(in: dir) == [path])
+    }
+
     @Test func resumeSkipsACorruptNewestCheckpointAndSaysSo() throws {
         let text = SchedulerTests.diamond.replacingOccurrences(of: "\"steps\": 6,", with: "\"steps\": 6, \"checkpoint\": {\"every\": 2, \"keep\": 3},")
         let dir = tempDir()

@@ -9,41 +9,15 @@ import TensorRuntime
 @Suite(.serialized) struct DistributedTrainingTests {
     static let pipeline = fixture("pipelines/distributed/dcgan32-sync.json")
 
-    /// `ganflow` beside the test bundle (swift build --build-tests builds it too).
-    static var ganflow: String {
-        let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for dir in [bundleDirectory.path, bundleDirectory.deletingLastPathComponent().path, repositoryRoot + "/.build/debug"] {
-            let candidate = dir + "/ganflow"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return repositoryRoot + "/.build/debug/ganflow"
-    }
-
     static var mpirun: String? {
         ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Runs a command; returns its exit status and its merged output.
-    static func execute(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["OMP_NUM_THREADS"] = "1"
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     static func train(ranks: Int, out: String, extra: [String] = []) throws -> (Int32, String) {
         let args = ["run", pipeline, "--out", out, "--threads", "1", "--no-tensorboard"] + extra
-        if ranks == 1 { return try execute(ganflow, args) }
-        return try execute(mpirun!, ["--allow-run-as-root", "--oversubscribe", "-np", String(ranks), ganflow] + args)
+        if ranks == 1 { return try execute(ganflowExecutable, args) }
+        let mpirun = try #require(Self.mpirun, "mpirun is missing: run make setup (it installs openmpi-bin)")
+        return try execute(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", String(ranks), ganflowExecutable] + args)
     }
 
     /// The largest |a - b| over every tensor of two checkpoints (weights, running statistics,
@@ -72,13 +46,12 @@ import TensorRuntime
     /// mathematics, such as local batch statistics, differs by 1e-3 and more).
     static let tolerance = 1e-4
 
-    @Test func twoRanksWithSynchronizedBatchNormMatchOneProcess() throws {
-        guard Self.mpirun != nil else {
-            // CI installs OpenMPI (make setup); elsewhere the test says why it did not run.
-            #expect(ProcessInfo.processInfo.environment["CI"] == nil, "mpirun is missing: run make setup")
-            print("DistributedTrainingTests: mpirun not found; skipped")
-            return
-        }
+    /// CI installs OpenMPI (make setup) and fails these tests without it; elsewhere they are
+    /// skipped, saying why.
+    static let runnable = mpirun != nil || runningInCI
+
+    @Test(.enabled(if: runnable, "mpirun is missing: run make setup (it installs openmpi-bin)"))
+    func twoRanksWithSynchronizedBatchNormMatchOneProcess() throws {
         let root = NSTemporaryDirectory() + "ganflow-mpi-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (s1, out1) = try Self.train(ranks: 1, out: root + "/one")
@@ -101,8 +74,8 @@ import TensorRuntime
         #expect(local > 100 * Self.tolerance, "local batch norm should differ, found \(local)")
     }
 
-    @Test func aGlobalBatchThatDoesNotDivideIsRefusedNamingTheField() throws {
-        guard Self.mpirun != nil else { return }
+    @Test(.enabled(if: runnable, "mpirun is missing: run make setup (it installs openmpi-bin)"))
+    func aGlobalBatchThatDoesNotDivideIsRefusedNamingTheField() throws {
         let root = NSTemporaryDirectory() + "ganflow-mpi-odd-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (status, output) = try Self.train(ranks: 3, out: root, extra: ["--set", "data.batch=10", "--set", "z.batch=10"])
@@ -113,5 +86,16 @@ import TensorRuntime
             "error: \(Self.pipeline):12:56: $.stages.z.batch: the global batch 10 does not divide over 3 ranks (mpirun -np 3); use a multiple of 3",
         ]
         #expect(output.split(separator: "\n").filter { $0.hasPrefix("error:") }.map(String.init) == expected, "\(output)")
+    }
+
+    @Test(.enabled(if: runnable, "mpirun is missing: run make setup (it installs openmpi-bin)"))
+    func allreduceBenchTimesTheRanks() throws {
+        let mpirun = try #require(Self.mpirun, "mpirun is missing: run make setup (it installs openmpi-bin)")
+        let (status, output) = try execute(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "2", ganflowExecutable,
+                                                    "allreduce-bench", "--sizes", "4,64", "--repeats", "2"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("ranks 2\n     KiB   median ms   algbw MB/s   busbw MB/s\n"), "\(output)")
+        let rows = output.split(separator: "\n").filter { $0.split(separator: " ").first.map { ["4", "64"].contains($0) } == true }
+        #expect(rows.count == 2, "\(output)")
     }
 }

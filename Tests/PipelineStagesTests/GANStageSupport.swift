@@ -77,6 +77,5 @@ func shapes(_ params: [(String, Tensor)]) -> [String: [Int]] {
 }
 
 func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
-    precondition(a.count == b.count)
-    return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    largestDifference(a, b)
 }

@@ -140,10 +140,15 @@ import TensorRuntime
         let expected = xx / 30 + yy / 20 - 2 * xy / 30
         let value = try KernelDistance.unbiasedMMD2(x, y)
         #expect(abs(value - expected) < 1e-4 * max(1, abs(expected)), "\(value) vs \(expected)")
-        // One subset of the whole sets is the same number.
-        let (mean, std) = try KernelDistance.kid(x, y, subsets: 1, subsetSize: 5, seed: 1)
+        // One subset as large as both sets holds all of each (in another order): the same number.
+        let x5 = try KernelDistance.rows(x, Array(0..<5))
+        let whole = try KernelDistance.unbiasedMMD2(x5, y)
+        let (mean, std) = try KernelDistance.kid(x5, y, subsets: 1, subsetSize: 5, seed: 1)
         #expect(std == 0)
-        #expect(mean.isFinite)
+        #expect(abs(mean - whole) < 1e-5 * max(1, abs(whole)), "\(mean) vs \(whole)")
+        // And a smaller subset is not (the control: the comparison above can fail).
+        let (part, _) = try KernelDistance.kid(x5, y, subsets: 1, subsetSize: 4, seed: 1)
+        #expect(abs(part - whole) > 1e-3 * max(1, abs(whole)), "\(part) vs \(whole)")
     }
 
     @Test func precisionAndRecallOfEqualAndDisjointSets() throws {

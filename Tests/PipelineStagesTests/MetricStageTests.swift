@@ -75,8 +75,12 @@ import TensorRuntime
             .replacingOccurrences(of: #""real": "features.real", "fake": "features.fake""#, with: #""real": "features.real", "fake": "features.real""#)
         let p = try pipeline(stages: same, schedule: Self.schedule)
         let e = Evaluator(pipeline: p, kind: .serial)
-        let values = try e.evaluate(["fid": ["distance"], "pr": ["precision", "recall"], "kid": ["mean"]], step: 2, index: 0, mode: .sample)
+        let values = try e.evaluate(["fid": ["distance"], "pr": ["precision", "recall"], "kid": ["mean", "std"]], step: 2, index: 0, mode: .sample)
         #expect(abs(values[Wire(stage: "fid", port: "distance")]!.number!) < 1e-3)
+        // KID is unbiased: on one set against itself its mean over subsets is within its spread of 0.
+        let kid = values[Wire(stage: "kid", port: "mean")]!.number!, kidStd = values[Wire(stage: "kid", port: "std")]!.number!
+        print("MetricStageTests: KID of a set against itself: \(kid) +- \(kidStd)")
+        #expect(abs(kid) <= 2 * kidStd, "KID \(kid) +- \(kidStd)")
         #expect(values[Wire(stage: "pr", port: "precision")]!.number == 1)
         #expect(values[Wire(stage: "pr", port: "recall")]!.number == 1)
         // The reference features are computed once and handed out again.

@@ -133,7 +133,7 @@ import TensorRuntime
         #expect(try faded(1) == x.scalars)
         #expect(try faded(0) == low.scalars)
         let quarter = try faded(0.25)
-        #expect(zip(quarter, zip(low.scalars, x.scalars)).allSatisfy { abs($0 - (0.75 * $1.0 + 0.25 * $1.1)) < 1e-6 })
+        #expect(largestDifference(quarter, zip(low.scalars, x.scalars).map { 0.75 * $0 + 0.25 * $1 }) < 1e-6)
     }
 
     @Test func resumingMidTransitionIsBitExact() throws {
@@ -171,7 +171,10 @@ import TensorRuntime
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try Self.run(try Self.build(steps: 4, dir: dir), dir: dir)
         let changed = Self.stages().replacingOccurrences(of: #""transitionKimg": 0.032"#, with: #""transitionKimg": 0.064"#)
-        #expect(throws: PipelineErrors.self) { _ = try Self.run(try Self.build(changed, steps: 6, dir: dir), dir: dir, resume: true) }
+        let refusal = #expect(throws: PipelineErrors.self) { _ = try Self.run(try Self.build(changed, steps: 6, dir: dir), dir: dir, resume: true) }
+        // Refused for the schedule, not for any other problem.
+        #expect(refusal?.errors.map(\.message) == ["stage 'grow': after 24 images the checkpoint was in phase 1 at alpha 0.25, but this schedule gives phase 1 at alpha 0.125; was the schedule changed?"])
+        #expect(refusal?.errors.map(\.file) == [dir + "/checkpoints/step-00000004.safetensors"])
     }
 }
 

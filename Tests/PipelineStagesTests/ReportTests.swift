@@ -71,23 +71,6 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
     return records
 }
 
-/// A Python with TensorBoard, to read event files back: GANFLOW_TENSORBOARD_PYTHON, or ~/torchref's.
-let tensorBoardPython: String? = {
-    let candidates = [ProcessInfo.processInfo.environment["GANFLOW_TENSORBOARD_PYTHON"],
-                      NSHomeDirectory() + "/torchref/bin/python"].compactMap { $0 }
-    for python in candidates where FileManager.default.isExecutableFile(atPath: python) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", "import tensorboard"]
-        p.standardError = FileHandle.nullDevice
-        if (try? p.run()) != nil {
-            p.waitUntilExit()
-            if p.terminationStatus == 0 { return python }
-        }
-    }
-    return nil
-}()
-
 @Suite struct ReportTests {
     @Test func crc32cAndTFRecordFraming() throws {
         // The check value of CRC-32C (RFC 3720).
@@ -156,44 +139,6 @@ let tensorBoardPython: String? = {
         #expect(images.count == 1 + 2, "the version event, then steps 2 and 3 (the last)")
         let encoded = try #require(try ProtoFields(images[1]).message(5).message(1).message(4).bytes(4))
         #expect(Array(encoded.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "a PNG")
-    }
-
-    @Test(.enabled(if: tensorBoardPython != nil,
-                   "TensorBoard is not installed: python3 -m venv ~/torchref && ~/torchref/bin/pip install tensorboard (or set GANFLOW_TENSORBOARD_PYTHON)"))
-    func tensorBoardReadsTheEventFiles() throws {
-        let dir = temporaryDirectory("tensorboard-read")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let summary = try trainSmallRun(dir)
-        let script = """
-            import json, sys
-            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-            acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "images": 0})
-            acc.Reload()
-            tags = acc.Tags()
-            out = {"scalars": {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in tags["scalars"]},
-                   "images": {t: [[e.step, e.width, e.height, len(e.encoded_image_string)] for e in acc.Images(t)] for t in tags["images"]}}
-            print(json.dumps(out))
-            """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tensorBoardPython!)
-        p.arguments = ["-c", script, dir]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: [String: [[Double]]]])
-        let scalars = try #require(json["scalars"])
-        #expect(Set(scalars.keys) == Set(summary.finalScalars.keys))
-        for (tag, points) in scalars {
-            #expect(points.map { Int($0[0]) } == [1, 2, 3], "\(tag)")
-            #expect(Float(points.last![1]) == Float(summary.finalScalars[tag]!), "\(tag)")
-        }
-        let images = try #require(json["images"]?["samples"])
-        #expect(images.map { Int($0[0]) } == [2, 3])
-        // 4 images of 16x16 in one row with 2-pixel padding: 4 * 18 + 2 by 20.
-        #expect(images.allSatisfy { $0[1] == 74 && $0[2] == 20 && $0[3] > 0 })
     }
 
     @Test func reportHoldsCurvesGridsValuesAndThePipelineInOneFile() throws {

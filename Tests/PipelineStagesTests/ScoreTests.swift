@@ -45,5 +45,13 @@ import TensorRuntime
         #expect(other.frechetDistance > same.frechetDistance)
         #expect(other.entries.map(\.0) == ["fid", "kid_mean", "kid_std", "precision", "recall", "modes", "kl"])
         #expect(other.entries.allSatisfy { $0.1?.isFinite == true })
+        // KID: near 0 (within its spread over subsets) for a set against itself, clearly above it
+        // against another set.
+        func kid(_ s: Scorecard) -> (mean: Double, std: Double) {
+            (s.entries.first { $0.0 == "kid_mean" }!.1!, s.entries.first { $0.0 == "kid_std" }!.1!)
+        }
+        print("ScoreTests: KID against itself \(kid(same)), against the IDX set \(kid(other))")
+        #expect(abs(kid(same).mean) <= 2 * kid(same).std, "\(kid(same))")
+        #expect(kid(other).mean > 2 * kid(other).std && kid(other).mean > kid(same).mean, "\(kid(other)) vs \(kid(same))")
     }
 }

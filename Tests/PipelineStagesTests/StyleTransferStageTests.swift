@@ -54,6 +54,7 @@ import TensorRuntime
         #expect(noise != c.scalars && noise.allSatisfy { $0 >= 0 && $0 <= 1 })
         #expect(noise == (try first(try parameter("noise").1)), "seeded by the pipeline seed and the stage id")
         let mixed = try first(try parameter("contentNoise").1)
+        #expect(mixed.count == c.scalars.count)
         let offsets = zip(mixed, c.scalars).map { $0 - $1 }
         #expect(offsets.contains { $0 != 0 })
         #expect(zip(mixed, c.scalars).allSatisfy { m, v in abs(m - v) <= 0.2 + 1e-6 && m >= 0 && m <= 1 })

@@ -10,7 +10,7 @@ import TensorRuntime
     }
 
     static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
-        zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        largestDifference(a, b)
     }
 
     @Test func readyReportsEveryTargetOnceWithItsFinalGradientLastLayerFirst() throws {

@@ -22,8 +22,7 @@ func naiveTranspose(_ a: [Float], rows: Int, cols: Int) -> [Float] {
 
 func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-4,
                  sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(actual.count == expected.count, sourceLocation: sourceLocation)
-    let worst = zip(actual, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+    let worst = largestDifference(actual, expected, relativeTo: 1)
     #expect(worst <= tolerance, "largest relative error \(worst)", sourceLocation: sourceLocation)
 }
 

@@ -257,6 +257,24 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(AtomicFile.removeAbandonedTemporaries(in: dir + "/missing").isEmpty)
     }
 
+    /// A second Ctrl-C exits without unwinding; it first removes the temporary file of the write
+    /// under way, and the target stays as it was.
+    @Test func temporariesInProgressAreRemovedForAnImmediateExit() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/step-00000002.safetensors"
+        try AtomicFile.write([1, 2], to: path)
+        #expect(throws: FileError.self) {
+            try AtomicFile.write(to: path) { writer in
+                try [UInt8](repeating: 9, count: 100).withUnsafeBytes { try writer.write($0) }
+                #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }.count == 1)
+                AtomicFile.removeTemporariesInProgress()
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["step-00000002.safetensors"])
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path))) == [1, 2])
+    }
+
     @Test func atomicWriteIntoAMissingDirectoryFailsNamingTheFile() {
         #expect(throws: FileError(path: "/nonexistent-dir/out.bin", message: "cannot create a temporary file: No such file or directory")) {
             try AtomicFile.write([1], to: "/nonexistent-dir/out.bin")

@@ -114,136 +114,196 @@ public final class Runner: @unchecked Sendable {
 
     func allOutputs(_ id: String) -> Set<String> { Set(pipeline.nodes[id]!.stage.outputs.keys) }
 
-    public func run() throws -> RunSummary {
-        let fm = FileManager.default
-        let dir = options.runDirectory
-        let comm = pipeline.context.communicator
-        let leader = comm.isLeader
-        if leader {
-            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try AtomicFile.write(Array((pipeline.document.json.serialized() + "\n").utf8),
-                                 to: (dir as NSString).appendingPathComponent("pipeline.json"))
-            for leftover in AtomicFile.removeAbandonedTemporaries(in: dir)
-                + AtomicFile.removeAbandonedTemporaries(in: (dir as NSString).appendingPathComponent(Checkpoint.directoryName)) {
-                logger.info("removed \(leftover), left behind by a run that was killed while writing it")
-            }
-        }
-        let quiet = options.quiet || !leader
-
+    /// Where a run stands between steps.
+    struct Position {
         var step = 0
+        /// Evaluations so far: with the seed, it keys every random stream.
         var index = 0
-        if options.resume {
-            var loaded: Checkpoint.Loaded?
-            var refused: [String] = []
-            for path in Checkpoint.list(in: dir).reversed() {
-                do {
-                    loaded = try Checkpoint.load(pipeline, from: path)
-                    break
-                } catch let e as PipelineErrors {
-                    throw e
-                } catch {
-                    // Set the unreadable file aside, so it neither hides nor displaces good ones.
-                    refused.append("\(error)")
-                    if leader {
-                        let aside = path + ".unreadable"
-                        try? FileManager.default.removeItem(atPath: aside)
-                        try? FileManager.default.moveItem(atPath: path, toPath: aside)
-                        logger.warning("skipping unreadable checkpoint (moved to \(aside)): \(error)")
-                    }
-                }
-            }
-            if loaded == nil && !refused.isEmpty {
-                throw PipelineErrors([PipelineError("checkpoint.unreadable", file: dir,
-                    "--resume found no readable checkpoint: " + refused.joined(separator: "; "))])
-            }
-            if let loaded {
-                resumedFrom = loaded.path
-                if !refused.isEmpty && !quiet {
-                    logger.warning("fell back to \(loaded.path) because newer checkpoints could not be read")
-                }
-                step = loaded.step
-                index = loaded.evaluationIndex
-                if !quiet { logger.info("resuming from \(loaded.path) at step \(step)") }
-            } else if !quiet {
-                logger.info("no checkpoint to resume in \(dir); starting at step 0")
-            }
-        }
-        try agree(step: step, index: index)
-        let total = try totalSteps()
-        let metricsPath = (dir as NSString).appendingPathComponent("metrics.jsonl")
-        let metrics = leader ? try MetricsLog(path: metricsPath, truncatingAfter: options.resume ? step : 0) : nil
-        let progress = Progress(total: total, startStep: step, every: pipeline.document.logEvery)
-        let started = Date()
+        /// The newest value of every scalar logged.
         var latest: [String: Double] = [:]
-        var lastCheckpoint: String? = leader ? Checkpoint.list(in: dir).last : nil
+        /// The newest checkpoint on disk.
+        var lastCheckpoint: String?
+    }
+
+    /// Trains to the end of the schedule (or to the first Ctrl-C) and returns the summary.
+    ///
+    /// One pass per method, each throwing its problems: the run directory, the resume point, then
+    /// per step the training phases, the side stages, the log, the stop check, the checkpoint and
+    /// the release of freed memory; at the end the stages' `finish` and the summary.
+    public func run() throws -> RunSummary {
+        let leader = pipeline.context.communicator.isLeader
+        if leader { try prepareDirectory() }
+        var position = try resumePosition()
+        try agree(step: position.step, index: position.index)
+        let total = try totalSteps()
+        let metrics = leader ? try MetricsLog(path: (options.runDirectory as NSString).appendingPathComponent("metrics.jsonl"),
+                                              truncatingAfter: options.resume ? position.step : 0) : nil
+        let progress = Progress(total: total, startStep: position.step, every: pipeline.document.logEvery)
+        let started = Date()
+        position.lastCheckpoint = leader ? Checkpoint.list(in: options.runDirectory).last : nil
         let signals = SignalWatcher(stop: stopRequested)
         defer { signals.cancel() }
-        var interrupted = false
 
+        // A Ctrl-C before the first step stops before it; after that the flag is read once per
+        // step, after its work and before the checkpoint decision, so a step whose end saw the
+        // request is always checkpointed. A Ctrl-C that arrives later (during the checkpoint write
+        // or the release of memory) is seen at the end of the next step, which is checkpointed.
+        var stopping = try stopAgreed()
         do {
-            while step < total {
-                if try stopAgreed() { interrupted = true; break }
-                step += 1
+            while position.step < total && !stopping {
+                position.step += 1
                 try Profiler.withLane("runner") { try Profiler.measure("step", category: .runner) {
-                var scalars: [(String, Double)] = []
-                for phase in pipeline.document.schedule {
-                    // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
-                    let active = phase.run.filter { pipeline.nodes[$0]!.isActive(at: step) }
-                    if active.isEmpty { continue }
-                    let targets = Dictionary(uniqueKeysWithValues: active.map { ($0, allOutputs($0)) })
-                    for _ in 0..<phase.repeats {
-                        let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
-                        index += 1
-                        try collect(values, step: step, into: &scalars, checkFinite: comm.size == 1)
-                    }
-                }
-                if comm.size > 1 { try average(&scalars, step: step) }
-                let side = !leader ? [] : pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
-                if !side.isEmpty {
-                    let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
-                    let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
-                    try collect(values, step: step, into: &scalars)
-                }
-                // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
-                scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
-                for (k, v) in scalars { latest[k] = v }
-                if let metrics {
-                    let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
-                    try metrics.append(step: step, seconds: seconds, scalars: scalars)
-                    for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
-                }
-                if !quiet { progress.update(step: step, scalars: scalars) }
-                let checkpointing = leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopRequested.isRequested)
-                if checkpointing {
-                    do {
-                        lastCheckpoint = try Profiler.measure("checkpoint", category: .runner) {
-                            try Checkpoint.save(pipeline, step: step, evaluationIndex: index, runDirectory: dir,
-                                                keep: pipeline.document.checkpointKeep)
-                        }
-                    } catch {
-                        throw CheckpointWriteFailure(step: step, reason: "\(error)", lastCheckpoint: lastCheckpoint)
-                    }
-                }
-                // Sample passes and checkpoints allocate far more than a training step; give back
-                // what they freed (see Runtime.releaseFreeMemory).
-                if !side.isEmpty || checkpointing { Runtime.releaseFreeMemory() }
+                    let step = position.step
+                    var scalars = try trainingPass(step: step, index: &position.index)
+                    let sideRan = try sidePass(step: step, total: total, index: position.index, into: &scalars)
+                    // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
+                    scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
+                    for (k, v) in scalars { position.latest[k] = v }
+                    try log(step: step, scalars: scalars, started: started, metrics: metrics, progress: progress)
+                    stopping = try stopAgreed()
+                    let checkpointing = leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopping)
+                    if checkpointing { try checkpoint(&position) }
+                    // Sample passes and checkpoints allocate far more than a training step; give back
+                    // what they freed (see Runtime.releaseFreeMemory).
+                    if sideRan || checkpointing { Runtime.releaseFreeMemory() }
                 } }
             }
         } catch var failure as NonFiniteValue {
-            failure.lastCheckpoint = lastCheckpoint
+            failure.lastCheckpoint = position.lastCheckpoint
             throw failure
         }
+        let summary = RunSummary(steps: total, lastStep: position.step, seconds: Date().timeIntervalSince(started),
+                                 finalScalars: position.latest, interrupted: stopping && position.step < total,
+                                 checkpoint: position.lastCheckpoint)
+        try finish(summary, metrics: metrics)
+        return summary
+    }
+
+    /// Creates the run directory, records the pipeline in it and removes the temporary files of
+    /// writers killed midway (leader only).
+    func prepareDirectory() throws {
+        let dir = options.runDirectory
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try AtomicFile.write(Array((pipeline.document.json.serialized() + "\n").utf8),
+                             to: (dir as NSString).appendingPathComponent("pipeline.json"))
+        for leftover in AtomicFile.removeAbandonedTemporaries(in: dir)
+            + AtomicFile.removeAbandonedTemporaries(in: (dir as NSString).appendingPathComponent(Checkpoint.directoryName)) {
+            logger.info("removed \(leftover), left behind by a run that was killed while writing it")
+        }
+    }
+
+    /// Where the run starts: step 0, or with `--resume` the newest readable checkpoint, loaded
+    /// into the stages. Unreadable checkpoints are set aside; a checkpoint of another pipeline
+    /// is refused.
+    func resumePosition() throws -> Position {
+        let dir = options.runDirectory
+        let leader = pipeline.context.communicator.isLeader
+        let quiet = options.quiet || !leader
+        var position = Position()
+        guard options.resume else { return position }
+        var loaded: Checkpoint.Loaded?
+        var refused: [String] = []
+        for path in Checkpoint.list(in: dir).reversed() {
+            do {
+                loaded = try Checkpoint.load(pipeline, from: path)
+                break
+            } catch let e as PipelineErrors {
+                throw e
+            } catch {
+                // Set the unreadable file aside, so it neither hides nor displaces good ones.
+                refused.append("\(error)")
+                if leader {
+                    let aside = path + ".unreadable"
+                    try? FileManager.default.removeItem(atPath: aside)
+                    try? FileManager.default.moveItem(atPath: path, toPath: aside)
+                    logger.warning("skipping unreadable checkpoint (moved to \(aside)): \(error)")
+                }
+            }
+        }
+        if loaded == nil && !refused.isEmpty {
+            throw PipelineErrors([PipelineError("checkpoint.unreadable", file: dir,
+                "--resume found no readable checkpoint: " + refused.joined(separator: "; "))])
+        }
+        guard let loaded else {
+            if !quiet { logger.info("no checkpoint to resume in \(dir); starting at step 0") }
+            return position
+        }
+        resumedFrom = loaded.path
+        if !refused.isEmpty && !quiet {
+            logger.warning("fell back to \(loaded.path) because newer checkpoints could not be read")
+        }
+        position.step = loaded.step
+        position.index = loaded.evaluationIndex
+        if !quiet { logger.info("resuming from \(loaded.path) at step \(position.step)") }
+        return position
+    }
+
+    /// Runs the schedule's phases for `step` and returns their scalars (averaged over the ranks
+    /// in a data-parallel run), stopping on a non-finite one.
+    func trainingPass(step: Int, index: inout Int) throws -> [(String, Double)] {
+        let comm = pipeline.context.communicator
+        var scalars: [(String, Double)] = []
+        for phase in pipeline.document.schedule {
+            // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
+            let active = phase.run.filter { pipeline.nodes[$0]!.isActive(at: step) }
+            if active.isEmpty { continue }
+            let targets = Dictionary(uniqueKeysWithValues: active.map { ($0, allOutputs($0)) })
+            for _ in 0..<phase.repeats {
+                let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
+                index += 1
+                try collect(values, step: step, into: &scalars, checkFinite: comm.size == 1)
+            }
+        }
+        if comm.size > 1 { try average(&scalars, step: step) }
+        return scalars
+    }
+
+    /// Runs the sinks and metrics due at `step` (every one at the last step; leader only) and
+    /// adds their scalars; returns whether any ran.
+    func sidePass(step: Int, total: Int, index: Int, into scalars: inout [(String, Double)]) throws -> Bool {
+        guard pipeline.context.communicator.isLeader else { return false }
+        let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
+        if side.isEmpty { return false }
+        let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
+        let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
+        try collect(values, step: step, into: &scalars)
+        return true
+    }
+
+    /// Appends the step's scalars to `metrics.jsonl`, tells the observers and updates the
+    /// progress line.
+    func log(step: Int, scalars: [(String, Double)], started: Date, metrics: MetricsLog?, progress: Progress) throws {
+        if let metrics {
+            let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
+            try metrics.append(step: step, seconds: seconds, scalars: scalars)
+            for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
+        }
+        if !options.quiet && pipeline.context.communicator.isLeader { progress.update(step: step, scalars: scalars) }
+    }
+
+    /// Writes the checkpoint of the step `position` stands at; a failed write stops the run.
+    func checkpoint(_ position: inout Position) throws {
+        do {
+            position.lastCheckpoint = try Profiler.measure("checkpoint", category: .runner) {
+                try Checkpoint.save(pipeline, step: position.step, evaluationIndex: position.index,
+                                    runDirectory: options.runDirectory, keep: pipeline.document.checkpointKeep)
+            }
+        } catch {
+            throw CheckpointWriteFailure(step: position.step, reason: "\(error)", lastCheckpoint: position.lastCheckpoint)
+        }
+    }
+
+    /// Ends the run: the stages' `finish`, then (leader) the metrics file, the observers and
+    /// `summary.json`; no rank returns before every rank is here.
+    func finish(_ summary: RunSummary, metrics: MetricsLog?) throws {
         for id in pipeline.order { try pipeline.nodes[id]!.stage.finish() }
-        let summary = RunSummary(steps: total, lastStep: step, seconds: Date().timeIntervalSince(started),
-                                 finalScalars: latest, interrupted: interrupted, checkpoint: lastCheckpoint)
         if let metrics {
             try metrics.close()
             for observer in options.observers { try observer.runDidFinish() }
             try writeSummary(summary)
         }
         // No rank leaves before the last checkpoint is written.
-        try comm.barrier()
-        return summary
+        try pipeline.context.communicator.barrier()
     }
 
     /// Checks that every rank starts at the same step and evaluation (they resumed from the same
@@ -338,11 +398,15 @@ final class SignalWatcher: @unchecked Sendable {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         let count = Locked(0)
-        source.setEventHandler {
-            let n = count.withLock { c -> Int in c += 1; return c }
+        source.setEventHandler { [source] in
+            // Two signals close together reach the handler once, counted in `data`.
+            let n = count.withLock { c -> Int in c += Int(source.data); return c }
             if n >= 2 {
+                // At once: no checkpoint, no atexit work racing the threads still running; only the
+                // half-written temporary of a checkpoint being written goes (the last one stays).
+                AtomicFile.removeTemporariesInProgress()
                 FileHandle.standardError.write(Data("\nsecond interrupt: exiting now\n".utf8))
-                exit(130)
+                _exit(130)
             }
             FileHandle.standardError.write(Data("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)\n".utf8))
             stop.request()

@@ -1,0 +1,137 @@
+import Foundation
+import PipelineGraph
+import TensorRuntime
+import Testing
+
+/// Ctrl-C as a user sends it: SIGINT to a `ganflow run` process at random moments.
+///
+/// The pipeline is the shipped `dcgan-fashion.json` on the fixture images, narrowed (width 16) and
+/// with a grid, a TensorBoard image and a checkpoint due often, so signals land in the training
+/// phases, the sinks, the checkpoint write and the release of memory after it.
+@Suite(.serialized) struct InterruptTests {
+    static let steps = 4
+
+    static var arguments: [String] {
+        let images = fixture("idx/t10k-256-images-idx3-ubyte.gz"), labels = fixture("idx/t10k-256-labels-idx1-ubyte.gz")
+        return ["run", repositoryRoot + "/pipelines/dcgan-fashion.json", "--steps", String(steps), "--threads", "1",
+                "--set", "data.images=\(images)", "--set", "test.images=\(images)", "--set", "test.labels=\(labels)",
+                "--set", "features.count=32", "--set", "G.width=16", "--set", "D.width=16",
+                "--set", "checkpoint.every=2", "--set", "checkpoint.keep=10", "--set", "log.every=1",
+                "--set", "grid.every=1", "--set", "tb.every=1"]
+    }
+
+    /// A `ganflow run` in the background, its merged output gathered as it comes.
+    final class RunningProcess: @unchecked Sendable {
+        let process = Process()
+        private let output = Locked(Data())
+
+        init(_ arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: ganflowExecutable)
+            process.arguments = arguments
+            var env = ProcessInfo.processInfo.environment
+            env["OMP_NUM_THREADS"] = "1"
+            process.environment = env
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            pipe.fileHandleForReading.readabilityHandler = { [output] handle in
+                let data = handle.availableData
+                output.withLock { $0.append(data) }
+            }
+            try process.run()
+        }
+
+        var text: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
+
+        /// Waits until the output contains `marker`; false if the process ended first.
+        func wait(for marker: String) -> Bool {
+            while !text.contains(marker) {
+                if !process.isRunning { return text.contains(marker) }
+                usleep(2_000)
+            }
+            return true
+        }
+
+        func interrupt() { kill(process.processIdentifier, SIGINT) }
+
+        /// Waits for the end; returns the exit status and the whole output.
+        func finish() -> (Int32, String) {
+            process.waitUntilExit()
+            // The last bytes may still be in the pipe.
+            usleep(50_000)
+            return (process.terminationStatus, text)
+        }
+    }
+
+    static func temporaries(in dir: String) -> [String] {
+        [dir, dir + "/checkpoints"].flatMap { d in
+            ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.contains(".tmp-") }
+        }
+    }
+
+    static func newestCheckpointStep(_ dir: String) -> Int? {
+        Checkpoint.list(in: dir).last.flatMap { Int(($0 as NSString).lastPathComponent.filter(\.isNumber)) }
+    }
+
+    @Test func theFirstCtrlCCheckpointsTheLastStepAndResumingMatchesAnUninterruptedRun() throws {
+        let root = temporaryDirectory("interrupt")
+        let (status, output) = try execute(ganflowExecutable, Self.arguments + ["--out", root + "/straight"])
+        #expect(status == 0, "\(output)")
+        let reference = try Data(contentsOf: URL(fileURLWithPath: root + "/straight/checkpoints/step-00000004.safetensors"))
+
+        // Each trial: after the progress line of step `after`, wait `delay` ms and send SIGINT. A
+        // delay of 0 lands in the work after the line (the stop check, the checkpoint write of an
+        // even step, malloc_trim); longer ones land in the next step's phases and sinks.
+        var rng = SystemRandomNumberGenerator()
+        let trials = [(after: 1, delay: 0), (after: Int.random(in: 1...2, using: &rng), delay: Int.random(in: 1...1000, using: &rng))]
+        for (n, trial) in trials.enumerated() {
+            let dir = root + "/trial-\(n)"
+            let run = try RunningProcess(Self.arguments + ["--out", dir])
+            #expect(run.wait(for: "step \(trial.after)/\(Self.steps) "), "\(run.text)")
+            usleep(UInt32(trial.delay) * 1000)
+            run.interrupt()
+            let (status, output) = run.finish()
+            let context = "SIGINT after step \(trial.after) + \(trial.delay) ms:\n\(output)"
+            // The documented exit status of an interrupted run, and what the user reads.
+            #expect(status == 130, "\(context)")
+            #expect(output.contains("interrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)"), "\(context)")
+            let stopped = output.split(separator: "\n").first { $0.hasPrefix("stopped at step ") }
+            let lastStep = stopped.flatMap { Int($0.dropFirst("stopped at step ".count).prefix { $0.isNumber }) }
+            #expect(lastStep != nil && lastStep! >= trial.after && lastStep! < Self.steps, "\(context)")
+            #expect(output.contains("resume with: ganflow run "), "\(context)")
+            // The checkpoint of the last finished step, whatever the moment the signal came.
+            #expect(Self.newestCheckpointStep(dir) == lastStep, "\(context)")
+            #expect(Self.temporaries(in: dir).isEmpty, "\(context)")
+
+            let (resumed, resumedOutput) = try execute(ganflowExecutable, Self.arguments + ["--out", dir, "--resume"])
+            #expect(resumed == 0, "\(resumedOutput)")
+            #expect(resumedOutput.contains("resuming from \(dir)/checkpoints/step-0000000\(lastStep ?? 0).safetensors"), "\(resumedOutput)")
+            let final = try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/step-00000004.safetensors"))
+            // Every weight, running statistic, Adam moment and loader position, bit for bit.
+            #expect(final == reference, "trial \(n): the resumed run's last checkpoint differs from the uninterrupted run's")
+        }
+    }
+
+    @Test func aSecondCtrlCExitsAtOnceLeavingNoTemporaryFile() throws {
+        let root = temporaryDirectory("interrupt-twice")
+        // The first right after step 3's progress line, the second as soon as the first is
+        // acknowledged (two signals sent together reach a process as one), so it lands in the
+        // checkpoint write the first one asked for, or just after it.
+        let dir = root + "/run"
+        let run = try RunningProcess(Self.arguments + ["--out", dir])
+        #expect(run.wait(for: "step 3/\(Self.steps) "), "\(run.text)")
+        run.interrupt()
+        #expect(run.wait(for: "interrupt: finishing this step"), "\(run.text)")
+        run.interrupt()
+        let (status, output) = run.finish()
+        #expect(status == 130, "\(output)")
+        #expect(output.contains("second interrupt: exiting now"), "\(output)")
+        // At once: no summary, no report, nothing after the signal.
+        #expect(!output.contains("stopped at step"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/summary.json"))
+        #expect(Self.temporaries(in: dir).isEmpty, "left behind: \(Self.temporaries(in: dir))")
+        // The checkpoints there (step 2's, perhaps step 3's) are whole: each passes its checksum.
+        #expect(Self.newestCheckpointStep(dir) ?? 0 >= 2)
+        for path in Checkpoint.list(in: dir) { _ = try SafeTensorsArchive(contentsOf: path) }
+    }
+}

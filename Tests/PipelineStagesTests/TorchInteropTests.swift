@@ -1,0 +1,101 @@
+import Foundation
+import PipelineGraph
+@testable import PipelineStages
+import Testing
+import TensorRuntime
+
+/// The exported weights checked by the real peer: PyTorch loads each model stage's `state_dict`
+/// with `load_state_dict(strict=True)` into the nn.Sequential its pipeline describes and must
+/// compute GANFlow's outputs (Scripts/torch_load_check.py). Runs in `make test-interop`, which
+/// builds the venv with the CPU torch; in CI a missing Python fails the test.
+@Suite struct TorchInteropTests {
+    /// Shipped pipelines on the fixture images, two steps each so that weights, batch-norm
+    /// statistics and spectral-norm vectors have moved from their initial values.
+    static let cases: [(pipeline: String, overrides: [String])] = [
+        ("dcgan-fashion.json", ["G.width=16", "D.width=16", "features.count=32"]),
+        ("dcgan28-notebook.json", []),
+        ("mlp-gan-fashion.json", []),
+        ("hinge-sn-fashion.json", ["G.width=16", "D.width=16"]),
+        // Trained at its target resolution (where the export is compared), 16x16 here.
+        ("progan-fashion.json", ["grow.start=16", "grow.target=16", "G.target=16", "data.size=16", "data.fit=resize", "grid.every=2",
+                                  #"grow.batchByResolution={"16": 64}"#]),
+        ("msggan-fashion.json", ["G.target=16", "data.size=16", "data.fit=resize", "data.pyramid=4"]),
+    ]
+
+    /// The data stages read the fixture images (the test set too, where the pipeline has one).
+    static func fixtureOverrides(_ doc: PipelineDocument) -> [String] {
+        let images = fixture("idx/t10k-256-images-idx3-ubyte.gz"), labels = fixture("idx/t10k-256-labels-idx1-ubyte.gz")
+        return ["data.images=\(images)"] + (doc.stages["test"] == nil ? [] : ["test.images=\(images)", "test.labels=\(labels)"])
+    }
+
+    @Test(.enabled(if: interopPython != nil || runningInCI, Comment(rawValue: interopPythonMissing)),
+          arguments: cases.map(\.pipeline))
+    func pyTorchLoadsTheGeneratorAndDiscriminatorStrictlyAndComputesTheSameOutputs(_ file: String) throws {
+        let python = try requireInteropPython()
+        let overrides = Self.cases.first { $0.pipeline == file }!.overrides
+        let dir = temporaryDirectory("torch-" + file)
+        let path = repositoryRoot + "/pipelines/" + file
+        let shipped = try PipelineDocument.load(file: path)
+        let doc = try PipelineDocument.load(file: path, overrides: Self.fixtureOverrides(shipped) + overrides, lengthGiven: true)
+        let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.stepsOverride = 2
+        _ = try Runner(pipeline: pipeline, options: options).run()
+
+        let g = try #require(pipeline.nodes["G"]?.stage as? any GeneratorStage)
+        let d = try #require(pipeline.nodes["D"]?.stage as? any ModelStage)
+        var rng = PhiloxRandom(seed: 5, stream: 1)
+        let z = Tensor(randomNormal: g.latentShape, using: &rng)
+        let images = try g.generate(z)
+        var generatorProbe = SafeTensorsArchive(metadata: ["format": "pt"])
+        generatorProbe.set("z", z)
+        generatorProbe.set("images", images)
+        var discriminatorProbe = SafeTensorsArchive(metadata: ["format": "pt"])
+        discriminatorProbe.set("x", images)
+        switch d {
+        case let critic as any CriticStage:
+            discriminatorProbe.set("logits", try critic.critic(images))
+        case let critic as any PyramidCriticStage:
+            // MSG-GAN's D on the image and its 2x2-average pyramid, coarsest first.
+            var pyramid = [images]
+            while pyramid[0].shape[2] > 4 { pyramid.insert(try pyramid[0].downsampleArea(factor: 2), at: 0) }
+            discriminatorProbe.set("logits", try critic.critic(pyramid: pyramid))
+        default:
+            Issue.record("\(file): D is no critic")
+        }
+        try g.stateDict(ema: g.hasMovingAverage).write(to: dir + "/G.safetensors")
+        try generatorProbe.write(to: dir + "/G-probe.safetensors")
+        try d.stateDict(ema: false).write(to: dir + "/D.safetensors")
+        try discriminatorProbe.write(to: dir + "/D-probe.safetensors")
+
+        let (status, output) = try execute(python, [repositoryRoot + "/Scripts/torch_load_check.py", dir,
+                                                    "--stage", "G", "--stage", "D", "--given", dir])
+        #expect(status == 0, "\(file): \(output)")
+        let lines = output.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines.count == 2 && lines.allSatisfy { $0.contains(#""strict_load": true"#) }, "\(file): \(output)")
+        for line in lines { print("TorchInteropTests: \(file): \(line)") }
+
+        // The control, once: D's last weights changed by 1% must fail the comparison.
+        guard file == Self.cases[0].pipeline else { return }
+        var changed = try SafeTensorsArchive(contentsOf: dir + "/D.safetensors")
+        let name = try #require(changed.names.last { $0.hasSuffix("weight") })
+        changed.set(name, try changed.tensor(name) * 1.01)
+        try changed.write(to: dir + "/D.safetensors")
+        let (refused, refusal) = try execute(python, [repositoryRoot + "/Scripts/torch_load_check.py", dir, "--stage", "D", "--given", dir])
+        #expect(refused == 1, "\(refusal)")
+    }
+
+    /// `ganflow bench --torch PYTHON` runs the PyTorch reference shipped in the project
+    /// (Scripts/bench/torch_reference.py), from any directory.
+    @Test(.enabled(if: interopPython != nil || runningInCI, Comment(rawValue: interopPythonMissing)))
+    func benchRunsTheShippedPyTorchReferenceFromAnotherDirectory() throws {
+        let python = try requireInteropPython()
+        let (status, output) = try execute(ganflowExecutable, ["bench", "--model", "mlp", "--torch", python, "--rounds", "1",
+                                                               "--steps", "2", "--warmup", "1", "--threads", "1"],
+                                           directory: temporaryDirectory("bench-elsewhere"))
+        #expect(status == 0, "\(output)")
+        let summary = try #require(output.split(separator: "\n").last { $0.hasPrefix(#"{"model": "mlp", "ganflow_median_ms""#) }, "\(output)")
+        #expect(summary.contains(#""torch_median_ms": "#) && summary.contains(#""ratio": "#), "\(summary)")
+    }
+}
