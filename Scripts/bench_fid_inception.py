@@ -17,6 +17,7 @@ import argparse
 import os
 import pathlib
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -71,22 +72,33 @@ def main():
         folders.append(folder)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; torch {torch.__version__} with {torch.get_num_threads()} threads; "
           f"{args.rounds} rounds of {per} 32x32 images resized to 299x299; load average {os.getloadavg()}")
-    ratios, total_t, total_g = [], 0.0, 0.0
+    def children_cpu():
+        u = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return u.ru_utime + u.ru_stime
+
+    # On a shared machine wall time depends on the neighbours; CPU seconds (user + system, all
+    # threads) are reported beside it.
+    ratios, cpu_ratios, total_t, total_g, cpu_t, cpu_g = [], [], 0.0, 0.0, 0.0, 0.0
     for r, folder in enumerate(folders):
         files = sorted(folder.glob("*.png"))
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         get_activations(files, model, batch_size=50, dims=2048, device="cpu", num_workers=0)
-        t = time.perf_counter() - start
-        start = time.perf_counter()
+        t, ct = time.perf_counter() - start, time.process_time() - cpu0
+        start, cpu0 = time.perf_counter(), children_cpu()
         subprocess.run([args.ganflow, "score", str(folder), "--features", "inception", "--weights", str(weights), "--chunk", "50",
                         "--save-features", str(work / "features.npz")], check=True, capture_output=True)
-        g = time.perf_counter() - start
+        g, cg = time.perf_counter() - start, children_cpu() - cpu0
         ratios.append(g / t)
+        cpu_ratios.append(cg / ct)
         total_t += t
         total_g += g
-        print(f"round {r:2d}: pytorch-fid {t:7.2f} s ({per / t:6.1f} img/s)  ganflow {g:7.2f} s ({per / g:6.1f} img/s)  ratio {g / t:.3f}", flush=True)
-    print(f"total: pytorch-fid {total_t:.1f} s, ganflow {total_g:.1f} s for {per * len(folders)} images each; "
-          f"median ratio ganflow / pytorch-fid {statistics.median(ratios):.3f}; load average {os.getloadavg()}")
+        cpu_t += ct
+        cpu_g += cg
+        print(f"round {r:2d}: pytorch-fid {t:7.2f} s wall {ct:7.2f} s CPU   ganflow {g:7.2f} s wall {cg:7.2f} s CPU   "
+              f"ratio wall {g / t:.3f} CPU {cg / ct:.3f}   load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"total for {per * len(folders)} images each: pytorch-fid {total_t:.1f} s wall {cpu_t:.1f} s CPU, ganflow {total_g:.1f} s wall "
+          f"{cpu_g:.1f} s CPU; median ratio ganflow / pytorch-fid: wall {statistics.median(ratios):.3f}, CPU {statistics.median(cpu_ratios):.3f}; "
+          f"load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,10 @@ extension Tensor {
         let planes = shape[0] * shape[1]
         let src = contiguousData()
         let out = Tensor(uninitialized: [shape[0], shape[1], oh, ow])
-        var index = [Int32](repeating: 0, count: planes * oh * ow)
+        // Only a recorded op needs to know where each maximum came from (inference, such as the
+        // FID Inception's, skips the index map).
+        let recording = GradMode.isEnabled && requiresGrad
+        var index = [Int32](repeating: 0, count: recording ? planes * oh * ow : 0)
         index.withUnsafeMutableBufferPointer { idx in
             for plane in 0..<planes {
                 let p = src.data + plane * h * w
@@ -56,11 +59,12 @@ extension Tensor {
                             }
                         }
                         q[a * ow + b] = best
-                        idx[plane * oh * ow + a * ow + b] = Int32(base + at)
+                        if recording { idx[plane * oh * ow + a * ow + b] = Int32(base + at) }
                     }
                 }
             }
         }
+        guard recording else { return out }
         let map = PoolIndexMap(indices: index, inputShape: shape, outputShape: out.shape)
         return Tensor.record(out, "max_pool2d", [self]) { g, _ in [map.scatter(g)] }
     }
