@@ -18,6 +18,8 @@ struct GANFlowCommand: ParsableCommand {
               ganflow validate pipelines/*.json
               ganflow sample runs/dcgan-fashion --count 64 --grid --out samples
               ganflow export runs/dcgan-fashion --stage G --out g.safetensors
+              ganflow interpolate runs/dcgan-fashion --seeds 1,2,3 --slerp --out walk
+              ganflow project runs/dcgan-fashion --image shirt.png --out projection
             """,
         subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StagesCommand.self, SchemaCommand.self,
                       BenchCommand.self, ExportCommand.self, SampleCommand.self, InterpolateCommand.self, ProjectCommand.self,

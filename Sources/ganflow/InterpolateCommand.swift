@@ -10,10 +10,10 @@ struct InterpolateCommand: ParsableCommand {
         commandName: "interpolate",
         abstract: "Walk a trained generator's latent space between seeds (or latents) and write the frames, a strip and an animation.",
         discussion: """
-            Writes frame-NNNN.png (every frame, in order), strip.png (one row per segment, both ends
-            shown) and animation.png (an animated PNG of the frames, looping; browsers and Pillow
-            play it, other viewers show the first frame). A seed's latent is the first latent
-            `ganflow sample --seed SEED` draws. Each frame depends on its latent alone (batch-norm
+            Writes frame-NNNN.png (every frame, in order), strip.png (one row per segment, both ends \
+            shown) and animation.png (an animated PNG of the frames, looping; browsers and Pillow \
+            play it, other viewers show the first frame). A seed's latent is the first latent \
+            `ganflow sample --seed SEED` draws. Each frame depends on its latent alone (batch-norm \
             generators generate it beside a fixed reference batch).
             """)
 

@@ -11,10 +11,10 @@ struct ProjectCommand: ParsableCommand {
         commandName: "project",
         abstract: "Find the latent whose image reproduces a given image (a PNG of the generator's size and channels).",
         discussion: """
-            Minimises the mean squared pixel difference plus a feature difference (features.random's
-            network at block1_conv2 and block2_conv2) over the latent, from the best of the latents of --starts seeds from --seed.
-            Writes reconstruction.png, target.png (the image as read), side-by-side.png, latent.safetensors
-            (tensor 'z', which `ganflow sample --latent` and `ganflow interpolate --latent` accept),
+            Minimises the mean squared pixel difference plus a feature difference (features.random's \
+            network at block1_conv2 and block2_conv2) over the latent, from the best of the latents of --starts seeds from --seed. \
+            Writes reconstruction.png, target.png (the image as read), side-by-side.png, latent.safetensors \
+            (tensor 'z', which `ganflow sample --latent` and `ganflow interpolate --latent` accept), \
             losses.csv and loss.svg (the loss curve).
             """)
 

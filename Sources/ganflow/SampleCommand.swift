@@ -36,10 +36,10 @@ struct SampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Generate images from a trained run's generator (its moving average when it keeps one).",
         discussion: """
-            Random latents are generated in batches of the size the generator was trained with (batch
-            norm then uses that batch's statistics, as in training) and written as PNGs on two threads
-            while the next batch is generated. Latents from a file (--latent, as `ganflow project`
-            writes) or truncated ones are each generated beside a fixed reference batch, so that an
+            Random latents are generated in batches of the size the generator was trained with (batch \
+            norm then uses that batch's statistics, as in training) and written as PNGs on two threads \
+            while the next batch is generated. Latents from a file (--latent, as `ganflow project` \
+            writes) or truncated ones are each generated beside a fixed reference batch, so that an \
             image depends on its latent alone.
             """)
 
