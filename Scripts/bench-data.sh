@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
-python=${2:-/work/devvenv/bin/python}
+python=${2:-$HOME/.cache/ganflow/venv/bin/python}
 bin=.build/release/ganflow
 dir=.build/bench-photos
 images=448   # 7 batches of 64, below the 500 files: no epoch boundary inside a timed part

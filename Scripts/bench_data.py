@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers of Scripts/bench-data.sh (run with /work/devvenv/bin/python: Pillow, torch, torchvision).
+"""Helpers of Scripts/bench-data.sh (run with ~/.cache/ganflow/venv/bin/python: Pillow, torch, torchvision).
 
     bench_data.py photos OUT N        writes N photographic 1024x768 JPEGs to OUT/photos/
     bench_data.py torch DIR SIZE BATCH WORKERS IMAGES

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed of FID Inception features: GANFlow against pytorch-fid on the CPU, interleaved in one run.
 
-    OMP_NUM_THREADS=2 /work/devvenv/bin/python Scripts/bench_fid_inception.py --images 10000 --rounds 20 \
+    OMP_NUM_THREADS=2 ~/.cache/ganflow/venv/bin/python Scripts/bench_fid_inception.py --images 10000 --rounds 20 \
         [--ganflow .build/release/ganflow] [--work /tmp/fid-bench] > /tmp/fid-bench.log 2>&1 &
 
 A benchmark, not a test. `--images` 32x32 RGB crops of the photo fixtures (PNG) are cut into

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Creates (once) the Python venv of the development and interop checks: PyTorch (CPU), torchvision,
 # tensorboard, jsonschema, safetensors, pytorch-fid, onnx, onnxruntime, Pillow, numpy. `make test`
-# builds it in .build/venv (cached there) for the interop checks (make test-interop). Idempotent: a venv whose
-# stamp names the same package list is reused. Usage: Scripts/dev-venv.sh [DIR] (default .build/venv).
+# builds it in ~/.cache/ganflow/venv (cached there) for the interop checks (make test-interop). Idempotent: a venv whose
+# stamp names the same package list is reused. Usage: Scripts/dev-venv.sh [DIR] (default ~/.cache/ganflow/venv).
 # Prints the venv's python on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir="${1:-.build/venv}"
+dir="${1:-$HOME/.cache/ganflow/venv}"
 # torch is pinned to the CPU build where the machine keeps one (pip's find-links). PyPI's torchvision
 # wheels are CUDA builds whose C extension cannot load beside a CPU torch; from 0.17 on, `import
 # torchvision` then fails ("operator torchvision::nms does not exist"), while 0.16.2 warns and imports,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GANFlow's FID Inception against pytorch-fid's, at full width, with seeded random weights.
 
-    /work/devvenv/bin/python Scripts/fid_inception_parity.py [--ganflow .build/release/ganflow] [--crops 0] [--work /tmp/fid-parity]
+    ~/.cache/ganflow/venv/bin/python Scripts/fid_inception_parity.py [--ganflow .build/release/ganflow] [--crops 0] [--work /tmp/fid-parity]
 
 What it does (needs the development venv: torch, torchvision 0.16.2, pytorch-fid 0.3.0):
 1. Builds pytorch-fid's FID Inception with seeded random weights (Scripts/golden/fid_inception_model.py;

@@ -2,7 +2,7 @@
 """Makes Fixtures/images/: small real photographs as JPEG and WebP in the variants GANFlow's decoders
 must handle, broken files, a folder laid out as people keep photos, and ZIP archives.
 
-    /work/devvenv/bin/python Scripts/make-photo-fixtures.py SKIMAGE_DATA_DIR
+    ~/.cache/ganflow/venv/bin/python Scripts/make-photo-fixtures.py SKIMAGE_DATA_DIR
 
 SKIMAGE_DATA_DIR is `skimage/data` unpacked from the scikit-image 0.26.0 wheel
 (`pip download scikit-image==0.26.0 --no-deps`, then unzip). Pillow encodes everything except the

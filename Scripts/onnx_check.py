@@ -1,6 +1,6 @@
 """Checks a generator exported by `ganflow export --format onnx` with onnx.checker and onnxruntime.
 
-    /work/devvenv/bin/python Scripts/onnx_check.py RUN_DIR [--stage G] [--ema] [--ganflow .build/debug/ganflow] [--tolerance 1e-5]
+    ~/.cache/ganflow/venv/bin/python Scripts/onnx_check.py RUN_DIR [--stage G] [--ema] [--ganflow .build/debug/ganflow] [--tolerance 1e-5]
 
 It runs `ganflow export RUN_DIR --stage G --format onnx --out g.onnx --probe probe.safetensors`
 (the probe holds latents 'z' and the images GANFlow's exported network makes from them, as one

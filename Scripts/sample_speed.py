@@ -1,6 +1,6 @@
 """Times `ganflow sample RUN --count N` against PyTorch + Pillow doing the same job, interleaved.
 
-    /work/devvenv/bin/python Scripts/sample_speed.py RUN_DIR [--count 10000] [--rounds 3] [--ganflow .build/release/ganflow]
+    ~/.cache/ganflow/venv/bin/python Scripts/sample_speed.py RUN_DIR [--count 10000] [--rounds 3] [--ganflow .build/release/ganflow]
 
 The PyTorch side loads the run's generator as `ganflow export` writes it (the same weights, strict
 load), generates N images in batches of the run's batch size in training mode (batch statistics,

@@ -3,7 +3,7 @@
 against: each file opened by Pillow, turned upright by ImageOps.exif_transpose, converted to RGB
 (gray files stay L, files with alpha RGBA) and saved as PNG in Fixtures/images/golden/.
 
-    /work/devvenv/bin/python Scripts/golden/decode_images.py
+    ~/.cache/ganflow/venv/bin/python Scripts/golden/decode_images.py
 """
 import glob
 import os

@@ -1,6 +1,6 @@
 """Writes the reduced-width FID Inception fixture of the Swift tests (FIDInceptionTests).
 
-    /work/devvenv/bin/python Scripts/golden/make_fid_inception_golden.py
+    ~/.cache/ganflow/venv/bin/python Scripts/golden/make_fid_inception_golden.py
 
 Fixtures/golden/fid-inception-w16.safetensors: pytorch-fid's FID Inception topology with every
 channel count divided by 16 (128-d features, 10 classes), seeded random weights whose batch-norm

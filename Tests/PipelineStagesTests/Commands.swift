@@ -35,14 +35,14 @@ func execute(_ executable: String, _ arguments: [String], directory: String? = n
 }
 
 /// The Python of the interop checks (PyTorch, TensorBoard): `GANFLOW_PYTHON`, which `make test`
-/// sets to the venv it builds (`Scripts/dev-venv.sh .build/venv`), else that venv if it exists.
+/// sets to the venv it builds (`Scripts/dev-venv.sh`, in ~/.cache/ganflow/venv), else that venv if it exists.
 let interopPython: String? = {
-    let candidates = [ProcessInfo.processInfo.environment["GANFLOW_PYTHON"], repositoryRoot + "/.build/venv/bin/python"]
+    let candidates = [ProcessInfo.processInfo.environment["GANFLOW_PYTHON"], NSHomeDirectory() + "/.cache/ganflow/venv/bin/python"]
     return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }()
 
 /// Why a test needing the interop Python cannot run, for its trait and its failure in CI.
-let interopPythonMissing = "GANFLOW_PYTHON is not set and .build/venv is missing: run `make test-interop` (it builds the venv with Scripts/dev-venv.sh .build/venv)"
+let interopPythonMissing = "GANFLOW_PYTHON is not set and ~/.cache/ganflow/venv is missing: run `make test-interop` (it builds the venv with Scripts/dev-venv.sh)"
 
 /// The interop Python, or a failure in CI when it is missing (elsewhere the test is disabled by
 /// `.enabled(if: interopPython != nil || runningInCI)`).

@@ -10,6 +10,7 @@ import TensorRuntime
 /// say, from the prepared images) and, when the dataset has them, `labels`.
 public final class PreparedDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.prepared"
+    public static let lane = StageLane.data
     public static let summary = "A prepared dataset (.gfd from 'ganflow dataset prepare'), memory-mapped; outputs 'images' in [-1, 1] and 'labels'."
     public static let configKeys: [ConfigKey] = [
         ConfigKey("path", .path, "The .gfd file written by 'ganflow dataset prepare'."),

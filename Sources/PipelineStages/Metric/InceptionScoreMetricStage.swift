@@ -10,6 +10,7 @@ import TensorRuntime
 /// on `features.inception` with pytorch-fid's weights, and at the usual 50,000 samples.
 public final class InceptionScoreMetricStage: Stage, @unchecked Sendable {
     public static let typeName = "metric.is"
+    public static let scalarKind = ScalarKind.measurement
     public static let summary = "Inception Score (exp of the mean KL from each sample's class distribution to their mean) over splits; outputs 'mean' and 'std'."
     public static let configKeys: [ConfigKey] = [
         ConfigKey("logits", .wire, "Class logits of generated images [n, classes] (a features stage's 'fakeLogits')."),
