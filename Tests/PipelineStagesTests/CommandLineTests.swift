@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import Testing
 
 /// The README's commands as a user types them: exit status and what they print.
@@ -25,5 +26,42 @@ import Testing
         #expect(j == 0)
         let object = try JSONSerialization.jsonObject(with: Data(schema.utf8)) as? [String: Any]
         #expect(object?["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
+    }
+}
+
+/// What a user does with a finished run, through the commands themselves: export (safetensors and
+/// ONNX), sample, report and compare, on a 2-step run of the lesson's MLP GAN.
+@Suite struct RunCommandLineTests {
+    static let images = fixture("idx/t10k-256-images-idx3-ubyte.gz")
+
+    @Test func exportSampleReportAndCompareATrainedRun() throws {
+        let root = TestDirectories.make("cli-run"), run = root + "/mlp"
+        let pipeline = repositoryRoot + "/pipelines/mlp-gan-fashion.json"
+        let (trained, log) = try execute(ganflowExecutable, ["run", pipeline, "--steps", "2", "--out", run, "--threads", "1",
+                                                           "--set", "data.images=\(Self.images)"])
+        #expect(trained == 0, "\(log)")
+        let files = FileManager.default
+
+        let (e, eOut) = try execute(ganflowExecutable, ["export", run, "--stage", "G", "--out", root + "/g.safetensors"])
+        #expect(e == 0 && files.fileExists(atPath: root + "/g.safetensors"), "\(eOut)")
+        let (o, oOut) = try execute(ganflowExecutable, ["export", run, "--stage", "G", "--format", "onnx", "--out", root + "/g.onnx"])
+        #expect(o == 0 && ((try? files.attributesOfItem(atPath: root + "/g.onnx")[.size] as? Int) ?? 0) > 1_000_000, "\(oOut)")
+        let (bad, badOut) = try execute(ganflowExecutable, ["export", run, "--stage", "nope", "--out", root + "/x.safetensors"])
+        #expect(bad == 1 && badOut.contains("nope"), "\(badOut)")
+
+        let (s, sOut) = try execute(ganflowExecutable, ["sample", run, "--count", "5", "--out", root + "/samples"])
+        let pngs = ((try? files.contentsOfDirectory(atPath: root + "/samples")) ?? []).filter { $0.hasSuffix(".png") }
+        #expect(s == 0 && pngs.count == 5, "\(sOut) \(pngs)")
+
+        try? files.removeItem(atPath: run + "/report.html")
+        let (r, rOut) = try execute(ganflowExecutable, ["report", run])
+        let html = (try? String(contentsOfFile: run + "/report.html", encoding: .utf8)) ?? ""
+        #expect(r == 0 && html.contains("<html") && html.contains("mlp-gan-fashion"), "\(rOut)")
+
+        let (c, cOut) = try execute(ganflowExecutable, ["compare", pipeline, "--steps", "1", "--out", root + "/compare",
+                                                       "--variant", "nonsaturating:--set data.images=\(Self.images)",
+                                                       "--variant", "hinge:--set data.images=\(Self.images) --set loss.type=loss.hinge"])
+        let page = (try? String(contentsOfFile: root + "/compare/compare.html", encoding: .utf8)) ?? ""
+        #expect(c == 0 && page.contains("nonsaturating") && page.contains("hinge"), "\(cOut)")
     }
 }
