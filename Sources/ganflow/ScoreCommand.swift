@@ -20,7 +20,8 @@ struct ScoreCommand: ParsableCommand {
             Scripts/convert_fid_inception.py). Its features give the Frechet distance (fid), KID
             (kid_mean, kid_std), precision and recall; the classifier's decisions give the mode
             coverage (modes, kl), Inception's logits the Inception Score (is_mean, is_std).
-            Images of any tool can be scored: every PNG under DIR, at any depth.
+            Images of any tool can be scored: every JPEG, PNG and WebP under DIR (or in a ZIP), at any
+            depth and of any sizes (each is adapted to the network on its own).
 
               ganflow score samples/ --reference /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
               ganflow score samples/ --reference real/ --features inception --weights fid-inception.safetensors --json
@@ -31,10 +32,10 @@ struct ScoreCommand: ParsableCommand {
             only fid can be computed (KID and precision/recall need the reference images).
             """)
 
-    @Argument(help: "A folder of PNG images (searched at any depth), or an IDX image file.")
+    @Argument(help: "A folder or ZIP of JPEG, PNG or WebP images (searched at any depth, any sizes), or an IDX image file.")
     var directory: String
 
-    @Option(help: "The reference: a folder of PNGs, an IDX image file (plain or .gz), or statistics (.npz of mu and sigma).")
+    @Option(help: "The reference: a folder or ZIP of images, an IDX image file (plain or .gz), or statistics (.npz of mu and sigma).")
     var reference: String?
 
     @Option(help: "The feature network: classifier or inception.")
@@ -119,7 +120,7 @@ struct ScoreCommand: ParsableCommand {
             let chunk = chunk ?? (features == .inception ? 50 : 500)
             let images = try ImageSet(directory, channels: channels)
             let n = min(limit ?? images.count, images.count)
-            let fake = try network.extract(n, chunk: chunk) { try images.images($0) }
+            let fake = try network.extract(n, chunk: chunk) { try images.images($0, for: network) }
             if let saveFeatures {
                 try NumPyArchive.write([("features", NumPyArray(shape: fake.features.shape, values: fake.features.scalars.map(Double.init))),
                                         ("logits", NumPyArray(shape: fake.logits.shape, values: fake.logits.scalars.map(Double.init)))],
@@ -142,7 +143,7 @@ struct ScoreCommand: ParsableCommand {
             } else {
                 let references = try ImageSet(reference, channels: channels)
                 let m = min(limit ?? references.count, references.count)
-                let r = try network.extract(m, chunk: chunk) { try references.images($0) }
+                let r = try network.extract(m, chunk: chunk) { try references.images($0, for: network) }
                 real = .features(features: r.features, logits: r.logits)
             }
             let card = try Scorecard(real: real, fake: fake, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: 0.01,

@@ -54,4 +54,25 @@ import TensorRuntime
         #expect(abs(kid(same).mean) <= 2 * kid(same).std, "\(kid(same))")
         #expect(kid(other).mean > 2 * kid(other).std && kid(other).mean > kid(same).mean, "\(kid(other)) vs \(kid(same))")
     }
+
+    /// Photos as people keep them differ in size: each is adapted to the network's input on its
+    /// own (a batch of one, as pytorch-fid), so a folder of them scores instead of failing.
+    @Test func aFolderOfPhotosOfDifferentSizesIsScoredImageByImage() throws {
+        let dir = temporaryDirectory("score-sizes")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeClassifierWeights(to: dir + "/c.safetensors")
+        let extractor = try FeatureExtractor(weights: dir + "/c.safetensors", size: 28)
+        let photos = try ImageSet(fixture("images/folder"), channels: 1)
+        #expect(photos.count == 7)
+        #expect(throws: ImageIOError.self) { try photos.images(0..<photos.count) }
+        let adapted = try photos.images(0..<photos.count, for: extractor)
+        #expect(adapted.shape == [7, 1, 28, 28])
+        // Image by image, the same as adapting each image alone.
+        for i in 0..<photos.count {
+            let one = try FeatureExtractor.adapted(try photos.images(i..<(i + 1)), channels: 1, size: 28)
+            #expect(maxAbsDifference(one.scalars, Array(adapted.scalars[(i * 784)..<((i + 1) * 784)])) == 0)
+        }
+        let card = try Scorecard(images: photos, reference: photos, network: extractor, limit: nil, kidSubsets: 2, kidSubsetSize: 5)
+        #expect(card.count == 7 && abs(card.frechetDistance) < 1e-3, "\(card.frechetDistance)")
+    }
 }

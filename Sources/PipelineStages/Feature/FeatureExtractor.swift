@@ -57,6 +57,7 @@ public final class FeatureExtractor: ImageFeatureNetwork, @unchecked Sendable {
     }
 
     public func featuresAndLogits(of images: Tensor) throws -> (features: Tensor, logits: Tensor) { try self(images) }
+    public func adaptedInput(_ images: Tensor) throws -> Tensor { try Self.adapted(images, channels: channels, size: size) }
 
     /// `images` [N, C, H, W] as the classifier takes them: channels averaged to gray when it takes
     /// one channel (or gray repeated when it takes more), then the centred `size` x `size` square,

@@ -11,6 +11,9 @@ public protocol ImageFeatureNetwork: AnyObject, Sendable {
     var classes: Int { get }
     /// Features [N, dimension] and logits [N, classes], without gradients.
     func featuresAndLogits(of images: Tensor) throws -> (features: Tensor, logits: Tensor)
+    /// `images` [N, C, H, W] in [-1, 1] as the network takes them (its own input handling, image
+    /// by image), so that images of different sizes can be adapted one at a time and stacked.
+    func adaptedInput(_ images: Tensor) throws -> Tensor
 }
 
 extension ImageFeatureNetwork {

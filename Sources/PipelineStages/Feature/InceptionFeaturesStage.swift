@@ -60,4 +60,5 @@ public enum FIDInceptionLoader {
 
 extension FIDInception: ImageFeatureNetwork {
     public func featuresAndLogits(of images: Tensor) throws -> (features: Tensor, logits: Tensor) { try featuresAndLogits(images) }
+    public func adaptedInput(_ images: Tensor) throws -> Tensor { try Self.prepared(images) }
 }

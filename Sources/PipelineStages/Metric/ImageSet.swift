@@ -3,8 +3,9 @@ import ImageIO
 import PipelineGraph
 import TensorRuntime
 
-/// Images to score from outside a pipeline: every PNG under a folder (any depth, any tool's
-/// output) or the images of an IDX file (plain or .gz), served in [-1, 1].
+/// Images to score from outside a pipeline: every image under a folder or ZIP (JPEG, PNG, WebP,
+/// any depth, any tool's output, any sizes) or the images of an IDX file (plain or .gz), served in
+/// [-1, 1].
 public struct ImageSet: Sendable {
     private enum Storage: Sendable {
         case folder(ImageFolder)
@@ -39,7 +40,15 @@ public struct ImageSet: Sendable {
         }
     }
 
-    /// Images `range` as [n, C, H, W] in [-1, 1]; the PNGs of a folder must share one size.
+    /// Images `range` as `network` takes them. The images of a folder may differ in size (photos
+    /// as people keep them): each is decoded and adapted to the network's input on its own, as
+    /// pytorch-fid does with a batch of one, then they are stacked.
+    public func images(_ range: Range<Int>, for network: any ImageFeatureNetwork) throws -> Tensor {
+        guard case .folder(let folder) = storage else { return try network.adaptedInput(images(range)) }
+        return try Tensor.concat(range.map { try network.adaptedInput(folder.batch([$0], channels: channels).images) }, axis: 0)
+    }
+
+    /// Images `range` as [n, C, H, W] in [-1, 1]; the images of a folder must share one size.
     public func images(_ range: Range<Int>) throws -> Tensor {
         switch storage {
         case .folder(let folder):
@@ -86,7 +95,7 @@ public struct Scorecard: Sendable {
                 kidSubsetSize: Int = 1000, k: Int = 3, minShare: Double = 0.01, seed: UInt64 = 0, chunk: Int = 500,
                 inceptionScore: Bool = false) throws {
         let m = min(limit ?? reference.count, reference.count)
-        let real = try network.extract(m, chunk: chunk) { try reference.images($0) }
+        let real = try network.extract(m, chunk: chunk) { try reference.images($0, for: network) }
         try self.init(images: images, reference: .features(features: real.features, logits: real.logits), network: network, limit: limit,
                       kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: minShare, seed: seed, chunk: chunk,
                       inceptionScore: inceptionScore)
@@ -97,7 +106,7 @@ public struct Scorecard: Sendable {
                 kidSubsetSize: Int = 1000, k: Int = 3, minShare: Double = 0.01, seed: UInt64 = 0, chunk: Int = 500,
                 inceptionScore: Bool = false) throws {
         let n = min(limit ?? images.count, images.count)
-        let fake = try network.extract(n, chunk: chunk) { try images.images($0) }
+        let fake = try network.extract(n, chunk: chunk) { try images.images($0, for: network) }
         try self.init(real: reference, fake: fake, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: minShare, seed: seed,
                       inceptionScore: inceptionScore)
     }
