@@ -104,8 +104,9 @@ if fuzzing {
         .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/IDX", swiftSettings: harness),
         .executableTarget(name: "FuzzCIFAR", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/CIFAR", swiftSettings: harness),
         .executableTarget(name: "FuzzPNG", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/PNG", swiftSettings: harness),
-        .executableTarget(name: "FuzzJPEG", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/JPEG", swiftSettings: harness),
-        .executableTarget(name: "FuzzWebP", dependencies: ["FuzzSupport", "ImageIO"], path: "Fuzz/WebP", swiftSettings: harness),
+        .target(name: "ImageFileFuzzing", dependencies: ["ImageIO"], path: "Fuzz/ImageFile"),
+        .executableTarget(name: "FuzzJPEG", dependencies: ["ImageFileFuzzing"], path: "Fuzz/JPEG", swiftSettings: harness),
+        .executableTarget(name: "FuzzWebP", dependencies: ["ImageFileFuzzing"], path: "Fuzz/WebP", swiftSettings: harness),
     ]
 }
 
