@@ -39,26 +39,14 @@ extension DatasetCore {
     }
 }
 
-extension IDXDatasetStage: WholeDataset {
+/// Every dataset stage reads its whole split through its `DatasetCore`.
+extension WholeDataset where Self: DatasetBacked {
     public var itemCount: Int { core.loader.source.count }
     public var hasLabels: Bool { core.loader.source.hasLabels }
     public func items(_ range: Range<Int>) throws -> (images: Tensor, labels: [Int]?) { try core.items(range) }
 }
 
-extension ImageFolderDatasetStage: WholeDataset {
-    public var itemCount: Int { core.loader.source.count }
-    public var hasLabels: Bool { core.loader.source.hasLabels }
-    public func items(_ range: Range<Int>) throws -> (images: Tensor, labels: [Int]?) { try core.items(range) }
-}
-
-extension CIFARDatasetStage: WholeDataset {
-    public var itemCount: Int { core.loader.source.count }
-    public var hasLabels: Bool { core.loader.source.hasLabels }
-    public func items(_ range: Range<Int>) throws -> (images: Tensor, labels: [Int]?) { try core.items(range) }
-}
-
-extension PreparedDatasetStage: WholeDataset {
-    public var itemCount: Int { core.loader.source.count }
-    public var hasLabels: Bool { core.loader.source.hasLabels }
-    public func items(_ range: Range<Int>) throws -> (images: Tensor, labels: [Int]?) { try core.items(range) }
-}
+extension IDXDatasetStage: WholeDataset {}
+extension ImageFolderDatasetStage: WholeDataset {}
+extension CIFARDatasetStage: WholeDataset {}
+extension PreparedDatasetStage: WholeDataset {}
