@@ -38,6 +38,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Steps for every variant (default: each pipeline's own length).")
     var steps: Int?
 
+    @Option(name: .customLong("time-limit"), help: ArgumentHelp("Give every variant the same wall-clock: each stops when it has trained this long (90s, 20m, 1h30m), with a checkpoint and its report.", valueName: "duration"))
+    var timeLimit: String?
+
     @Option(help: "Seed for every variant (default: the first pipeline's).")
     var seed: Int?
 
@@ -51,6 +54,7 @@ struct CompareCommand: ParsableCommand {
         _ = try variants()
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
+        _ = try parseTimeLimit(timeLimit)
     }
 
     /// (name, file, overrides) of each variant.
@@ -109,6 +113,7 @@ struct CompareCommand: ParsableCommand {
                 printWarnings(pipeline.warnings)
                 var options = Runner.Options(runDirectory: dir)
                 options.stepsOverride = steps
+                options.timeLimit = try parseTimeLimit(timeLimit)
                 options.observers = [try TensorBoardScalars(runDirectory: dir)]
                 let summary = try Runner(pipeline: pipeline, options: options, logger: Logger(label: "ganflow")).run()
                 try RunReport.write(runDirectory: dir)

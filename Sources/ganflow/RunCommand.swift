@@ -24,6 +24,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run this many steps instead of the pipeline's length.")
     var steps: Int?
 
+    @Option(name: .customLong("time-limit"), help: ArgumentHelp("Stop when the run has trained this long (90s, 20m, 1h30m), as Ctrl-C does: finish the step, checkpoint, final metrics and report. A resumed run counts the time before its checkpoint.", valueName: "duration"))
+    var timeLimit: String?
+
     @Option(help: "Run directory (default: the pipeline's \"output\", else runs/<name>).")
     var out: String?
 
@@ -55,6 +58,7 @@ struct RunCommand: ParsableCommand {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let seed, seed < 0 { throw ValidationError("--seed must be >= 0") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        _ = try parseTimeLimit(timeLimit)
         for item in initFrom where item.split(separator: "=", maxSplits: 1).count != 2 {
             throw ValidationError("--init-from expects stageId=file.safetensors, got '\(item)'")
         }
@@ -98,6 +102,7 @@ struct RunCommand: ParsableCommand {
             var options = Runner.Options(runDirectory: dir)
             options.resume = resume
             options.stepsOverride = steps
+            options.timeLimit = try parseTimeLimit(timeLimit)
             options.scheduler = SchedulerKind(rawValue: scheduler)!
             if tensorboard && comm.isLeader { options.observers.append(try TensorBoardScalars(runDirectory: dir)) }
             if comm.size > 1 && comm.isLeader {
@@ -119,9 +124,13 @@ struct RunCommand: ParsableCommand {
             }
             let reportPath = try RunReport.write(runDirectory: dir)
             let finals = summary.finalScalars.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4g", $0.value))" }
-            print("\(summary.interrupted ? "stopped" : "finished") at step \(summary.lastStep)/\(summary.steps) in \(String(format: "%.1f", summary.seconds)) s; run directory \(dir)")
+            let limit = summary.timeLimitReached ? " at the time limit (\(timeLimit ?? ""))" : ""
+            print("\(summary.interrupted || summary.timeLimitReached ? "stopped" : "finished") at step \(summary.lastStep)/\(summary.steps)\(limit) in \(String(format: "%.1f", summary.seconds)) s; run directory \(dir)")
             if !finals.isEmpty { print("final: " + finals.joined(separator: " ")) }
             print("report: \(reportPath)")
+            if summary.timeLimitReached {
+                print("continue with: ganflow run \(file) --out \(dir) --resume (with a longer --time-limit, or none)")
+            }
             if summary.interrupted {
                 print("resume with: ganflow run \(file) --out \(dir) --resume")
                 throw ExitCode(130)
@@ -181,5 +190,14 @@ struct RunCommand: ParsableCommand {
                 throw PipelineErrors([PipelineError("init.mismatch", file: file, "--init-from \(id): \(p.message)")])
             }
         }
+    }
+}
+
+/// `--time-limit` (of run and compare) parsed; a malformed one is reported and fails with status 1.
+func parseTimeLimit(_ text: String?) throws -> TimeLimit? {
+    do {
+        return try text.map { try TimeLimit(parsing: $0) }
+    } catch {
+        throw report(error)
     }
 }

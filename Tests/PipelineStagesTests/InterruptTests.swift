@@ -146,4 +146,56 @@ import Testing
         #expect(Self.newestCheckpointStep(dir) ?? 0 >= 2)
         for path in Checkpoint.list(in: dir) { _ = try SafeTensorsArchive(contentsOf: path) }
     }
+
+    /// `--time-limit`: the run stops after the step that finds the time up, as the first Ctrl-C
+    /// does but with status 0 and the last step's side stages (final metrics, grid), and resumes.
+    @Test func aTimeLimitStopsWithACheckpointFinalMetricsAndAReportThatResumes() throws {
+        let dir = temporaryDirectory("time-limit") + "/run"
+        var arguments = Self.arguments
+        arguments[arguments.firstIndex(of: "--steps")! + 1] = "100000"
+        arguments += ["--set", "grid.every=1000", "--set", "tb.every=1000", "--set", "checkpoint.every=1000"]
+        let (status, output) = try execute(ganflowExecutable, arguments + ["--out", dir, "--time-limit", "3s"])
+        #expect(status == 0, "\(output)")
+        let stopped = output.split(separator: "\n").first { $0.hasPrefix("stopped at step ") }
+        let lastStep = stopped.flatMap { Int($0.dropFirst("stopped at step ".count).prefix { $0.isNumber }) } ?? 0
+        #expect(stopped?.contains("/100000 at the time limit (3s) in ") == true, "\(output)")
+        #expect(lastStep >= 1 && lastStep < 100_000, "\(output)")
+        #expect(output.contains("continue with: ganflow run \(repositoryRoot)/pipelines/dcgan-fashion.json --out \(dir) --resume"), "\(output)")
+        #expect(Self.newestCheckpointStep(dir) == lastStep)
+        // The last step's metrics and grid ran, as at the end of the schedule.
+        #expect(output.contains("fid.distance="), "\(output)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/samples/step-\(String(format: "%08d", lastStep)).png"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/report.html"))
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as? [String: Any]
+        #expect(summary?["timeLimitReached"] as? Bool == true && summary?["interrupted"] as? Bool == false && summary?["timeLimit"] as? String == "3s")
+
+        var more = Self.arguments
+        more[more.firstIndex(of: "--steps")! + 1] = String(lastStep + 1)
+        let (resumed, resumedOutput) = try execute(ganflowExecutable, more + ["--out", dir, "--resume"])
+        #expect(resumed == 0, "\(resumedOutput)")
+        #expect(resumedOutput.contains("resuming from \(dir)/checkpoints/step-\(String(format: "%08d", lastStep)).safetensors"), "\(resumedOutput)")
+        #expect(resumedOutput.contains("finished at step \(lastStep + 1)/\(lastStep + 1) in "), "\(resumedOutput)")
+    }
+
+    @Test func aMalformedTimeLimitFailsWithStatus1NamingIt() throws {
+        let pipeline = repositoryRoot + "/pipelines/mlp-gan-fashion.json"
+        let (status, output) = try execute(ganflowExecutable, ["run", pipeline, "--time-limit", "20"])
+        #expect(status == 1 && output == "error: --time-limit '20': a number needs a unit (20s, 20m or 20h); write a duration such as 90s, 20m or 1h30m\n", "\(output)")
+        let (c, cOutput) = try execute(ganflowExecutable, ["compare", pipeline, "--variant", "a:", "--variant", "b:", "--time-limit", "1h30"])
+        #expect(c == 1 && cOutput == "error: --time-limit '1h30': '30' has no unit; write a duration such as 90s, 20m or 1h30m\n", "\(cOutput)")
+    }
+
+    /// `compare --time-limit`: every variant gets the same wall-clock and stops with its summary.
+    @Test func compareGivesEveryVariantTheSameTimeLimit() throws {
+        let root = temporaryDirectory("compare-time-limit"), images = fixture("idx/t10k-256-images-idx3-ubyte.gz")
+        let (status, output) = try execute(ganflowExecutable, [
+            "compare", repositoryRoot + "/pipelines/mlp-gan-fashion.json", "--steps", "100000", "--time-limit", "2s", "--out", root,
+            "--variant", "a:--set data.images=\(images)", "--variant", "b:--set data.images=\(images) --set loss.type=loss.hinge"])
+        #expect(status == 0, "\(output)")
+        for name in ["a", "b"] {
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/\(name)/summary.json"))) as? [String: Any]
+            #expect(summary?["timeLimitReached"] as? Bool == true && (summary?["lastStep"] as? Int ?? 0) < 100_000, "\(name): \(String(describing: summary))")
+        }
+        #expect(FileManager.default.fileExists(atPath: root + "/compare.html"))
+    }
 }

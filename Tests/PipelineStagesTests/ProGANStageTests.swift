@@ -197,3 +197,76 @@ import TensorRuntime
         #expect(try g.samples(count: 3, seed: 1).shape == [3, name == "progan-fashion" ? 1 : 3, 8, 8])
     }
 }
+
+/// `schedule.progressive` with phases as fractions of the run (of its steps, or of its time limit).
+@Suite struct ProGANFractionScheduleTests {
+    /// ProGANStageTests' 4 -> 16 pipeline with its phases as fractions.
+    static func stages(_ phases: String = #""stabilizeFraction": 0.2, "transitionFraction": 0.2"#) -> String {
+        ProGANStageTests.stages().replacingOccurrences(of: #""stabilizeKimg": 0.016, "transitionKimg": 0.032"#, with: phases)
+    }
+
+    @Test func phasesAreFractionsOfTheStepsAndReachTheTarget() throws {
+        let dir = temporaryDirectory("progan-fraction")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try ProGANStageTests.build(Self.stages(), steps: 10, dir: dir)
+        let grow = p.stage("grow") as! ProgressiveScheduleStage
+        typealias P = ProgressiveScheduleStage.Position
+        #expect(grow.position(progress: 0) == P(resolution: 4, alpha: 1, phase: 0))
+        #expect(grow.position(progress: 0.3) == P(resolution: 8, alpha: 0.5, phase: 1))
+        #expect(grow.position(progress: 0.6) == P(resolution: 16, alpha: 0, phase: 3))
+        #expect(grow.position(progress: 0.8) == P(resolution: 16, alpha: 1, phase: 4))
+        // Step s sees progress (s - 1) / 10: 4x4 for steps 1-2, 8x8 fades in over 3-4, ...
+        var seen: [(Int, Float)] = []
+        for step in 1...10 {
+            var out: [String: PortValue] = [:]
+            for _ in 0..<2 { out = try grow.run(["resolution", "alpha"], step: step, progress: Double(step - 1) / 10, stageID: "grow") }
+            seen.append((out["resolution"]!.number.map(Int.init)!, Float(out["alpha"]!.number!)))
+        }
+        #expect(seen.map(\.0) == [4, 4, 8, 8, 8, 8, 16, 16, 16, 16])
+        #expect(seen.map(\.1) == [1, 1, 0, 0.5, 1, 1, 0, 0.5, 1, 1])
+        // Images shown count each step's batch (8 at every resolution here).
+        #expect(try grow.checkpointState().values["imagesShown"] == "72")
+
+        let run = try ProGANStageTests.build(Self.stages(), steps: 10, dir: dir)
+        let summary = try ProGANStageTests.run(run, dir: dir)
+        #expect(summary.finalScalars["grow.alpha"] == 1)
+        let g = run.stage("G") as! ProGANGeneratorStage
+        #expect(g.current.resolution == 16 && g.current.alpha == 1)
+    }
+
+    @Test func aTimeLimitedRunReachesTheTargetLongBeforeItsSteps() throws {
+        let dir = temporaryDirectory("progan-fraction-time")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 16x16 is faded in at 0.4 of the 2 s: long before the 100,000 steps.
+        let p = try ProGANStageTests.build(Self.stages(), steps: 100_000, dir: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.timeLimit = try TimeLimit(parsing: "2s")
+        let summary = try Runner(pipeline: p, options: options).run()
+        #expect(summary.timeLimitReached && !summary.interrupted && summary.lastStep < 100_000)
+        let g = p.stage("G") as! ProGANGeneratorStage
+        #expect(g.current.resolution == 16 && g.current.alpha == 1)
+        #expect(Checkpoint.list(in: dir).last == dir + "/checkpoints/step-\(String(format: "%08d", summary.lastStep)).safetensors")
+        // Resumed without the limit, the schedule continues where the checkpoint stood.
+        let resumed = try ProGANStageTests.build(Self.stages(), steps: summary.lastStep + 2, dir: dir)
+        let more = try ProGANStageTests.run(resumed, dir: dir, resume: true)
+        #expect(more.lastStep == summary.lastStep + 2 && !more.timeLimitReached)
+        #expect((resumed.stage("G") as! ProGANGeneratorStage).current.resolution == 16)
+    }
+
+    @Test func validationNamesTheKey() {
+        #expect(ProGANStageTests.problems(Self.stages(#""stabilizeFraction": 0.3, "transitionFraction": 0.3"#)) == [
+            "$.stages.grow.stabilizeFraction: 2 x (stabilizeFraction 0.3 + transitionFraction 0.3) = 1.2 of the run passes before 16 is faded in; at most 1, so that the run reaches it",
+        ])
+        #expect(ProGANStageTests.problems(Self.stages(#""stabilizeFraction": 0.2"#)) == [
+            "$.stages.grow.transitionFraction: missing: with stabilizeFraction given, give transitionFraction too (0 for none)",
+        ])
+        #expect(ProGANStageTests.problems(Self.stages(#""stabilizeFraction": 0.2, "transitionFraction": 0.2, "transitionKimg": 6"#)) == [
+            "$.stages.grow.transitionKimg: give the phases in images (stabilizeKimg, transitionKimg) or in fractions of the run (stabilizeFraction, transitionFraction), not both",
+        ])
+        #expect(ProGANStageTests.problems(Self.stages(#""stabilizeFraction": 0, "transitionFraction": 0"#)) == [
+            "$.stages.grow.stabilizeFraction: stabilizeFraction and transitionFraction are both 0: the schedule would never leave 4",
+        ])
+        #expect(ProGANStageTests.problems(Self.stages(#""stabilizeFraction": 1.5, "transitionFraction": 0"#)).count == 1)
+    }
+}

@@ -68,8 +68,10 @@ func buildProblems(_ stages: String, consume: String = "data.images") -> [String
 extension Stage {
     /// Evaluates this stage alone as evaluation `index` of a run.
     func run(_ outputs: Set<String>, index: Int = 0, mode: EvaluationMode = .train, inputs: [String: PortValue] = [:],
-             step: Int = 1, stageID: String = "data", seed: UInt64 = 7) throws -> [String: PortValue] {
-        try evaluate(Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode, seed: seed, stageID: stageID))
+             step: Int = 1, progress: Double = 0, stageID: String = "data", seed: UInt64 = 7) throws -> [String: PortValue] {
+        var e = Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode, seed: seed, stageID: stageID)
+        e.progress = progress
+        return try evaluate(e)
     }
 
     /// The next training batch's images and labels.

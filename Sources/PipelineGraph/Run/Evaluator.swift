@@ -26,6 +26,14 @@ public final class Evaluator: @unchecked Sendable {
     /// One compute stage at a time: each uses every kernel thread.
     private let computeLane = DispatchSemaphore(value: 1)
 
+    /// The run's progress that evaluations report (`Evaluation.progress`); the runner sets it
+    /// before each step.
+    public var progress: Double {
+        get { progressValue.withLock { $0 } }
+        set { progressValue.withLock { $0 = newValue } }
+    }
+    private let progressValue = Locked(0.0)
+
     public init(pipeline: Pipeline, kind: SchedulerKind) {
         self.pipeline = pipeline
         self.kind = kind
@@ -94,9 +102,10 @@ public final class Evaluator: @unchecked Sendable {
         return results.withLock { $0 }
     }
 
-    /// Tells an evaluation the ranks it runs on.
+    /// Tells an evaluation the ranks it runs on and how far the run is.
     private func distribute(_ e: inout Evaluation) {
         e.communicator = pipeline.context.communicator
+        e.progress = progress
     }
 
     /// The input ports a stage reads to produce `outputs`.

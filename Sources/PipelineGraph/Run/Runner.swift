@@ -53,6 +53,8 @@ public struct RunSummary: Sendable {
     public var seconds: Double
     public var finalScalars: [String: Double]
     public var interrupted: Bool
+    /// The run stopped because its time limit was up (not interrupted: it did what was asked).
+    public var timeLimitReached = false
     public var checkpoint: String?
 }
 
@@ -70,6 +72,9 @@ public final class Runner: @unchecked Sendable {
         public var scheduler: SchedulerKind = .dispatch
         public var resume = false
         public var stepsOverride: Int?
+        /// Stop, as Ctrl-C does (finish the step, checkpoint, report), once the run has trained
+        /// this long; a resumed run counts the time before its checkpoint too.
+        public var timeLimit: TimeLimit?
         public var quiet = false
         /// Told about every logged step and about the end of the run.
         public var observers: [any RunObserver] = []
@@ -84,6 +89,8 @@ public final class Runner: @unchecked Sendable {
     public private(set) var resumedFrom: String?
     /// Set by the first SIGINT: finish the step, checkpoint, stop.
     public let stopRequested = StopFlag()
+    /// Set when the time limit is up: the run stops as for `stopRequested`.
+    let timeUp = StopFlag()
 
     public init(pipeline: Pipeline, options: Options, logger: Logger = Logger(label: "ganflow")) {
         self.pipeline = pipeline
@@ -140,27 +147,35 @@ public final class Runner: @unchecked Sendable {
                                               truncatingAfter: options.resume ? position.step : 0) : nil
         let progress = Progress(total: total, startStep: position.step, every: pipeline.document.logEvery)
         let started = Date()
+        // The run's clock: the seconds before the checkpoint resumed from, then this session's.
+        let resumedSeconds = metrics?.resumedSeconds ?? 0
+        let elapsed = { resumedSeconds + Date().timeIntervalSince(started) }
         position.lastCheckpoint = leader ? Checkpoint.list(in: options.runDirectory).last : nil
         let signals = SignalWatcher(stop: stopRequested)
         defer { signals.cancel() }
 
         // A Ctrl-C before the first step stops before it; after that the flag is read once per
-        // step, after its work and before the checkpoint decision, so a step whose end saw the
-        // request is always checkpointed. A Ctrl-C that arrives later (during the checkpoint write
-        // or the release of memory) is seen at the end of the next step, which is checkpointed.
-        var stopping = try stopAgreed()
+        // step, after its training phases and before the side stages and the checkpoint decision,
+        // so a step whose end saw the request is always checkpointed. A Ctrl-C that arrives later
+        // (during the side stages, the checkpoint write or the release of memory) is seen at the
+        // end of the next step, which is checkpointed. The time limit is checked at the same
+        // point; the step that finds it up is the last, and runs every side stage as the last
+        // step of the schedule does (final metrics, grids).
+        var (stopping, seconds) = try stopAgreed(elapsed: elapsed())
         do {
             while position.step < total && !stopping {
+                evaluator.progress = runProgress(stepsDone: position.step, of: total, seconds: seconds)
                 position.step += 1
                 try Profiler.withLane("runner") { try Profiler.measure("step", category: .runner) {
                     let step = position.step
                     var scalars = try trainingPass(step: step, index: &position.index)
-                    let sideRan = try sidePass(step: step, total: total, index: position.index, into: &scalars)
+                    (stopping, seconds) = try stopAgreed(elapsed: elapsed())
+                    let sideRan = try sidePass(step: step, last: step == total || timeUp.isRequested,
+                                               index: position.index, into: &scalars)
                     // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
                     scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
                     for (k, v) in scalars { position.latest[k] = v }
                     try log(step: step, scalars: scalars, started: started, metrics: metrics, progress: progress)
-                    stopping = try stopAgreed()
                     let checkpointing = leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopping)
                     if checkpointing { try checkpoint(&position) }
                     // Sample passes and checkpoints allocate far more than a training step; give back
@@ -172,9 +187,10 @@ public final class Runner: @unchecked Sendable {
             failure.lastCheckpoint = position.lastCheckpoint
             throw failure
         }
+        let early = stopping && position.step < total
         let summary = RunSummary(steps: total, lastStep: position.step, seconds: Date().timeIntervalSince(started),
-                                 finalScalars: position.latest, interrupted: stopping && position.step < total,
-                                 checkpoint: position.lastCheckpoint)
+                                 finalScalars: position.latest, interrupted: early && !timeUp.isRequested,
+                                 timeLimitReached: early && timeUp.isRequested, checkpoint: position.lastCheckpoint)
         try finish(summary, metrics: metrics)
         return summary
     }
@@ -258,11 +274,11 @@ public final class Runner: @unchecked Sendable {
         return scalars
     }
 
-    /// Runs the sinks and metrics due at `step` (every one at the last step; leader only) and
+    /// Runs the sinks and metrics due at `step` (every one at the `last` step; leader only) and
     /// adds their scalars; returns whether any ran.
-    func sidePass(step: Int, total: Int, index: Int, into scalars: inout [(String, Double)]) throws -> Bool {
+    func sidePass(step: Int, last: Bool, index: Int, into scalars: inout [(String, Double)]) throws -> Bool {
         guard pipeline.context.communicator.isLeader else { return false }
-        let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || step == total }
+        let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || last }
         if side.isEmpty { return false }
         let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
         let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
@@ -320,14 +336,25 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    /// Whether any rank was asked to stop (Ctrl-C reaches the ranks at different moments; they
-    /// must stop after the same step).
-    func stopAgreed() throws -> Bool {
+    /// Whether any rank was asked to stop or is out of time (Ctrl-C reaches the ranks at different
+    /// moments, their clocks differ: they must stop after the same step), and the run's seconds
+    /// (the leader's: only it knows the time before a resume), the same on every rank.
+    func stopAgreed(elapsed: Double) throws -> (stop: Bool, seconds: Double) {
         let comm = pipeline.context.communicator
-        var flag = [stopRequested.isRequested ? 1.0 : 0]
-        try comm.allreduce(&flag, .max, operation: "stop check")
-        if flag[0] > 0 { stopRequested.request() }
-        return flag[0] > 0
+        let outOfTime = options.timeLimit.map { elapsed >= $0.seconds } ?? false
+        var flags = [stopRequested.isRequested ? 1.0 : 0, outOfTime ? 1 : 0, elapsed]
+        try comm.allreduce(&flags, .max, operation: "stop check")
+        if flags[1] > 0 { timeUp.request() }
+        if flags[0] > 0 || flags[1] > 0 { stopRequested.request() }
+        return (flags[0] > 0 || flags[1] > 0, flags[2])
+    }
+
+    /// How far a run is toward its end (`Evaluation.progress`): the larger of `stepsDone / total`
+    /// and `seconds` over the time limit, at most 1.
+    func runProgress(stepsDone: Int, of total: Int, seconds: Double) -> Double {
+        let bySteps = Double(stepsDone) / Double(max(total, 1))
+        let byTime = options.timeLimit.map { seconds / $0.seconds } ?? 0
+        return min(1, max(bySteps, byTime))
     }
 
     /// Replaces each training scalar by its mean over the ranks (the value for the global batch
@@ -373,6 +400,9 @@ public final class Runner: @unchecked Sendable {
             ("seconds", .number((s.seconds * 1000).rounded() / 1000)),
             ("interrupted", .bool(s.interrupted)),
         ]
+        if let limit = options.timeLimit {
+            entries += [("timeLimit", .string(limit.text)), ("timeLimitReached", .bool(s.timeLimitReached))]
+        }
         if let c = s.checkpoint { entries.append(("checkpoint", .string(c))) }
         entries.append(("final", .object(s.finalScalars.sorted { $0.key < $1.key }.map {
             ($0.key, .number(Double(Float($0.value).description) ?? $0.value))

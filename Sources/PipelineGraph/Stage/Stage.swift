@@ -143,6 +143,10 @@ public struct Evaluation: @unchecked Sendable {
     /// committing stages are not run again. Set by the `Evaluator` and valid until it starts the
     /// next evaluation; nil when a stage is evaluated on its own.
     public var recompute: (@Sendable (_ changed: Set<String>) throws -> [String: PortValue])?
+    /// How far the run is toward its end when this step began, 0 to 1: the larger of the steps
+    /// done over the step budget and the seconds trained over the time limit (`--time-limit`),
+    /// the same on every rank. Set by the `Evaluator`; 0 when a stage is evaluated on its own.
+    public var progress: Double = 0
 
     public init(outputs: Set<String>, inputs: [String: PortValue], step: Int, index: Int, mode: EvaluationMode,
                 seed: UInt64, stageID: String) {

@@ -2,7 +2,8 @@ import Foundation
 import PipelineGraph
 import TensorRuntime
 
-/// The growing schedule of a progressive GAN (Karras et al., ICLR 2018), measured in images shown.
+/// The growing schedule of a progressive GAN (Karras et al., ICLR 2018), measured in images shown
+/// or in fractions of the run.
 ///
 ///     "grow": { "type": "schedule.progressive", "start": 4, "target": 32,
 ///               "stabilizeKimg": 600, "transitionKimg": 600,
@@ -12,6 +13,12 @@ import TensorRuntime
 /// faded in over `transitionKimg` thousand images (`alpha` rising linearly from 0 to 1) and
 /// trained for `stabilizeKimg` more, until `target`, where training stays. This is the official
 /// code's `lod` schedule (`lod_training_kimg`, `lod_transition_kimg`).
+///
+/// With `stabilizeFraction` and `transitionFraction` instead, the phases are fractions of the run
+/// (`Evaluation.progress`: of its steps, or of its `--time-limit` when one is given and comes
+/// first), so a run of any length or time reaches `target`: with 4 -> 32, 0.1 and 0.15 fade 32x32
+/// in fully at 0.75 of the run and train it for the last quarter. The fractions of the phases
+/// before `target` must add up to at most 1.
 ///
 /// Outputs every step: `resolution` (integer), `alpha` (scalar), `batch` (integer) and `lr`
 /// (scalar) for the current resolution, `phase` (integer: 0 stabilising at `start`, then odd
@@ -23,12 +30,14 @@ import TensorRuntime
 /// mid-transition included.
 public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable {
     public static let typeName = "schedule.progressive"
-    public static let summary = "Progressive growing: the current resolution, fade-in alpha, batch size and learning rate, by images shown."
+    public static let summary = "Progressive growing: the current resolution, fade-in alpha, batch size and learning rate, by images shown or by fractions of the run."
     public static let configKeys: [ConfigKey] = [
         ConfigKey("start", .int(min: 1), default: .number(4), "First resolution."),
         ConfigKey("target", .int(min: 1), "Final resolution; start times a power of two."),
-        ConfigKey("stabilizeKimg", .number(min: 0), default: .number(600), "Thousands of images trained at each resolution once faded in."),
-        ConfigKey("transitionKimg", .number(min: 0), default: .number(600), "Thousands of images over which a new resolution fades in (alpha 0 to 1)."),
+        ConfigKey("stabilizeKimg", .number(min: 0), default: .null, "Thousands of images trained at each resolution once faded in (600 unless the phases are fractions)."),
+        ConfigKey("transitionKimg", .number(min: 0), default: .null, "Thousands of images over which a new resolution fades in, alpha 0 to 1 (600 unless the phases are fractions)."),
+        ConfigKey("stabilizeFraction", .number(min: 0, max: 1), default: .null, "Instead of stabilizeKimg: the fraction of the run trained at each resolution once faded in (of its steps, or of its --time-limit)."),
+        ConfigKey("transitionFraction", .number(min: 0, max: 1), default: .null, "Instead of transitionKimg: the fraction of the run over which a new resolution fades in."),
         ConfigKey("batch", .int(min: 1), default: .number(64), "Batch size at every resolution not in 'batchByResolution'."),
         ConfigKey("batchByResolution", .any, default: .object([]), "Batch size per resolution, e.g. {\"32\": 32}."),
         ConfigKey("lr", .number(min: 0), default: .number(0.001), "Learning rate at every resolution not in 'lrByResolution'."),
@@ -46,8 +55,14 @@ public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable
     public let outputs: [String: PortType] = ["resolution": .integer, "alpha": .scalar, "batch": .integer, "lr": .scalar,
                                               "phase": .integer, "kimg": .scalar]
     public let resolutions: [Int]
-    let stabilizeImages: Int
-    let transitionImages: Int
+    /// What the phases are measured in.
+    enum Measure {
+        /// Images shown.
+        case images(stabilize: Int, transition: Int)
+        /// Fractions of the run (`Evaluation.progress`).
+        case fraction(stabilize: Double, transition: Double)
+    }
+    let measure: Measure
     let batches: [Int: Int]
     let rates: [Int: Double]
     let batchesPerStep: Int
@@ -55,6 +70,8 @@ public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable
     /// Images shown before step `step`.
     private var shown = 0
     private var step = 1
+    /// The position at `step` (fractions: the images a step shows depend on it).
+    private var current: Position
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
         let start = config.int("start"), target = config.int("target")
@@ -64,11 +81,8 @@ public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable
         var rs = [start]
         while rs.last! < target { rs.append(rs.last! * 2) }
         resolutions = rs
-        stabilizeImages = Int((config.double("stabilizeKimg") * 1000).rounded())
-        transitionImages = Int((config.double("transitionKimg") * 1000).rounded())
-        if rs.count > 1 && stabilizeImages + transitionImages == 0 {
-            throw StageProblem(key: "stabilizeKimg", "stabilizeKimg and transitionKimg are both 0: the schedule would never leave \(start)")
-        }
+        measure = try Self.measure(config, levels: rs.count)
+        current = Position(resolution: start, alpha: 1, phase: 0)
         batchesPerStep = config.int("batchesPerStep")
         let batchMap = try Self.perResolution(config.raw("batchByResolution"), key: "batchByResolution", resolutions: rs)
         var b: [Int: Int] = [:], r: [Int: Double] = [:]
@@ -86,6 +100,37 @@ public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable
         }
         batches = b
         rates = r
+    }
+
+    /// The phase lengths: in images (the default, 600k each) or, with both fraction keys, in
+    /// fractions of the run that fit in it.
+    static func measure(_ config: StageConfig, levels: Int) throws -> Measure {
+        let kimg = (config.optionalDouble("stabilizeKimg"), config.optionalDouble("transitionKimg"))
+        let fraction = (config.optionalDouble("stabilizeFraction"), config.optionalDouble("transitionFraction"))
+        let start = config.int("start")
+        guard fraction.0 != nil || fraction.1 != nil else {
+            let s = Int(((kimg.0 ?? 600) * 1000).rounded()), t = Int(((kimg.1 ?? 600) * 1000).rounded())
+            if levels > 1 && s + t == 0 {
+                throw StageProblem(key: "stabilizeKimg", "stabilizeKimg and transitionKimg are both 0: the schedule would never leave \(start)")
+            }
+            return .images(stabilize: s, transition: t)
+        }
+        for (key, given) in [("stabilizeKimg", kimg.0), ("transitionKimg", kimg.1)] where given != nil {
+            throw StageProblem(key: key, "give the phases in images (stabilizeKimg, transitionKimg) or in fractions of the run (stabilizeFraction, transitionFraction), not both")
+        }
+        guard let s = fraction.0, let t = fraction.1 else {
+            let missing = fraction.0 == nil ? "stabilizeFraction" : "transitionFraction"
+            throw StageProblem(key: missing, "missing: with \(missing == "stabilizeFraction" ? "transitionFraction" : "stabilizeFraction") given, give \(missing) too (0 for none)")
+        }
+        let growing = Double(levels - 1) * (s + t)
+        if levels > 1 && s + t == 0 {
+            throw StageProblem(key: "stabilizeFraction", "stabilizeFraction and transitionFraction are both 0: the schedule would never leave \(start)")
+        }
+        // A little slack for decimal fractions such as 3 x (0.1 + 0.2333...).
+        if growing > 1 + 1e-9 {
+            throw StageProblem(key: "stabilizeFraction", "\(levels - 1) x (stabilizeFraction \(s) + transitionFraction \(t)) = \(growing) of the run passes before \(config.int("target")) is faded in; at most 1, so that the run reaches it")
+        }
+        return .fraction(stabilize: s, transition: t)
     }
 
     /// Reads `{"<resolution>": number, ...}`, naming keys that are not resolutions of the schedule.
@@ -108,32 +153,46 @@ public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable
         resolutions.map { ("resolution \($0)", ["resolution": $0, "batch": batches[$0]!]) }
     }
 
-    /// The resolution, alpha and phase after `images` images.
-    public func position(afterImages images: Int) -> Position {
+    /// The resolution, alpha and phase after `images` images (phases in images) or at `progress`
+    /// of the run (phases in fractions).
+    public func position(afterImages images: Int = 0, progress: Double = 0) -> Position {
+        switch measure {
+        case let .images(s, t): position(at: Double(images), stabilize: Double(s), transition: Double(t))
+        // Fractions such as 0.6 / 0.4 miss whole numbers by an ulp: phases start within 1e-9.
+        case let .fraction(s, t): position(at: progress, stabilize: s, transition: t, tolerance: 1e-9)
+        }
+    }
+
+    /// The position `amount` into a schedule of phases of `stabilize` then `transition`; a phase
+    /// begins `tolerance` early.
+    func position(at amount: Double, stabilize: Double, transition: Double, tolerance: Double = 0) -> Position {
         let last = resolutions.count - 1
-        let period = stabilizeImages + transitionImages
+        let period = stabilize + transition
         guard last > 0 else { return Position(resolution: resolutions[0], alpha: 1, phase: 0) }
-        let level = images / period
+        let level = Int(((amount + tolerance) / period).rounded(.down))
         if level >= last { return Position(resolution: resolutions[last], alpha: 1, phase: 2 * last) }
-        let within = images - level * period
-        if within < stabilizeImages { return Position(resolution: resolutions[level], alpha: 1, phase: 2 * level) }
-        let alpha = Float(Double(within - stabilizeImages) / Double(transitionImages))
+        let within = amount - Double(level) * period
+        if within + tolerance < stabilize { return Position(resolution: resolutions[level], alpha: 1, phase: 2 * level) }
+        let alpha = transition > 0 ? Float(min(1, max(0, (within - stabilize) / transition))) : 1
         return Position(resolution: resolutions[level + 1], alpha: alpha, phase: 2 * level + 1)
     }
 
-    /// Images shown before `step` (advancing the count to it) and the position there.
-    func advance(to target: Int) -> (images: Int, position: Position) {
+    /// Images shown before `step` (advancing the count to it, each step showing its resolution's
+    /// batch) and the position there, `progress` into the run.
+    func advance(to target: Int, progress: Double) -> (images: Int, position: Position) {
         lock.withLock {
             while step < target {
-                shown += batches[position(afterImages: shown).resolution]! * batchesPerStep
+                shown += batches[current.resolution]! * batchesPerStep
                 step += 1
+                if case .images = measure { current = position(afterImages: shown) }
             }
-            return (shown, position(afterImages: shown))
+            if case .fraction = measure { current = position(progress: progress) }
+            return (shown, current)
         }
     }
 
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
-        let (images, p) = advance(to: e.step)
+        let (images, p) = advance(to: e.step, progress: e.progress)
         return ["resolution": .integer(p.resolution), "alpha": .scalar(Tensor(p.alpha)), "batch": .integer(batches[p.resolution]!),
                 "lr": .scalar(Tensor(Float(rates[p.resolution]!))), "phase": .integer(p.phase),
                 "kimg": .scalar(Tensor(Float(Double(images) / 1000)))]
@@ -141,9 +200,8 @@ public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable
 
     public func checkpointState() throws -> StageState {
         lock.withLock {
-            let p = position(afterImages: shown)
-            return StageState(values: ["imagesShown": String(shown), "step": String(step), "phase": String(p.phase),
-                                       "alpha": String(p.alpha), "resolution": String(p.resolution)])
+            StageState(values: ["imagesShown": String(shown), "step": String(step), "phase": String(current.phase),
+                                "alpha": String(current.alpha), "resolution": String(current.resolution)])
         }
     }
 
@@ -152,14 +210,26 @@ public final class ProgressiveScheduleStage: ScenarioSource, @unchecked Sendable
               images >= 0, at >= 1 else {
             throw StageProblem("the checkpoint has no progressive schedule state (imagesShown, step)")
         }
-        let p = position(afterImages: images)
-        if let phase = state.values["phase"].flatMap(Int.init), let alpha = state.values["alpha"].flatMap(Float.init),
-           phase != p.phase || alpha != p.alpha {
-            throw StageProblem("after \(images) images the checkpoint was in phase \(phase) at alpha \(alpha), but this schedule gives phase \(p.phase) at alpha \(p.alpha); was the schedule changed?")
+        let p: Position
+        switch measure {
+        case .images:
+            p = position(afterImages: images)
+            if let phase = state.values["phase"].flatMap(Int.init), let alpha = state.values["alpha"].flatMap(Float.init),
+               phase != p.phase || alpha != p.alpha {
+                throw StageProblem("after \(images) images the checkpoint was in phase \(phase) at alpha \(alpha), but this schedule gives phase \(p.phase) at alpha \(p.alpha); was the schedule changed?")
+            }
+        case .fraction:
+            // Where the run stood is recorded: the progress that gave it (the time) is not.
+            guard let res = state.values["resolution"].flatMap(Int.init), resolutions.contains(res),
+                  let phase = state.values["phase"].flatMap(Int.init), let alpha = state.values["alpha"].flatMap(Float.init) else {
+                throw StageProblem("the checkpoint has no resolution of this schedule (\(resolutions.map(String.init).joined(separator: ", ")))")
+            }
+            p = Position(resolution: res, alpha: alpha, phase: phase)
         }
         lock.withLock {
             shown = images
             step = at
+            current = p
         }
     }
 }
