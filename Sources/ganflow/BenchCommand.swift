@@ -16,7 +16,7 @@ struct BenchCommand: ParsableCommand {
             convolution and matmul kernels; self times add up to the step.
             """)
 
-    @Option(help: "Models: mlp, dcgan32, dcgan64 (comma-separated).")
+    @Option(help: "Models: mlp, dcgan32, dcgan64, progan32, msggan32 (comma-separated).")
     var model: String = "dcgan32"
 
     @Option(help: "Batch size.")
@@ -50,7 +50,7 @@ struct BenchCommand: ParsableCommand {
         Runtime.configure(threads: threads)
         if kernels { print(try runKernelBenchmark(repeats: 10)) }
         for name in model.split(separator: ",").map(String.init) {
-            var bench = try StepBenchmark(model: name, batch: batch)
+            var bench = try makeStepBenchmark(model: name, batch: batch)
             var ours: [Double] = [], theirs: [Double] = []
             for round in 0..<(torch == nil ? 1 : rounds) {
                 let times = try bench.time(steps: steps, warmup: round == 0 ? warmup : 1)
@@ -73,7 +73,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Runs `steps` steps with the profiler on; the table is per step.
-    func profileSteps(_ bench: inout StepBenchmark) throws -> String {
+    func profileSteps(_ bench: inout any TrainingStepBenchmark) throws -> String {
         Profiler.reset()
         Profiler.isEnabled = true
         let t = DispatchTime.now().uptimeNanoseconds
@@ -87,7 +87,7 @@ struct BenchCommand: ParsableCommand {
         return header + "\n" + Profiler.report(steps: steps)
     }
 
-    func line(_ b: StepBenchmark, _ times: [Double]) -> String {
+    func line(_ b: any TrainingStepBenchmark, _ times: [Double]) -> String {
         let med = median(times)
         return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), "peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
     }

@@ -6,7 +6,7 @@ import TensorRuntime
 /// `../shared/bench/torch_reference.py` times PyTorch's: D on a real batch and on G(z).detach(),
 /// D update; D(G(z)) for the generator's loss, G update; Adam 2e-4 (0.5, 0.999); non-saturating
 /// BCE on logits.
-struct StepBenchmark {
+struct StepBenchmark: TrainingStepBenchmark {
     let name: String
     let batch: Int
     let G: Sequential
@@ -38,7 +38,7 @@ struct StepBenchmark {
             latent = [batch, 100, 1, 1]
             imageShape = [batch, ch, res, res]
         default:
-            throw ValidationErrorText("unknown model '\(model)'; one of \(Self.models.joined(separator: ", "))")
+            throw ValidationErrorText("unknown model '\(model)'; one of \((Self.models + ProgressiveStepBenchmark.models).joined(separator: ", "))")
         }
         func named(_ net: Sequential) -> [(name: String, tensor: Tensor)] { net.namedParameters.map { (name: $0.0, tensor: $0.1) } }
         optG = try Adam(parameters: named(G), learningRate: 2e-4, beta1: 0.5, beta2: 0.999)
@@ -62,17 +62,6 @@ struct StepBenchmark {
         try optG.step(gradients: gradients(of: lossG, wrt: optG.parameters.map(\.tensor)))
     }
 
-    /// Times `steps` steps after `warmup`; returns seconds per step.
-    mutating func time(steps: Int, warmup: Int) throws -> [Double] {
-        for _ in 0..<warmup { try step() }
-        var times: [Double] = []
-        for _ in 0..<steps {
-            let t = DispatchTime.now().uptimeNanoseconds
-            try step()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
-        }
-        return times
-    }
 }
 
 struct ValidationErrorText: Error, CustomStringConvertible {
