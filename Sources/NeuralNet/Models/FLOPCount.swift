@@ -17,6 +17,11 @@ public func forwardFLOPs(_ layer: any Layer, input: [Int]) throws -> Double {
     case let c as Conv2D:
         let out = try c.outputShape(for: input)
         return 2 * Double(out.reduce(1, *)) * Double(c.weight.shape[1] * c.weight.shape[2] * c.weight.shape[3])
+    case let l as EqualizedLinear:
+        return 2 * Double(input[0]) * Double(l.weight.shape[1]) * Double(l.weight.shape[0])
+    case let c as EqualizedConv2D:
+        let out = try c.outputShape(for: input)
+        return 2 * Double(out.reduce(1, *)) * Double(c.weight.shape[1] * c.weight.shape[2] * c.weight.shape[3])
     case let c as ConvTranspose2D:
         return 2 * Double(input.reduce(1, *)) * Double(c.weight.shape[1] * c.weight.shape[2] * c.weight.shape[3])
     default:
