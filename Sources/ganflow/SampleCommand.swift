@@ -71,7 +71,7 @@ struct SampleCommand: ParsableCommand {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             if let latent {
                 let z = try LatentPath.readLatents(latent, dimension: sampler.latentDimension)
-                let images = try sampler.images(of: LatentPath.truncated(z, psi: sampler.truncation))
+                let images = try sampler.images(of: LatentPath.truncated(z, psi: sampler.latentTruncation))
                 if grid {
                     try writeGrid(images, source: source)
                 } else {

@@ -156,8 +156,8 @@ public final class StyleGAN2Generator: Layer {
     /// Number of `w` inputs of the synthesis network: one per convolution, plus the last toRGB.
     public let numWs: Int
 
-    public init(zDim: Int, wDim: Int, mappingLayers: Int, lrMultiplier: Float, architecture a: StyleGAN2Architecture,
-                rng: inout PhiloxRandom) {
+    public init(zDim: Int, wDim: Int, mappingLayers: Int, lrMultiplier: Float, wAverageBeta: Float = 0.995,
+                architecture a: StyleGAN2Architecture, rng: inout PhiloxRandom) {
         architecture = a
         var blocks: [SynthesisBlock] = []
         for res in a.resolutions {
@@ -166,7 +166,7 @@ public final class StyleGAN2Generator: Layer {
         }
         self.blocks = blocks
         numWs = blocks.reduce(0) { $0 + $1.convolutions } + 1
-        mapping = MappingNetwork(zDim: zDim, wDim: wDim, layers: mappingLayers, lrMultiplier: lrMultiplier, rng: &rng)
+        mapping = MappingNetwork(zDim: zDim, wDim: wDim, layers: mappingLayers, lrMultiplier: lrMultiplier, wAverageBeta: wAverageBeta, rng: &rng)
     }
 
     /// `w` for every synthesis input: [N, numWs, wDim], the mapping of `z` [N, zDim] broadcast,
