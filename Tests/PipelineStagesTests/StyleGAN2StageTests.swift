@@ -70,6 +70,24 @@ import TensorRuntime
         #expect(maxAbsDifference(try untruncated.sliced(axis: 0, 1..<2).copy().scalars, first) > 1e-3)
     }
 
+    @Test func styleMixingGridTakesCoarseStylesFromRowsAndFineFromColumns() throws {
+        let p = try pipeline(stages: Self.stages(), steps: 1)
+        let g = stage(p, "G", as: StyleGAN2GeneratorStage.self)
+        let sampler = try GeneratorSampler(g, movingAverage: true)
+        let images = try StyleMixingGrid.images(sampler, count: 3, crossover: 2, seed: 5)
+        #expect(images.shape == [16, 1, 8, 8])
+        func tile(_ i: Int) throws -> [Float] { try images.sliced(axis: 0, i..<(i + 1)).copy().scalars }
+        #expect(try tile(0).allSatisfy { $0 == -1 })
+        var rows = sampler.randomLatents(seed: 5), columns = sampler.randomLatents(seed: 6)
+        let z = try rows.next().sliced(axis: 0, 0..<1).copy(), fine = try columns.next().sliced(axis: 0, 0..<1).copy()
+        // The first column and row are the sources themselves; cell (0, 0) mixes them.
+        #expect(try maxAbsDifference(tile(4), try g.sampleForward(z, movingAverage: true).scalars) < 1e-5)
+        #expect(try maxAbsDifference(tile(1), try g.sampleForward(fine, movingAverage: true).scalars) < 1e-5)
+        let expected = try g.mixedImages(coarse: z, fine: fine, crossover: 2, movingAverage: true, truncation: 1)
+        #expect(try maxAbsDifference(tile(5), expected.scalars) < 1e-5)
+        #expect(throws: PipelineErrors.self) { try StyleMixingGrid.images(sampler, count: 3, crossover: 0, seed: 5) }
+    }
+
     @Test func checkpointsTheRegularizerAndTheMeanW() throws {
         let dir = temporaryDirectory("stylegan2-resume")
         var options = Runner.Options(runDirectory: dir)

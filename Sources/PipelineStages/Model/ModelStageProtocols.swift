@@ -42,6 +42,16 @@ public protocol TruncatingGeneratorStage: GeneratorStage {
     func sampleForward(_ latent: Tensor, movingAverage: Bool, truncation psi: Float) throws -> Tensor
 }
 
+/// A generator whose synthesis takes one style vector per layer, so that layers can take the
+/// styles of different latents (StyleGAN's style mixing).
+public protocol StyleMixingGeneratorStage: TruncatingGeneratorStage {
+    /// Number of style inputs of the synthesis network (coarse first).
+    var styleInputs: Int { get }
+    /// Images whose style inputs below `crossover` come from `coarse` and the rest from `fine`
+    /// (latents of the same shape), both truncated by `psi`, with constant noise.
+    func mixedImages(coarse: Tensor, fine: Tensor, crossover: Int, movingAverage: Bool, truncation psi: Float) throws -> Tensor
+}
+
 /// A discriminator a loss can call again on new inputs (gradient penalties).
 public protocol CriticStage: Stage {
     /// D's outputs for `images`, with batch statistics and no change to any running state.

@@ -146,3 +146,19 @@ public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unc
 
     public var hasMovingAverage: Bool { false }
 }
+
+extension StyleGAN2GeneratorStage: StyleMixingGeneratorStage {
+    public var styleInputs: Int { generator.numWs }
+
+    public func mixedImages(coarse: Tensor, fine: Tensor, crossover: Int, movingAverage: Bool, truncation psi: Float) throws -> Tensor {
+        let model = (movingAverage ? average : nil) ?? generator
+        var rng = PhiloxRandom(seed: 0)
+        return try withoutGradients {
+            let a = try model.ws(try Self.flat(coarse), psi: psi, rng: &rng)
+            let b = try model.ws(try Self.flat(fine), psi: psi, rng: &rng)
+            let k = min(max(crossover, 0), model.numWs)
+            let ws = try Tensor.concat([try a.sliced(axis: 1, 0..<k), try b.sliced(axis: 1, k..<model.numWs)].filter { $0.shape[1] > 0 }, axis: 1)
+            return try model.synthesize(ws, noise: .constant, rng: &rng)
+        }
+    }
+}
