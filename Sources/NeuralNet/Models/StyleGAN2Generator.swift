@@ -209,8 +209,13 @@ public final class StyleGAN2Generator: Layer {
         return try synthesize(ws, noise: training ? .random : .constant, rng: &rng)
     }
 
-    /// Sampling: constant noise, no mixing, no truncation.
+    /// The noise of `forward(_:mode:)` in `.train` mode (stages pass their own streams instead).
+    var layerRandom = PhiloxRandom(seed: 0, stream: 0x5747)
+
+    /// As a `Layer`: in `.train` mode a training pass (random noise, mean w tracked, no mixing);
+    /// otherwise sampling (constant noise, no mixing, no truncation).
     public func forward(_ z: Tensor, mode: ForwardMode) throws -> Tensor {
+        if mode == .train { return try forward(z, training: true, rng: &layerRandom) }
         var rng = PhiloxRandom(seed: 0)
         return try forward(z, training: false, rng: &rng)
     }
