@@ -1,3 +1,4 @@
+import Foundation
 import TensorRuntime
 
 /// An exponential moving average of a network's weights, kept in a second network of the same
@@ -15,6 +16,18 @@ public final class ExponentialMovingAverage {
     public let average: any Layer
     /// Updates applied since creation (or as restored).
     public var updates = 0
+    /// StyleGAN2's ramp-up: the half-life of the average, in steps, is at most `rampUp` times the
+    /// steps taken so far, so early averages forget the random initial weights quickly
+    /// (stylegan2-ada-pytorch's `ema_rampup`, 0.05). nil: always `decay`.
+    public var rampUp: Double?
+
+    /// The decay of the next update: `decay`, or with `rampUp` the decay whose half-life is
+    /// `min(halfLife(decay), rampUp * updates)` steps (0 at the first update: a copy).
+    public var currentDecay: Double {
+        guard let rampUp else { return decay }
+        let halfLife = min(log(0.5) / log(decay), rampUp * Double(updates))
+        return halfLife > 0 ? min(decay, pow(0.5, 1 / halfLife)) : 0
+    }
 
     /// Starts `average` as an exact copy of `source`; their parameters and buffers must have the
     /// same names and shapes.
@@ -40,7 +53,8 @@ public final class ExponentialMovingAverage {
 
     /// One averaging step.
     public func update() throws {
-        let keep = Float(decay), take = Float(1 - decay)
+        let d = currentDecay
+        let keep = Float(d), take = Float(1 - d)
         for ((_, s), (_, t)) in zip(source.namedParameters, average.namedParameters) {
             // Parameters are created contiguous and updated in place, so they stay so.
             precondition(s.isContiguous && t.isContiguous, "ema: non-contiguous parameter")

@@ -59,5 +59,8 @@ extension StageRegistry {
         MSGDiscriminatorStage.self,
         PyramidGridSinkStage.self,
         PyramidConsistencyMetricStage.self,
+        StyleGAN2GeneratorStage.self,
+        StyleGAN2DiscriminatorStage.self,
+        PathLengthLossStage.self,
     ])
 }

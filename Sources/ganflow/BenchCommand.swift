@@ -16,7 +16,7 @@ struct BenchCommand: ParsableCommand {
             convolution and matmul kernels; self times add up to the step.
             """)
 
-    @Option(help: "Models: mlp, dcgan32, dcgan64, progan32, msggan32 (comma-separated).")
+    @Option(help: "Models: mlp, dcgan32, dcgan64, progan32, msggan32, stylegan2_32 (comma-separated).")
     var model: String = "dcgan32"
 
     @Option(help: "Batch size.")

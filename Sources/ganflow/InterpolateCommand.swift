@@ -58,7 +58,7 @@ struct InterpolateCommand: ParsableCommand {
             let (_, _, sampler, source) = try generator.open()
             let keys: Tensor
             if let latent {
-                keys = LatentPath.truncated(try LatentPath.readLatents(latent, dimension: sampler.latentDimension), psi: sampler.truncation)
+                keys = LatentPath.truncated(try LatentPath.readLatents(latent, dimension: sampler.latentDimension), psi: sampler.latentTruncation)
             } else {
                 let list = try seeds.map(LatentPath.parseSeeds) ?? [UInt64(from!), UInt64(to!)]
                 keys = try Tensor.concat(list.map { sampler.latent(seed: $0) }, axis: 0)

@@ -60,6 +60,9 @@ struct SampleCommand: ParsableCommand {
     @Flag(help: "Write one grid image (grid.png) instead of one PNG per sample.")
     var grid = false
 
+    @Option(help: "Write a style-mixing grid (mix.png, StyleGAN2): --count sources per side (at most 8), the style inputs below this crossover from the left column's latents, the rest from the top row's.")
+    var mix: Int?
+
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -69,9 +72,15 @@ struct SampleCommand: ParsableCommand {
         do {
             let (_, _, sampler, source) = try generator.open()
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            if let latent {
+            if let mix {
+                let n = min(count, 8)
+                let images = try StyleMixingGrid.images(sampler, count: n, crossover: mix, seed: UInt64(seed))
+                let file = (out as NSString).appendingPathComponent("mix.png")
+                try SampleGrid.write(images, to: file, nrow: n + 1)
+                print("wrote a style-mixing grid of \(n)x\(n) images (crossover \(mix)) from \(source) to \(file)")
+            } else if let latent {
                 let z = try LatentPath.readLatents(latent, dimension: sampler.latentDimension)
-                let images = try sampler.images(of: LatentPath.truncated(z, psi: sampler.truncation))
+                let images = try sampler.images(of: LatentPath.truncated(z, psi: sampler.latentTruncation))
                 if grid {
                     try writeGrid(images, source: source)
                 } else {

@@ -9,8 +9,8 @@ import TensorRuntime
 struct StepBenchmark: TrainingStepBenchmark {
     let name: String
     let batch: Int
-    let G: Sequential
-    let D: Sequential
+    let G: any Layer
+    let D: any Layer
     let optG: Adam
     let optD: Adam
     let latent: [Int]
@@ -18,7 +18,7 @@ struct StepBenchmark: TrainingStepBenchmark {
     let gflopPerStep: Double
     var rng: PhiloxRandom
 
-    static let models = ["mlp", "dcgan32", "dcgan64"]
+    static let models = ["mlp", "dcgan32", "dcgan64", "stylegan2_32"]
 
     init(model: String, batch: Int, seed: UInt64 = 0) throws {
         name = model
@@ -37,10 +37,17 @@ struct StepBenchmark: TrainingStepBenchmark {
             D = try DCGAN.discriminator(channels: ch, resolution: res, rng: &init_)
             latent = [batch, 100, 1, 1]
             imageShape = [batch, ch, res, res]
+        case "stylegan2_32":
+            // pipelines/stylegan2-fashion.json's networks: w 128, 4 mapping layers, channels min(1024 / r, 64).
+            let a = try StyleGAN2Architecture(resolution: 32, imageChannels: 1, channelBase: 1024, channelMax: 64)
+            G = StyleGAN2Generator(zDim: 128, wDim: 128, mappingLayers: 4, lrMultiplier: 0.01, architecture: a, rng: &init_)
+            D = StyleGAN2Discriminator(architecture: a, rng: &init_)
+            latent = [batch, 128]
+            imageShape = [batch, 1, 32, 32]
         default:
             throw ValidationErrorText("unknown model '\(model)'; one of \((Self.models + ProgressiveStepBenchmark.models).joined(separator: ", "))")
         }
-        func named(_ net: Sequential) -> [(name: String, tensor: Tensor)] { net.namedParameters.map { (name: $0.0, tensor: $0.1) } }
+        func named(_ net: any Layer) -> [(name: String, tensor: Tensor)] { net.namedParameters.map { (name: $0.0, tensor: $0.1) } }
         optG = try Adam(parameters: named(G), learningRate: 2e-4, beta1: 0.5, beta2: 0.999)
         optD = try Adam(parameters: named(D), learningRate: 2e-4, beta1: 0.5, beta2: 0.999)
         var data = PhiloxRandom(seed: seed, stream: 2)
@@ -55,12 +62,15 @@ struct StepBenchmark: TrainingStepBenchmark {
         let z = Tensor(randomNormal: latent, using: &rng)
         let fake = try G.forward(z, mode: .train)
         let ones = Tensor(repeating: 1, shape: [batch]), zeros = Tensor(zeros: [batch])
-        let lossD = try Tensor.binaryCrossEntropyWithLogits(D.forward(real, mode: .train), ones)
-            + Tensor.binaryCrossEntropyWithLogits(D.forward(fake.detached(), mode: .train), zeros)
+        let lossD = try Tensor.binaryCrossEntropyWithLogits(logits(real), ones)
+            + Tensor.binaryCrossEntropyWithLogits(logits(fake.detached()), zeros)
         try optD.step(gradients: gradients(of: lossD, wrt: optD.parameters.map(\.tensor)))
-        let lossG = try Tensor.binaryCrossEntropyWithLogits(D.forward(fake, mode: .train), ones)
+        let lossG = try Tensor.binaryCrossEntropyWithLogits(logits(fake), ones)
         try optG.step(gradients: gradients(of: lossG, wrt: optG.parameters.map(\.tensor)))
     }
+
+    /// D's logits as [N] (StyleGAN2's D gives [N, 1]).
+    func logits(_ images: Tensor) throws -> Tensor { try D.forward(images, mode: .train).reshaped([batch]) }
 
 }
 

@@ -21,6 +21,9 @@ public final class GeneratorSampler {
     public let movingAverage: Bool
     /// Truncation psi: 1 leaves latents as drawn, 0 gives the mean latent.
     public let truncation: Float
+    /// The psi applied to input latents: `truncation`, or 1 for a generator that truncates in its
+    /// own latent space (`TruncatingGeneratorStage`), which then gets `truncation` itself.
+    public var latentTruncation: Float { generator is any TruncatingGeneratorStage ? 1 : truncation }
     /// Whether an image depends on the rest of its batch (batch norm with batch statistics).
     public let batchDependent: Bool
     /// The latents generated beside each chosen latent when `batchDependent`: [batch - 1, ...].
@@ -73,7 +76,7 @@ public final class GeneratorSampler {
     }
 
     public func randomLatents(seed: UInt64) -> RandomLatents {
-        RandomLatents(rng: PhiloxRandom(seed: seed, stream: stableHash("ganflow sample")), shape: generator.latentShape, truncation: truncation)
+        RandomLatents(rng: PhiloxRandom(seed: seed, stream: stableHash("ganflow sample")), shape: generator.latentShape, truncation: latentTruncation)
     }
 
     /// The latent of one seed, as `interpolate --seeds` uses: the first latent `sample --seed` draws,
@@ -100,7 +103,7 @@ public final class GeneratorSampler {
             if truncation != 1 && batchDependent {
                 images = try self.images(of: try z.sliced(axis: 0, 0..<take).reshaped([take, latentDimension]), statistics: &statistics)
             } else {
-                let all = try generator.generate(z, movingAverage: movingAverage)
+                let all = try generate(z)
                 statistics.forwardPasses += 1
                 statistics.rowsGenerated += batchSize
                 images = take == batchSize ? all : try all.sliced(axis: 0, 0..<take)
@@ -134,7 +137,7 @@ public final class GeneratorSampler {
             out.reserveCapacity(n)
             for i in 0..<n {
                 let z = try latents.sliced(axis: 0, i..<(i + 1)).reshaped([1] + rowShape)
-                let batch = try generator.generate(try Tensor.concat([z, reference], axis: 0), movingAverage: movingAverage)
+                let batch = try generate(try Tensor.concat([z, reference], axis: 0))
                 statistics.forwardPasses += 1
                 statistics.rowsGenerated += batch.shape[0]
                 out.append(try batch.sliced(axis: 0, 0..<1))
@@ -145,13 +148,21 @@ public final class GeneratorSampler {
         var start = 0
         while start < n {
             let end = min(n, start + batchSize)
-            out.append(try generator.generate(try latents.sliced(axis: 0, start..<end).reshaped([end - start] + rowShape),
-                                              movingAverage: movingAverage))
+            out.append(try generate(try latents.sliced(axis: 0, start..<end).reshaped([end - start] + rowShape)))
             statistics.forwardPasses += 1
             statistics.rowsGenerated += end - start
             start = end
         }
         return try Tensor.concat(out, axis: 0)
+    }
+
+    /// The generator's images of `z` without gradients, truncated inside the network when it
+    /// truncates in its own latent space.
+    func generate(_ z: Tensor) throws -> Tensor {
+        if let g = generator as? any TruncatingGeneratorStage {
+            return try withoutGradients { try g.sampleForward(z, movingAverage: movingAverage, truncation: truncation) }
+        }
+        return try generator.generate(z, movingAverage: movingAverage)
     }
 
     /// Writes `count` random samples as PNGs, `sample-NNNNN.png` in `directory`: one batch is

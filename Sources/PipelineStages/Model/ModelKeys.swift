@@ -15,6 +15,8 @@ enum ModelKeys {
     static let generator: [ConfigKey] = [
         ConfigKey("ema", .number(min: 0, max: 0.999999), default: .null,
                   "Keep a moving average of the weights with this decay (e.g. 0.999), updated after each optimizer step and used for samples."),
+        ConfigKey("emaRampUp", .number(min: 0), default: .null,
+                  "Ramp the moving average up (StyleGAN2: 0.05): its half-life in steps is at most this times the steps taken (null: no ramp-up)."),
     ]
 
     /// Discriminator keys: instance noise.
@@ -58,9 +60,14 @@ enum ModelKeys {
 
     /// The moving average of `net`, built as a second copy by `make`, when `ema` is set.
     static func ema(_ config: StageConfig, _ net: any Layer, _ make: () throws -> any Layer) throws -> ExponentialMovingAverage? {
-        guard let decay = config.optionalDouble("ema") else { return nil }
+        guard let decay = config.optionalDouble("ema") else {
+            if !config.isNull("emaRampUp") { throw StageProblem(key: "emaRampUp", "a ramp-up needs a moving average: set 'ema'") }
+            return nil
+        }
         do {
-            return try ExponentialMovingAverage(of: net, into: try make(), decay: decay)
+            let average = try ExponentialMovingAverage(of: net, into: try make(), decay: decay)
+            average.rampUp = config.optionalDouble("emaRampUp")
+            return average
         } catch let e as OptimizerError {
             throw StageProblem(key: "ema", e.message)
         }

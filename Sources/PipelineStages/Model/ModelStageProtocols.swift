@@ -35,6 +35,23 @@ extension GeneratorStage {
     public func generate(_ latent: Tensor) throws -> Tensor { try generate(latent, movingAverage: hasMovingAverage) }
 }
 
+/// A generator that truncates in its own intermediate latent space (StyleGAN's `w`, towards the
+/// mean `w` tracked while training) instead of scaling its input latents towards 0.
+public protocol TruncatingGeneratorStage: GeneratorStage {
+    /// `sampleForward` with truncation `psi` (1: none) applied inside the network.
+    func sampleForward(_ latent: Tensor, movingAverage: Bool, truncation psi: Float) throws -> Tensor
+}
+
+/// A generator whose synthesis takes one style vector per layer, so that layers can take the
+/// styles of different latents (StyleGAN's style mixing).
+public protocol StyleMixingGeneratorStage: TruncatingGeneratorStage {
+    /// Number of style inputs of the synthesis network (coarse first).
+    var styleInputs: Int { get }
+    /// Images whose style inputs below `crossover` come from `coarse` and the rest from `fine`
+    /// (latents of the same shape), both truncated by `psi`, with constant noise.
+    func mixedImages(coarse: Tensor, fine: Tensor, crossover: Int, movingAverage: Bool, truncation psi: Float) throws -> Tensor
+}
+
 /// A discriminator a loss can call again on new inputs (gradient penalties).
 public protocol CriticStage: Stage {
     /// D's outputs for `images`, with batch statistics and no change to any running state.

@@ -1,0 +1,56 @@
+"""Loads a `ganflow export --stage G [--ema] --probe` of a generator.stylegan2 into NVlabs'
+stylegan2-ada-pytorch `Generator` with strict=True and compares its images with GANFlow's.
+
+GANFlow does not ship or download that code: point --ada at a checkout of
+https://github.com/NVlabs/stylegan2-ada-pytorch (its torch_utils/ and training/ are enough; the
+reference upfirdn2d runs on the CPU). Pass the generator's keys as in the pipeline, e.g. for
+pipelines/stylegan2-fashion.json:
+
+    ganflow export runs/stylegan2-fashion --stage G --ema --out G.safetensors --probe probe.safetensors
+    python Scripts/stylegan2_ada_check.py --ada ~/stylegan2-ada-pytorch G.safetensors probe.safetensors \
+        --z-dim 128 --w-dim 128 --resolution 32 --channels 1 --mapping-layers 4 --channel-base 1024 --channel-max 64 \
+        [--discriminator D.safetensors]
+
+Exit status 0 when the state_dict loads strictly and the images agree within --tolerance.
+"""
+import argparse
+import sys
+import warnings
+
+import torch
+from safetensors.torch import load_file
+
+parser = argparse.ArgumentParser()
+parser.add_argument("weights")
+parser.add_argument("probe")
+parser.add_argument("--ada", required=True, help="a stylegan2-ada-pytorch checkout")
+parser.add_argument("--z-dim", type=int, required=True)
+parser.add_argument("--w-dim", type=int, required=True)
+parser.add_argument("--resolution", type=int, required=True)
+parser.add_argument("--channels", type=int, default=1)
+parser.add_argument("--mapping-layers", type=int, default=8)
+parser.add_argument("--channel-base", type=int, default=32768)
+parser.add_argument("--channel-max", type=int, default=512)
+parser.add_argument("--discriminator", help="also load a `ganflow export --stage D` strictly")
+parser.add_argument("--tolerance", type=float, default=1e-4)
+args = parser.parse_args()
+
+warnings.filterwarnings("ignore")
+sys.path.insert(0, args.ada)
+from training import networks  # noqa: E402
+
+G = networks.Generator(args.z_dim, 0, args.w_dim, args.resolution, args.channels,
+                       mapping_kwargs={"num_layers": args.mapping_layers},
+                       synthesis_kwargs={"channel_base": args.channel_base, "channel_max": args.channel_max}).eval()
+G.load_state_dict(load_file(args.weights), strict=True)
+probe = load_file(args.probe)
+z = probe["z"].reshape(probe["z"].shape[0], -1)
+with torch.no_grad():
+    images = G(z, None, noise_mode="const")
+difference = (images - probe["images"]).abs().max().item()
+print(f"Generator: loaded {args.weights} with strict=True; largest |PyTorch - GANFlow| over {len(z)} images: {difference:.3g}")
+if args.discriminator:
+    D = networks.Discriminator(0, args.resolution, args.channels, channel_base=args.channel_base, channel_max=args.channel_max)
+    D.load_state_dict(load_file(args.discriminator), strict=True)
+    print(f"Discriminator: loaded {args.discriminator} with strict=True")
+sys.exit(0 if difference <= args.tolerance else 1)

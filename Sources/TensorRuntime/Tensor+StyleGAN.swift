@@ -1,0 +1,257 @@
+/// StyleGAN2's ops (Karras et al., 2020), with the semantics of NVlabs' stylegan2-ada-pytorch:
+/// FIR resampling (`upfirdn2d`), convolution with FIR up/downsampling, and the modulated
+/// convolution with weight demodulation.
+///
+/// The FIR op is linear, so its backward is its adjoint, recorded with the op itself as its own
+/// backward; the convolutions are built from `conv2d`, `convTranspose2d`, `matmul` and elementwise
+/// ops. Gradients of every order are therefore available (path-length and R1 penalties).
+
+/// A separable low-pass filter for resampling, normalised to sum 1 along each axis
+/// (stylegan2-ada-pytorch's `setup_filter` of a 1-D list).
+public struct FIRFilter: Hashable, Sendable {
+    /// The taps along one axis; the 2-D filter is their outer product.
+    public let taps: [Float]
+
+    /// `taps` scaled to sum 1; they must be finite with a positive sum.
+    public init(_ taps: [Float]) throws {
+        let total = taps.reduce(0, +)
+        guard !taps.isEmpty, taps.allSatisfy(\.isFinite), total > 0 else {
+            throw TensorError("FIR filter \(taps) must be finite, non-empty and have a positive sum")
+        }
+        self.taps = taps.map { $0 / total }
+    }
+
+    /// [1, 3, 3, 1], StyleGAN2's filter.
+    public static let binomial = try! FIRFilter([1, 3, 3, 1])
+
+    /// The 2-D filter [k, k] as stylegan2-ada-pytorch stores it (`resample_filter` buffers).
+    public var matrix: Tensor {
+        let k = taps.count
+        var values = [Float](repeating: 0, count: k * k)
+        for i in 0..<k { for j in 0..<k { values[i * k + j] = taps[i] * taps[j] } }
+        return try! Tensor(shape: [k, k], scalars: values)
+    }
+}
+
+extension Tensor {
+    /// Upsamples by `up`, pads, filters with `filter` and downsamples by `down`, over height and
+    /// width of [N, C, H, W] (stylegan2-ada-pytorch's `upfirdn2d` with a separable filter):
+    ///
+    /// 1. insert `up - 1` zeros after every pixel along each axis (H to H up);
+    /// 2. pad `padding.before` zeros at the start and `padding.after` at the end of each axis
+    ///    (negative values crop);
+    /// 3. convolve with the filter (flipped, a true convolution), scaled by `gain` overall;
+    /// 4. keep every `down`-th pixel.
+    ///
+    /// The output side is `(H up + before + after - k) / down + 1`.
+    public func upfirdn2d(
+        _ filter: FIRFilter, up: Int = 1, down: Int = 1, padding: (before: Int, after: Int), gain: Float = 1
+    ) throws -> Tensor {
+        guard rank == 4 else { throw TensorError("upfirdn2d: expected an input of shape [N, C, H, W], got \(describe(shape))") }
+        guard up >= 1, down >= 1 else { throw TensorError("upfirdn2d: up (\(up)) and down (\(down)) must be positive") }
+        let axisGain = gain.squareRoot()
+        let rows = FIRAxis(length: shape[2], taps: filter.taps, up: up, down: down, padding: padding, gain: axisGain)
+        let cols = FIRAxis(length: shape[3], taps: filter.taps, up: up, down: down, padding: padding, gain: axisGain)
+        guard rows.outputLength >= 1, cols.outputLength >= 1 else {
+            throw TensorError("upfirdn2d: input \(describe(shape)) with up \(up), down \(down), padding (\(padding.before), \(padding.after)) and \(filter.taps.count) taps gives an empty output")
+        }
+        return firApply(self, FIRMap(batch: shape[0] * shape[1], rows: rows, cols: cols))
+    }
+
+    /// Upsampling by 2 with `filter` (`upsample2d`): [N, C, H, W] to [N, C, 2H, 2W], gain 4 so
+    /// that a constant image stays constant.
+    public func upsample2d(_ filter: FIRFilter = .binomial) throws -> Tensor {
+        let k = filter.taps.count
+        return try upfirdn2d(filter, up: 2, padding: ((k + 1) / 2, (k - 2) / 2), gain: 4)
+    }
+
+    /// Downsampling by 2 with `filter` (`downsample2d`): [N, C, H, W] to [N, C, H/2, W/2].
+    public func downsample2d(_ filter: FIRFilter = .binomial) throws -> Tensor {
+        let k = filter.taps.count
+        return try upfirdn2d(filter, down: 2, padding: ((k - 1) / 2, (k - 2) / 2))
+    }
+}
+
+/// A 2-D convolution of `x` [N, I, H, W] with `weight` [O, I, k, k] and FIR up- or downsampling
+/// by 2 (stylegan2-ada-pytorch's `conv2d_resample` with `flip_weight` as its layers use it:
+/// correlation when not upsampling):
+///
+/// - `up == 1, down == 1`: `conv2d` with `padding`;
+/// - `up == 2`: a stride-2 transposed convolution with the weight read as [I, O, k, k], then the
+///   filter with gain 4 (the output is [N, O, 2H, 2W] for `padding = k / 2`);
+/// - `down == 2`: the filter, then a stride-2 convolution (for a 1x1 kernel: `downsample2d`
+///   first, then the convolution).
+public func conv2dResample(
+    _ x: Tensor, weight: Tensor, up: Int = 1, down: Int = 1, padding: Int, filter: FIRFilter = .binomial
+) throws -> Tensor {
+    guard weight.rank == 4, weight.shape[2] == weight.shape[3] else {
+        throw TensorError("conv2dResample: weight \(describe(weight.shape)) must be [O, I, k, k]")
+    }
+    let k = weight.shape[2], f = filter.taps.count
+    switch (up, down) {
+    case (1, 1):
+        return try conv2d(x, weight: weight, padding: Size2D(padding, padding))
+    case (2, 1):
+        let y = try convTranspose2d(x, weight: try weight.transposed(0, 1), stride: 2)
+        let before = padding + (f + 1) / 2 - (k - 1), after = padding + (f - 2) / 2 - (k - 2)
+        return try y.upfirdn2d(filter, padding: (before, after), gain: 4)
+    case (1, 2):
+        let before = padding + (f - 1) / 2, after = padding + (f - 2) / 2
+        if k == 1 {
+            return try conv2d(try x.upfirdn2d(filter, down: 2, padding: (before, after)), weight: weight)
+        }
+        return try conv2d(try x.upfirdn2d(filter, padding: (before, after)), weight: weight, stride: 2)
+    default:
+        throw TensorError("conv2dResample: up \(up) and down \(down) are not supported (one of them 2, the other 1, or both 1)")
+    }
+}
+
+/// StyleGAN2's modulated convolution: `x` [N, I, H, W] is convolved with `weight` [O, I, k, k]
+/// scaled per sample by `styles` [N, I] along its input channels and, with `demodulate`, divided
+/// per sample and output channel by the norm of that scaled weight (`rsqrt(sum (w s)^2 + 1e-8)`).
+///
+/// Computed as stylegan2-ada-pytorch does while training (`fused_modconv=False`): the activations
+/// are scaled by the styles before one ordinary convolution with the shared weight, and the
+/// output by the demodulation coefficients after it. That is the same map as the per-sample
+/// weights of a grouped convolution, with one large convolution over the whole batch instead of
+/// N small ones, and no loop over the batch. The coefficients are a matrix product:
+/// `sum_{i,kh,kw} (w[o,i] s[n,i])^2 = (s^2) (sum_{kh,kw} w^2)^T`.
+public func modulatedConv2d(
+    _ x: Tensor, weight: Tensor, styles: Tensor, demodulate: Bool = true, up: Int = 1, padding: Int,
+    filter: FIRFilter = .binomial
+) throws -> Tensor {
+    guard x.rank == 4, weight.rank == 4, styles.rank == 2, styles.shape == [x.shape[0], x.shape[1]], weight.shape[1] == x.shape[1] else {
+        throw TensorError("modulatedConv2d: input \(describe(x.shape)), weight \(describe(weight.shape)) and styles \(describe(styles.shape)) do not fit; expected [N, I, H, W], [O, I, k, k] and [N, I]")
+    }
+    let n = x.shape[0], o = weight.shape[0]
+    var y = try conv2dResample(try x * styles.reshaped([n, x.shape[1], 1, 1]), weight: weight, up: up, padding: padding, filter: filter)
+    if demodulate {
+        let energy = try matmul(styles.square(), try weight.square().sum(axes: [2, 3]), transposeB: true)
+        y = try y * inverseSquareRoot(energy, plus: 1e-8).reshaped([n, o, 1, 1])
+    }
+    return y
+}
+
+/// `activation(x + bias) * gain` for [N, C, ...] and a per-channel `bias` [C]: StyleGAN2's
+/// `bias_act` with a leaky ReLU of slope `slope` (0.2) and gain sqrt(2), or, for `slope` nil, the
+/// identity with gain 1 (a linear layer's bias).
+public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain: Float = Float(2).squareRoot()) throws -> Tensor {
+    var y = x
+    if let bias {
+        guard x.rank >= 2, bias.shape == [x.shape[1]] else {
+            throw TensorError("biasActivation: bias \(describe(bias.shape)) does not match the channels of \(describe(x.shape))")
+        }
+        y = try y + bias.reshaped([1, x.shape[1]] + Array(repeating: 1, count: x.rank - 2))
+    }
+    if let slope { y = y.leakyRelu(negativeSlope: slope) }
+    return gain == 1 ? y : y * gain
+}
+
+// MARK: - The FIR kernel
+
+/// One axis of an FIR resampling: for each output index, the input indices it reads and their
+/// weights (in compressed rows: entries `starts[o] ..< starts[o + 1]`).
+struct FIRAxis: Sendable {
+    let inputLength: Int
+    let starts: [Int]
+    let indices: [Int]
+    let weights: [Float]
+    var outputLength: Int { starts.count - 1 }
+
+    init(inputLength: Int, starts: [Int], indices: [Int], weights: [Float]) {
+        self.inputLength = inputLength
+        self.starts = starts
+        self.indices = indices
+        self.weights = weights
+    }
+
+    /// Output `o` reads position `o down + j` of the zero-stuffed, padded signal with tap
+    /// `taps[k - 1 - j] * gain`; that position holds input `m / up` when `m = o down + j - before`
+    /// is a multiple of `up` inside the stuffed signal, and zero otherwise.
+    init(length: Int, taps: [Float], up: Int, down: Int, padding: (before: Int, after: Int), gain: Float) {
+        let k = taps.count
+        let stuffed = length * up
+        let extent = stuffed + padding.before + padding.after - k
+        let outLength = extent < 0 ? 0 : extent / down + 1
+        var starts = [0], indices: [Int] = [], weights: [Float] = []
+        for o in 0..<outLength {
+            for j in 0..<k {
+                let m = o * down + j - padding.before
+                guard m >= 0, m < stuffed, m % up == 0 else { continue }
+                indices.append(m / up)
+                weights.append(taps[k - 1 - j] * gain)
+            }
+            starts.append(indices.count)
+        }
+        self.init(inputLength: length, starts: starts, indices: indices, weights: weights)
+    }
+
+    /// The transposed map: from this axis's outputs back to its inputs.
+    var adjoint: FIRAxis {
+        var buckets = [[(Int, Float)]](repeating: [], count: inputLength)
+        for o in 0..<outputLength {
+            for e in starts[o]..<starts[o + 1] { buckets[indices[e]].append((o, weights[e])) }
+        }
+        var starts = [0], indices: [Int] = [], weights: [Float] = []
+        for b in buckets {
+            for (o, w) in b {
+                indices.append(o)
+                weights.append(w)
+            }
+            starts.append(indices.count)
+        }
+        return FIRAxis(inputLength: outputLength, starts: starts, indices: indices, weights: weights)
+    }
+}
+
+/// A separable FIR map of `batch` planes: `rows` along the height, `cols` along the width.
+struct FIRMap: Sendable {
+    let batch: Int
+    let rows: FIRAxis
+    let cols: FIRAxis
+    var adjoint: FIRMap { FIRMap(batch: batch, rows: rows.adjoint, cols: cols.adjoint) }
+}
+
+/// Applies `m` to `x` [N, C, H, W] (N C = m.batch planes); recorded with the adjoint map as its
+/// backward, whose own backward is `m` again.
+private func firApply(_ x: Tensor, _ m: FIRMap) -> Tensor {
+    let h = m.rows.inputLength, w = m.cols.inputLength
+    let oh = m.rows.outputLength, ow = m.cols.outputLength
+    let src = x.contiguousData()
+    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], oh, ow])
+    let flops = Double(m.batch) * Double(m.rows.indices.count * w + oh * m.cols.indices.count) * 2
+    Profiler.measure("upfirdn2d \(h)x\(w) -> \(oh)x\(ow)", flops: flops) {
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: oh * w)
+        defer { tmp.deallocate() }
+        m.rows.starts.withUnsafeBufferPointer { rs in
+        m.rows.indices.withUnsafeBufferPointer { ri in
+        m.rows.weights.withUnsafeBufferPointer { rw in
+        m.cols.starts.withUnsafeBufferPointer { cs in
+        m.cols.indices.withUnsafeBufferPointer { ci in
+        m.cols.weights.withUnsafeBufferPointer { cw in
+            for plane in 0..<m.batch {
+                let p = src.data + plane * h * w
+                let q = out.data + plane * oh * ow
+                // Rows first: tmp[r] = sum of the input rows output row r reads.
+                for r in 0..<oh {
+                    let t = tmp + r * w
+                    t.update(repeating: 0, count: w)
+                    for e in rs[r]..<rs[r + 1] {
+                        let row = p + ri[e] * w, c = rw[e]
+                        for j in 0..<w { t[j] += c * row[j] }
+                    }
+                }
+                // Then columns.
+                for r in 0..<oh {
+                    let t = tmp + r * w, dst = q + r * ow
+                    for c in 0..<ow {
+                        var acc: Float = 0
+                        for e in cs[c]..<cs[c + 1] { acc += cw[e] * t[ci[e]] }
+                        dst[c] = acc
+                    }
+                }
+            }
+        } } } } } }
+    }
+    return Tensor.record(out, "upfirdn2d", [x]) { g, _ in [firApply(g, m.adjoint)] }
+}

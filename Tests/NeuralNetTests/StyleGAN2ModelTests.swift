@@ -1,0 +1,150 @@
+import GANFlowTestSupport
+import NeuralNet
+import Testing
+import TensorRuntime
+
+/// StyleGAN2's mapping network, path-length penalty and networks, against PyTorch
+/// (`Scripts/golden/stylegan2.py`) and stylegan2-ada-pytorch's `state_dict` layout.
+@Suite struct StyleGAN2ModelTests {
+    static let golden = Result { try GoldenFixture.load("stylegan2.json") }
+    static let architecture = try! StyleGAN2Architecture(resolution: 8, imageChannels: 1, channelBase: 32, channelMax: 4)
+
+    static func generator(seed: UInt64 = 1) -> StyleGAN2Generator {
+        var rng = PhiloxRandom(seed: seed)
+        return StyleGAN2Generator(zDim: 6, wDim: 5, mappingLayers: 2, lrMultiplier: 0.01, architecture: architecture, rng: &rng)
+    }
+
+    @Test func mappingNetworkMatchesPyTorch() throws {
+        let g = try Self.golden.get().named("mapping")
+        var rng = PhiloxRandom(seed: 1)
+        let mapping = MappingNetwork(zDim: 6, wDim: g.int("wDim"), layers: g.int("layers"), lrMultiplier: Float(g.params["lrMultiplier"]!), rng: &rng)
+        for (name, t) in mapping.namedParameters { try t.assign(try g.tensor(name)) }
+        let z = try g.tensor("z").requiringGradients()
+        let w = try mapping(z)
+        #expect(GoldenFixture.difference(w, try g.tensor("output")) < 1e-4)
+        let params = mapping.namedParameters
+        let d = try gradients(of: (w * g.tensor("upstream")).sum(), wrt: [z] + params.map(\.1))
+        #expect(GoldenFixture.difference(d[0], try g.tensor("dz")) < 1e-4)
+        for ((name, _), grad) in zip(params, d.dropFirst()) {
+            // Weights are stored / 0.01, so their gradients are 100 times smaller than a plain layer's.
+            #expect(GoldenFixture.difference(grad, try g.tensor(name + ".grad")) < 1e-5, "\(name)")
+        }
+    }
+
+    @Test func mappingTracksTheMeanWAndTruncatesTowardsIt() throws {
+        var rng = PhiloxRandom(seed: 2)
+        let mapping = MappingNetwork(zDim: 4, wDim: 3, layers: 2, lrMultiplier: 0.01, wAverageBeta: 0.5, rng: &rng)
+        let z = Tensor(randomNormal: [8, 4], using: &rng)
+        let w = try mapping(z, trackAverage: true)
+        let mean = try w.mean(axes: [0]).scalars
+        for (a, m) in zip(mapping.wAverage.scalars, mean) { #expect(abs(a - m * 0.5) < 1e-6) }
+        let t = try mapping.truncated(w, psi: 0)
+        for row in 0..<8 { for j in 0..<3 { #expect(abs(t.scalars[row * 3 + j] - mapping.wAverage.scalars[j]) < 1e-6) } }
+        #expect(try mapping.truncated(w, psi: 1) === w)
+    }
+
+    /// The golden case's two-block synthesis, built from the runtime ops and a regularizer.
+    @Test func pathLengthPenaltyMatchesPyTorch() throws {
+        let g = try Self.golden.get().named("pathLength")
+        let ws = try g.tensor("ws").requiringGradients()
+        let names = ["affine0", "conv0", "affine1", "conv1", "affine2", "torgb"]
+        let p = try names.map { try g.tensor($0).requiringGradients() }
+        let n = ws.shape[0], wDim = ws.shape[2], c = p[1].shape[0]
+        func w(_ i: Int) throws -> Tensor { try ws.sliced(axis: 1, i..<(i + 1)).reshaped([n, wDim]) }
+        func styles(_ i: Int, _ a: Tensor) throws -> Tensor {
+            try linear(try w(i), weight: a * (1 / Float(wDim).squareRoot()), bias: Tensor(repeating: 1, shape: [c]))
+        }
+        let const = try g.tensor("const")
+        var x = try const.reshaped([1] + const.shape).expanded(to: [n] + const.shape)
+        x = try biasActivation(try modulatedConv2d(x, weight: p[1], styles: styles(0, p[0]), padding: 1), bias: nil)
+        x = try biasActivation(try modulatedConv2d(x, weight: p[3], styles: styles(1, p[2]), up: 2, padding: 1), bias: nil)
+        let images = try modulatedConv2d(x, weight: p[5], styles: try styles(2, p[4]) * (1 / Float(c).squareRoot()), demodulate: false, padding: 0)
+        #expect(GoldenFixture.difference(images, try g.tensor("images")) < 1e-4)
+
+        var regularizer = PathLengthRegularizer(decay: Float(g.params["decay"]!), mean: Float(g.params["plMean"]!))
+        let (penalty, lengths) = try regularizer.penalty(images: images, ws: ws, direction: try g.tensor("noise"))
+        #expect(GoldenFixture.difference(lengths, try g.tensor("lengths")) < 1e-4)
+        #expect(abs(regularizer.mean - (try g.tensor("newMean")).item()) < 1e-5)
+        let loss = penalty * Float(g.params["weight"]!)
+        #expect(GoldenFixture.difference(loss, try g.tensor("loss")) < 1e-4)
+        let d = try gradients(of: loss, wrt: p)
+        for (name, grad) in zip(names, d) {
+            #expect(GoldenFixture.difference(grad, try g.tensor(name + ".grad")) < 1e-3, "\(name)")
+        }
+    }
+
+    @Test func stateDictNamesFollowStyleGAN2AdaPyTorch() throws {
+        // Checked against stylegan2-ada-pytorch's Generator(z_dim=6, c_dim=0, w_dim=5,
+        // img_resolution=8, img_channels=1, mapping_kwargs={num_layers: 2},
+        // synthesis_kwargs={channel_base: 32, channel_max: 4}).state_dict().
+        let g = Self.generator()
+        let names = Set((g.namedParameters + g.namedBuffers).map(\.0))
+        var expected: Set<String> = ["mapping.fc0.weight", "mapping.fc0.bias", "mapping.fc1.weight", "mapping.fc1.bias", "mapping.w_avg",
+                                     "synthesis.b4.const", "synthesis.b4.resample_filter", "synthesis.b8.resample_filter"]
+        for layer in ["b4.conv1", "b8.conv0", "b8.conv1"] {
+            for p in ["affine.weight", "affine.bias", "weight", "noise_strength", "bias", "resample_filter", "noise_const"] {
+                expected.insert("synthesis.\(layer).\(p)")
+            }
+        }
+        for block in ["b4", "b8"] { for p in ["affine.weight", "affine.bias", "weight", "bias"] { expected.insert("synthesis.\(block).torgb.\(p)") } }
+        #expect(names == expected)
+        #expect(g.numWs == 4)
+        let shapes = Dictionary(uniqueKeysWithValues: (g.namedParameters + g.namedBuffers).map { ($0.0, $0.1.shape) })
+        #expect(shapes["synthesis.b8.conv0.weight"] == [4, 4, 3, 3])
+        #expect(shapes["synthesis.b8.conv0.noise_strength"] == [])
+        #expect(shapes["synthesis.b8.torgb.weight"] == [1, 4, 1, 1])
+
+        var rng = PhiloxRandom(seed: 3)
+        let d = StyleGAN2Discriminator(architecture: Self.architecture, rng: &rng)
+        let dNames = Set((d.namedParameters + d.namedBuffers).map(\.0))
+        let dExpected: Set<String> = [
+            "b8.resample_filter", "b8.fromrgb.weight", "b8.fromrgb.bias", "b8.fromrgb.resample_filter",
+            "b8.conv0.weight", "b8.conv0.bias", "b8.conv0.resample_filter", "b8.conv1.weight", "b8.conv1.bias",
+            "b8.conv1.resample_filter", "b8.skip.weight", "b8.skip.resample_filter",
+            "b4.conv.weight", "b4.conv.bias", "b4.conv.resample_filter", "b4.fc.weight", "b4.fc.bias", "b4.out.weight", "b4.out.bias",
+        ]
+        #expect(dNames == dExpected)
+    }
+
+    @Test func generatorAndDiscriminatorShapes() throws {
+        let g = Self.generator()
+        var rng = PhiloxRandom(seed: 4)
+        let z = Tensor(randomNormal: [4, 6], using: &rng)
+        let images = try g.forward(z, training: true, mixing: 0.9, rng: &rng)
+        #expect(images.shape == [4, 1, 8, 8])
+        #expect(try g.outputShape(for: [4, 6]) == [4, 1, 8, 8])
+        #expect(throws: TensorError.self) { try g.outputShape(for: [4, 7]) }
+        let d = StyleGAN2Discriminator(architecture: Self.architecture, rng: &rng)
+        let scores = try d.forward(images, mode: .train)
+        #expect(scores.shape == [4, 1])
+        #expect(throws: TensorError.self) { try d.outputShape(for: [6, 1, 8, 8]) }
+        // Every parameter of both networks gets a gradient from D(G(z)).
+        let all = g.namedParameters + d.namedParameters
+        let grads = try gradients(of: scores.sum(), wrt: all.map(\.1))
+        for ((name, _), grad) in zip(all, grads) where !name.hasSuffix("noise_strength") {
+            #expect(grad.scalars.contains { $0 != 0 }, "\(name)")
+        }
+    }
+
+    @Test func samplingIsAFunctionOfTheLatentAlone() throws {
+        let g = Self.generator()
+        var rng = PhiloxRandom(seed: 5)
+        let z = Tensor(randomNormal: [3, 6], using: &rng)
+        let all = try withoutGradients { try g.forward(z, mode: .sample) }
+        let one = try withoutGradients { try g.forward(try z.sliced(axis: 0, 1..<2).copy(), mode: .sample) }
+        #expect(GoldenFixture.difference(try all.sliced(axis: 0, 1..<2).copy(), one) < 1e-5)
+    }
+
+    @Test func styleMixingChangesOnlyWhenDrawn() throws {
+        let g = Self.generator()
+        var rng = PhiloxRandom(seed: 6)
+        let z = Tensor(randomNormal: [2, 6], using: &rng)
+        var r1 = PhiloxRandom(seed: 7), r2 = PhiloxRandom(seed: 7)
+        let plain = try g.ws(z, training: true, mixing: 0, rng: &r1)
+        let mixed = try g.ws(z, training: true, mixing: 1, rng: &r2)
+        // The first w always comes from z; with mixing 1 some later ones come from another latent.
+        let d = g.mapping.wDim
+        #expect(Array(plain.scalars[0..<d]) == Array(mixed.scalars[0..<d]))
+        #expect(plain.scalars != mixed.scalars)
+    }
+}
