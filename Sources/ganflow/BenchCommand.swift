@@ -40,13 +40,32 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Path of torch_reference.py (default: the project's Scripts/bench/torch_reference.py, found from the executable's or the package's location).")
     var reference: String?
 
+    @Option(help: "What GANFlow's convolutions and matrix products compute in: fp32 or bf16 (the PyTorch reference stays fp32).")
+    var precision: String = "fp32"
+
     @Flag(help: "Also time single kernels (conv, transposed conv, linear) at DCGAN sizes.")
     var kernels = false
 
     @Flag(help: "After timing, run --steps more steps with the runtime's profiler on and print where a step spends its time (per op: calls, self and inclusive ms per step, GFLOP/s of convolutions and matmuls).")
     var profile = false
 
+    func validate() throws {
+        if ComputePrecision(rawValue: precision) == nil {
+            throw ValidationError("--precision must be one of \(ComputePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
+        let precision = ComputePrecision(rawValue: self.precision)!
+        do {
+            try precision.checkAvailable()
+        } catch {
+            throw report(error)
+        }
+        try ComputePrecision.with(precision) { try runBenchmarks() }
+    }
+
+    func runBenchmarks() throws {
         Runtime.configure(threads: threads)
         if kernels { print(try runKernelBenchmark(repeats: 10)) }
         for name in model.split(separator: ",").map(String.init) {
@@ -89,7 +108,7 @@ struct BenchCommand: ParsableCommand {
 
     func line(_ b: StepBenchmark, _ times: [Double]) -> String {
         let med = median(times)
-        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), "peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
+        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "precision": "\#(precision)", "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), "peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
     }
 
     func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
