@@ -1,16 +1,7 @@
+import GANFlowTestSupport
 import NeuralNet
 import Testing
 import TensorRuntime
-
-/// Why bf16 cannot run on this CPU, or nil when it can.
-private let bf16Unavailable: String? = {
-    do {
-        try ComputePrecision.bf16.checkAvailable()
-        return nil
-    } catch {
-        return "\(error)"
-    }
-}()
 
 /// A few Adam steps of a small DCGAN (transposed convolutions, batch norm, convolutions, the
 /// fully connected first and last layers as matmuls) in bf16 against the same steps in fp32.

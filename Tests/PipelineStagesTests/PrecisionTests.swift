@@ -1,18 +1,9 @@
+import GANFlowTestSupport
 import Foundation
 import PipelineGraph
 @testable import PipelineStages
 import Testing
 import TensorRuntime
-
-/// Why bf16 cannot run on this CPU, or nil when it can.
-private let bf16Unavailable: String? = {
-    do {
-        try ComputePrecision.bf16.checkAvailable()
-        return nil
-    } catch {
-        return "\(error)"
-    }
-}()
 
 /// `"precision": "bf16"` and `--precision bf16` through pipelines and the ganflow binary.
 @Suite struct PrecisionTests {

@@ -1,16 +1,7 @@
+import GANFlowTestSupport
 import Foundation
 import Testing
 @testable import TensorRuntime
-
-/// Whether oneDNN has bf16 convolution and matmul kernels on this CPU, and why not.
-let bf16Unavailable: String? = {
-    do {
-        try ComputePrecision.bf16.checkAvailable()
-        return nil
-    } catch {
-        return "\(error)"
-    }
-}()
 
 /// bf16 compute against fp32 on the same inputs.
 ///
