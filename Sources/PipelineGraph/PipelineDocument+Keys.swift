@@ -1,3 +1,5 @@
+import TensorRuntime
+
 extension PipelineDocument {
     /// The top level of a pipeline file, declared as a stage declares its keys. The decoder, the
     /// `--set` overrides, `ganflow stages` and `ganflow schema` all read this one list, so the
@@ -14,6 +16,8 @@ extension PipelineDocument {
                   "Length of the run in steps (or give 'epochs', or --steps when running it)."),
         ConfigKey("epochs", .int(min: 1, max: integerLimit), optional: true, expected: "an integer >= 1",
                   "Length of the run in passes over the first dataset (or give 'steps')."),
+        ConfigKey("precision", .string(choices: ComputePrecision.allCases.map(\.rawValue)), default: .string("fp32"),
+                  "What convolutions and matrix products compute in: fp32, or bf16 (bfloat16 sources and weights, fp32 accumulation, weights, optimizer state and checkpoints; needs AVX512_BF16 or AMX, checked before the first step; --precision overrides it)."),
         ConfigKey("output", .path, optional: true, expected: "a directory path string",
                   "The run directory (default runs/<name>; --out overrides it)."),
         ConfigKey("checkpoint", .object([

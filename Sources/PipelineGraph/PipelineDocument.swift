@@ -1,4 +1,5 @@
 import Foundation
+import TensorRuntime
 
 /// The top level of a pipeline file, decoded and checked, stages still as raw JSON.
 public struct PipelineDocument: Sendable {
@@ -17,6 +18,8 @@ public struct PipelineDocument: Sendable {
     public var steps: Int?
     public var epochs: Int?
     public var output: String?
+    /// What convolutions and matrix products compute in (the runner sets it around each stage).
+    public var precision: ComputePrecision = .fp32
     public var stageOrder: [String]
     public var stages: [String: JSONValue]
     public var schedule: [Phase]
@@ -133,6 +136,7 @@ public struct PipelineDocument: Sendable {
         return PipelineDocument(
             file: file, name: string(values["name"]) ?? "", seed: UInt64(int(values["seed"]) ?? 0),
             steps: int(values["steps"]), epochs: int(values["epochs"]), output: string(values["output"]),
+            precision: string(values["precision"]).flatMap(ComputePrecision.init(rawValue:)) ?? .fp32,
             stageOrder: stages.map(\.0), stages: Dictionary(stages, uniquingKeysWith: { first, _ in first }),
             schedule: schedule, checkpointEvery: int(checkpoint?["every"])!, checkpointKeep: int(checkpoint?["keep"])!,
             logEvery: int(log?["every"])!, distributed: distributed, json: json, locations: locations)

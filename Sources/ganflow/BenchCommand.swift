@@ -40,14 +40,42 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Path of torch_reference.py (default: the project's Scripts/bench/torch_reference.py, found from the executable's or the package's location).")
     var reference: String?
 
+    @Option(help: "What GANFlow's convolutions and matrix products compute in: fp32 or bf16 (the PyTorch reference stays fp32).")
+    var precision: String = "fp32"
+
+    @Flag(help: "First measure this machine's fp32 FMA peak on --threads threads (a vectorised Swift loop) and print it; each model's line then gives its GFLOP/s as a share of it.")
+    var peak = false
+
     @Flag(help: "Also time single kernels (conv, transposed conv, linear) at DCGAN sizes.")
     var kernels = false
 
     @Flag(help: "After timing, run --steps more steps with the runtime's profiler on and print where a step spends its time (per op: calls, self and inclusive ms per step, GFLOP/s of convolutions and matmuls).")
     var profile = false
 
+    func validate() throws {
+        if ComputePrecision(rawValue: precision) == nil {
+            throw ValidationError("--precision must be one of \(ComputePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
+        let precision = ComputePrecision(rawValue: self.precision)!
+        do {
+            try precision.checkAvailable()
+        } catch {
+            throw report(error)
+        }
+        try ComputePrecision.with(precision) { try runBenchmarks() }
+    }
+
+    func runBenchmarks() throws {
         Runtime.configure(threads: threads)
+        var peakGFLOPs: Double?
+        if peak {
+            let gflops = measurePeakGFLOPs(threads: threads)
+            peakGFLOPs = gflops
+            print(#"{"peak_gflop_per_s": \#(fmt(gflops)), "threads": \#(threads), "loop": "SIMD8<Float> fused multiply-add, 12 chains per thread"}"#)
+        }
         if kernels { print(try runKernelBenchmark(repeats: 10)) }
         for name in model.split(separator: ",").map(String.init) {
             var bench = try makeStepBenchmark(model: name, batch: batch)
@@ -55,7 +83,7 @@ struct BenchCommand: ParsableCommand {
             for round in 0..<(torch == nil ? 1 : rounds) {
                 let times = try bench.time(steps: steps, warmup: round == 0 ? warmup : 1)
                 ours.append(median(times))
-                print(line(bench, times))
+                print(line(bench, times, peak: peakGFLOPs))
                 if let torch {
                     let out = try runReference(torch, model: name)
                     print(out)
@@ -87,9 +115,10 @@ struct BenchCommand: ParsableCommand {
         return header + "\n" + Profiler.report(steps: steps)
     }
 
-    func line(_ b: any TrainingStepBenchmark, _ times: [Double]) -> String {
+    /// One model's timing; with `peak` (GFLOP/s), also its share of it.
+    func line(_ b: any TrainingStepBenchmark, _ times: [Double], peak peakGFLOPs: Double?) -> String {
         let med = median(times)
-        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), "peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
+        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "precision": "\#(precision)", "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), \#(peakGFLOPs.map { #""share_of_peak": \#(String(format: "%.3f", b.gflopPerStep / med / $0)), "# } ?? "")"peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
     }
 
     func fmt(_ x: Double) -> String { String(format: "%.2f", x) }

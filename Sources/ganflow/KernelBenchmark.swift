@@ -1,3 +1,4 @@
+import Dispatch
 import TensorRuntime
 
 /// Times the oneDNN-backed kernels at DCGAN-32 sizes (batch 64) and reports one line per op and
@@ -97,4 +98,44 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
         lines.append("  \(type.rawValue) sources and weights: convolution \(found.convolution ?? none), matmul \(found.matmul ?? none)")
     }
     return lines.joined(separator: "\n")
+}
+
+/// The fp32 multiply-add peak of this machine on `threads` threads, in GFLOP/s: each thread
+/// runs twelve independent chains of SIMD8<Float> fused multiply-adds (enough to cover the FMA
+/// latency on two pipes) from registers, and the best of `repeats` timings counts.
+///
+/// The build targets AVX2 + FMA (`-target-cpu haswell`), so each FMA is 256 bits wide: on Zen 4,
+/// whose AVX-512 units are 256 bits wide, that is the full peak; on an Intel CPU with two
+/// 512-bit FMA units it is half of it.
+func measurePeakGFLOPs(threads: Int, iterations: Int = 20_000_000, repeats: Int = 3) -> Double {
+    let flopsPerIteration = 12 * 8 * 2
+    let sink = Locked<Float>(0)
+    var best = 0.0
+    for _ in 0..<max(1, repeats) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let total = fmaChains(iterations: iterations, seed: Float(t + 1))
+            sink.withLock { $0 += total }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        best = max(best, Double(threads * iterations * flopsPerIteration) / seconds / 1e9)
+    }
+    // The sum is read so that the loops cannot be dropped.
+    return sink.withLock { $0 }.isNaN ? .nan : best
+}
+
+/// Twelve chains of `iterations` FMAs each on SIMD8<Float>; returns the sum of every lane.
+@inline(never)
+private func fmaChains(iterations: Int, seed: Float) -> Float {
+    let a = SIMD8<Float>(repeating: 0.999_999), b = SIMD8<Float>(repeating: 1e-7 * seed)
+    var c0 = SIMD8<Float>(repeating: 0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0
+    var c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0
+    for _ in 0..<iterations {
+        c0 = c0.addingProduct(a, b); c1 = c1.addingProduct(a, b); c2 = c2.addingProduct(a, b)
+        c3 = c3.addingProduct(a, b); c4 = c4.addingProduct(a, b); c5 = c5.addingProduct(a, b)
+        c6 = c6.addingProduct(a, b); c7 = c7.addingProduct(a, b); c8 = c8.addingProduct(a, b)
+        c9 = c9.addingProduct(a, b); c10 = c10.addingProduct(a, b); c11 = c11.addingProduct(a, b)
+    }
+    let sum = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
+    return sum.sum()
 }

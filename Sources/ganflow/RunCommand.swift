@@ -48,6 +48,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Kernel threads (OpenMP); default GANFLOW_THREADS, OMP_NUM_THREADS or the core count.")
     var threads: Int?
 
+    @Option(help: "What convolutions and matrix products compute in: fp32, or bf16 where the CPU has AVX512_BF16 or AMX (default: the pipeline's \"precision\", else fp32).")
+    var precision: String?
+
     @Flag(inversion: .prefixedNo, help: "Write every logged scalar to a TensorBoard event file in the run directory.")
     var tensorboard = true
 
@@ -61,6 +64,9 @@ struct RunCommand: ParsableCommand {
         _ = try parseTimeLimit(timeLimit)
         for item in initFrom where item.split(separator: "=", maxSplits: 1).count != 2 {
             throw ValidationError("--init-from expects stageId=file.safetensors, got '\(item)'")
+        }
+        if let precision, ComputePrecision(rawValue: precision) == nil {
+            throw ValidationError("--precision must be one of \(ComputePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if SchedulerKind(rawValue: scheduler) == nil {
             throw ValidationError("--scheduler must be one of \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -84,7 +90,9 @@ struct RunCommand: ParsableCommand {
         do {
             var overrides = assignments
             if let seed { overrides.append("seed=\(seed)") }
+            if let precision { overrides.append("precision=\(precision)") }
             let doc = try PipelineDocument.load(file: file, overrides: overrides, lengthGiven: steps != nil)
+            try doc.precision.checkAvailable()
             let dir = out ?? doc.output ?? "runs/\(doc.name)"
             let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir, communicator: comm)
             try initialize(pipeline)

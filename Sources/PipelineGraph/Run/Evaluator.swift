@@ -120,10 +120,12 @@ public final class Evaluator: @unchecked Sendable {
     /// Evaluates one stage in its mode's grad mode, naming the stage in any error.
     private func call(_ node: Pipeline.Node, _ evaluation: Evaluation) throws -> [String: PortValue] {
         do {
-            // Grad mode is per thread, and Dispatch may run this stage on any thread.
+            // Grad mode and precision are per thread, and Dispatch may run this stage on any thread.
             return try Profiler.withLane(type(of: node.stage).lane.rawValue) {
                 try Profiler.measure("\(node.id) (\(node.config.typeName))", category: .stage) {
-                    try GradMode.with(enabled: evaluation.mode == .train) { try node.stage.evaluate(evaluation) }
+                    try GradMode.with(enabled: evaluation.mode == .train) {
+                        try ComputePrecision.with(pipeline.document.precision) { try node.stage.evaluate(evaluation) }
+                    }
                 }
             }
         } catch let p as StageProblem {

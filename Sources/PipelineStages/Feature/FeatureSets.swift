@@ -88,7 +88,13 @@ final class FeatureSets: @unchecked Sendable {
                    "real": .tensor([referenceCount, dim]), "realLogits": .tensor([referenceCount, classes])]
     }
 
+    /// Always in fp32, whatever the run's precision: metrics measure fp32 and bf16 runs alike
+    /// (and as `ganflow score` does).
     func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
+        try ComputePrecision.with(.fp32) { try evaluateInFP32(e) }
+    }
+
+    private func evaluateInFP32(_ e: Evaluation) throws -> [String: PortValue] {
         var out: [String: PortValue] = [:]
         if e.outputs.contains("real") || e.outputs.contains("realLogits") {
             let (features, logits) = try realFeatures()

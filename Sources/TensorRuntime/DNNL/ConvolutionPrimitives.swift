@@ -46,20 +46,27 @@ struct ConvGeometry: Hashable, Sendable {
 }
 
 /// oneDNN primitives for the three convolution kernels, created on first use and cached.
+///
+/// Each computes in the calling thread's `ComputePrecision`: in bf16 the operands a kernel reads
+/// are bf16 in the layouts it chose (rounded as they are reordered there), and the one it writes
+/// is f32.
 enum ConvolutionPrimitives {
     /// y = conv(x, w) (+ b).
     static func forward(_ g: ConvGeometry, bias: Bool) throws -> DNNLPrimitive {
-        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0],
+        let precision = ComputePrecision.current
+        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0], precision: precision,
                                detail: g.detail + (bias ? " bias" : ""))
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
-            let pd = try forwardDescriptor(g, bias: bias)
-            var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
-                (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.input), false),
-                (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
-                (DNNL_ARG_DST, try DNNLContext.plainDesc(g.output), true),
-            ]
-            if bias { args.append((DNNL_ARG_BIAS, try DNNLContext.plainDesc([g.weight[0]]), false)) }
-            return try DNNLPrimitive(descriptor: pd, arguments: args)
+            try precision.primitive { precision in
+                let pd = try forwardDescriptor(g, bias: bias, precision: precision)
+                var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
+                    (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.input), false),
+                    (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
+                    (DNNL_ARG_DST, try DNNLContext.plainDesc(g.output), true),
+                ]
+                if bias { args.append((DNNL_ARG_BIAS, try DNNLContext.plainDesc([g.weight[0]]), false)) }
+                return try DNNLPrimitive(descriptor: pd, arguments: args)
+            }
         }
     }
 
@@ -95,28 +102,36 @@ enum ConvolutionPrimitives {
             _ parameters: (strides: [Int64], dilates: [Int64], left: [Int64], right: [Int64])
         ) -> dnnl_status_t
     ) throws -> DNNLPrimitive {
-        let key = PrimitiveKey(kind: kind, values: g.keyValues, detail: g.detail)
+        let precision = ComputePrecision.current
+        let key = PrimitiveKey(kind: kind, values: g.keyValues, precision: precision, detail: g.detail)
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
-            let hint = try forwardDescriptor(g, bias: false)
-            defer { dnnl_primitive_desc_destroy(hint) }
-            var input = try DNNLContext.anyDesc(g.input)
-            var weight = try DNNLContext.anyDesc(g.weight)
-            var output = try DNNLContext.anyDesc(g.output)
-            var desc = dnnl_convolution_desc_t()
-            try DNNLContext.check(initialize(&desc, &input, &weight, &output, g.dnnlParameters),
-                                  "convolution_backward_\(what)_desc_init(\(g.detail))")
-            let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)")
-            return try DNNLPrimitive(descriptor: pd, arguments: arguments.map { argument, role, written in
-                (argument, try DNNLContext.plainDesc(g.dims(role)), written)
-            })
+            try precision.primitive { precision in
+                let hint = try forwardDescriptor(g, bias: false, precision: precision)
+                defer { dnnl_primitive_desc_destroy(hint) }
+                // The kernel reads its sources in `precision` and writes its result in f32.
+                func desc(_ role: ConvRole) throws -> dnnl_memory_desc_t {
+                    let written = arguments.contains { $0.1 == role && $0.2 }
+                    return try DNNLContext.anyDesc(g.dims(role), type: written ? dnnl_f32 : precision.sourceType)
+                }
+                var input = try desc(.input)
+                var weight = try desc(.weight)
+                var output = try desc(.output)
+                var desc = dnnl_convolution_desc_t()
+                try DNNLContext.check(initialize(&desc, &input, &weight, &output, g.dnnlParameters),
+                                      "convolution_backward_\(what)_desc_init(\(g.detail))")
+                let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)")
+                return try DNNLPrimitive(descriptor: pd, arguments: arguments.map { argument, role, written in
+                    (argument, try DNNLContext.plainDesc(g.dims(role)), written)
+                })
+            }
         }
     }
 
-    /// A forward-training descriptor with every layout left to oneDNN; also the hint that the
-    /// backward descriptors need.
-    static func forwardDescriptor(_ g: ConvGeometry, bias: Bool) throws -> dnnl_primitive_desc_t {
-        var src = try DNNLContext.anyDesc(g.input)
-        var weights = try DNNLContext.anyDesc(g.weight)
+    /// A forward-training descriptor with every layout left to oneDNN, sources and weights in
+    /// `precision` and the result (and bias) in f32; also the hint that the backward descriptors need.
+    static func forwardDescriptor(_ g: ConvGeometry, bias: Bool, precision: ComputePrecision = .fp32) throws -> dnnl_primitive_desc_t {
+        var src = try DNNLContext.anyDesc(g.input, type: precision.sourceType)
+        var weights = try DNNLContext.anyDesc(g.weight, type: precision.sourceType)
         var dst = try DNNLContext.anyDesc(g.output)
         var biasDesc = try DNNLContext.anyDesc([g.weight[0]])
         let p = g.dnnlParameters

@@ -42,21 +42,21 @@ enum DNNLContext {
         }
     }
 
-    /// A plain row-major (or explicitly strided) f32 memory descriptor.
-    static func plainDesc(_ dims: [Int], strides: [Int]? = nil) throws -> dnnl_memory_desc_t {
+    /// A plain row-major (or explicitly strided) memory descriptor, f32 unless `type` says.
+    static func plainDesc(_ dims: [Int], strides: [Int]? = nil, type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims.map(Int64.init)
         let s = (strides ?? Tensor.contiguousStrides(dims)).map(Int64.init)
-        try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, dnnl_f32, s),
+        try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, type, s),
                   "memory_desc_init_by_strides(\(describe(dims)))")
         return md
     }
 
-    /// An f32 descriptor whose layout the primitive chooses (`format_tag_any`).
-    static func anyDesc(_ dims: [Int]) throws -> dnnl_memory_desc_t {
+    /// A descriptor (f32 unless `type` says) whose layout the primitive chooses (`format_tag_any`).
+    static func anyDesc(_ dims: [Int], type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims.map(Int64.init)
-        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), d, dnnl_f32, dnnl_format_tag_any),
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), d, type, dnnl_format_tag_any),
                   "memory_desc_init_by_tag(\(describe(dims)), any)")
         return md
     }

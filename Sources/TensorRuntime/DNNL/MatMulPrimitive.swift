@@ -36,31 +36,38 @@ struct MatMulGeometry: Hashable, Sendable {
 }
 
 enum MatMulPrimitives {
-    /// The matmul primitive for `g`.
+    /// The matmul primitive for `g`, in the calling thread's `ComputePrecision` (in bf16, A and
+    /// B are read as bf16 copies and C is written in f32).
     ///
     /// Unlike convolution, oneDNN's GEMM reads plain and transposed (strided) operands directly,
     /// and letting it choose layouts made it ask for an untransposed weight copy on every call
     /// (a reorder as slow as the product itself for `linear`). So the plain layouts are tried
     /// first, and `format_tag_any` with reorders only if they would get a `ref:` kernel.
     static func matmul(_ g: MatMulGeometry) throws -> DNNLPrimitive {
-        let key = PrimitiveKey(kind: .matmul, values: g.keyValues, detail: g.detail)
+        let precision = ComputePrecision.current
+        let key = PrimitiveKey(kind: .matmul, values: g.keyValues, precision: precision, detail: g.detail)
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
-            let a = try DNNLContext.plainDesc(g.a.dims, strides: g.a.strides)
-            let b = try DNNLContext.plainDesc(g.b.dims, strides: g.b.strides)
-            let c = try DNNLContext.plainDesc(g.c)
-            let bias = try DNNLContext.plainDesc(g.biasDims)
-            var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
-                (DNNL_ARG_SRC, a, false), (DNNL_ARG_WEIGHTS, b, false), (DNNL_ARG_DST, c, true),
-            ]
-            if g.bias { args.append((DNNL_ARG_BIAS, bias, false)) }
-            let plain = try descriptor(g, a, b, c, bias)
-            if !DNNLPrimitive.implementationName(plain).hasPrefix("ref:") {
-                return try DNNLPrimitive(descriptor: plain, arguments: args)
+            try precision.primitive { precision in
+                let a = try DNNLContext.plainDesc(g.a.dims, strides: g.a.strides)
+                let b = try DNNLContext.plainDesc(g.b.dims, strides: g.b.strides)
+                let c = try DNNLContext.plainDesc(g.c)
+                let bias = try DNNLContext.plainDesc(g.biasDims)
+                var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
+                    (DNNL_ARG_SRC, a, false), (DNNL_ARG_WEIGHTS, b, false), (DNNL_ARG_DST, c, true),
+                ]
+                if g.bias { args.append((DNNL_ARG_BIAS, bias, false)) }
+                let type = precision.sourceType
+                let plain = try descriptor(g, try DNNLContext.plainDesc(g.a.dims, strides: g.a.strides, type: type),
+                                           try DNNLContext.plainDesc(g.b.dims, strides: g.b.strides, type: type), c, bias)
+                if !DNNLPrimitive.implementationName(plain).hasPrefix("ref:") {
+                    return try DNNLPrimitive(descriptor: plain, arguments: args)
+                }
+                dnnl_primitive_desc_destroy(plain)
+                let chosen = try descriptor(
+                    g, try DNNLContext.anyDesc(g.a.dims, type: type), try DNNLContext.anyDesc(g.b.dims, type: type),
+                    try DNNLContext.anyDesc(g.c), bias)
+                return try DNNLPrimitive(descriptor: chosen, arguments: args)
             }
-            dnnl_primitive_desc_destroy(plain)
-            let chosen = try descriptor(
-                g, try DNNLContext.anyDesc(g.a.dims), try DNNLContext.anyDesc(g.b.dims), try DNNLContext.anyDesc(g.c), bias)
-            return try DNNLPrimitive(descriptor: chosen, arguments: args)
         }
     }
 

@@ -8,21 +8,34 @@ enum PrimitiveKind: String, Hashable, Sendable {
     case eltwise = "eltwise"
 }
 
-/// Identifies a primitive: its kind and every number that shapes it (dimensions, strides,
-/// padding, dilation, transposes, whether a bias is fused).
+/// Identifies a primitive: its kind, every number that shapes it (dimensions, strides,
+/// padding, dilation, transposes, whether a bias is fused) and the precision it computes in.
 struct PrimitiveKey: Hashable, Sendable, CustomStringConvertible {
     let kind: PrimitiveKind
     let values: [Int]
+    /// The precision asked for (a bf16 key may hold an fp32 primitive where oneDNN has no bf16
+    /// kernel for the shape).
+    var precision: ComputePrecision = .fp32
     /// Human-readable parameters for diagnostics; not part of the identity.
     let detail: String
 
-    static func == (a: PrimitiveKey, b: PrimitiveKey) -> Bool { a.kind == b.kind && a.values == b.values }
+    init(kind: PrimitiveKind, values: [Int], precision: ComputePrecision = .fp32, detail: String) {
+        self.kind = kind
+        self.values = values
+        self.precision = precision
+        self.detail = detail
+    }
+
+    static func == (a: PrimitiveKey, b: PrimitiveKey) -> Bool {
+        a.kind == b.kind && a.values == b.values && a.precision == b.precision
+    }
     func hash(into h: inout Hasher) {
         h.combine(kind)
         h.combine(values)
+        h.combine(precision)
     }
 
-    var description: String { "\(kind.rawValue) \(detail)" }
+    var description: String { "\(kind.rawValue) \(detail)" + (precision == .fp32 ? "" : " [\(precision.rawValue)]") }
 }
 
 /// Primitives created so far, one per key, shared by all threads.
@@ -41,7 +54,7 @@ final class PrimitiveCache: Sendable {
         // it), so the count is part of the key and applied before creating and executing.
         Runtime.applyToCurrentThread()
         let count = threads ?? Runtime.threads
-        let key = PrimitiveKey(kind: key.kind, values: key.values + [count], detail: key.detail)
+        let key = PrimitiveKey(kind: key.kind, values: key.values + [count], precision: key.precision, detail: key.detail)
         if let hit = entries.withLock({ $0[key] }) { return hit }
         // The primitive records the thread count it was created with and runs with it.
         let made = try Runtime.withOpenMPThreads(count) { try create() }
