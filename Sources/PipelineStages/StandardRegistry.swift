@@ -4,6 +4,7 @@ extension StageRegistry {
     /// Every stage type GANFlow ships. Adding a stage adds one line here.
     public static let standard = StageRegistry([
         NormalNoiseStage.self,
+        ClassLabelsStage.self,
         DCGANGeneratorStage.self,
         DCGANDiscriminatorStage.self,
         AdversarialLossStage<NonSaturatingLoss>.self,
