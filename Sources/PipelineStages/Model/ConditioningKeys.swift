@@ -74,7 +74,8 @@ extension ModelKeys {
                 throw StageProblem(key: "labels", "input '\(input)' has no class labels; add \"\(input)\": \"<stage>.labels\" to 'labels'")
             }
         }
-        for (input, (port, wire)) in wires {
+        for (input, _) in ports {
+            guard let (port, wire) = wires[input] else { continue }
             let batch = inputs[input]?.shape?.first
             guard let labels = inputs[port]?.shape, labels.count == 1, batch == nil || labels[0] == batch else {
                 throw StageProblem(key: port, "expected class labels [\(batch.map(String.init) ?? "N")] for input '\(input)', found \(inputs[port].map { "\($0)" } ?? "nothing")")

@@ -1,0 +1,92 @@
+import Foundation
+import NeuralNet
+import PipelineGraph
+import PipelineStages
+import Testing
+import TensorRuntime
+
+/// Class-conditional generators and discriminators as stages: label wiring and its validation,
+/// a few training steps, the class-aware outputs and metrics.
+@Suite struct ConditionalGANTests {
+    static let images = fixture("idx/t10k-256-images-idx3-ubyte.gz"), labels = fixture("idx/t10k-256-labels-idx1-ubyte.gz")
+    static let data = #""data": { "type": "dataset.idx", "images": "\#(images)", "labels": "\#(labels)", "batch": 8, "size": 16, "fit": "resize" }"#
+    static let noise = #""z": { "type": "noise.normal", "dim": 8, "batch": 8 }, "y": { "type": "noise.classes", "classes": 10, "batch": 8 }"#
+
+    @Test func labelWiringProblemsNameTheirPath() {
+        let g = #""type": "generator.dcgan", "input": "z.samples", "resolution": 16, "width": 4"#
+        let d = #""type": "discriminator.dcgan", "width": 4, "inputs": { "real": "data.images", "fake": "G0.images" }"#
+        let found = problems(stages: Self.data + ", " + Self.noise + #"""
+            , "y32": { "type": "noise.classes", "classes": 10, "batch": 32 }
+            , "yBad": { "type": "noise.classes", "classes": 10, "fixed": [1, 11] }
+            , "G0": { \#(g), "labels": "y.labels", "conditioning": "cbn", "classes": 10 }
+            , "G1": { \#(g), "conditioning": "cbn" }
+            , "G2": { \#(g), "labels": "y.labels", "conditioning": "cbn", "classes": 12 }
+            , "G3": { \#(g), "labels": "y.labels" }
+            , "G4": { \#(g), "labels": "y.labels", "conditioning": "cbn", "classes": 10, "norm": "spectral" }
+            , "G5": { \#(g), "labels": "y32.labels", "conditioning": "concat", "classes": 10 }
+            , "G6": { \#(g), "conditioning": "concat", "classes": 10 }
+            , "D1": { \#(d), "labels": { "real": "data.labels" }, "conditioning": "projection", "classes": 10 }
+            , "D2": { \#(d), "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "projection", "classes": 8 }
+            , "D3": { \#(d), "labels": { "real": "data.labels", "fake": "y.labels", "rael": "y.labels" }, "conditioning": "ac", "classes": 10 }
+            , "D4": { \#(d), "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "cbn", "classes": 10 }
+            , "grid": { "type": "sink.classgrid", "images": "G0.images", "labels": "y.labels", "classes": 9 }
+            """#)
+        #expect(found.sorted() == [
+            "$.stages.D1.labels: input 'fake' has no class labels; add \"fake\": \"<stage>.labels\" to 'labels'",
+            "$.stages.D2.labels.real: 'data.labels' gives labels of 10 classes, but 'classes' is 8",
+            "$.stages.D3.labels.rael: no input 'rael' to label (did you mean 'real'?)",
+            "$.stages.D4.conditioning: 'cbn' is not one of none, concat, projection, ac",
+            "$.stages.G1.classes: conditioning 'cbn' needs the number of classes",
+            "$.stages.G2.labels: 'y.labels' gives labels of 10 classes, but 'classes' is 12",
+            "$.stages.G3.labels: labels are wired but 'conditioning' is none; set conditioning to one of concat, cbn",
+            "$.stages.G4.conditioning: conditioning 'cbn' conditions the batch norms: it needs norm 'batch', found 'spectral'",
+            "$.stages.G5.labels: expected class labels [8] for input 'input', found tensor [32]",
+            "$.stages.G6.labels: conditioning 'concat' needs class labels: wire 'labels' to a noise.classes stage's 'labels'",
+            "$.stages.grid.labels: 'y.labels' gives labels of 10 classes, but 'classes' is 9",
+            "$.stages.yBad.fixed: class 11 is not one of 0...9 ('classes' is 10)",
+        ])
+    }
+
+    /// The DCGAN pair conditioned every way trains a few steps; the outputs have their shapes, and
+    /// the ac head's class logits feed a cross-entropy.
+    @Test(arguments: [("cbn", "projection"), ("concat", "ac"), ("concat", "concat")])
+    func dcganTrains(generator: String, discriminator: String) throws {
+        var stages = Self.data + ", " + Self.noise + #"""
+            , "G": { "type": "generator.dcgan", "input": "z.samples", "labels": "y.labels", "conditioning": "\#(generator)", "classes": 10, "resolution": 16, "width": 4 }
+            , "D": { "type": "discriminator.dcgan", "inputs": { "real": "data.images", "fake": "G.images" }, "width": 4,
+                     "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "\#(discriminator)", "classes": 10 }
+            , "adv": { "type": "loss.hinge", "real": "D.real", "fake": "D.fake" }
+            , "optG": { "type": "optimizer.adam", "minimize": "adv.generator", "parameters": "G" }
+            """#
+        if discriminator == "ac" {
+            stages += #"""
+                , "ce": { "type": "loss.crossentropy", "logits": "D.realClasses", "labels": "data.labels" }
+                , "lossD": { "type": "loss.sum", "inputs": { "adv": "adv.discriminator", "ce": "ce.loss" }, "weights": { "ce": 0.5 } }
+                , "optD": { "type": "optimizer.adam", "minimize": "lossD.loss", "parameters": "D" }
+                """#
+        } else {
+            stages += #", "optD": { "type": "optimizer.adam", "minimize": "adv.discriminator", "parameters": "D" }"#
+        }
+        let dir = temporaryDirectory("conditional-\(generator)-\(discriminator)")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try pipeline(stages: stages, steps: 2)
+        #expect(p.nodes["G"]!.stage.outputs["images"] == .tensor([8, 1, 16, 16]))
+        let dOut = p.nodes["D"]!.stage.outputs
+        #expect(dOut["real"] == .tensor([8]))
+        #expect(dOut["fakeClasses"] == (discriminator == "ac" ? .tensor([8, 10]) : nil))
+        let g = stage(p, "G", as: DCGANGeneratorStage.self)
+        #expect(g.classCount == 10)
+        let before = g.parameters.map { $0.1.scalars }
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        _ = try Runner(pipeline: p, options: options).run()
+        #expect(zip(before, g.parameters.map { $0.1.scalars }).contains { $0 != $1 })
+        // Samples of a class differ from those of another class for the same latents.
+        var rng = PhiloxRandom(seed: 9)
+        let z = Tensor(randomNormal: [8, 8], using: &rng)
+        let a = try g.generate(z, labels: Tensor(repeating: 1, shape: [8]), movingAverage: false)
+        let b = try g.generate(z, labels: Tensor(repeating: 7, shape: [8]), movingAverage: false)
+        #expect(a.scalars != b.scalars)
+        #expect(throws: TensorError.self) { _ = try g.generate(z) }
+    }
+}
