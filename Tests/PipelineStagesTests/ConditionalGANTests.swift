@@ -90,3 +90,65 @@ import TensorRuntime
         #expect(throws: TensorError.self) { _ = try g.generate(z) }
     }
 }
+
+/// The conditional pipelines shipped in pipelines/: two steps on the fixtures, then what users do
+/// with the run: resume it, sample classes, export the weights.
+@Suite struct ConditionalPipelineTests {
+    static let files: [(name: String, losses: [String])] = [
+        ("cdcgan-fashion", ["loss.discriminator", "loss.generator"]),
+        ("acgan-fashion", ["lossD.loss", "lossG.loss", "classReal.loss"]),
+        ("cgan-mlp-fashion", ["loss.discriminator", "loss.generator"]),
+    ]
+
+    @Test(arguments: files.map(\.name))
+    func trainsResumesSamplesAndExports(_ name: String) throws {
+        let losses = Self.files.first { $0.name == name }!.losses
+        let labels = fixture("idx/t10k-256-labels-idx1-ubyte.gz")
+        var overrides = ["data.labels=\(labels)", "y.batch=8"]
+        let text = try String(contentsOfFile: PipelineFileTests.path(name), encoding: .utf8)
+        if text.contains("metric.consistency") { overrides += ["consistency.every=1", "intrafid.every=1"] }
+        let (dir, summary) = try PipelineFileTests.runOnFixtures(name, steps: 2, overrides: overrides, losses: losses)
+        if text.contains("metric.consistency") {
+            #expect(summary.finalScalars["consistency.accuracy"].map { (0...1).contains($0) } == true)
+            #expect(summary.finalScalars["intrafid.distance"]?.isFinite == true)
+        }
+        #expect(FileManager.default.fileExists(atPath: dir + "/classgrid/step-00000002.png"))
+
+        // Resume for one more step from the checkpoint of step 2.
+        let idx = fixture("idx/t10k-256")
+        let doc = try PipelineDocument.load(file: PipelineFileTests.path(name), overrides: overrides + [
+            "data.batch=8", "z.batch=8", "data.images=\(idx)-images-idx3-ubyte.gz",
+        ] + (text.contains("features.classifier")
+            ? ["features.count=16", "test.images=\(idx)-images-idx3-ubyte.gz", "test.labels=\(idx)-labels-idx1-ubyte.gz"] : []))
+        let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.resume = true
+        options.stepsOverride = 3
+        let runner = Runner(pipeline: p, options: options)
+        #expect(try runner.run().lastStep == 3)
+        #expect(runner.resumedFrom != nil)
+
+        let run = try TrainedRun(dir)
+        let (_, g) = try run.generator(nil)
+        #expect(g.classCount == 10)
+        let sampler = try GeneratorSampler(g, movingAverage: false)
+        let grid = try sampler.classGrid(classes: [0, 3, 7], columns: 4, seed: 1)
+        #expect(grid.shape.first == 12)
+        var batches: [(Int, Int, Int)] = []
+        try sampler.classBatches(classes: [2, 9], count: 5, seed: 1) { c, first, images in batches.append((c, first, images.shape[0])) }
+        for c in [2, 9] {
+            let mine = batches.filter { $0.0 == c }
+            #expect(mine.map(\.2).reduce(0, +) == 5)
+            #expect(mine.map(\.1) == Array(mine.map(\.2).reduce(into: [0]) { $0.append($0.last! + $1) }.dropLast()))
+        }
+        #expect(try sampler.samples(count: 3, seed: 1).shape.first == 3)
+        #expect { try sampler.checkClasses([10]) } throws: {
+            ($0 as? StageProblem)?.message == "class 10 is not one of the generator's classes 0...9"
+        }
+        #expect(try run.stateDict(stage: "G", ema: false).names.contains { $0.hasSuffix("gain.weight") || $0.hasSuffix("embed.weight") })
+        #expect { _ = try GeneratorONNXExport.export(g, ema: false, name: "G") } throws: {
+            ($0 as? StageProblem)?.message == "this generator is class-conditional (10 classes); ONNX export takes only 'z' and cannot carry the class yet: export its weights with --format safetensors"
+        }
+    }
+}
