@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import NeuralNet
 import PipelineGraph
 import PipelineStages
@@ -150,5 +151,32 @@ import TensorRuntime
         #expect { _ = try GeneratorONNXExport.export(g, ema: false, name: "G") } throws: {
             ($0 as? StageProblem)?.message == "this generator is class-conditional (10 classes); ONNX export takes only 'z' and cannot carry the class yet: export its weights with --format safetensors"
         }
+    }
+}
+
+/// `ganflow sample --class` and `--classes` as a user types them, on a 1-step run of the
+/// conditional MLP GAN.
+@Suite struct ClassSamplingCommandLineTests {
+    @Test func classesAreSampledAndBadClassesRefused() throws {
+        let root = TestDirectories.make("cli-classes"), run = root + "/cgan"
+        let idx = fixture("idx/t10k-256")
+        let (trained, log) = try execute(ganflowExecutable, [
+            "run", repositoryRoot + "/pipelines/cgan-mlp-fashion.json", "--steps", "1", "--out", run, "--threads", "1", "--no-tensorboard",
+            "--set", "data.images=\(idx)-images-idx3-ubyte.gz", "--set", "data.labels=\(idx)-labels-idx1-ubyte.gz",
+            "--set", "data.batch=8", "--set", "z.batch=8", "--set", "y.batch=8",
+        ])
+        #expect(trained == 0, "\(log)")
+        let (one, oneOut) = try execute(ganflowExecutable, ["sample", run, "--class", "3", "--count", "5", "--out", root + "/three"])
+        #expect(one == 0 && oneOut == "wrote 5 samples of class 3 from stage 'G' at step 1 to \(root)/three\n", "\(oneOut)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/three").sorted() == (0..<5).map { String(format: "sample-%05d.png", $0) })
+        let (some, _) = try execute(ganflowExecutable, ["sample", run, "--classes", "0,9", "--count", "2", "--out", root + "/some"])
+        #expect(some == 0)
+        #expect(FileManager.default.fileExists(atPath: root + "/some/class-9/sample-00001.png"))
+        let (grid, gridOut) = try execute(ganflowExecutable, ["sample", run, "--classes", "0,1,2", "--count", "4", "--grid", "--out", root + "/grid"])
+        #expect(grid == 0 && gridOut.hasPrefix("wrote a class grid (rows: classes 0,1,2; 4 latents)"), "\(gridOut)")
+        let (bad, badOut) = try execute(ganflowExecutable, ["sample", run, "--class", "12", "--out", root + "/bad"])
+        #expect(bad == 1 && badOut.hasSuffix("stage 'G': class 12 is not one of the generator's classes 0...9\n"), "\(badOut)")
+        let (parse, parseOut) = try execute(ganflowExecutable, ["sample", run, "--classes", "1,x", "--out", root + "/bad"])
+        #expect(parse != 0 && parseOut.contains("--classes must be class numbers separated by commas, such as 0,3,7; found '1,x'"), "\(parseOut)")
     }
 }
