@@ -81,7 +81,7 @@ public struct PipelineBuilder {
                 case (.wire, .string(let s)?):
                     inputs[key.name] = Wire(parsing: s)!
                 case (.wireMap, .object(let e)?):
-                    for (name, v) in e { if case .string(let s) = v { inputs[name] = Wire(parsing: s)! } }
+                    for (name, v) in e { if case .string(let s) = v { inputs[key.port(name)] = Wire(parsing: s)! } }
                 case (.stageRef, .string(let s)?):
                     refs.append(s)
                 default: break
@@ -261,6 +261,10 @@ public struct PipelineBuilder {
     func keyPath(_ config: StageConfig, _ key: String?) -> JSONPath {
         guard let key else { return config.path }
         if config.values[key] != nil { return config.path / key }
+        // A port of a prefixed wire map (`labels:real`) is entry `real` of key `labels`.
+        if let colon = key.firstIndex(of: ":"), config.values[String(key[..<colon])] != nil {
+            return config.path / String(key[..<colon]) / String(key[key.index(after: colon)...])
+        }
         if let map = config.values.first(where: { $0.value.objectEntries?.contains { $0.0 == key } == true }) {
             return config.path / map.key / key
         }

@@ -4,6 +4,7 @@ extension StageRegistry {
     /// Every stage type GANFlow ships. Adding a stage adds one line here.
     public static let standard = StageRegistry([
         NormalNoiseStage.self,
+        ClassLabelsStage.self,
         DCGANGeneratorStage.self,
         DCGANDiscriminatorStage.self,
         AdversarialLossStage<NonSaturatingLoss>.self,
@@ -17,6 +18,7 @@ extension StageRegistry {
         PreparedDatasetStage.self,
         PyramidStage.self,
         GridSinkStage.self,
+        ClassGridSinkStage.self,
         ImagesSinkStage.self,
         DiffAugmentStage.self,
         AdaptiveAugmentStage.self,
@@ -49,6 +51,8 @@ extension StageRegistry {
         KernelDistanceMetricStage.self,
         PrecisionRecallMetricStage.self,
         ModeCoverageMetricStage.self,
+        ClassConsistencyMetricStage.self,
+        IntraFrechetDistanceMetricStage.self,
         BalanceMetricStage.self,
         TensorBoardSinkStage.self,
         ProgressiveScheduleStage.self,

@@ -63,14 +63,33 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Write a style-mixing grid (mix.png, StyleGAN2): --count sources per side (at most 8), the style inputs below this crossover from the left column's latents, the rest from the top row's.")
     var mix: Int?
 
+    @Option(name: .customLong("class"), help: "A class-conditional generator's class: --count images of it.")
+    var imageClass: Int?
+
+    @Option(help: "Several classes, e.g. 0,3,7: --count images of each (in class-K/ folders; with --grid one row per class, each column one latent).")
+    var classes: String?
+
+    /// The classes asked for with --class or --classes, or nil.
+    func requestedClasses() throws -> [Int]? {
+        if imageClass != nil && classes != nil { throw ValidationError("give --class or --classes, not both") }
+        if let imageClass { return [imageClass] }
+        guard let classes else { return nil }
+        let ids = classes.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !ids.isEmpty, ids.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--classes must be class numbers separated by commas, such as 0,3,7; found '\(classes)'")
+        }
+        return ids.map { $0! }
+    }
+
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
+        if try requestedClasses() != nil && latent != nil { throw ValidationError("--class and --classes draw their own latents; they cannot be used with --latent") }
     }
 
     func run() throws {
         do {
-            let (_, _, sampler, source) = try generator.open()
+            let (run, id, sampler, source) = try generator.open()
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             if let mix {
                 let n = min(count, 8)
@@ -78,6 +97,12 @@ struct SampleCommand: ParsableCommand {
                 let file = (out as NSString).appendingPathComponent("mix.png")
                 try SampleGrid.write(images, to: file, nrow: n + 1)
                 print("wrote a style-mixing grid of \(n)x\(n) images (crossover \(mix)) from \(source) to \(file)")
+            } else if let classes = try requestedClasses() {
+                do {
+                    try writeClasses(classes, sampler: sampler, source: source)
+                } catch let p as StageProblem {
+                    throw PipelineErrors([PipelineError("sample.class", file: run.checkpointPath, "stage '\(id)': \(p.message)")])
+                }
             } else if let latent {
                 let z = try LatentPath.readLatents(latent, dimension: sampler.latentDimension)
                 let images = try sampler.images(of: LatentPath.truncated(z, psi: sampler.latentTruncation))
@@ -96,6 +121,28 @@ struct SampleCommand: ParsableCommand {
         } catch {
             throw report(error)
         }
+    }
+
+    /// --class and --classes: `count` images of each class, or a class grid.
+    func writeClasses(_ classes: [Int], sampler: GeneratorSampler, source: String) throws {
+        let list = classes.map(String.init).joined(separator: ",")
+        if grid {
+            let images = try sampler.classGrid(classes: classes, columns: count, seed: UInt64(seed))
+            let file = (out as NSString).appendingPathComponent("grid.png")
+            try SampleGrid.write(images, to: file, nrow: count)
+            print("wrote a class grid (rows: classes \(list); \(count) latents) from \(source) to \(file)")
+            return
+        }
+        // One class writes into the output folder itself; several, into class-K/ folders.
+        let folder: @Sendable (Int) -> String = { [out] c in classes.count == 1 ? out : (out as NSString).appendingPathComponent("class-\(c)") }
+        for c in classes { try FileManager.default.createDirectory(atPath: folder(c), withIntermediateDirectories: true) }
+        try sampler.classBatches(classes: classes, count: count, seed: UInt64(seed)) { c, first, images in
+            let dir = folder(c)
+            try PNG.writeBatch(images, range: .symmetric) { i in
+                (dir as NSString).appendingPathComponent(String(format: "sample-%05d.png", first + i))
+            }
+        }
+        print("wrote \(count) samples of class\(classes.count == 1 ? "" : "es") \(list) from \(source) to \(out)")
     }
 
     func writeGrid(_ images: Tensor, source: String) throws {

@@ -142,6 +142,9 @@ public struct ConfigKey: Sendable, Equatable {
     public var missingHint: String?
     /// When set, an empty string, array or object is rejected with this message.
     public var ifEmpty: String?
+    /// For a `wireMap`: its input ports are named `<key>:<name>` rather than `<name>`, so that its
+    /// names may repeat those of another map (a discriminator's `labels` of its `inputs`).
+    public var prefixesPorts = false
 
     /// A stage's key: required unless it has a default; a missing key is explained by its doc.
     public init(_ name: String, _ type: ConfigType, default defaultValue: JSONValue? = nil, _ doc: String) {
@@ -163,6 +166,16 @@ public struct ConfigKey: Sendable, Equatable {
         self.missingHint = missingHint
         self.ifEmpty = ifEmpty
     }
+
+    /// A `wireMap` key whose ports are named `<key>:<name>` (`prefixesPorts`).
+    public static func prefixedWireMap(_ name: String, default defaultValue: JSONValue? = nil, _ doc: String) -> ConfigKey {
+        var key = ConfigKey(name, .wireMap, default: defaultValue, doc)
+        key.prefixesPorts = true
+        return key
+    }
+
+    /// The input port of entry `name` of this `wireMap` key.
+    public func port(_ name: String) -> String { prefixesPorts ? self.name + ":" + name : name }
 
     /// The ids of a `.map`: non-empty, without '.' or spaces (a stage id is the first part of a
     /// wire). The schema's pattern and the validator's test, side by side.

@@ -14,7 +14,7 @@ import TensorRuntime
 /// when a metric that reads it runs.
 public final class ClassifierFeaturesStage: Stage, @unchecked Sendable {
     public static let typeName = "features.classifier"
-    public static let summary = "Classifier features (penultimate layer) and logits of generated samples and of a reference dataset; outputs 'fake', 'fakeLogits', 'real', 'realLogits'."
+    public static let summary = "Classifier features (penultimate layer) and logits of generated samples and of a reference dataset; outputs 'fake', 'fakeLogits', 'real', 'realLogits' (and 'fakeLabels', 'realLabels' for a conditional generator, a labelled reference)."
     public static let configKeys: [ConfigKey] = [
         ConfigKey("weights", .path, "The classifier's weights: a classifier.cnn exported by `ganflow export RUN --stage C` (safetensors)."),
         ConfigKey("size", .int(min: 8, max: 4096), default: .number(28), "Side of the classifier's input: larger images are centre-cropped to it, smaller ones padded."),

@@ -61,6 +61,7 @@ final class FeatureSets: @unchecked Sendable {
     let latentStream: UInt64
     let outputs: [String: PortType]
     private let realCache = Locked<(features: Tensor, logits: Tensor)?>(nil)
+    private let realLabelCache = Locked<Tensor?>(nil)
 
     init(network: any ImageFeatureNetwork, config: StageConfig, context: BuildContext) throws {
         self.network = network
@@ -84,9 +85,16 @@ final class FeatureSets: @unchecked Sendable {
         latentSeed = context.seed
         latentStream = stableHash("features/" + config.stageID)
         let (dim, classes) = (network.dimension, network.classes)
-        outputs = ["fake": .tensor([count, dim]), "fakeLogits": .tensor([count, classes]),
-                   "real": .tensor([referenceCount, dim]), "realLogits": .tensor([referenceCount, classes])]
+        var outputs: [String: PortType] = ["fake": .tensor([count, dim]), "fakeLogits": .tensor([count, classes]),
+                                           "real": .tensor([referenceCount, dim]), "realLogits": .tensor([referenceCount, classes])]
+        if g.classCount != nil { outputs["fakeLabels"] = .tensor([count]) }
+        if d.hasLabels { outputs["realLabels"] = .tensor([referenceCount]) }
+        self.outputs = outputs
     }
+
+    /// The class asked of generated image `i` by a conditional generator: every class in turn,
+    /// so that each batch holds all classes (as training's uniform labels do) and the set is balanced.
+    static func requestedClass(_ i: Int, classes: Int) -> Int { i % classes }
 
     /// Always in fp32, whatever the run's precision: metrics measure fp32 and bf16 runs alike
     /// (and as `ganflow score` does).
@@ -96,24 +104,41 @@ final class FeatureSets: @unchecked Sendable {
 
     private func evaluateInFP32(_ e: Evaluation) throws -> [String: PortValue] {
         var out: [String: PortValue] = [:]
-        if e.outputs.contains("real") || e.outputs.contains("realLogits") {
+        if e.outputs.contains("real") || e.outputs.contains("realLogits") || e.outputs.contains("realLabels") {
             let (features, logits) = try realFeatures()
             out["real"] = .tensor(features)
             out["realLogits"] = .tensor(logits)
+            if let labels = try realLabels() { out["realLabels"] = .tensor(labels) }
         }
-        if e.outputs.contains("fake") || e.outputs.contains("fakeLogits") {
+        if e.outputs.contains("fake") || e.outputs.contains("fakeLogits") || e.outputs.contains("fakeLabels") {
             let (features, logits) = try fakeFeatures()
             out["fake"] = .tensor(features)
             out["fakeLogits"] = .tensor(logits)
+            if let k = generator.classCount {
+                out["fakeLabels"] = .tensor(try Tensor(shape: [count], scalars: (0..<count).map { Float(Self.requestedClass($0, classes: k)) }))
+            }
         }
         return out
     }
 
     func realFeatures() throws -> (features: Tensor, logits: Tensor) {
         if let cached = realCache.withLock({ $0 }) { return cached }
-        let computed = try network.extract(referenceCount, chunk: chunk) { try reference.items($0).images }
+        var labels: [Float] = []
+        let computed = try network.extract(referenceCount, chunk: chunk) { range in
+            let (images, l) = try reference.items(range)
+            labels += (l ?? []).map(Float.init)
+            return images
+        }
+        if reference.hasLabels { realLabelCache.withLock { [labels] in $0 = try? Tensor(shape: [labels.count], scalars: labels) } }
         realCache.withLock { $0 = computed }
         return computed
+    }
+
+    /// The reference dataset's labels [referenceCount] (read with its images), or nil when it has none.
+    func realLabels() throws -> Tensor? {
+        guard reference.hasLabels else { return nil }
+        if realLabelCache.withLock({ $0 }) == nil { _ = try realFeatures() }  // read beside the images
+        return realLabelCache.withLock { $0 }
     }
 
     /// Features of `count` samples from latents drawn from the same stream every time.
@@ -123,7 +148,14 @@ final class FeatureSets: @unchecked Sendable {
         var features: [Tensor] = [], logits: [Tensor] = []
         var made = 0
         while made < count {
-            var images = try generator.generate(Tensor(randomNormal: generator.latentShape, using: &rng))
+            let z = Tensor(randomNormal: generator.latentShape, using: &rng)
+            var images: Tensor
+            if let k = generator.classCount {
+                let labels = try Tensor(shape: [batch], scalars: (made..<(made + batch)).map { Float(Self.requestedClass($0, classes: k)) })
+                images = try generator.generate(z, labels: labels, movingAverage: generator.hasMovingAverage)
+            } else {
+                images = try generator.generate(z)
+            }
             let take = min(batch, count - made)
             if take < batch { images = try images.sliced(axis: 0, 0..<take) }
             // The generator's batch may exceed `chunk`: pass it through the network in pieces.

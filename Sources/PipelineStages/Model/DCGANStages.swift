@@ -57,7 +57,7 @@ public final class DCGANGeneratorStage: GeneratorStage, NetworkBacked, @unchecke
         ConfigKey("width", .int(min: 1, max: 1024), default: .null, "Feature maps of the last block (ngf, null: 64); doubles per block towards the input."),
         DCGANShape.depthKey,
         DCGANShape.normKey,
-    ] + ModelKeys.generator
+    ] + ModelKeys.generator + ModelKeys.conditioning(generator: true)
 
     public let core: NetworkCore
     public let outputs: [String: PortType]
@@ -70,18 +70,21 @@ public final class DCGANGeneratorStage: GeneratorStage, NetworkBacked, @unchecke
         latentShape = first
         let shape = try DCGANShape(config, resolution: nil)
         let channels = config.int("channels")
+        let labels = try ModelKeys.labelWiring(config, inputs, ports: ports, context: context, generator: true)
+        try ModelKeys.checkConditioning(labels, norm: shape.norm)
         func make(_ rng: inout PhiloxRandom) throws -> LatentAdapter {
             do {
-                let g = try shape.preset.map { try $0.generator(latent: first[1], channels: channels, norm: shape.norm, rng: &rng) }
+                let c = labels?.conditioning
+                let g = try shape.preset.map { try $0.generator(latent: first[1], channels: channels, norm: shape.norm, conditioning: c, rng: &rng) }
                     ?? DCGAN.generator(latent: first[1], channels: channels, resolution: shape.resolution, width: shape.width,
-                                       depth: shape.depth, norm: shape.norm, rng: &rng)
+                                       depth: shape.depth, norm: shape.norm, conditioning: c, rng: &rng)
                 return LatentAdapter(g, rank: 4)
             } catch let e as TensorError {
                 throw StageProblem(key: shape.depth != nil ? "depth" : "resolution", e.message)
             }
         }
         let (net, ema) = try ModelKeys.network(config, context, make)
-        core = NetworkCore(net: net, ports: ports, ema: ema, context: context)
+        core = NetworkCore(net: net, ports: ports, ema: ema, labels: labels, context: context)
         outputs = try core.outputTypes(inputs)
     }
 
@@ -130,7 +133,7 @@ public final class DCGANDiscriminatorStage: NetworkBacked, CriticStage, @uncheck
         ConfigKey("width", .int(min: 1, max: 1024), default: .null, "Feature maps of the first block (ndf, null: 64); doubles per block."),
         DCGANShape.depthKey,
         DCGANShape.normKey,
-    ] + ModelKeys.discriminator
+    ] + ModelKeys.discriminator + ModelKeys.conditioning(generator: false)
 
     public let core: NetworkCore
     public let outputs: [String: PortType]
@@ -142,22 +145,25 @@ public final class DCGANDiscriminatorStage: NetworkBacked, CriticStage, @uncheck
             throw StageProblem(key: ports[0].input, "expected square images [N, C, H, W], found \(inputs[ports[0].input]!)")
         }
         let shape = try DCGANShape(config, resolution: first[2])
+        let labels = try ModelKeys.labelWiring(config, inputs, ports: ports, context: context, generator: false)
         var rng = ModelKeys.initRandom(config, context)
         let net: Sequential
         do {
+            let c = labels?.conditioning
             if let preset = shape.preset {
                 guard first[2] == preset.resolution else {
                     throw StageProblem(key: ports[0].input, "preset '\(preset.rawValue)' takes \(preset.resolution)x\(preset.resolution) images, found \(inputs[ports[0].input]!)")
                 }
-                net = try preset.discriminator(channels: first[1], norm: shape.norm, rng: &rng)
+                net = try preset.discriminator(channels: first[1], norm: shape.norm, conditioning: c, rng: &rng)
             } else {
                 net = try DCGAN.discriminator(channels: first[1], resolution: first[2], width: shape.width, depth: shape.depth,
-                                              norm: shape.norm, rng: &rng)
+                                              norm: shape.norm, conditioning: c, rng: &rng)
             }
         } catch let e as TensorError {
             throw StageProblem(key: ports[0].input, e.message)
         }
-        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, context: context)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, labels: labels,
+                           context: context)
         outputs = try core.outputTypes(inputs)
     }
 

@@ -19,6 +19,9 @@ public enum GeneratorONNXExport {
         guard let backed = generator as? any NetworkBacked else {
             throw StageProblem("stage type \(type(of: generator).typeName) has no network to export")
         }
+        if let k = generator.classCount {
+            throw StageProblem("this generator is class-conditional (\(k) classes); ONNX export takes only 'z' and cannot carry the class yet: export its weights with --format safetensors")
+        }
         if ema && backed.core.ema == nil { throw StageProblem("this stage keeps no moving average (set 'ema' on it)") }
         let network = (ema ? backed.core.ema?.average : nil) ?? backed.core.net
         let dim = generator.latentShape.dropFirst().reduce(1, *)

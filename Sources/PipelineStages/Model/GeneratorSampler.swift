@@ -103,7 +103,7 @@ public final class GeneratorSampler {
             if truncation != 1 && batchDependent {
                 images = try self.images(of: try z.sliced(axis: 0, 0..<take).reshaped([take, latentDimension]), statistics: &statistics)
             } else {
-                let all = try generate(z)
+                let all = try generateMixed(z, pass: index)
                 statistics.forwardPasses += 1
                 statistics.rowsGenerated += batchSize
                 images = take == batchSize ? all : try all.sliced(axis: 0, 0..<take)
@@ -137,7 +137,7 @@ public final class GeneratorSampler {
             out.reserveCapacity(n)
             for i in 0..<n {
                 let z = try latents.sliced(axis: 0, i..<(i + 1)).reshaped([1] + rowShape)
-                let batch = try generate(try Tensor.concat([z, reference], axis: 0))
+                let batch = try generateMixed(try Tensor.concat([z, reference], axis: 0), pass: i)
                 statistics.forwardPasses += 1
                 statistics.rowsGenerated += batch.shape[0]
                 out.append(try batch.sliced(axis: 0, 0..<1))
@@ -148,7 +148,7 @@ public final class GeneratorSampler {
         var start = 0
         while start < n {
             let end = min(n, start + batchSize)
-            out.append(try generate(try latents.sliced(axis: 0, start..<end).reshaped([end - start] + rowShape)))
+            out.append(try generateMixed(try latents.sliced(axis: 0, start..<end).reshaped([end - start] + rowShape), pass: start))
             statistics.forwardPasses += 1
             statistics.rowsGenerated += end - start
             start = end

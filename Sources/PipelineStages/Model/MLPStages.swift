@@ -20,7 +20,7 @@ public final class MLPGeneratorStage: GeneratorStage, NetworkBacked, @unchecked 
         ConfigKey("norm", .string(choices: ["batch", "none"]), default: .string("batch"), "Batch norm after each hidden layer, or none."),
         ConfigKey("momentum", .number(min: 0, max: 1), default: .number(0.2), "Batch norm momentum (PyTorch's convention: weight of the new batch)."),
         ConfigKey("slope", .number(min: 0), default: .number(0.2), "Negative slope of the LeakyReLUs."),
-    ] + ModelKeys.generator
+    ] + ModelKeys.generator + ModelKeys.conditioning(generator: true)
 
     public let core: NetworkCore
     public let outputs: [String: PortType]
@@ -35,13 +35,15 @@ public final class MLPGeneratorStage: GeneratorStage, NetworkBacked, @unchecked 
             throw StageProblem(key: "hidden", "expected at least one positive width, found \(hidden)")
         }
         latentShape = first
+        let labels = try ModelKeys.labelWiring(config, inputs, ports: ports, context: context, generator: true)
+        try ModelKeys.checkConditioning(labels, norm: config.string("norm") == "batch" ? .batch : .none)
         func make(_ rng: inout PhiloxRandom) throws -> LatentAdapter {
             LatentAdapter(try MLPGAN.generator(latent: first[1], hidden: hidden, channels: config.int("channels"), size: config.int("size"),
                                                batchNormMomentum: config.string("norm") == "batch" ? config.float("momentum") : nil,
-                                               slope: config.float("slope"), rng: &rng), rank: 2)
+                                               slope: config.float("slope"), conditioning: labels?.conditioning, rng: &rng), rank: 2)
         }
         let (net, ema) = try ModelKeys.network(config, context, make)
-        core = NetworkCore(net: net, ports: ports, ema: ema, context: context)
+        core = NetworkCore(net: net, ports: ports, ema: ema, labels: labels, context: context)
         outputs = try core.outputTypes(inputs)
     }
 
@@ -65,7 +67,7 @@ public final class MLPDiscriminatorStage: NetworkBacked, CriticStage, @unchecked
         ConfigKey("hidden", .intList(), default: .array([512, 256].map { .number($0) }), "Widths of the hidden layers."),
         ConfigKey("norm", .string(choices: ["none", "spectral"]), default: .string("none"), "Spectral norm on every weight, or none."),
         ConfigKey("slope", .number(min: 0), default: .number(0.2), "Negative slope of the LeakyReLUs."),
-    ] + ModelKeys.discriminator
+    ] + ModelKeys.discriminator + ModelKeys.conditioning(generator: false)
 
     public let core: NetworkCore
     public let outputs: [String: PortType]
@@ -80,10 +82,12 @@ public final class MLPDiscriminatorStage: NetworkBacked, CriticStage, @unchecked
         guard !hidden.isEmpty, hidden.allSatisfy({ $0 >= 1 }) else {
             throw StageProblem(key: "hidden", "expected at least one positive width, found \(hidden)")
         }
+        let labels = try ModelKeys.labelWiring(config, inputs, ports: ports, context: context, generator: false)
         var rng = ModelKeys.initRandom(config, context)
         let net = try MLPGAN.discriminator(hidden: hidden, channels: first[1], size: first[2], slope: config.float("slope"),
-                                           spectralNorm: config.string("norm") == "spectral", rng: &rng)
-        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, context: context)
+                                           spectralNorm: config.string("norm") == "spectral", conditioning: labels?.conditioning, rng: &rng)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, labels: labels,
+                           context: context)
         outputs = try core.outputTypes(inputs)
     }
 

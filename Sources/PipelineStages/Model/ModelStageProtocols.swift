@@ -23,9 +23,26 @@ public protocol GeneratorStage: ModelStage {
     /// the moving average or the weights themselves, recorded for gradients (with respect to
     /// `latent` when it requires them: `ganflow project`).
     func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor
+    /// The classes a class-conditional generator takes (nil: unconditional).
+    var classCount: Int? { get }
+    /// `sampleForward` for the class labels [N] of the latents (a conditional generator needs
+    /// them; an unconditional one takes nil).
+    func sampleForward(_ latent: Tensor, labels: Tensor?, movingAverage: Bool) throws -> Tensor
 }
 
 extension GeneratorStage {
+    public var classCount: Int? { nil }
+
+    public func sampleForward(_ latent: Tensor, labels: Tensor?, movingAverage: Bool) throws -> Tensor {
+        guard labels == nil else { throw StageProblem("this generator is not class-conditional; it takes no class") }
+        return try sampleForward(latent, movingAverage: movingAverage)
+    }
+
+    /// `sampleForward(_:labels:movingAverage:)` without recording gradients.
+    public func generate(_ latent: Tensor, labels: Tensor?, movingAverage: Bool) throws -> Tensor {
+        try withoutGradients { try sampleForward(latent, labels: labels, movingAverage: movingAverage) }
+    }
+
     /// `sampleForward` without recording gradients.
     public func generate(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
         try withoutGradients { try sampleForward(latent, movingAverage: movingAverage) }
@@ -85,6 +102,10 @@ extension NetworkBacked {
 extension NetworkBacked where Self: GeneratorStage {
     public func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
         try core.sampleForward(latent, movingAverage: movingAverage)
+    }
+    public var classCount: Int? { core.labels?.conditioning.classes }
+    public func sampleForward(_ latent: Tensor, labels: Tensor?, movingAverage: Bool) throws -> Tensor {
+        try core.sampleForward(latent, labels: labels, movingAverage: movingAverage)
     }
 }
 

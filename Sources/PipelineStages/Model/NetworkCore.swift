@@ -20,12 +20,18 @@ public final class NetworkCore: @unchecked Sendable {
     /// Whether training evaluations on several ranks compute batch statistics over every rank's
     /// batch (the pipeline's `distributed.syncBatchNorm`).
     let synchronizesBatchNorm: Bool
+    /// The class labels of each input of a class-conditional network, or nil.
+    let labels: LabelWiring?
+    /// The classes of an auxiliary classifier head: the network's [N, 1 + classes] output is
+    /// served as the logit `<output>` [N] and the class logits `<output>Classes` [N, classes].
+    var auxiliaryClasses: Int? { labels?.conditioning.method == .ac ? labels?.conditioning.classes : nil }
 
     /// `context` is the run the stage is built for; nil for a network that is never evaluated in
     /// a run (weights loaded or saved on their own).
     init(net: any Layer, ports: [(input: String, output: String)], ema: ExponentialMovingAverage? = nil,
-         instanceNoise: InstanceNoise? = nil, sameShapes: Bool = false, context: BuildContext? = nil) {
+         instanceNoise: InstanceNoise? = nil, sameShapes: Bool = false, labels: LabelWiring? = nil, context: BuildContext? = nil) {
         self.net = net
+        self.labels = labels
         self.sameShapes = sameShapes
         self.ports = ports
         self.ema = ema
@@ -53,7 +59,13 @@ public final class NetworkCore: @unchecked Sendable {
             }
             guard let shape = t.shape else { throw StageProblem(key: input, "expected an image tensor, found \(t)") }
             do {
-                out[output] = .tensor(try net.outputShape(for: shape))
+                let y = try net.outputShape(for: shape)
+                if let k = auxiliaryClasses {
+                    out[output] = .tensor([y[0]])
+                    out[output + Self.classesSuffix] = .tensor([y[0], k])
+                } else {
+                    out[output] = .tensor(y)
+                }
             } catch let e as TensorError {
                 throw StageProblem(key: input, e.message)
             }
@@ -62,7 +74,17 @@ public final class NetworkCore: @unchecked Sendable {
     }
 
     func inputsNeeded(for output: String) -> [String]? {
-        ports.first { $0.output == output }.map { [$0.input] }
+        ports.first { $0.output == output || $0.output + Self.classesSuffix == output }.map { [$0.input] + (labels?.labelPorts[$0.input].map { [$0] } ?? []) }
+    }
+
+    /// What an auxiliary classifier's class logits add to the name of an output.
+    static let classesSuffix = "Classes"
+
+    /// `body` with the labels of `input` (none for an unconditional network) set for the
+    /// conditional layers.
+    func withLabels<T>(of input: String, _ e: Evaluation, _ body: () throws -> T) throws -> T {
+        guard let port = labels?.labelPorts[input] else { return try body() }
+        return try ClassLabels.with(try e.tensor(port), body)
     }
 
     /// Runs the network on each requested input, in declaration order (so running statistics
@@ -74,16 +96,21 @@ public final class NetworkCore: @unchecked Sendable {
         let model = e.mode == .sample ? (ema?.average ?? net) : net
         let sync = synchronizesBatchNorm && e.mode == .train && e.ranks > 1 ? e.communicator : nil
         var out: [String: PortValue] = [:]
-        for (input, output) in ports where e.outputs.contains(output) {
+        for (input, output) in ports where e.outputs.contains(output) || e.outputs.contains(output + Self.classesSuffix) {
             var x = try e.tensor(input)
             if e.mode == .train, let instanceNoise {
                 var rng = e.random("instanceNoise/" + input)
                 x = try instanceNoise.apply(x, step: e.step, rng: &rng)
             }
-            if let sync {
-                out[output] = .tensor(try BatchNorm.synchronized(over: sync) { try model.forward(x, mode: mode) })
+            let y = try withLabels(of: input, e) {
+                try BatchNorm.synchronized(over: sync) { try model.forward(x, mode: mode) }
+            }
+            if let k = auxiliaryClasses {
+                let n = y.shape[0]
+                out[output] = .tensor(try y.sliced(axis: 1, 0..<1).reshaped([n]))
+                out[output + Self.classesSuffix] = .tensor(try y.sliced(axis: 1, 1..<(1 + k)))
             } else {
-                out[output] = .tensor(try model.forward(x, mode: mode))
+                out[output] = .tensor(y)
             }
         }
         return out
@@ -94,6 +121,12 @@ public final class NetworkCore: @unchecked Sendable {
     /// The network (or its moving average) on `latent`, as a sample evaluation runs it.
     func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
         try ((movingAverage ? ema?.average : nil) ?? net).forward(latent, mode: .sample)
+    }
+
+    /// `sampleForward` with the class labels [N] of the latents (nil: unconditional).
+    func sampleForward(_ latent: Tensor, labels: Tensor?, movingAverage: Bool) throws -> Tensor {
+        if labels != nil && self.labels == nil { throw StageProblem("this generator is not class-conditional; it takes no class") }
+        return try ClassLabels.with(labels) { try sampleForward(latent, movingAverage: movingAverage) }
     }
 
     func checkpointState() -> StageState {

@@ -1,0 +1,182 @@
+import Foundation
+import GANFlowTestSupport
+import NeuralNet
+import PipelineGraph
+import PipelineStages
+import Testing
+import TensorRuntime
+
+/// Class-conditional generators and discriminators as stages: label wiring and its validation,
+/// a few training steps, the class-aware outputs and metrics.
+@Suite struct ConditionalGANTests {
+    static let images = fixture("idx/t10k-256-images-idx3-ubyte.gz"), labels = fixture("idx/t10k-256-labels-idx1-ubyte.gz")
+    static let data = #""data": { "type": "dataset.idx", "images": "\#(images)", "labels": "\#(labels)", "batch": 8, "size": 16, "fit": "resize" }"#
+    static let noise = #""z": { "type": "noise.normal", "dim": 8, "batch": 8 }, "y": { "type": "noise.classes", "classes": 10, "batch": 8 }"#
+
+    @Test func labelWiringProblemsNameTheirPath() {
+        let g = #""type": "generator.dcgan", "input": "z.samples", "resolution": 16, "width": 4"#
+        let d = #""type": "discriminator.dcgan", "width": 4, "inputs": { "real": "data.images", "fake": "G0.images" }"#
+        let found = problems(stages: Self.data + ", " + Self.noise + #"""
+            , "y32": { "type": "noise.classes", "classes": 10, "batch": 32 }
+            , "yBad": { "type": "noise.classes", "classes": 10, "fixed": [1, 11] }
+            , "G0": { \#(g), "labels": "y.labels", "conditioning": "cbn", "classes": 10 }
+            , "G1": { \#(g), "conditioning": "cbn" }
+            , "G2": { \#(g), "labels": "y.labels", "conditioning": "cbn", "classes": 12 }
+            , "G3": { \#(g), "labels": "y.labels" }
+            , "G4": { \#(g), "labels": "y.labels", "conditioning": "cbn", "classes": 10, "norm": "spectral" }
+            , "G5": { \#(g), "labels": "y32.labels", "conditioning": "concat", "classes": 10 }
+            , "G6": { \#(g), "conditioning": "concat", "classes": 10 }
+            , "D1": { \#(d), "labels": { "real": "data.labels" }, "conditioning": "projection", "classes": 10 }
+            , "D2": { \#(d), "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "projection", "classes": 8 }
+            , "D3": { \#(d), "labels": { "real": "data.labels", "fake": "y.labels", "rael": "y.labels" }, "conditioning": "ac", "classes": 10 }
+            , "D4": { \#(d), "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "cbn", "classes": 10 }
+            , "grid": { "type": "sink.classgrid", "images": "G0.images", "labels": "y.labels", "classes": 9 }
+            """#)
+        #expect(found.sorted() == [
+            "$.stages.D1.labels: input 'fake' has no class labels; add \"fake\": \"<stage>.labels\" to 'labels'",
+            "$.stages.D2.labels.real: 'data.labels' gives labels of 10 classes, but 'classes' is 8",
+            "$.stages.D3.labels.rael: no input 'rael' to label (did you mean 'real'?)",
+            "$.stages.D4.conditioning: 'cbn' is not one of none, concat, projection, ac",
+            "$.stages.G1.classes: conditioning 'cbn' needs the number of classes",
+            "$.stages.G2.labels: 'y.labels' gives labels of 10 classes, but 'classes' is 12",
+            "$.stages.G3.labels: labels are wired but 'conditioning' is none; set conditioning to one of concat, cbn",
+            "$.stages.G4.conditioning: conditioning 'cbn' conditions the batch norms: it needs norm 'batch', found 'spectral'",
+            "$.stages.G5.labels: expected class labels [8] for input 'input', found tensor [32]",
+            "$.stages.G6.labels: conditioning 'concat' needs class labels: wire 'labels' to a noise.classes stage's 'labels'",
+            "$.stages.grid.labels: 'y.labels' gives labels of 10 classes, but 'classes' is 9",
+            "$.stages.yBad.fixed: class 11 is not one of 0...9 ('classes' is 10)",
+        ])
+    }
+
+    /// The DCGAN pair conditioned every way trains a few steps; the outputs have their shapes, and
+    /// the ac head's class logits feed a cross-entropy.
+    @Test(arguments: [("cbn", "projection"), ("concat", "ac"), ("concat", "concat")])
+    func dcganTrains(generator: String, discriminator: String) throws {
+        var stages = Self.data + ", " + Self.noise + #"""
+            , "G": { "type": "generator.dcgan", "input": "z.samples", "labels": "y.labels", "conditioning": "\#(generator)", "classes": 10, "resolution": 16, "width": 4 }
+            , "D": { "type": "discriminator.dcgan", "inputs": { "real": "data.images", "fake": "G.images" }, "width": 4,
+                     "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "\#(discriminator)", "classes": 10 }
+            , "adv": { "type": "loss.hinge", "real": "D.real", "fake": "D.fake" }
+            , "optG": { "type": "optimizer.adam", "minimize": "adv.generator", "parameters": "G" }
+            """#
+        if discriminator == "ac" {
+            stages += #"""
+                , "ce": { "type": "loss.crossentropy", "logits": "D.realClasses", "labels": "data.labels" }
+                , "lossD": { "type": "loss.sum", "inputs": { "adv": "adv.discriminator", "ce": "ce.loss" }, "weights": { "ce": 0.5 } }
+                , "optD": { "type": "optimizer.adam", "minimize": "lossD.loss", "parameters": "D" }
+                """#
+        } else {
+            stages += #", "optD": { "type": "optimizer.adam", "minimize": "adv.discriminator", "parameters": "D" }"#
+        }
+        let dir = temporaryDirectory("conditional-\(generator)-\(discriminator)")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try pipeline(stages: stages, steps: 2)
+        #expect(p.nodes["G"]!.stage.outputs["images"] == .tensor([8, 1, 16, 16]))
+        let dOut = p.nodes["D"]!.stage.outputs
+        #expect(dOut["real"] == .tensor([8]))
+        #expect(dOut["fakeClasses"] == (discriminator == "ac" ? .tensor([8, 10]) : nil))
+        let g = stage(p, "G", as: DCGANGeneratorStage.self)
+        #expect(g.classCount == 10)
+        let before = g.parameters.map { $0.1.scalars }
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        _ = try Runner(pipeline: p, options: options).run()
+        #expect(zip(before, g.parameters.map { $0.1.scalars }).contains { $0 != $1 })
+        // Samples of a class differ from those of another class for the same latents.
+        var rng = PhiloxRandom(seed: 9)
+        let z = Tensor(randomNormal: [8, 8], using: &rng)
+        let a = try g.generate(z, labels: Tensor(repeating: 1, shape: [8]), movingAverage: false)
+        let b = try g.generate(z, labels: Tensor(repeating: 7, shape: [8]), movingAverage: false)
+        #expect(a.scalars != b.scalars)
+        #expect(throws: TensorError.self) { _ = try g.generate(z) }
+    }
+}
+
+/// The conditional pipelines shipped in pipelines/: two steps on the fixtures, then what users do
+/// with the run: resume it, sample classes, export the weights.
+@Suite struct ConditionalPipelineTests {
+    static let files: [(name: String, losses: [String])] = [
+        ("cdcgan-fashion", ["loss.discriminator", "loss.generator"]),
+        ("acgan-fashion", ["lossD.loss", "lossG.loss", "classReal.loss"]),
+        ("cgan-mlp-fashion", ["loss.discriminator", "loss.generator"]),
+    ]
+
+    @Test(arguments: files.map(\.name))
+    func trainsResumesSamplesAndExports(_ name: String) throws {
+        let losses = Self.files.first { $0.name == name }!.losses
+        let labels = fixture("idx/t10k-256-labels-idx1-ubyte.gz")
+        var overrides = ["data.labels=\(labels)", "y.batch=8"]
+        let text = try String(contentsOfFile: PipelineFileTests.path(name), encoding: .utf8)
+        if text.contains("metric.consistency") { overrides += ["consistency.every=1", "intrafid.every=1"] }
+        let (dir, summary) = try PipelineFileTests.runOnFixtures(name, steps: 2, overrides: overrides, losses: losses)
+        if text.contains("metric.consistency") {
+            #expect(summary.finalScalars["consistency.accuracy"].map { (0...1).contains($0) } == true)
+            #expect(summary.finalScalars["intrafid.distance"]?.isFinite == true)
+        }
+        #expect(FileManager.default.fileExists(atPath: dir + "/classgrid/step-00000002.png"))
+
+        // Resume for one more step from the checkpoint of step 2.
+        let idx = fixture("idx/t10k-256")
+        let doc = try PipelineDocument.load(file: PipelineFileTests.path(name), overrides: overrides + [
+            "data.batch=8", "z.batch=8", "data.images=\(idx)-images-idx3-ubyte.gz",
+        ] + (text.contains("features.classifier")
+            ? ["features.count=16", "test.images=\(idx)-images-idx3-ubyte.gz", "test.labels=\(idx)-labels-idx1-ubyte.gz"] : []))
+        let p = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.resume = true
+        options.stepsOverride = 3
+        let runner = Runner(pipeline: p, options: options)
+        #expect(try runner.run().lastStep == 3)
+        #expect(runner.resumedFrom != nil)
+
+        let run = try TrainedRun(dir)
+        let (_, g) = try run.generator(nil)
+        #expect(g.classCount == 10)
+        let sampler = try GeneratorSampler(g, movingAverage: false)
+        let grid = try sampler.classGrid(classes: [0, 3, 7], columns: 4, seed: 1)
+        #expect(grid.shape.first == 12)
+        var batches: [(Int, Int, Int)] = []
+        try sampler.classBatches(classes: [2, 9], count: 5, seed: 1) { c, first, images in batches.append((c, first, images.shape[0])) }
+        for c in [2, 9] {
+            let mine = batches.filter { $0.0 == c }
+            #expect(mine.map(\.2).reduce(0, +) == 5)
+            #expect(mine.map(\.1) == Array(mine.map(\.2).reduce(into: [0]) { $0.append($0.last! + $1) }.dropLast()))
+        }
+        #expect(try sampler.samples(count: 3, seed: 1).shape.first == 3)
+        #expect { try sampler.checkClasses([10]) } throws: {
+            ($0 as? StageProblem)?.message == "class 10 is not one of the generator's classes 0...9"
+        }
+        #expect(try run.stateDict(stage: "G", ema: false).names.contains { $0.hasSuffix("gain.weight") || $0.hasSuffix("embed.weight") })
+        #expect { _ = try GeneratorONNXExport.export(g, ema: false, name: "G") } throws: {
+            ($0 as? StageProblem)?.message == "this generator is class-conditional (10 classes); ONNX export takes only 'z' and cannot carry the class yet: export its weights with --format safetensors"
+        }
+    }
+}
+
+/// `ganflow sample --class` and `--classes` as a user types them, on a 1-step run of the
+/// conditional MLP GAN.
+@Suite struct ClassSamplingCommandLineTests {
+    @Test func classesAreSampledAndBadClassesRefused() throws {
+        let root = TestDirectories.make("cli-classes"), run = root + "/cgan"
+        let idx = fixture("idx/t10k-256")
+        let (trained, log) = try execute(ganflowExecutable, [
+            "run", repositoryRoot + "/pipelines/cgan-mlp-fashion.json", "--steps", "1", "--out", run, "--threads", "1", "--no-tensorboard",
+            "--set", "data.images=\(idx)-images-idx3-ubyte.gz", "--set", "data.labels=\(idx)-labels-idx1-ubyte.gz",
+            "--set", "data.batch=8", "--set", "z.batch=8", "--set", "y.batch=8",
+        ])
+        #expect(trained == 0, "\(log)")
+        let (one, oneOut) = try execute(ganflowExecutable, ["sample", run, "--class", "3", "--count", "5", "--out", root + "/three"])
+        #expect(one == 0 && oneOut == "wrote 5 samples of class 3 from stage 'G' at step 1 to \(root)/three\n", "\(oneOut)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/three").sorted() == (0..<5).map { String(format: "sample-%05d.png", $0) })
+        let (some, _) = try execute(ganflowExecutable, ["sample", run, "--classes", "0,9", "--count", "2", "--out", root + "/some"])
+        #expect(some == 0)
+        #expect(FileManager.default.fileExists(atPath: root + "/some/class-9/sample-00001.png"))
+        let (grid, gridOut) = try execute(ganflowExecutable, ["sample", run, "--classes", "0,1,2", "--count", "4", "--grid", "--out", root + "/grid"])
+        #expect(grid == 0 && gridOut.hasPrefix("wrote a class grid (rows: classes 0,1,2; 4 latents)"), "\(gridOut)")
+        let (bad, badOut) = try execute(ganflowExecutable, ["sample", run, "--class", "12", "--out", root + "/bad"])
+        #expect(bad == 1 && badOut.hasSuffix("stage 'G': class 12 is not one of the generator's classes 0...9\n"), "\(badOut)")
+        let (parse, parseOut) = try execute(ganflowExecutable, ["sample", run, "--classes", "1,x", "--out", root + "/bad"])
+        #expect(parse != 0 && parseOut.contains("--classes must be class numbers separated by commas, such as 0,3,7; found '1,x'"), "\(parseOut)")
+    }
+}
