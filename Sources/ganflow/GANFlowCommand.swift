@@ -25,9 +25,21 @@ struct GANFlowCommand: ParsableCommand {
                       BenchCommand.self, ExportCommand.self, SampleCommand.self, InterpolateCommand.self, ProjectCommand.self,
                       ScoreCommand.self, ReportCommand.self, CompareCommand.self, AllreduceBenchCommand.self, DatasetCommand.self])
 
+    /// As ArgumentParser's `main`, except that a usage error (an unknown flag, a malformed or
+    /// missing value, a failed `validate()`) exits with status 1, as every other bad input does,
+    /// rather than ArgumentParser's 64. Its message and the usage line are printed as before.
     static func main() {
         Runtime.fixAllocatorThreshold()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
     }
 }
 
