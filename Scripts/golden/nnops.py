@@ -48,27 +48,36 @@ def resample_case(shape, seed, fn, params):
     return {"params": params, "tensors": {"x": t(x), "output": t(y), "upstream": t(upstream), "dx": t(dx)}}
 
 
-cases = {
-    "batchNorm4d": batch_norm_case([4, 3, 2, 2], 0.2, 1),
-    "batchNorm2d": batch_norm_case([5, 3], 0.1, 2),
-    "bilinearUp": resample_case([2, 2, 3, 4], 3,
-                                lambda x: F.interpolate(x, size=(5, 7), mode="bilinear", align_corners=False),
-                                {"height": 5, "width": 7}),
-    "bilinearDown": resample_case([1, 2, 5, 6], 4,
-                                  lambda x: F.interpolate(x, size=(2, 4), mode="bilinear", align_corners=False),
-                                  {"height": 2, "width": 4}),
-    "avgPool": resample_case([2, 2, 5, 6], 5,
-                             lambda x: F.avg_pool2d(x, kernel_size=3, stride=2, padding=1),
-                             {"kernel": 3, "stride": 2, "padding": 1}),
-    "area": resample_case([1, 2, 4, 6], 6,
-                          lambda x: F.interpolate(x, size=(2, 3), mode="area"),
-                          {"factor": 2}),
-    "nearest": resample_case([1, 2, 2, 3], 7,
-                             lambda x: F.interpolate(x, scale_factor=3, mode="nearest"),
-                             {"factor": 3}),
-}
 
-text = json.dumps({"generator": "Scripts/golden/nnops.py", "torch": torch.__version__, "cases": cases},
-                  indent=1, sort_keys=True)
-# One line per list of numbers keeps the fixture short and diffable.
-print(re.sub(r"\[\s+([-0-9.,e\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text))
+def write_golden(generator, cases):
+    """Prints the fixture of `cases` made by `generator`; one line per list of numbers keeps it short
+    and diffable. The golden scripts beside this one share it."""
+    text = json.dumps({"generator": generator, "torch": torch.__version__, "cases": cases}, indent=1, sort_keys=True)
+    print(re.sub(r"\[\s+([-0-9.,e\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text))
+
+
+def main():
+    cases = {
+        "batchNorm4d": batch_norm_case([4, 3, 2, 2], 0.2, 1),
+        "batchNorm2d": batch_norm_case([5, 3], 0.1, 2),
+        "bilinearUp": resample_case([2, 2, 3, 4], 3,
+                                    lambda x: F.interpolate(x, size=(5, 7), mode="bilinear", align_corners=False),
+                                    {"height": 5, "width": 7}),
+        "bilinearDown": resample_case([1, 2, 5, 6], 4,
+                                      lambda x: F.interpolate(x, size=(2, 4), mode="bilinear", align_corners=False),
+                                      {"height": 2, "width": 4}),
+        "avgPool": resample_case([2, 2, 5, 6], 5,
+                                 lambda x: F.avg_pool2d(x, kernel_size=3, stride=2, padding=1),
+                                 {"kernel": 3, "stride": 2, "padding": 1}),
+        "area": resample_case([1, 2, 4, 6], 6,
+                              lambda x: F.interpolate(x, size=(2, 3), mode="area"),
+                              {"factor": 2}),
+        "nearest": resample_case([1, 2, 2, 3], 7,
+                                 lambda x: F.interpolate(x, scale_factor=3, mode="nearest"),
+                                 {"factor": 3}),
+    }
+    write_golden("Scripts/golden/nnops.py", cases)
+
+
+if __name__ == "__main__":
+    main()

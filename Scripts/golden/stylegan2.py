@@ -10,19 +10,14 @@ FullyConnectedLayer's learning-rate multiplier), with plain torch ops. The modul
 computed both ways StyleGAN2 allows (activations scaled around one convolution, and per-sample
 weights as a grouped convolution) and the script checks that they agree. Every tensor is float32.
 """
-import json
 import math
-import re
 
 import torch
 import torch.nn.functional as F
 
+from nnops import resample_case, t, write_golden
+
 SQRT2 = math.sqrt(2)
-
-
-def t(x):
-    x = x.detach().to(torch.float32).contiguous()
-    return {"shape": list(x.shape), "values": x.flatten().tolist()}
 
 
 def fir_taps(taps):
@@ -116,15 +111,6 @@ def linear_eq(x, weight, bias, lr_mul, activation):
     if activation == "lrelu":
         y = F.leaky_relu(y, 0.2) * SQRT2
     return y
-
-
-def fir_case(shape, seed, fn, params):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=g).requires_grad_()
-    y = fn(x)
-    upstream = torch.randn(y.shape, generator=g)
-    (dx,) = torch.autograd.grad(y, [x], upstream)
-    return {"params": params, "tensors": {"x": t(x), "output": t(y), "upstream": t(upstream), "dx": t(dx)}}
 
 
 def conv_resample_case(seed, x_shape, w_shape, up, down, padding):
@@ -221,9 +207,9 @@ def path_length_case(seed, n, w_dim, c, res, pl_mean, decay, weight_pl):
 
 torch.manual_seed(0)
 cases = {
-    "upsample2d": fir_case([2, 2, 3, 4], 11, upsample2d, {}),
-    "downsample2d": fir_case([2, 2, 6, 4], 12, downsample2d, {}),
-    "upfirdnCrop": fir_case([1, 2, 5, 5], 13, lambda x: upfirdn(x, (1, 2, 1), up=2, down=3, pad=(-1, 2), gain=2),
+    "upsample2d": resample_case([2, 2, 3, 4], 11, upsample2d, {}),
+    "downsample2d": resample_case([2, 2, 6, 4], 12, downsample2d, {}),
+    "upfirdnCrop": resample_case([1, 2, 5, 5], 13, lambda x: upfirdn(x, (1, 2, 1), up=2, down=3, pad=(-1, 2), gain=2),
                             {"up": 2, "down": 3, "before": -1, "after": 2, "gain": 2}),
     "convUp": conv_resample_case(21, [2, 3, 4, 4], [5, 3, 3, 3], 2, 1, 1),
     "convDown": conv_resample_case(22, [2, 3, 8, 8], [4, 3, 3, 3], 1, 2, 1),
@@ -235,6 +221,4 @@ cases = {
     "pathLength": path_length_case(51, 2, 4, 3, 8, 0.5, 0.01, 2.0),
 }
 
-text = json.dumps({"generator": "Scripts/golden/stylegan2.py", "torch": torch.__version__, "cases": cases},
-                  indent=1, sort_keys=True)
-print(re.sub(r"\[\s+([-0-9.,e\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text))
+write_golden("Scripts/golden/stylegan2.py", cases)
