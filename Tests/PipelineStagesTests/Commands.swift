@@ -16,15 +16,17 @@ let ganflowExecutable: String = {
 /// Whether the tests run in CI (`CI=true`), where a test that cannot run must fail, not skip.
 let runningInCI = ["true", "1"].contains(ProcessInfo.processInfo.environment["CI"]?.lowercased() ?? "")
 
-/// Runs a command with one kernel thread; returns its exit status and its merged output.
-func execute(_ executable: String, _ arguments: [String], directory: String? = nil) throws -> (Int32, String) {
+/// Runs a command with one kernel thread and `environment` added; returns its exit status and its
+/// merged output.
+func execute(_ executable: String, _ arguments: [String], directory: String? = nil,
+             environment: [String: String] = [:]) throws -> (Int32, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
     if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
     var env = ProcessInfo.processInfo.environment
     env["OMP_NUM_THREADS"] = "1"
-    p.environment = env
+    p.environment = env.merging(environment) { $1 }
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe

@@ -7,38 +7,23 @@ import TensorRuntime
 
 /// `"precision": "bf16"` and `--precision bf16` through pipelines and the ganflow binary.
 @Suite struct PrecisionTests {
-    /// Runs ganflow with `environment` added; returns its status and merged output.
-    static func ganflow(_ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ganflowExecutable)
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// With oneDNN capped at AVX2 (as on the AVX2-only EPYC), bf16 stops before the first step
     /// with the instruction set named; run and bench both, status 1.
     @Test func bf16FailsBeforeTheFirstStepWithoutBF16Kernels() throws {
         let dir = temporaryDirectory("precision-probe")
-        let capped = ["ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"]
+        let capped = ["ONEDNN_MAX_CPU_ISA": "AVX2"]
         let expected = "error: precision bf16: oneDNN has no bf16 kernels on this CPU (instruction set 'avx2'; "
             + "convolution: none, matmul: none); bf16 needs AVX512_BF16 (avx512_core_bf16) or AMX (avx512_core_amx): use precision fp32\n"
-        let run = try Self.ganflow(["run", repositoryRoot + "/pipelines/mlp-gan-fashion.json", "--precision", "bf16", "--steps", "1",
+        let run = try execute(ganflowExecutable, ["run", repositoryRoot + "/pipelines/mlp-gan-fashion.json", "--precision", "bf16", "--steps", "1",
                                     "--out", dir, "--set", "data.images=\(SchedulerEquivalenceTests.images)"], environment: capped)
         #expect(run.0 == 1)
         #expect(run.1 == expected)
         #expect(!FileManager.default.fileExists(atPath: dir + "/metrics.jsonl"))
-        let bench = try Self.ganflow(["bench", "--model", "mlp", "--precision", "bf16", "--steps", "1"], environment: capped)
+        let bench = try execute(ganflowExecutable, ["bench", "--model", "mlp", "--precision", "bf16", "--steps", "1"], environment: capped)
         #expect(bench.0 == 1)
         #expect(bench.1 == expected)
         // The pipeline key is checked the same way.
-        let key = try Self.ganflow(["run", repositoryRoot + "/pipelines/mlp-gan-fashion.json", "--set", "precision=bf16", "--steps", "1",
+        let key = try execute(ganflowExecutable, ["run", repositoryRoot + "/pipelines/mlp-gan-fashion.json", "--set", "precision=bf16", "--steps", "1",
                                     "--out", dir, "--set", "data.images=\(SchedulerEquivalenceTests.images)"], environment: capped)
         #expect(key.0 == 1)
         #expect(key.1 == expected)
