@@ -52,7 +52,9 @@ import Testing
             return true
         }
 
-        func interrupt() { kill(process.processIdentifier, SIGINT) }
+        func interrupt() { send(SIGINT) }
+
+        func send(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
         /// Waits for the end; returns the exit status and the whole output.
         func finish() -> (Int32, String) {
@@ -64,7 +66,7 @@ import Testing
     }
 
     static func temporaries(in dir: String) -> [String] {
-        [dir, dir + "/checkpoints"].flatMap { d in
+        [dir, dir + "/checkpoints", dir + "/samples"].flatMap { d in
             ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.contains(".tmp-") }
         }
     }
