@@ -1,0 +1,161 @@
+import Foundation
+import ImageIO
+@testable import PipelineStages
+import Testing
+import TensorRuntime
+
+/// The README's commands on a trained generator, every option through the binary as a user types
+/// it: `sample` (seed, grid, truncation, raw weights, latents, style mixing), `interpolate`,
+/// `project` and `export --ema`, on a 2-step run of the shipped `stylegan2-fashion.json` (narrowed,
+/// on the fixture images; StyleGAN2 has a moving average, truncation in W and style mixing).
+@Suite struct GeneratorCommandTests {
+    static let images = fixture("idx/t10k-256-images-idx3-ubyte.gz")
+
+    /// The trained run's directory and the training output (trained once for the suite).
+    static let trained: (dir: String, status: Int32, output: String) = {
+        let dir = temporaryDirectory("generator-commands") + "/run"
+        let arguments = ["run", repositoryRoot + "/pipelines/stylegan2-fashion.json", "--steps", "2", "--out", dir, "--threads", "1",
+                         "--no-tensorboard", "--set", "data.images=\(images)", "--set", "test.images=\(images)",
+                         "--set", "test.labels=\(fixture("idx/t10k-256-labels-idx1-ubyte.gz"))", "--set", "features.count=32",
+                         "--set", "G.channelMax=8", "--set", "D.channelMax=8", "--set", "G.mappingLayers=2",
+                         // An average that differs from the weights after 2 steps (no ramp-up).
+                         "--set", "G.ema=0.5", "--set", "G.emaRampUp=null"]
+        let (status, output) = (try? execute(ganflowExecutable, arguments)) ?? (-1, "could not start \(ganflowExecutable)")
+        return (dir, status, output)
+    }()
+
+    /// The trained run, or a failure naming why there is none.
+    static func run() throws -> String {
+        try #require(trained.status == 0, "training failed:\n\(trained.output)")
+        return trained.dir
+    }
+
+    /// Runs `ganflow arguments...`, expecting status 0; returns the output.
+    @discardableResult
+    static func ganflow(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let (status, output) = try execute(ganflowExecutable, arguments)
+        #expect(status == 0, "ganflow \(arguments.joined(separator: " ")):\n\(output)", sourceLocation: sourceLocation)
+        return output
+    }
+
+    static func bytes(_ path: String) -> Data? { try? Data(contentsOf: URL(fileURLWithPath: path)) }
+
+    static func size(_ png: String) throws -> [Int] {
+        let image = try PNG.read(png)
+        return [image.width, image.height]
+    }
+
+    static func files(_ dir: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() }
+
+    @Test func sampleSeedGridTruncationRawWeightsAndStyleMixing() throws {
+        let run = try Self.run(), out = temporaryDirectory("sample-options")
+        // --seed: the same seed gives the same images, whatever the count; another seed others.
+        let said = try Self.ganflow(["sample", run, "--count", "3", "--seed", "1", "--out", out + "/one"])
+        #expect(said == "wrote 3 samples from stage 'G' (moving average) at step 2 to \(out)/one\n")
+        try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--out", out + "/first"])
+        try Self.ganflow(["sample", run, "--count", "1", "--seed", "2", "--out", out + "/two"])
+        #expect(Self.files(out + "/one") == ["sample-00000.png", "sample-00001.png", "sample-00002.png"])
+        let first = Self.bytes(out + "/one/sample-00000.png")
+        #expect(first != nil && first == Self.bytes(out + "/first/sample-00000.png"))
+        #expect(first != Self.bytes(out + "/two/sample-00000.png"))
+        #expect(Self.bytes(out + "/one/sample-00000.png") != Self.bytes(out + "/one/sample-00001.png"))
+
+        // --raw: the weights themselves, not their moving average.
+        let raw = try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--raw", "--out", out + "/raw"])
+        #expect(raw.contains("stage 'G' (weights, not their moving average) at step 2"), "\(raw)")
+        #expect(Self.bytes(out + "/raw/sample-00000.png") != first)
+
+        // --truncation 0: every latent moved all the way to the mean w, so every image is the same.
+        let t = try Self.ganflow(["sample", run, "--count", "3", "--seed", "1", "--truncation", "0", "--out", out + "/t0"])
+        #expect(t.contains("at step 2, truncation 0.0 to"), "\(t)")
+        let truncated = Self.files(out + "/t0").map { Self.bytes(out + "/t0/" + $0) }
+        #expect(truncated.count == 3 && Set(truncated).count == 1)
+        try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--truncation", "0.5", "--out", out + "/t05"])
+        let half = Self.bytes(out + "/t05/sample-00000.png")
+        #expect(half != first && half != truncated.first)
+
+        // --grid: one image, 2x2 of 32x32 with 2-pixel borders.
+        try Self.ganflow(["sample", run, "--count", "4", "--grid", "--out", out + "/grid"])
+        #expect(Self.files(out + "/grid") == ["grid.png"])
+        #expect(try Self.size(out + "/grid/grid.png") == [70, 70])
+
+        // --mix K: a (count + 1) x (count + 1) grid, sources in the first row and column.
+        let mix = try Self.ganflow(["sample", run, "--mix", "2", "--count", "3", "--out", out + "/mix"])
+        #expect(mix.contains("wrote a style-mixing grid of 3x3 images (crossover 2)"), "\(mix)")
+        #expect(try Self.size(out + "/mix/mix.png") == [4 * 32 + 5 * 2, 4 * 32 + 5 * 2])
+
+        let (bad, badOutput) = try execute(ganflowExecutable, ["sample", run, "--truncation", "1.5", "--out", out + "/bad"])
+        #expect(bad == 1 && badOutput.hasPrefix("error: "), "\(badOutput)")
+    }
+
+    @Test func interpolateBetweenSeedsThroughSeedListsAndLatents() throws {
+        let run = try Self.run(), out = temporaryDirectory("interpolate-options")
+        try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--out", out + "/seed1"])
+        try Self.ganflow(["sample", run, "--count", "1", "--seed", "2", "--out", out + "/seed2"])
+
+        // --from --to --frames: the ends are the seeds' own images (a seed's latent is the first
+        // one `sample --seed` draws, and a frame depends on its latent alone).
+        let line = try Self.ganflow(["interpolate", run, "--from", "1", "--to", "2", "--frames", "4", "--out", out + "/a"])
+        #expect(line == "wrote 4 frames (1 segment of 4, linear) from stage 'G' (moving average) at step 2 to \(out)/a: frame-*.png, strip.png, animation.png\n")
+        #expect(Self.files(out + "/a") == ["animation.png", "frame-0000.png", "frame-0001.png", "frame-0002.png", "frame-0003.png", "strip.png"])
+        #expect(Self.bytes(out + "/a/frame-0000.png") == Self.bytes(out + "/seed1/sample-00000.png"))
+        #expect(Self.bytes(out + "/a/frame-0003.png") == Self.bytes(out + "/seed2/sample-00000.png"))
+        #expect(Self.bytes(out + "/a/frame-0001.png") != Self.bytes(out + "/a/frame-0000.png"))
+        #expect(try Self.size(out + "/a/strip.png") == [4 * 32 + 5 * 2, 32 + 2 * 2])
+        #expect(Self.animationFrames(out + "/a/animation.png") == 4)
+
+        // --seeds with a range, --slerp, --truncation: 3 keys, 2 segments of 3 sharing a joint.
+        let slerp = try Self.ganflow(["interpolate", run, "--seeds", "1,3-4", "--frames", "3", "--slerp", "--truncation", "0.7", "--out", out + "/b"])
+        #expect(slerp.hasPrefix("wrote 5 frames (2 segments of 3, spherical) from stage 'G' (moving average) at step 2, truncation 0.7 to"), "\(slerp)")
+        #expect(Self.files(out + "/b").filter { $0.hasPrefix("frame-") }.count == 5)
+        #expect(Self.animationFrames(out + "/b/animation.png") == 5)
+        try Self.ganflow(["interpolate", run, "--seeds", "1,3-4", "--frames", "3", "--truncation", "0.7", "--out", out + "/c"])
+        #expect(Self.bytes(out + "/b/frame-0001.png") != Self.bytes(out + "/c/frame-0001.png"), "spherical and linear paths differ between the ends")
+        #expect(Self.bytes(out + "/b/frame-0000.png") == Self.bytes(out + "/c/frame-0000.png"))
+
+        // --latent: the latents of a file, in order.
+        let latents = out + "/z.safetensors"
+        try LatentPath.writeLatents(try Tensor(shape: [2, 128], scalars: (0..<256).map { Float(($0 % 7) - 3) / 3 }), to: latents)
+        let fromFile = try Self.ganflow(["interpolate", run, "--latent", latents, "--frames", "2", "--out", out + "/d"])
+        #expect(fromFile.hasPrefix("wrote 2 frames (1 segment of 2, linear)"), "\(fromFile)")
+        try Self.ganflow(["sample", run, "--latent", latents, "--out", out + "/e"])
+        #expect(Self.bytes(out + "/d/frame-0001.png") == Self.bytes(out + "/e/sample-00001.png"))
+
+        let (bad, badOutput) = try execute(ganflowExecutable, ["interpolate", run, "--from", "1", "--out", out + "/bad"])
+        #expect(bad == 1 && badOutput.hasPrefix("Error: --from and --to go together\n"), "\(badOutput)")
+    }
+
+    /// The frame count an animated PNG declares (its acTL chunk).
+    static func animationFrames(_ path: String) -> Int? {
+        guard let data = bytes(path), let at = data.firstRange(of: Data("acTL".utf8)) else { return nil }
+        return data[at.upperBound..<(at.upperBound + 4)].reduce(0) { $0 << 8 | Int($1) }
+    }
+
+    @Test(arguments: ["adam", "lbfgs"])
+    func projectFindsALatentThatSampleReproduces(_ method: String) throws {
+        let run = try Self.run(), out = temporaryDirectory("project-\(method)")
+        try Self.ganflow(["sample", run, "--count", "3", "--seed", "1", "--out", out + "/samples"])
+        let target = out + "/samples/sample-00002.png"
+        let said = try Self.ganflow(["project", run, "--image", target, "--steps", "10", "--method", method, "--out", out + "/p"])
+        #expect(said.contains("projected \(target) with stage 'G' (moving average) at step 2 in 10 steps"), "\(said)")
+        #expect(Self.files(out + "/p") == ["latent.safetensors", "loss.svg", "losses.csv", "reconstruction.png", "side-by-side.png", "target.png"])
+        let losses = try String(contentsOfFile: out + "/p/losses.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            .compactMap { $0.split(separator: ",").last.flatMap { Double($0) } }
+        #expect(losses.count == 11 && losses.last! < losses.first!, "\(losses)")
+        // The latent file, generated by `sample --latent`, gives the reconstruction, byte for byte.
+        try Self.ganflow(["sample", run, "--latent", out + "/p/latent.safetensors", "--out", out + "/again"])
+        #expect(Self.bytes(out + "/again/sample-00000.png") == Self.bytes(out + "/p/reconstruction.png"))
+    }
+
+    @Test func exportTheMovingAverageOrTheWeights() throws {
+        let run = try Self.run(), out = temporaryDirectory("export-ema")
+        let ema = try Self.ganflow(["export", run, "--stage", "G", "--ema", "--out", out + "/ema.safetensors"])
+        #expect(ema.hasPrefix("wrote 75 tensors of stage 'G' (moving average) at step 2 to"), "\(ema)")
+        let weights = try Self.ganflow(["export", run, "--stage", "G", "--out", out + "/weights.safetensors"])
+        #expect(weights.hasPrefix("wrote 75 tensors of stage 'G' at step 2 to"), "\(weights)")
+        let a = try SafeTensorsArchive(contentsOf: out + "/ema.safetensors"), b = try SafeTensorsArchive(contentsOf: out + "/weights.safetensors")
+        #expect(a.names == b.names)
+        let differing = try a.names.filter { try a.tensor($0).scalars != b.tensor($0).scalars }
+        #expect(!differing.isEmpty, "the moving average equals the weights")
+    }
+}
