@@ -1,5 +1,7 @@
 import Foundation
 import GANFlowTestSupport
+import PipelineGraph
+import TensorRuntime
 import Testing
 
 /// The README's commands as a user types them: exit status and what they print.
@@ -13,6 +15,10 @@ import Testing
         let (status, output) = try execute(ganflowExecutable, ["validate", good, bad])
         #expect(status == 1, "\(output)")
         #expect(output.contains("error: \(fixture("pipelines/invalid/"))\(expected)"), "\(output)")
+        // `ganflow validate pipelines/*.json` meets the schema the pipelines name, and skips it.
+        let schema = repositoryRoot + "/pipelines/ganflow.schema.json"
+        let (all, allOutput) = try execute(ganflowExecutable, ["validate", schema, good])
+        #expect(all == 0 && allOutput == "\(schema): skipped (a JSON Schema, not a pipeline)\n\(good): ok (8 stages)\n", "\(allOutput)")
     }
 
     @Test func graphStagesAndSchemaPrintWhatTheyPromise() throws {
@@ -22,6 +28,9 @@ import Testing
         #expect(d == 0 && dot.hasPrefix("digraph"), "\(dot)")
         let (s, stages) = try execute(ganflowExecutable, ["stages"])
         #expect(s == 0 && stages.contains("\ngenerator.dcgan\n") && stages.contains("\nmetric.fid\n"), "\(stages.prefix(500))")
+        // Then the top level of a pipeline file, after the last stage type.
+        let top = stages.range(of: "\nThe top level of a pipeline file:\n")
+        #expect(top != nil && stages[top!.upperBound...].contains("    schedule: "), "\(stages.suffix(800))")
         let (j, schema) = try execute(ganflowExecutable, ["schema"])
         #expect(j == 0)
         let object = try JSONSerialization.jsonObject(with: Data(schema.utf8)) as? [String: Any]
@@ -63,5 +72,80 @@ import Testing
                                                        "--variant", "hinge:--set data.images=\(Self.images) --set loss.type=loss.hinge"])
         let page = (try? String(contentsOfFile: root + "/compare/compare.html", encoding: .utf8)) ?? ""
         #expect(c == 0 && page.contains("nonsaturating") && page.contains("hinge"), "\(cOut)")
+    }
+}
+
+/// `ganflow run` and `ganflow compare` options the other suites drive through the library, here
+/// through the binary, on `Fixtures/pipelines/faults/killtest.json` (the MLP GAN, milliseconds a step).
+@Suite struct RunOptionTests {
+    /// A copy of killtest.json in `dir` (its data path made absolute), with `edit` applied.
+    static func pipeline(in dir: String, name: String = "killtest", _ edit: (String) -> String = { $0 }) throws -> String {
+        let text = try String(contentsOfFile: fixture("pipelines/faults/killtest.json"), encoding: .utf8)
+            .replacingOccurrences(of: "../../idx/", with: fixture("idx/"))
+        let path = dir + "/\(name).json"
+        try edit(text).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The generator's and discriminator's weights in the newest checkpoint of `dir`.
+    static func weights(_ dir: String) throws -> [String: [Float]] {
+        let archive = try SafeTensorsArchive(contentsOf: try #require(Checkpoint.list(in: dir).last, "no checkpoint in \(dir)"))
+        return try Dictionary(uniqueKeysWithValues: archive.names.filter { $0.hasPrefix("G/") || $0.hasPrefix("D/") }.map { ($0, try archive.tensor($0).scalars) })
+    }
+
+    @Test func seedAndSchedulerFromTheCommandLine() throws {
+        let root = temporaryDirectory("run-seed"), file = fixture("pipelines/faults/killtest.json")
+        func train(_ name: String, _ extra: [String]) throws -> [String: [Float]] {
+            let (status, output) = try execute(ganflowExecutable, ["run", file, "--steps", "2", "--out", root + "/" + name, "--threads", "1", "--no-tensorboard"] + extra)
+            #expect(status == 0, "\(output)")
+            return try Self.weights(root + "/" + name)
+        }
+        let dispatch = try train("dispatch", ["--seed", "5"]), serial = try train("serial", ["--seed", "5", "--scheduler", "serial"])
+        let other = try train("other", ["--seed", "6"]), fileSeed = try train("file", [])
+        #expect(!dispatch.isEmpty && dispatch == serial, "--scheduler serial changed the weights of seed 5")
+        #expect(other != dispatch, "--seed 6 gave seed 5's weights")
+        #expect(fileSeed != dispatch, "--seed 5 gave the file's seed 3's weights")
+        let (bad, badOutput) = try execute(ganflowExecutable, ["run", file, "--scheduler", "fifo"])
+        #expect(bad == 1 && badOutput.hasPrefix("Error: "), "\(badOutput)")
+    }
+
+    @Test func stepsStandInForAPipelinesMissingLength() throws {
+        let root = temporaryDirectory("run-length")
+        let file = try Self.pipeline(in: root) { $0.replacingOccurrences(of: "\"steps\": 1000000,", with: "") }
+        let (missing, missingOutput) = try execute(ganflowExecutable, ["run", file, "--out", root + "/run", "--no-tensorboard"])
+        #expect(missing == 1 && missingOutput == "error: \(file):1:1: missing the run length: give 'steps' or 'epochs' (or --steps when running it)\n", "\(missingOutput)")
+        let (status, output) = try execute(ganflowExecutable, ["run", file, "--steps", "2", "--out", root + "/run", "--threads", "1", "--no-tensorboard"])
+        #expect(status == 0 && output.contains("finished at step 2/2 in "), "\(output)")
+    }
+
+    /// Reliability, Divergence: the README's example, as printed.
+    @Test func aDivergingRunStopsAtTheFirstNonFiniteLossWithStatus1() throws {
+        let dir = temporaryDirectory("diverge") + "/run"
+        let (status, output) = try execute(ganflowExecutable, [
+            "run", repositoryRoot + "/pipelines/dcgan28-notebook.json", "--out", dir, "--threads", "1", "--no-tensorboard",
+            "--set", "data.images=\(fixture("idx/t10k-256-images-idx3-ubyte.gz"))", "--set", "optD.lr=1e30", "--set", "optG.lr=1e30",
+        ])
+        #expect(status == 1, "\(output)")
+        #expect(output.hasSuffix("error: step 1: 'loss.discriminator' is NaN (stage 'loss'); stopping at the first non-finite value; no checkpoint was written before it\n"), "\(output)")
+        #expect(Checkpoint.list(in: dir).isEmpty)
+    }
+
+    /// `compare FILE...`: several pipeline files, each a variant named after its pipeline.
+    @Test func compareSeveralFiles() throws {
+        let root = temporaryDirectory("compare-files")
+        let a = try Self.pipeline(in: root)
+        let b = try Self.pipeline(in: root, name: "hinge") {
+            $0.replacingOccurrences(of: "\"name\": \"killtest\"", with: "\"name\": \"killtest-hinge\"")
+                .replacingOccurrences(of: "loss.nonsaturating", with: "loss.hinge")
+        }
+        let (status, output) = try execute(ganflowExecutable, ["compare", a, b, "--steps", "2", "--out", root + "/compare"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("== killtest: \(root)/compare/killtest\n") && output.contains("== killtest-hinge: \(root)/compare/killtest-hinge\n"), "\(output)")
+        let page = (try? String(contentsOfFile: root + "/compare/compare.html", encoding: .utf8)) ?? ""
+        #expect(page.contains("killtest-hinge") && page.contains("loss.hinge"), "\(page.prefix(300))")
+        for name in ["killtest", "killtest-hinge"] {
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/compare/\(name)/summary.json"))) as? [String: Any]
+            #expect(summary?["lastStep"] as? Int == 2, "\(name): \(String(describing: summary))")
+        }
     }
 }

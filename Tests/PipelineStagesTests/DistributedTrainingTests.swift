@@ -98,4 +98,27 @@ import TensorRuntime
         let rows = output.split(separator: "\n").filter { $0.split(separator: " ").first.map { ["4", "64"].contains($0) } == true }
         #expect(rows.count == 2, "\(output)")
     }
+
+    /// `mpirun -np N ganflow compare`: variant i runs on rank i mod N as a whole single-process
+    /// run, and rank 0 writes the page when every rank is done.
+    @Test(.enabled(if: runnable, "mpirun is missing: run make setup (it installs openmpi-bin)"))
+    func compareRunsOneVariantPerRank() throws {
+        let mpirun = try #require(Self.mpirun, "mpirun is missing: run make setup (it installs openmpi-bin)")
+        let root = temporaryDirectory("mpi-compare"), file = try RunOptionTests.pipeline(in: root)
+        let (status, output) = try execute(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "2", ganflowExecutable, "compare", file,
+                                                    "--variant", "hinge:--set loss.type=loss.hinge", "--variant", "plain:",
+                                                    "--variant", "fast:--set optD.lr=0.001", "--steps", "2", "--out", root + "/compare"])
+        #expect(status == 0, "\(output)")
+        for (name, rank) in [("hinge", 0), ("plain", 1), ("fast", 0)] {
+            #expect(output.contains("== \(name) on rank \(rank): \(root)/compare/\(name)\n"), "\(output)")
+        }
+        #expect(output.contains("wrote \(root)/compare/compare.html"), "\(output)")
+        // The variant of rank 1 is the run one process makes alone.
+        let (alone, aloneOutput) = try execute(ganflowExecutable, ["run", file, "--steps", "2", "--out", root + "/alone", "--threads", "1"])
+        #expect(alone == 0, "\(aloneOutput)")
+        let plain = try RunOptionTests.weights(root + "/compare/plain"), hinge = try RunOptionTests.weights(root + "/compare/hinge")
+        let single = try RunOptionTests.weights(root + "/alone")
+        #expect(!plain.isEmpty && plain == single)
+        #expect(hinge != plain)
+    }
 }
