@@ -49,6 +49,23 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("adam ") }, "the optimizer's op in the profile")
     }
 
+    /// Every model of the README's `--model` list times a step (one step at batch 4, no warm-up:
+    /// what is checked is that each builds, trains and reports, not its speed).
+    @Test func everyModelOfTheListTimesAStep() throws {
+        let models = ["dcgan32", "dcgan64", "progan32", "msggan32", "stylegan2_32"]
+        let (status, output) = try execute(ganflowExecutable, ["bench", "--model", models.joined(separator: ","), "--steps", "1", "--warmup", "0",
+                                                               "--batch", "4", "--threads", "1"])
+        #expect(status == 0, "\(output)")
+        for model in models {
+            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix(#"{"framework": "ganflow", "model": "\#(model)", "batch": 4,"#) },
+                                    "\(model): \(output)")
+            #expect((Self.number(after: #""median_ms":"#, in: line) ?? 0) > 0, "\(line)")
+            // FLOPs are counted for every model but StyleGAN2's (README, Benchmark).
+            let flops = Self.number(after: #""gflop_per_step":"#, in: line) ?? -1
+            #expect(model == "stylegan2_32" ? flops == 0 : flops > 0, "\(line)")
+        }
+    }
+
     /// Usage errors exit with status 1, like every other bad input, with ArgumentParser's message.
     @Test func unknownModelPrecisionAndFlagAreErrorsWithStatusOne() throws {
         let (status, output) = try execute(ganflowExecutable, ["bench", "--model", "nope", "--steps", "1"])
