@@ -8,7 +8,8 @@
 # and an error that names the file it could not write and the last good checkpoint; that
 # checkpoint must still load (`ganflow sample` reads it, checksum included), and no temporary file
 # may be left. Mounting needs root: without it the script says so and exits 0 (it is skipped, not
-# passed). `make test` runs it with the debug build.
+# passed), except in CI (CI=true), where a check that cannot run fails, saying why. `make test`
+# runs it with the debug build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.build/debug/ganflow}
@@ -16,6 +17,11 @@ bin=${1:-.build/debug/ganflow}
 mnt=$(mktemp -d /tmp/ganflow-diskfull-XXXXXX)
 if ! mount -t tmpfs -o size=40m tmpfs "$mnt" 2>/dev/null; then
     rmdir "$mnt"
+    case "${CI:-}" in
+    true | TRUE | True | 1)
+        echo "diskfull: FAILED: mounting a tmpfs needs root, and in CI (CI=$CI) this check must run, not be skipped" >&2
+        exit 1 ;;
+    esac
     echo "diskfull: SKIPPED: mounting a tmpfs needs root (run as root to check a full disk)"
     exit 0
 fi
