@@ -6,8 +6,10 @@ import TensorRuntime
 
 /// The exported weights checked by the real peer: PyTorch loads each model stage's `state_dict`
 /// with `load_state_dict(strict=True)` into the nn.Sequential its pipeline describes and must
-/// compute GANFlow's outputs (Scripts/torch_load_check.py). Runs in `make test-interop`, which
-/// builds the venv with the CPU torch; in CI a missing Python fails the test.
+/// compute GANFlow's outputs (Scripts/torch_load_check.py); the generator's ONNX export
+/// (`ganflow export --format onnx`) passes onnx.checker and onnxruntime computes its images
+/// (Scripts/onnx_check.py). Runs in `make test-interop`, which builds the venv with the CPU torch,
+/// onnx and onnxruntime; in CI a missing Python fails the test.
 @Suite struct TorchInteropTests {
     /// Shipped pipelines on the fixture images, two steps each so that weights, batch-norm
     /// statistics and spectral-norm vectors have moved from their initial values.
@@ -30,7 +32,7 @@ import TensorRuntime
 
     @Test(.enabled(if: interopPython != nil || runningInCI, Comment(rawValue: interopPythonMissing)),
           arguments: cases.map(\.pipeline))
-    func pyTorchLoadsTheGeneratorAndDiscriminatorStrictlyAndComputesTheSameOutputs(_ file: String) throws {
+    func pyTorchAndONNXRuntimeComputeWhatTheExportedModelsCompute(_ file: String) throws {
         let python = try requireInteropPython()
         let overrides = Self.cases.first { $0.pipeline == file }!.overrides
         let dir = temporaryDirectory("torch-" + file)
@@ -75,6 +77,14 @@ import TensorRuntime
         let lines = output.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(lines.count == 2 && lines.allSatisfy { $0.contains(#""strict_load": true"#) }, "\(file): \(output)")
         for line in lines { print("TorchInteropTests: \(file): \(line)") }
+
+        // The generator as ONNX, through the command (with its moving average where it keeps
+        // one): the largest difference from GANFlow's images on the export's probe latents must
+        // stay within onnx_check.py's tolerance (1e-5).
+        let (onnx, onnxOutput) = try execute(python, [repositoryRoot + "/Scripts/onnx_check.py", dir, "--ganflow", ganflowExecutable]
+                                                     + (g.hasMovingAverage ? ["--ema"] : []))
+        #expect(onnx == 0 && onnxOutput.contains(#""checker": "ok""#), "\(file): \(onnxOutput)")
+        print("TorchInteropTests: \(file): \(onnxOutput.split(separator: "\n").last { $0.hasPrefix("{") } ?? "")")
 
         // The control, once: D's last weights changed by 1% must fail the comparison.
         guard file == Self.cases[0].pipeline else { return }
