@@ -92,4 +92,33 @@ final class StepCounter: RunObserver {
         #expect(sink.writer.completed == steps)
         #expect(sink.writer.highWater == pending)
     }
+
+    /// The data side's queue: a loader decodes at most its `prefetch` depth of batches beyond those
+    /// the loop has taken, then waits, however long the loop takes to come back for more.
+    @Test func aLoaderDecodesAtMostItsPrefetchDepthAhead() throws {
+        let depth = 3
+        let produced = Locked(0), made = DispatchSemaphore(value: 0)
+        let next: @Sendable (LoaderPosition) -> LoaderPosition = { LoaderPosition(epoch: $0.epoch, index: $0.index + 1) }
+        let prefetcher = Prefetcher(label: "test.prefetch", depth: depth, advance: next) { p in
+            produced.withLock { $0 += 1 }
+            made.signal()
+            return .success(DataBatch(images: Tensor(repeating: Float(p.index), shape: [1]), labels: nil))
+        }
+        var position = LoaderPosition(epoch: 0, index: 0)
+        for taken in [1, 3] {
+            while position.index < taken {
+                #expect(try prefetcher.take(position).images.scalars == [Float(position.index)])
+                position = next(position)
+            }
+            // The batches taken and a full queue behind them are made (the deadline only keeps a
+            // broken build from hanging the suite) ...
+            while produced.withLock({ $0 }) < taken + depth {
+                #expect(made.wait(timeout: .now() + 60) == .success, "\(produced.withLock { $0 }) batches made")
+            }
+            // ... and no more while nothing is taken.
+            usleep(200_000)
+            #expect(produced.withLock { $0 } == taken + depth)
+        }
+        prefetcher.stop()
+    }
 }
