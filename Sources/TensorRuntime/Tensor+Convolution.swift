@@ -28,7 +28,31 @@ public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
     stride: Size2D = 1, padding: Size2D = 0, dilation: Size2D = 1
 ) throws -> Tensor {
-    let op = "conv2d"
+    try convolution(x, weight, bias, convGeometry("conv2d", x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation))
+}
+
+/// `conv2d(...).relu()`, the ReLU computed in the convolution's own pass (a oneDNN post-op,
+/// with no separate pass and no intermediate tensor) when nothing is recorded for autograd:
+/// inside `withoutGradients`, or when no operand requires gradients. Otherwise the two recorded
+/// ops, so that gradients are those of `conv2d` followed by `relu`.
+///
+/// Without recording, the result keeps its copy in the kernel's layout (`keepLayoutCopies()`),
+/// so that a convolution reading it next skips the conversion: do not write it in place.
+public func conv2dReLU(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+    stride: Size2D = 1, padding: Size2D = 0, dilation: Size2D = 1
+) throws -> Tensor {
+    let geometry = try convGeometry("conv2dReLU", x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+    if GradMode.isEnabled && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad == true) {
+        return try convolution(x, weight, bias, geometry).relu()
+    }
+    return try ConvolutionKernels.forward(x, weight, bias, geometry, relu: true).0
+}
+
+/// The checked geometry of `op`, a conv2d of `x` with `weight` and `bias`.
+private func convGeometry(
+    _ op: String, _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Size2D, padding: Size2D, dilation: Size2D
+) throws -> ConvGeometry {
     guard x.rank == 4, weight.rank == 4 else {
         throw TensorError("\(op): input \(describe(x.shape)) must be [N, C, H, W] and weight \(describe(weight.shape)) [O, C, KH, KW]")
     }
@@ -48,10 +72,9 @@ public func conv2d(
     if let bias, bias.shape != [weight.shape[0]] {
         throw TensorError("\(op): bias \(describe(bias.shape)) does not match weight \(describe(weight.shape)); expected [\(weight.shape[0])]")
     }
-    let geometry = ConvGeometry(
+    return ConvGeometry(
         input: x.shape, weight: weight.shape, output: [x.shape[0], weight.shape[0]] + outputSize,
         stride: stride.pair, padding: padding.pair, dilation: dilation.pair)
-    return try convolution(x, weight, bias, geometry)
 }
 
 /// 2-D transposed convolution of `x` [N, Cin, H, W] with `weight` [Cin, Cout, KH, KW] plus an

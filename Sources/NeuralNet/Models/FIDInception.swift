@@ -152,6 +152,11 @@ public final class FIDInception: @unchecked Sendable {
         let classes = fc.shape[0]
         fcWeight = try Tensor(shape: [classes, 2048 / divisor], scalars: try load("fc.weight", [classes, 2048 / divisor]))
         fcBias = try Tensor(shape: [classes], scalars: try load("fc.bias", [classes]))
+        // Read by every batch, never written: each keeps its copy in the convolution's layout.
+        for (weight, bias, _) in units.values {
+            weight.keepLayoutCopies()
+            bias.keepLayoutCopies()
+        }
         self.units = units.mapValues { (weight: $0.0, bias: $0.1, spec: $0.2) }
         self.divisor = divisor
         self.classes = classes
@@ -180,11 +185,17 @@ public final class FIDInception: @unchecked Sendable {
             x = try x.maxPool2d(kernel: 3, stride: 2)
             for name in ["Conv2d_3b_1x1", "Conv2d_4a_3x3"] { x = try unit(name, x) }
             x = try x.maxPool2d(kernel: 3, stride: 2)
-            for block in ["Mixed_5b", "Mixed_5c", "Mixed_5d"] { x = try inceptionA(block, x) }
+            // Each block's input is read by several branches and never written: the first
+            // convolution's copy of it in the kernel layout serves the others.
+            for block in ["Mixed_5b", "Mixed_5c", "Mixed_5d"] { x.keepLayoutCopies(); x = try inceptionA(block, x) }
+            x.keepLayoutCopies()
             x = try inceptionB("Mixed_6a", x)
-            for block in ["Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"] { x = try inceptionC(block, x) }
+            for block in ["Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"] { x.keepLayoutCopies(); x = try inceptionC(block, x) }
+            x.keepLayoutCopies()
             x = try inceptionD("Mixed_7a", x)
+            x.keepLayoutCopies()
             x = try inceptionE("Mixed_7b", x, maxPool: false)
+            x.keepLayoutCopies()
             x = try inceptionE("Mixed_7c", x, maxPool: true)
             let features = try x.mean(axes: [2, 3])
             let logits = try matmul(features, fcWeight, transposeB: true) + fcBias
@@ -192,10 +203,10 @@ public final class FIDInception: @unchecked Sendable {
         }
     }
 
-    /// One folded `BasicConv2d`: convolution with bias, ReLU.
+    /// One folded `BasicConv2d`: convolution with bias, ReLU, in one pass.
     private func unit(_ name: String, _ x: Tensor) throws -> Tensor {
         let u = units[name]!
-        return try conv2d(x, weight: u.weight, bias: u.bias, stride: u.spec.stride, padding: u.spec.padding).relu()
+        return try conv2dReLU(x, weight: u.weight, bias: u.bias, stride: u.spec.stride, padding: u.spec.padding)
     }
 
     private func units(_ block: String, _ names: [String], _ x: Tensor) throws -> Tensor {
