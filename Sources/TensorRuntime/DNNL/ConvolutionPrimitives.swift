@@ -53,17 +53,25 @@ struct ConvGeometry: Hashable, Sendable {
 enum ConvolutionPrimitives {
     /// y = conv(x, w) (+ b), or with `relu` max(0, conv(x, w) (+ b)) in one pass, the ReLU a
     /// oneDNN post-op of an inference-only kernel (no backward kernel takes it as a hint).
-    static func forward(_ g: ConvGeometry, bias: Bool, relu: Bool = false) throws -> DNNLPrimitive {
+    ///
+    /// x and y are in the `layouts` given (`ActivationLayout`).
+    static func forward(
+        _ g: ConvGeometry, bias: Bool, relu: Bool = false,
+        layouts: (input: ActivationLayout, result: ActivationLayout) = (.channelsFirst, .channelsFirst)
+    ) throws -> DNNLPrimitive {
         let precision = ComputePrecision.current
-        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0, relu ? 1 : 0], precision: precision,
-                               detail: g.detail + (bias ? " bias" : "") + (relu ? " relu" : ""))
+        let last = (layouts.input == .channelsLast ? 1 : 0, layouts.result == .channelsLast ? 1 : 0)
+        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0, relu ? 1 : 0, last.0, last.1],
+                               precision: precision,
+                               detail: g.detail + (bias ? " bias" : "") + (relu ? " relu" : "")
+                                   + (last.0 == 1 ? " x nhwc" : "") + (last.1 == 1 ? " y nhwc" : ""))
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             try precision.primitive { precision in
                 let pd = try forwardDescriptor(g, bias: bias, precision: precision, relu: relu)
                 var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
-                    (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.input), false),
+                    (DNNL_ARG_SRC, try DNNLContext.layoutDesc(g.input, layouts.input), false),
                     (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
-                    (DNNL_ARG_DST, try DNNLContext.plainDesc(g.output), true),
+                    (DNNL_ARG_DST, try DNNLContext.layoutDesc(g.output, layouts.result), true),
                 ]
                 if bias { args.append((DNNL_ARG_BIAS, try DNNLContext.plainDesc([g.weight[0]]), false)) }
                 return try DNNLPrimitive(descriptor: pd, arguments: args)
@@ -217,12 +225,14 @@ struct ConvCopies {
 /// first layer of a DCGAN generator, the last of its discriminator) is a matrix product: it runs
 /// as a plain-layout matmul, with no reorders at all.
 enum ConvolutionKernels {
-    /// y = conv(x, w) (+ b); with `relu`, max(0, y) in the same pass.
+    /// y = conv(x, w) (+ b); with `relu`, max(0, y) in the same pass. x and y are in the
+    /// `layouts` given (`ActivationLayout`).
     static func forward(
-        _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry, prepared: ConvCopies = ConvCopies(), relu: Bool = false
+        _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry, prepared: ConvCopies = ConvCopies(), relu: Bool = false,
+        layouts: (input: ActivationLayout, result: ActivationLayout) = (.channelsFirst, .channelsFirst)
     ) throws -> (Tensor, ConvCopies) {
-        let label = "conv.fwd " + g.profileName + (relu ? " relu" : "")
-        if g.isFullyConnected {
+        let label = "conv.fwd " + g.profileName + (relu ? " relu" : "") + (layouts.result == .channelsLast ? " nhwc" : "")
+        if g.isFullyConnected && layouts == (.channelsFirst, .channelsFirst) {
             // y[n, o] = sum over (c, kh, kw) of x[n, c, kh, kw] w[o, c, kh, kw]: X W^T (+ b).
             let mm = MatMulGeometry(batch: nil, m: g.input[0], k: g.patch, n: g.weight[0],
                                     transposeA: false, transposeB: true, bias: b != nil)
@@ -235,8 +245,9 @@ enum ConvolutionKernels {
         }
         var reads: [(Int32, ConvRole?, Tensor)] = [(DNNL_ARG_SRC, .input, x), (DNNL_ARG_WEIGHTS, .weight, w)]
         if let b { reads.append((DNNL_ARG_BIAS, nil, b)) }
-        return try run(ConvolutionPrimitives.forward(g, bias: b != nil, relu: relu), label, g, reads: reads,
-                       into: (DNNL_ARG_DST, .output), prepared: prepared, keepResultCopy: relu)
+        return try run(ConvolutionPrimitives.forward(g, bias: b != nil, relu: relu, layouts: layouts),
+                       label, g, reads: reads, into: (DNNL_ARG_DST, .output), prepared: prepared,
+                       keepResultCopy: relu, resultShape: layouts.result.shape(g.output))
     }
 
     static func backwardData(
@@ -278,10 +289,11 @@ enum ConvolutionKernels {
     /// `keepResultCopy` the result keeps its copy in the kernel's layout too, for the next kernel.
     private static func run(
         _ primitive: DNNLPrimitive, _ label: String, _ g: ConvGeometry, reads: [(Int32, ConvRole?, Tensor)],
-        into result: (argument: Int32, role: ConvRole), prepared: ConvCopies, keepResultCopy: Bool = false
+        into result: (argument: Int32, role: ConvRole), prepared: ConvCopies, keepResultCopy: Bool = false,
+        resultShape: [Int]? = nil
     ) throws -> (Tensor, ConvCopies) {
         let operands = reads.map { ($0.0, $0.1, $0.2.contiguousData(), $0.2.layoutCopies) }
-        let out = Tensor(uninitialized: g.dims(result.role))
+        let out = Tensor(uninitialized: resultShape ?? g.dims(result.role))
         var buffers = [result.argument: out.data]
         var ready: [Int32: LayoutCopy] = [:]
         for (argument, role, t, kept) in operands {

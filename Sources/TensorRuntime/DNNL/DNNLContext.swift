@@ -52,6 +52,15 @@ enum DNNLContext {
         return md
     }
 
+    /// An f32 descriptor of an activation of [N, C, H, W] dimensions `dims` stored in `layout`.
+    static func layoutDesc(_ dims: [Int], _ layout: ActivationLayout) throws -> dnnl_memory_desc_t {
+        guard layout == .channelsLast else { return try plainDesc(dims) }
+        var md = dnnl_memory_desc_t()
+        let d = dims.map(Int64.init)
+        try check(dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nhwc), "memory_desc_init_by_tag(\(describe(dims)), nhwc)")
+        return md
+    }
+
     /// A descriptor (f32 unless `type` says) whose layout the primitive chooses (`format_tag_any`).
     static func anyDesc(_ dims: [Int], type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
