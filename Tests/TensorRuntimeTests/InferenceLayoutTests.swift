@@ -28,7 +28,7 @@ import TensorRuntime
         let w = Tensor(randomNormal: [4, 3, 3, 3], using: &rng).requiringGradients()
         let y = try conv2dReLU(x, weight: w)
         #expect(y.requiresGrad)
-        let g = try gradients(of: try y.sum(), wrt: [w])[0]
+        let g = try gradients(of: y.sum(), wrt: [w])[0]
         let expected = try gradients(of: try conv2d(x, weight: w).relu().sum(), wrt: [w])[0]
         expectClose(g.scalars, expected.scalars, tolerance: 1e-5)
     }
