@@ -100,6 +100,23 @@ final class StoragePool: Sendable {
         return (raw.bindMemory(to: Float.self, capacity: max(wanted, 1)), wanted)
     }
 
+    /// Frees idle buffers, largest first, until at most `bytes` are kept idle.
+    func trim(toIdleBytes bytes: Int) {
+        let freed = state.withLock { s -> [UInt] in
+            var out: [UInt] = []
+            for capacity in s.free.keys.sorted(by: >) where s.idleBytes > bytes {
+                var list = s.free[capacity]!
+                while s.idleBytes > bytes, let p = list.popLast() {
+                    out.append(p)
+                    s.idleBytes -= capacity * 4
+                }
+                s.free[capacity] = list.isEmpty ? nil : list
+            }
+            return out
+        }
+        for address in freed { free(UnsafeMutableRawPointer(bitPattern: address)) }
+    }
+
     func give(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) {
         let address = UInt(bitPattern: pointer)
         let kept = state.withLock { s -> Bool in
