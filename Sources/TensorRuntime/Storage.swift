@@ -1,4 +1,3 @@
-
 /// A 64-byte aligned buffer of Float32 values, returned to a size-bucketed pool when released.
 ///
 /// Training runs the same step over and over, so the same sizes come back every step; the pool
@@ -14,12 +13,15 @@ public final class Storage: @unchecked Sendable {
         self.count = count
         if Profiler.isEnabled {
             let start = Profiler.now()
-            self.pointer = StoragePool.shared.take(count: count)
+            (self.pointer, self.capacity) = StoragePool.shared.take(count: count)
             Profiler.add("storage allocate", nanos: Profiler.now() &- start)
         } else {
-            self.pointer = StoragePool.shared.take(count: count)
+            (self.pointer, self.capacity) = StoragePool.shared.take(count: count)
         }
     }
+
+    /// Elements the buffer holds, at least `count`: the pool's size class it came from.
+    let capacity: Int
 
     /// Zero-filled storage for `count` floats.
     public convenience init(zeros count: Int) {
@@ -30,22 +32,30 @@ public final class Storage: @unchecked Sendable {
     deinit {
         if Profiler.isEnabled {
             let start = Profiler.now()
-            StoragePool.shared.give(pointer, count: count)
+            StoragePool.shared.give(pointer, capacity: capacity)
             Profiler.add("storage release", nanos: Profiler.now() &- start)
         } else {
-            StoragePool.shared.give(pointer, count: count)
+            StoragePool.shared.give(pointer, capacity: capacity)
         }
     }
 }
 
-/// Free lists of aligned buffers keyed by element count.
+/// Free lists of aligned buffers keyed by size class.
+///
+/// Small buffers are kept by exact element count. Large ones (activations of a network at a
+/// large batch, hundreds of MB) are rounded up to one of eight classes per doubling and served
+/// by the smallest free buffer of up to twice the size asked for: a forward pass frees each
+/// layer's output as the next one is made, so a few buffers then serve every layer of every
+/// later pass instead of each layer's fresh allocation being mapped and faulted in again.
 final class StoragePool: Sendable {
     static let shared = StoragePool()
 
-    /// Buffers kept per size; beyond this they are freed.
+    /// Buffers kept per size class; beyond this they are freed.
     private let maxPerSize = 16
-    /// Total bytes the pool keeps idle at most.
-    private let maxIdleBytes = 512 << 20
+    /// Total bytes the pool keeps idle at most: an eighth of the physical memory, at least 512 MiB.
+    private let maxIdleBytes = max(512 << 20, sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE)) / 8)
+    /// Counts up to this are their own size class.
+    static let exactLimit = 1 << 16
 
     private struct State {
         var free: [Int: [UInt]] = [:]  // addresses, which are Sendable
@@ -53,30 +63,68 @@ final class StoragePool: Sendable {
     }
     private let state = Locked(State())
 
-    func take(count: Int) -> UnsafeMutablePointer<Float> {
-        if let address = state.withLock({ s -> UInt? in
-            guard var list = s.free[count], let p = list.popLast() else { return nil }
-            s.free[count] = list
-            s.idleBytes -= count * 4
-            return p
+    /// The capacity of the buffers that serve `count` elements.
+    static func sizeClass(_ count: Int) -> Int {
+        guard count > exactLimit else { return count }
+        let step = 1 << (Int.bitWidth - count.leadingZeroBitCount - 4)
+        return (count + step - 1) & ~(step - 1)
+    }
+
+    /// The next larger size class above `sizeClass`, a class itself.
+    static func nextClass(_ sizeClass: Int) -> Int {
+        sizeClass + (1 << (Int.bitWidth - sizeClass.leadingZeroBitCount - 4))
+    }
+
+    /// A buffer of at least `count` elements and its capacity.
+    func take(count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        let wanted = Self.sizeClass(count)
+        if let (address, capacity) = state.withLock({ s -> (UInt, Int)? in
+            var c = wanted
+            while true {
+                if var list = s.free[c], let p = list.popLast() {
+                    s.free[c] = list
+                    s.idleBytes -= c * 4
+                    return (p, c)
+                }
+                guard c > Self.exactLimit else { return nil }
+                c = Self.nextClass(c)
+                if c > 2 * wanted { return nil }
+            }
         }) {
-            return UnsafeMutablePointer(bitPattern: address)!
+            return (UnsafeMutablePointer(bitPattern: address)!, capacity)
         }
-        let bytes = max(64, (count * MemoryLayout<Float>.stride + 63) & ~63)
+        let bytes = max(64, (wanted * MemoryLayout<Float>.stride + 63) & ~63)
         guard let raw = aligned_alloc(64, bytes) else {
             fatalError("out of memory allocating \(bytes) bytes")
         }
-        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        return (raw.bindMemory(to: Float.self, capacity: max(wanted, 1)), wanted)
     }
 
-    func give(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
+    /// Frees idle buffers, largest first, until at most `bytes` are kept idle.
+    func trim(toIdleBytes bytes: Int) {
+        let freed = state.withLock { s -> [UInt] in
+            var out: [UInt] = []
+            for capacity in s.free.keys.sorted(by: >) where s.idleBytes > bytes {
+                var list = s.free[capacity]!
+                while s.idleBytes > bytes, let p = list.popLast() {
+                    out.append(p)
+                    s.idleBytes -= capacity * 4
+                }
+                s.free[capacity] = list.isEmpty ? nil : list
+            }
+            return out
+        }
+        for address in freed { free(UnsafeMutableRawPointer(bitPattern: address)) }
+    }
+
+    func give(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) {
         let address = UInt(bitPattern: pointer)
         let kept = state.withLock { s -> Bool in
-            var list = s.free[count] ?? []
-            guard list.count < maxPerSize, s.idleBytes + count * 4 <= maxIdleBytes else { return false }
+            var list = s.free[capacity] ?? []
+            guard list.count < maxPerSize, s.idleBytes + capacity * 4 <= maxIdleBytes else { return false }
             list.append(address)
-            s.free[count] = list
-            s.idleBytes += count * 4
+            s.free[capacity] = list
+            s.idleBytes += capacity * 4
             return true
         }
         if !kept { free(pointer) }

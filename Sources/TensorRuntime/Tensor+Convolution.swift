@@ -28,30 +28,70 @@ public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
     stride: Size2D = 1, padding: Size2D = 0, dilation: Size2D = 1
 ) throws -> Tensor {
-    let op = "conv2d"
-    guard x.rank == 4, weight.rank == 4 else {
-        throw TensorError("\(op): input \(describe(x.shape)) must be [N, C, H, W] and weight \(describe(weight.shape)) [O, C, KH, KW]")
+    try convolution(x, weight, bias, convGeometry("conv2d", x.shape, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation))
+}
+
+/// `conv2d(...).relu()`, the ReLU computed in the convolution's own pass (a oneDNN post-op,
+/// with no separate pass and no intermediate tensor) when nothing is recorded for autograd:
+/// inside `withoutGradients`, or when no operand requires gradients. Otherwise the two recorded
+/// ops, so that gradients are those of `conv2d` followed by `relu`.
+///
+/// Without recording, the result keeps its copy in the kernel's layout (`keepLayoutCopies()`),
+/// so that a convolution reading it next skips the conversion: do not write it in place.
+///
+/// For inference in the kernels' own layout (`ActivationLayout`), `x` may be channels last
+/// (`layout`), and so may the result (`resultLayout`, by default `layout`); then nothing is
+/// recorded.
+public func conv2dReLU(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+    stride: Size2D = 1, padding: Size2D = 0, dilation: Size2D = 1,
+    layout: ActivationLayout = .channelsFirst, resultLayout: ActivationLayout? = nil
+) throws -> Tensor {
+    let op = "conv2dReLU"
+    let recording = GradMode.isEnabled && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad == true)
+    let resultLayout = resultLayout ?? layout
+    if layout == .channelsLast || resultLayout == .channelsLast {
+        try layout.check(x, op)
+        if recording {
+            throw TensorError("\(op): channels-last tensors are for inference; compute without gradients (withoutGradients)")
+        }
+        let geometry = try convGeometry(op, layout.logicalShape(x.shape), weight: weight, bias: bias,
+                                        stride: stride, padding: padding, dilation: dilation)
+        return try ConvolutionKernels.forward(x, weight, bias, geometry, relu: true, layouts: (layout, resultLayout)).0
+    }
+    let geometry = try convGeometry(op, x.shape, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+    if recording {
+        return try convolution(x, weight, bias, geometry).relu()
+    }
+    return try ConvolutionKernels.forward(x, weight, bias, geometry, relu: true).0
+}
+
+/// The checked geometry of `op`, a conv2d of an input of shape `input` with `weight` and `bias`.
+private func convGeometry(
+    _ op: String, _ input: [Int], weight: Tensor, bias: Tensor?, stride: Size2D, padding: Size2D, dilation: Size2D
+) throws -> ConvGeometry {
+    guard input.count == 4, weight.rank == 4 else {
+        throw TensorError("\(op): input \(describe(input)) must be [N, C, H, W] and weight \(describe(weight.shape)) [O, C, KH, KW]")
     }
     try checkWindow(op, stride: stride, padding: padding, dilation: dilation)
-    guard x.shape[1] == weight.shape[1] else {
-        throw TensorError("\(op): input \(describe(x.shape)) has \(x.shape[1]) channels but weight \(describe(weight.shape)) expects \(weight.shape[1])")
+    guard input[1] == weight.shape[1] else {
+        throw TensorError("\(op): input \(describe(input)) has \(input[1]) channels but weight \(describe(weight.shape)) expects \(weight.shape[1])")
     }
     var outputSize: [Int] = []
     for axis in 0..<2 {
-        let size = x.shape[2 + axis] + 2 * padding.pair[axis]
+        let size = input[2 + axis] + 2 * padding.pair[axis]
         let extent = dilation.pair[axis] * (weight.shape[2 + axis] - 1) + 1
         guard size >= extent else {
-            throw TensorError("\(op): kernel \(weight.shape[2])x\(weight.shape[3]) of weight \(describe(weight.shape)) with dilation \(dilation) is larger than input \(describe(x.shape)) padded by \(padding)")
+            throw TensorError("\(op): kernel \(weight.shape[2])x\(weight.shape[3]) of weight \(describe(weight.shape)) with dilation \(dilation) is larger than input \(describe(input)) padded by \(padding)")
         }
         outputSize.append((size - extent) / stride.pair[axis] + 1)
     }
     if let bias, bias.shape != [weight.shape[0]] {
         throw TensorError("\(op): bias \(describe(bias.shape)) does not match weight \(describe(weight.shape)); expected [\(weight.shape[0])]")
     }
-    let geometry = ConvGeometry(
-        input: x.shape, weight: weight.shape, output: [x.shape[0], weight.shape[0]] + outputSize,
+    return ConvGeometry(
+        input: input, weight: weight.shape, output: [input[0], weight.shape[0]] + outputSize,
         stride: stride.pair, padding: padding.pair, dilation: dilation.pair)
-    return try convolution(x, weight, bias, geometry)
 }
 
 /// 2-D transposed convolution of `x` [N, Cin, H, W] with `weight` [Cin, Cout, KH, KW] plus an

@@ -1,3 +1,5 @@
+import CDNNL
+
 /// Max pooling over the spatial axes of `[N, C, H, W]` (VGG's `MaxPool2d(2, 2)`).
 extension Tensor {
     /// The largest value of each `kernel x kernel` window, windows tiling the input without
@@ -16,7 +18,19 @@ extension Tensor {
     /// `ceil_mode=False`: padding never wins (it is -infinity), and the output is
     /// `[N, C, (H + 2p - k) / s + 1, (W + 2p - k) / s + 1]`. Inception pools with kernel 3,
     /// stride 2 and with kernel 3, stride 1, padding 1.
-    public func maxPool2d(kernel: Int, stride: Int, padding: Int = 0) throws -> Tensor {
+    ///
+    /// With `layout: .channelsLast` the input is [N, H, W, C] (`ActivationLayout`) and oneDNN's
+    /// kernel pools it into a channels-last result, without recording.
+    public func maxPool2d(kernel: Int, stride: Int, padding: Int = 0, layout: ActivationLayout = .channelsFirst) throws -> Tensor {
+        if layout == .channelsLast {
+            try layout.check(self, "maxPool2d")
+            let h = shape[1], w = shape[2]
+            guard kernel > 0, stride > 0, padding >= 0, padding <= kernel / 2, h + 2 * padding >= kernel, w + 2 * padding >= kernel else {
+                throw TensorError("maxPool2d: kernel \(kernel), stride \(stride), padding \(padding) do not fit the channels-last input \(describe(shape))")
+            }
+            return try PoolingPrimitives.forward(self, layout: layout, kernel: kernel, stride: stride, padding: padding,
+                                                 algorithm: dnnl_pooling_max, op: "maxPool2d")
+        }
         guard rank == 4 else {
             throw TensorError("maxPool2d: expected an input of shape [N, C, H, W], got \(describe(shape))")
         }

@@ -1,3 +1,5 @@
+import CDNNL
+
 /// Average pooling over the spatial axes of `[N, C, H, W]`.
 extension Tensor {
     /// Averages each `kernel x kernel` window, moved by `stride` (default `kernel`) over the input
@@ -12,7 +14,20 @@ extension Tensor {
     /// With `countIncludePad: false` (PyTorch's `count_include_pad=False`, TensorFlow's average
     /// pooling, and the FID Inception's) each window is divided by the number of input elements it
     /// covers, so padding does not dilute the border averages.
-    public func avgPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true) throws -> Tensor {
+    ///
+    /// With `layout: .channelsLast` the input is [N, H, W, C] (`ActivationLayout`) and oneDNN's
+    /// kernel pools it into a channels-last result, without recording.
+    public func avgPool2d(
+        kernel: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true, layout: ActivationLayout = .channelsFirst
+    ) throws -> Tensor {
+        if layout == .channelsLast {
+            try layout.check(self, "avgPool2d")
+            let window = try PoolWindow(input: layout.logicalShape(shape), kernel: kernel, stride: stride ?? kernel,
+                                        padding: padding, countIncludePad: countIncludePad, op: "avgPool2d")
+            return try PoolingPrimitives.forward(
+                self, layout: layout, kernel: kernel, stride: window.stride, padding: padding,
+                algorithm: countIncludePad ? dnnl_pooling_avg_include_padding : dnnl_pooling_avg_exclude_padding, op: "avgPool2d")
+        }
         let window = try PoolWindow(input: shape, kernel: kernel, stride: stride ?? kernel, padding: padding,
                                     countIncludePad: countIncludePad, op: "avgPool2d")
         if window.stride == kernel, padding == 0, shape[2] % kernel == 0, shape[3] % kernel == 0 {

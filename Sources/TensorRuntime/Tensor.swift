@@ -17,6 +17,8 @@ public final class Tensor: @unchecked Sendable {
     public var grad: Tensor?
     /// Optional label, used in error messages and parameter paths.
     public var name: String?
+    /// Copies of the values in kernel layouts, when the tensor keeps them (`keepLayoutCopies()`).
+    private(set) var layoutCopies: LayoutCopies?
 
     public init(storage: Storage, shape: [Int], strides: [Int]? = nil, offset: Int = 0, requiresGrad: Bool = false) {
         self.storage = storage
@@ -114,10 +116,24 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// Overwrites this tensor's elements with `source`'s (same element count); not recorded.
+    /// Drops the copies kept by `keepLayoutCopies()`.
     public func assign(_ source: Tensor) throws {
         guard source.count == count else { throw TensorError.shapeMismatch("assign", shape, source.shape) }
         precondition(isContiguous, "assign into a non-contiguous view")
+        layoutCopies?.removeAll()
         copyStrided(from: source, into: data)
+    }
+
+    /// Keeps, from now on, the copies that kernels make of this tensor in their own layouts
+    /// (oneDNN's channel-blocked ones), so that a kernel reading it again in the same layout
+    /// skips the conversion: for weights that inference reads batch after batch, and for
+    /// activations read by several kernels.
+    ///
+    /// A promise that the values do not change while the tensor is read: writing them through
+    /// `data` or `storage` leaves the copies stale (`assign` drops them). Call it before the
+    /// tensor is shared between threads.
+    public func keepLayoutCopies() {
+        if layoutCopies == nil { layoutCopies = LayoutCopies() }
     }
 
     static func elementCount(_ shape: [Int]) -> Int {

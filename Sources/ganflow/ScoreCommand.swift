@@ -77,6 +77,9 @@ struct ScoreCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Flag(help: "Profile the feature extraction of DIR and print the time per op (to standard error).")
+    var profile = false
+
     func validate() throws {
         if size < 8 { throw ValidationError("--size must be at least 8") }
         if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
@@ -120,7 +123,19 @@ struct ScoreCommand: ParsableCommand {
             let chunk = chunk ?? (features == .inception ? 50 : 500)
             let images = try ImageSet(directory, channels: channels)
             let n = min(limit ?? images.count, images.count)
+            if profile {
+                Profiler.reset()
+                Profiler.isEnabled = true
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
             let fake = try network.extract(n, chunk: chunk) { try images.images($0, for: network) }
+            if profile {
+                Profiler.isEnabled = false
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let header = "profile: \(n) images of \(directory), chunk \(chunk), \(Runtime.threads) threads, "
+                    + String(format: "%.2f s with the profiler on; times in the whole extraction", seconds)
+                FileHandle.standardError.write(Data((header + "\n" + Profiler.report() + "\n").utf8))
+            }
             if let saveFeatures {
                 try NumPyArchive.write([("features", NumPyArray(shape: fake.features.shape, values: fake.features.scalars.map(Double.init))),
                                         ("logits", NumPyArray(shape: fake.logits.shape, values: fake.logits.scalars.map(Double.init)))],

@@ -152,10 +152,19 @@ public final class FIDInception: @unchecked Sendable {
         let classes = fc.shape[0]
         fcWeight = try Tensor(shape: [classes, 2048 / divisor], scalars: try load("fc.weight", [classes, 2048 / divisor]))
         fcBias = try Tensor(shape: [classes], scalars: try load("fc.bias", [classes]))
+        // Read by every batch, never written: each keeps its copy in the convolution's layout.
+        for (weight, bias, _) in units.values {
+            weight.keepLayoutCopies()
+            bias.keepLayoutCopies()
+        }
         self.units = units.mapValues { (weight: $0.0, bias: $0.1, spec: $0.2) }
         self.divisor = divisor
         self.classes = classes
+        layout = ActivationLayout.preferred
     }
+
+    /// The layout the activations are kept in.
+    public let layout: ActivationLayout
 
     /// `images` [N, C, H, W] in [-1, 1] as the network takes them: gray repeated to RGB, then
     /// resized bilinearly to 299x299 (pytorch-fid resizes even 299x299 input, which is the identity).
@@ -173,30 +182,45 @@ public final class FIDInception: @unchecked Sendable {
 
     /// The 2048-d (2048 / divisor) pooled features [N, dimension] and the logits [N, classes]
     /// of `images` [N, C, H, W] in [-1, 1], without gradients.
+    ///
+    /// When the convolution kernels compute channels last on this CPU (`ActivationLayout.preferred`),
+    /// the activations stay channels last from the first convolution's result to the pooled
+    /// features, so that no convolution converts its input or its result.
     public func featuresAndLogits(_ images: Tensor) throws -> (features: Tensor, logits: Tensor) {
         try withoutGradients {
             var x = try Self.prepared(images)
             for name in ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3"] { x = try unit(name, x) }
-            x = try x.maxPool2d(kernel: 3, stride: 2)
+            x = try x.maxPool2d(kernel: 3, stride: 2, layout: layout)
             for name in ["Conv2d_3b_1x1", "Conv2d_4a_3x3"] { x = try unit(name, x) }
-            x = try x.maxPool2d(kernel: 3, stride: 2)
-            for block in ["Mixed_5b", "Mixed_5c", "Mixed_5d"] { x = try inceptionA(block, x) }
+            x = try x.maxPool2d(kernel: 3, stride: 2, layout: layout)
+            // Each block's input is read by several branches and never written: the first
+            // convolution's copy of it in the kernel layout serves the others.
+            for block in ["Mixed_5b", "Mixed_5c", "Mixed_5d"] { x.keepLayoutCopies(); x = try inceptionA(block, x) }
+            x.keepLayoutCopies()
             x = try inceptionB("Mixed_6a", x)
-            for block in ["Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"] { x = try inceptionC(block, x) }
+            for block in ["Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"] { x.keepLayoutCopies(); x = try inceptionC(block, x) }
+            x.keepLayoutCopies()
             x = try inceptionD("Mixed_7a", x)
+            x.keepLayoutCopies()
             x = try inceptionE("Mixed_7b", x, maxPool: false)
+            x.keepLayoutCopies()
             x = try inceptionE("Mixed_7c", x, maxPool: true)
-            let features = try x.mean(axes: [2, 3])
+            let features = try x.mean(axes: layout == .channelsLast ? [1, 2] : [2, 3])
             let logits = try matmul(features, fcWeight, transposeB: true) + fcBias
             return (features, logits)
         }
     }
 
-    /// One folded `BasicConv2d`: convolution with bias, ReLU.
+    /// One folded `BasicConv2d`: convolution with bias, ReLU, in one pass; its result in
+    /// `layout` (the first one reads the images in [N, C, H, W]).
     private func unit(_ name: String, _ x: Tensor) throws -> Tensor {
         let u = units[name]!
-        return try conv2d(x, weight: u.weight, bias: u.bias, stride: u.spec.stride, padding: u.spec.padding).relu()
+        return try conv2dReLU(x, weight: u.weight, bias: u.bias, stride: u.spec.stride, padding: u.spec.padding,
+                              layout: name == "Conv2d_1a_3x3" ? .channelsFirst : layout, resultLayout: layout)
     }
+
+    /// Channels of an activation in `layout`.
+    private var channelAxis: Int { layout == .channelsLast ? 3 : 1 }
 
     private func units(_ block: String, _ names: [String], _ x: Tensor) throws -> Tensor {
         var y = x
@@ -206,7 +230,7 @@ public final class FIDInception: @unchecked Sendable {
 
     /// TensorFlow's average pooling: 3x3, stride 1, padding 1, padding not counted.
     private func averagePooled(_ x: Tensor) throws -> Tensor {
-        try x.avgPool2d(kernel: 3, stride: 1, padding: 1, countIncludePad: false)
+        try x.avgPool2d(kernel: 3, stride: 1, padding: 1, countIncludePad: false, layout: layout)
     }
 
     /// `FIDInceptionA`.
@@ -216,7 +240,7 @@ public final class FIDInception: @unchecked Sendable {
             try units(block, ["branch5x5_1", "branch5x5_2"], x),
             try units(block, ["branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"], x),
             try unit("\(block).branch_pool", try averagePooled(x)),
-        ], axis: 1)
+        ], axis: channelAxis)
     }
 
     /// torchvision's `InceptionB` (Mixed_6a), unchanged in the FID network.
@@ -224,8 +248,8 @@ public final class FIDInception: @unchecked Sendable {
         try Tensor.concat([
             try unit("\(block).branch3x3", x),
             try units(block, ["branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"], x),
-            try x.maxPool2d(kernel: 3, stride: 2),
-        ], axis: 1)
+            try x.maxPool2d(kernel: 3, stride: 2, layout: layout),
+        ], axis: channelAxis)
     }
 
     /// `FIDInceptionC`.
@@ -235,7 +259,7 @@ public final class FIDInception: @unchecked Sendable {
             try units(block, ["branch7x7_1", "branch7x7_2", "branch7x7_3"], x),
             try units(block, ["branch7x7dbl_1", "branch7x7dbl_2", "branch7x7dbl_3", "branch7x7dbl_4", "branch7x7dbl_5"], x),
             try unit("\(block).branch_pool", try averagePooled(x)),
-        ], axis: 1)
+        ], axis: channelAxis)
     }
 
     /// torchvision's `InceptionD` (Mixed_7a), unchanged in the FID network.
@@ -243,8 +267,8 @@ public final class FIDInception: @unchecked Sendable {
         try Tensor.concat([
             try units(block, ["branch3x3_1", "branch3x3_2"], x),
             try units(block, ["branch7x7x3_1", "branch7x7x3_2", "branch7x7x3_3", "branch7x7x3_4"], x),
-            try x.maxPool2d(kernel: 3, stride: 2),
-        ], axis: 1)
+            try x.maxPool2d(kernel: 3, stride: 2, layout: layout),
+        ], axis: channelAxis)
     }
 
     /// `FIDInceptionE_1` (average pooling without padding) or `FIDInceptionE_2` (`maxPool`: 3x3
@@ -252,13 +276,13 @@ public final class FIDInception: @unchecked Sendable {
     private func inceptionE(_ block: String, _ x: Tensor, maxPool: Bool) throws -> Tensor {
         let b3 = try unit("\(block).branch3x3_1", x)
         let d3 = try units(block, ["branch3x3dbl_1", "branch3x3dbl_2"], x)
-        let pooled = maxPool ? try x.maxPool2d(kernel: 3, stride: 1, padding: 1) : try averagePooled(x)
+        let pooled = maxPool ? try x.maxPool2d(kernel: 3, stride: 1, padding: 1, layout: layout) : try averagePooled(x)
         return try Tensor.concat([
             try unit("\(block).branch1x1", x),
             try unit("\(block).branch3x3_2a", b3), try unit("\(block).branch3x3_2b", b3),
             try unit("\(block).branch3x3dbl_3a", d3), try unit("\(block).branch3x3dbl_3b", d3),
             try unit("\(block).branch_pool", pooled),
-        ], axis: 1)
+        ], axis: channelAxis)
     }
 }
 

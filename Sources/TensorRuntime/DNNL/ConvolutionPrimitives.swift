@@ -51,18 +51,27 @@ struct ConvGeometry: Hashable, Sendable {
 /// are bf16 in the layouts it chose (rounded as they are reordered there), and the one it writes
 /// is f32.
 enum ConvolutionPrimitives {
-    /// y = conv(x, w) (+ b).
-    static func forward(_ g: ConvGeometry, bias: Bool) throws -> DNNLPrimitive {
+    /// y = conv(x, w) (+ b), or with `relu` max(0, conv(x, w) (+ b)) in one pass, the ReLU a
+    /// oneDNN post-op of an inference-only kernel (no backward kernel takes it as a hint).
+    ///
+    /// x and y are in the `layouts` given (`ActivationLayout`).
+    static func forward(
+        _ g: ConvGeometry, bias: Bool, relu: Bool = false,
+        layouts: (input: ActivationLayout, result: ActivationLayout) = (.channelsFirst, .channelsFirst)
+    ) throws -> DNNLPrimitive {
         let precision = ComputePrecision.current
-        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0], precision: precision,
-                               detail: g.detail + (bias ? " bias" : ""))
+        let last = (layouts.input == .channelsLast ? 1 : 0, layouts.result == .channelsLast ? 1 : 0)
+        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0, relu ? 1 : 0, last.0, last.1],
+                               precision: precision,
+                               detail: g.detail + (bias ? " bias" : "") + (relu ? " relu" : "")
+                                   + (last.0 == 1 ? " x nhwc" : "") + (last.1 == 1 ? " y nhwc" : ""))
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             try precision.primitive { precision in
-                let pd = try forwardDescriptor(g, bias: bias, precision: precision)
+                let pd = try forwardDescriptor(g, bias: bias, precision: precision, relu: relu)
                 var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
-                    (DNNL_ARG_SRC, try DNNLContext.plainDesc(g.input), false),
+                    (DNNL_ARG_SRC, try DNNLContext.layoutDesc(g.input, layouts.input), false),
                     (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
-                    (DNNL_ARG_DST, try DNNLContext.plainDesc(g.output), true),
+                    (DNNL_ARG_DST, try DNNLContext.layoutDesc(g.output, layouts.result), true),
                 ]
                 if bias { args.append((DNNL_ARG_BIAS, try DNNLContext.plainDesc([g.weight[0]]), false)) }
                 return try DNNLPrimitive(descriptor: pd, arguments: args)
@@ -129,7 +138,10 @@ enum ConvolutionPrimitives {
 
     /// A forward-training descriptor with every layout left to oneDNN, sources and weights in
     /// `precision` and the result (and bias) in f32; also the hint that the backward descriptors need.
-    static func forwardDescriptor(_ g: ConvGeometry, bias: Bool, precision: ComputePrecision = .fp32) throws -> dnnl_primitive_desc_t {
+    /// With `relu`, a forward-inference one whose ReLU is a post-op.
+    static func forwardDescriptor(
+        _ g: ConvGeometry, bias: Bool, precision: ComputePrecision = .fp32, relu: Bool = false
+    ) throws -> dnnl_primitive_desc_t {
         var src = try DNNLContext.anyDesc(g.input, type: precision.sourceType)
         var weights = try DNNLContext.anyDesc(g.weight, type: precision.sourceType)
         var dst = try DNNLContext.anyDesc(g.output)
@@ -138,17 +150,19 @@ enum ConvolutionPrimitives {
         var desc = dnnl_convolution_desc_t()
         let status = withUnsafePointer(to: &biasDesc) { b in
             dnnl_dilated_convolution_forward_desc_init(
-                &desc, dnnl_forward_training, dnnl_convolution_direct, &src, &weights, bias ? b : nil, &dst,
-                p.strides, p.dilates, p.left, p.right)
+                &desc, relu ? dnnl_forward_inference : dnnl_forward_training, dnnl_convolution_direct, &src, &weights,
+                bias ? b : nil, &dst, p.strides, p.dilates, p.left, p.right)
         }
         try DNNLContext.check(status, "convolution_forward_desc_init(\(g.detail))")
-        return try createDescriptor(&desc, hint: nil, what: "conv forward \(g.detail)")
+        return try createDescriptor(&desc, hint: nil, what: "conv forward \(g.detail)" + (relu ? " relu" : ""),
+                                    postOps: relu ? [dnnl_eltwise_relu] : [])
     }
 
     static func createDescriptor(
-        _ desc: UnsafeMutablePointer<dnnl_convolution_desc_t>, hint: dnnl_primitive_desc_t?, what: String
+        _ desc: UnsafeMutablePointer<dnnl_convolution_desc_t>, hint: dnnl_primitive_desc_t?, what: String,
+        postOps: [dnnl_alg_kind_t] = []
     ) throws -> dnnl_primitive_desc_t {
-        let attr = try DNNLContext.makeAttributes()
+        let attr = try DNNLContext.makeAttributes(eltwisePostOps: postOps)
         defer { dnnl_primitive_attr_destroy(attr) }
         var pd: dnnl_primitive_desc_t?
         try DNNLContext.check(dnnl_primitive_desc_create(&pd, desc, attr, DNNLContext.engine, hint),
@@ -211,20 +225,29 @@ struct ConvCopies {
 /// first layer of a DCGAN generator, the last of its discriminator) is a matrix product: it runs
 /// as a plain-layout matmul, with no reorders at all.
 enum ConvolutionKernels {
+    /// y = conv(x, w) (+ b); with `relu`, max(0, y) in the same pass. x and y are in the
+    /// `layouts` given (`ActivationLayout`).
     static func forward(
-        _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry, prepared: ConvCopies = ConvCopies()
+        _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry, prepared: ConvCopies = ConvCopies(), relu: Bool = false,
+        layouts: (input: ActivationLayout, result: ActivationLayout) = (.channelsFirst, .channelsFirst)
     ) throws -> (Tensor, ConvCopies) {
-        let label = "conv.fwd " + g.profileName
-        if g.isFullyConnected {
+        let label = "conv.fwd " + g.profileName + (relu ? " relu" : "") + (layouts.result == .channelsLast ? " nhwc" : "")
+        if g.isFullyConnected && layouts == (.channelsFirst, .channelsFirst) {
             // y[n, o] = sum over (c, kh, kw) of x[n, c, kh, kw] w[o, c, kh, kw]: X W^T (+ b).
             let mm = MatMulGeometry(batch: nil, m: g.input[0], k: g.patch, n: g.weight[0],
                                     transposeA: false, transposeB: true, bias: b != nil)
-            return try matrixProduct(label, g, mm, g.matrix(x, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), b, into: .output)
+            let (y, copies) = try matrixProduct(label, g, mm, g.matrix(x, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), b, into: .output)
+            if relu {
+                let p = y.data
+                for i in 0..<y.count where p[i] < 0 { p[i] = 0 }
+            }
+            return (y, copies)
         }
         var reads: [(Int32, ConvRole?, Tensor)] = [(DNNL_ARG_SRC, .input, x), (DNNL_ARG_WEIGHTS, .weight, w)]
         if let b { reads.append((DNNL_ARG_BIAS, nil, b)) }
-        return try run(ConvolutionPrimitives.forward(g, bias: b != nil), label, g, reads: reads,
-                       into: (DNNL_ARG_DST, .output), prepared: prepared)
+        return try run(ConvolutionPrimitives.forward(g, bias: b != nil, relu: relu, layouts: layouts),
+                       label, g, reads: reads, into: (DNNL_ARG_DST, .output), prepared: prepared,
+                       keepResultCopy: relu, resultShape: layouts.result.shape(g.output))
     }
 
     static func backwardData(
@@ -260,17 +283,26 @@ enum ConvolutionKernels {
     /// Runs `primitive` on `reads` (oneDNN argument, role, tensor; a bias has no role) into a new
     /// tensor in the role `into`, with the `prepared` copies of the roles it reads; returns the
     /// copies it made of the operands it read, by role.
+    ///
+    /// An operand that keeps its layout copies (`Tensor.keepLayoutCopies()`) is read from its
+    /// copy in the chosen layout when it has one, and keeps the copy made otherwise. With
+    /// `keepResultCopy` the result keeps its copy in the kernel's layout too, for the next kernel.
     private static func run(
         _ primitive: DNNLPrimitive, _ label: String, _ g: ConvGeometry, reads: [(Int32, ConvRole?, Tensor)],
-        into result: (argument: Int32, role: ConvRole), prepared: ConvCopies
+        into result: (argument: Int32, role: ConvRole), prepared: ConvCopies, keepResultCopy: Bool = false,
+        resultShape: [Int]? = nil
     ) throws -> (Tensor, ConvCopies) {
-        let operands = reads.map { ($0.0, $0.1, $0.2.contiguousData()) }
-        let out = Tensor(uninitialized: g.dims(result.role))
+        let operands = reads.map { ($0.0, $0.1, $0.2.contiguousData(), $0.2.layoutCopies) }
+        let out = Tensor(uninitialized: resultShape ?? g.dims(result.role))
         var buffers = [result.argument: out.data]
         var ready: [Int32: LayoutCopy] = [:]
-        for (argument, role, t) in operands {
+        for (argument, role, t, kept) in operands {
             buffers[argument] = t.data
-            if let role, let c = prepared[role] { ready[argument] = c }
+            if let role, let c = prepared[role] {
+                ready[argument] = c
+            } else if let kept, let layout = primitive.chosenLayout(argument), let c = kept.copy(matching: layout) {
+                ready[argument] = c
+            }
         }
         let made = try Profiler.measure(label, flops: g.flops) {
             try withExtendedLifetime(operands) {
@@ -278,7 +310,14 @@ enum ConvolutionKernels {
             }
         }
         var copies = ConvCopies()
-        for (argument, role, _) in operands { if let role { copies[role] = made[argument] } }
+        for (argument, role, _, kept) in operands {
+            if let role { copies[role] = made[argument] }
+            if let kept, let c = made[argument] { kept.add(c) }
+        }
+        if keepResultCopy, let c = made[result.argument] {
+            out.keepLayoutCopies()
+            out.layoutCopies?.add(c)
+        }
         return (out, copies)
     }
 

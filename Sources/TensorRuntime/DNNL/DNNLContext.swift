@@ -52,6 +52,15 @@ enum DNNLContext {
         return md
     }
 
+    /// An f32 descriptor of an activation of [N, C, H, W] dimensions `dims` stored in `layout`.
+    static func layoutDesc(_ dims: [Int], _ layout: ActivationLayout) throws -> dnnl_memory_desc_t {
+        guard layout == .channelsLast else { return try plainDesc(dims) }
+        var md = dnnl_memory_desc_t()
+        let d = dims.map(Int64.init)
+        try check(dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nhwc), "memory_desc_init_by_tag(\(describe(dims)), nhwc)")
+        return md
+    }
+
     /// A descriptor (f32 unless `type` says) whose layout the primitive chooses (`format_tag_any`).
     static func anyDesc(_ dims: [Int], type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
@@ -62,12 +71,28 @@ enum DNNLContext {
     }
 
     /// Attributes asking for a user-provided scratchpad, so that concurrent executions of one
-    /// primitive never share a temporary buffer.
-    static func makeAttributes() throws -> dnnl_primitive_attr_t {
+    /// primitive never share a temporary buffer; with `eltwisePostOps`, element-wise ops (a
+    /// ReLU) that the primitive applies to its result in the same pass.
+    static func makeAttributes(eltwisePostOps: [dnnl_alg_kind_t] = []) throws -> dnnl_primitive_attr_t {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
-        try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
-                  "primitive_attr_set_scratchpad_mode")
+        do {
+            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                      "primitive_attr_set_scratchpad_mode")
+            if !eltwisePostOps.isEmpty {
+                var ops: dnnl_post_ops_t?
+                try check(dnnl_post_ops_create(&ops), "post_ops_create")
+                defer { dnnl_post_ops_destroy(ops) }
+                // Scale 1, alpha 0 (a ReLU's negative slope), beta 0.
+                for kind in eltwisePostOps {
+                    try check(dnnl_post_ops_append_eltwise(ops, 1, kind, 0, 0), "post_ops_append_eltwise")
+                }
+                try check(dnnl_primitive_attr_set_post_ops(attr, ops), "primitive_attr_set_post_ops")
+            }
+        } catch {
+            dnnl_primitive_attr_destroy(attr)
+            throw error
+        }
         return attr!
     }
 }

@@ -76,7 +76,8 @@ final class DNNLPrimitive: @unchecked Sendable {
     /// `prepared` may give, per input argument, the data already in some layout (a copy made by an
     /// earlier execution); when that is the layout this primitive chose, it is used as is and the
     /// reorder is skipped. Returns the copies this call made of its inputs in the chosen layouts,
-    /// so that a later primitive reading the same tensor can skip its reorder too.
+    /// so that a later primitive reading the same tensor can skip its reorder too, and those of
+    /// its outputs before they were reordered to plain ones.
     @discardableResult
     func execute(
         _ buffers: [Int32: UnsafeMutablePointer<Float>], prepared: [Int32: LayoutCopy] = [:],
@@ -130,6 +131,7 @@ final class DNNLPrimitive: @unchecked Sendable {
             let chosenMemory = try memory(arg.chosen, UnsafeMutableRawPointer(chosenStorage.pointer))
             if arg.isOutput {
                 outputReorders.append((reorder, chosenMemory, userMemory, arg.id))
+                made[arg.id] = LayoutCopy(storage: chosenStorage, descriptor: arg.chosen)
             } else {
                 try Profiler.measure("reorder \(label.prefix { $0 != " " }) \(argumentName(arg.id))") {
                     try reorder.run(from: userMemory, to: chosenMemory, stream: stream, scratch: temporary)
@@ -159,6 +161,11 @@ final class DNNLPrimitive: @unchecked Sendable {
         try DNNLContext.check(dnnl_stream_wait(stream), "stream_wait")
         withExtendedLifetime(temporaries) {}
         return made
+    }
+
+    /// The layout the primitive chose for argument `id` when it is not the plain one.
+    func chosenLayout(_ id: Int32) -> dnnl_memory_desc_t? {
+        arguments.first { $0.id == id && $0.reorder != nil }?.chosen
     }
 
     /// A short name of an execution argument, for the profiler.
@@ -206,6 +213,30 @@ final class LayoutCopy: @unchecked Sendable {
     func matches(_ other: dnnl_memory_desc_t) -> Bool {
         var a = descriptor, b = other
         return dnnl_memory_desc_equal(&a, &b) != 0
+    }
+}
+
+/// The copies of one tensor's values in kernel layouts, kept on a tensor whose values do not
+/// change (`Tensor.keepLayoutCopies()`), so that every primitive reading it in one of those
+/// layouts skips its reorder: weights used for inference batch after batch, an activation read
+/// by several branches, a convolution's result read by the next convolution.
+final class LayoutCopies: @unchecked Sendable {
+    private let copies = Locked<[LayoutCopy]>([])
+
+    /// The copy in layout `descriptor`, if one was kept.
+    func copy(matching descriptor: dnnl_memory_desc_t) -> LayoutCopy? {
+        copies.withLock { list in list.first { $0.matches(descriptor) } }
+    }
+
+    /// Keeps `copy` unless one in its layout is kept already.
+    func add(_ copy: LayoutCopy) {
+        copies.withLock { list in
+            if !list.contains(where: { $0.matches(copy.descriptor) }) { list.append(copy) }
+        }
+    }
+
+    func removeAll() {
+        copies.withLock { $0.removeAll() }
     }
 }
 

@@ -6,6 +6,7 @@ enum PrimitiveKind: String, Hashable, Sendable {
     case convBackwardWeights = "conv.backward_weights"
     case matmul = "matmul"
     case eltwise = "eltwise"
+    case pooling = "pooling"
 }
 
 /// Identifies a primitive: its kind, every number that shapes it (dimensions, strides,

@@ -73,9 +73,20 @@ public enum Runtime {
     /// soak of `dcgan-fashion.json` rose from 432 MiB at step 500 to 457 MiB at the end (+5.7%),
     /// all of it in the arenas; with this call it stayed within +1.1% (418 to 423 MiB at most).
     /// The runner calls this after each step that ran sinks or metrics or wrote a checkpoint.
+    ///
+    /// The storage pool keeps up to an eighth of the physical memory idle, so that a long
+    /// inference (`ganflow score`) reuses its activation buffers; here it first frees its idle
+    /// buffers beyond `poolIdleBytesAfterRelease`, largest first, so that a training run keeps
+    /// no more idle than a training step's own buffers.
     public static func releaseFreeMemory() {
-        Profiler.measure("release free memory") { _ = malloc_trim(0) }
+        Profiler.measure("release free memory") {
+            StoragePool.shared.trim(toIdleBytes: poolIdleBytesAfterRelease)
+            _ = malloc_trim(0)
+        }
     }
+
+    /// What `releaseFreeMemory` leaves idle in the storage pool.
+    static let poolIdleBytesAfterRelease = 512 << 20
 
     static func defaultThreads() -> Int {
         for name in ["GANFLOW_THREADS", "OMP_NUM_THREADS"] {

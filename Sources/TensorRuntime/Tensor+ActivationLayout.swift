@@ -1,0 +1,107 @@
+import CDNNL
+
+/// The order of an activation's axes: PyTorch's [N, C, H, W], or channels last, [N, H, W, C].
+///
+/// Channels last is the layout oneDNN's convolution kernels compute in on AVX-512 CPUs (its
+/// `brgconv` kernels choose `nhwc`). Inference through consecutive convolutions, pooling and
+/// channel concatenation can stay in it instead of converting to [N, C, H, W] and back around
+/// every kernel: `conv2dReLU(..., layout: .channelsLast)` reads and writes it, `maxPool2d` and
+/// `avgPool2d` pool it (oneDNN's pooling kernels), concatenation along channels is
+/// `concat(axis: 3)` and the spatial mean `mean(axes: [1, 2])`. Kernels on channels-last
+/// tensors record nothing for autograd.
+public enum ActivationLayout: String, Sendable {
+    /// [N, C, H, W]
+    case channelsFirst
+    /// [N, H, W, C]
+    case channelsLast
+
+    /// The layout the convolution kernels choose for their activations on this CPU, when it
+    /// is one of the two (channels first otherwise: the kernels' own blocked layouts have no
+    /// tensor shape here).
+    public static let preferred: ActivationLayout = {
+        // A representative inference convolution (Inception's 17x17 stage), every layout left to oneDNN.
+        let g = ConvGeometry(input: [2, 64, 17, 17], weight: [64, 64, 3, 3], output: [2, 64, 17, 17],
+                             stride: [1, 1], padding: [1, 1], dilation: [1, 1])
+        guard let pd = try? ConvolutionPrimitives.forwardDescriptor(g, bias: true, relu: true) else { return .channelsFirst }
+        defer { dnnl_primitive_desc_destroy(pd) }
+        guard var chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0)?.pointee,
+              var last = try? DNNLContext.layoutDesc(g.output, .channelsLast) else { return .channelsFirst }
+        return dnnl_memory_desc_equal(&chosen, &last) != 0 ? .channelsLast : .channelsFirst
+    }()
+
+    /// The [N, C, H, W] dimensions of an activation of shape `shape` in this layout.
+    func logicalShape(_ shape: [Int]) -> [Int] {
+        self == .channelsFirst ? shape : [shape[0], shape[3], shape[1], shape[2]]
+    }
+
+    /// The shape in this layout of an activation of [N, C, H, W] dimensions `logical`.
+    func shape(_ logical: [Int]) -> [Int] {
+        self == .channelsFirst ? logical : [logical[0], logical[2], logical[3], logical[1]]
+    }
+
+    /// Throws unless `t` is an activation that a kernel may read in this layout.
+    func check(_ t: Tensor, _ op: String) throws {
+        guard t.rank == 4 else {
+            throw TensorError("\(op): expected an activation [N, C, H, W] or channels last [N, H, W, C], got \(describe(t.shape))")
+        }
+        if self == .channelsLast && GradMode.isEnabled && t.requiresGrad {
+            throw TensorError("\(op): channels-last tensors are for inference; compute without gradients (withoutGradients)")
+        }
+    }
+}
+
+extension Tensor {
+    /// [N, C, H, W] as channels last, [N, H, W, C] (a contiguous copy). Not recorded.
+    public func channelsLast() throws -> Tensor {
+        guard rank == 4 else { throw TensorError("channelsLast: expected [N, C, H, W], got \(describe(shape))") }
+        return try withoutGradients { try permuted([0, 2, 3, 1]).contiguousData() }
+    }
+
+    /// Channels last, [N, H, W, C], as [N, C, H, W] (a contiguous copy). Not recorded.
+    public func channelsFirst() throws -> Tensor {
+        guard rank == 4 else { throw TensorError("channelsFirst: expected [N, H, W, C], got \(describe(shape))") }
+        return try withoutGradients { try permuted([0, 3, 1, 2]).contiguousData() }
+    }
+}
+
+/// oneDNN's pooling kernels for inference on activations in either layout.
+enum PoolingPrimitives {
+    /// Pools `x` (in `layout`) with square windows of `kernel`, moved by `stride` over the input
+    /// padded by `padding`, with `algorithm` (`dnnl_pooling_max`, `dnnl_pooling_avg_include_padding`
+    /// or `dnnl_pooling_avg_exclude_padding`); the caller has checked the geometry.
+    static func forward(
+        _ x: Tensor, layout: ActivationLayout, kernel: Int, stride: Int, padding: Int, algorithm: dnnl_alg_kind_t, op: String
+    ) throws -> Tensor {
+        try layout.check(x, op)
+        let input = layout.logicalShape(x.shape)
+        let oh = (input[2] + 2 * padding - kernel) / stride + 1, ow = (input[3] + 2 * padding - kernel) / stride + 1
+        let output = [input[0], input[1], oh, ow]
+        let key = PrimitiveKey(kind: .pooling, values: [Int(algorithm.rawValue), layout == .channelsLast ? 1 : 0, kernel, stride, padding] + input,
+                               detail: "\(op) \(describe(input)) k\(kernel) s\(stride) p\(padding) \(layout.rawValue)")
+        let primitive = try PrimitiveCache.shared.primitive(for: key, threads: nil) {
+            var src = try DNNLContext.layoutDesc(input, layout)
+            var dst = try DNNLContext.layoutDesc(output, layout)
+            var desc = dnnl_pooling_desc_t()
+            let strides = [Int64(stride), Int64(stride)], window = [Int64(kernel), Int64(kernel)]
+            let pad = [Int64(padding), Int64(padding)]
+            try DNNLContext.check(
+                dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &src, &dst, strides, window, pad, pad),
+                "pooling_forward_desc_init(\(op) \(describe(input)))")
+            let attr = try DNNLContext.makeAttributes()
+            defer { dnnl_primitive_attr_destroy(attr) }
+            var pd: dnnl_primitive_desc_t?
+            try DNNLContext.check(dnnl_primitive_desc_create(&pd, &desc, attr, DNNLContext.engine, nil),
+                                  "primitive_desc_create(\(op) \(describe(input)))")
+            return try DNNLPrimitive(descriptor: pd!, arguments: [(DNNL_ARG_SRC, src, false), (DNNL_ARG_DST, dst, true)])
+        }
+        let src = x.contiguousData()
+        let out = Tensor(uninitialized: layout.shape(output))
+        let label = "\(op) \(layout.rawValue) \(input.map(String.init).joined(separator: "x")) k\(kernel) s\(stride)"
+        try Profiler.measure(label) {
+            try withExtendedLifetime(src) {
+                _ = try primitive.execute([DNNL_ARG_SRC: src.data, DNNL_ARG_DST: out.data], label: label)
+            }
+        }
+        return out
+    }
+}
