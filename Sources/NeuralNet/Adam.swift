@@ -50,7 +50,7 @@ public class Adam: SlotOptimizer, Optimizer {
         let grads = try table.checked(gradients)
         stepCount += 1
         Profiler.measure(name) {
-            adamUpdate(table, grads, step: stepCount, learningRate: learningRate, beta1: beta1, beta2: beta2,
+            adamUpdate(table, grads, step: stepCount, rates: table.entries.indices.map { rate(learningRate, parameter: $0) }, beta1: beta1, beta2: beta2,
                        eps: eps, l2: decoupled ? 0 : weightDecay, decoupled: decoupled ? weightDecay : 0)
         }
     }
@@ -80,25 +80,26 @@ private func validateAdam(
     try checkHyperparameter(name, "weightDecay", weightDecay, atLeast: 0)
 }
 
-/// One Adam step over every parameter; `step` counts this one. Scalars are derived in Double
-/// and rounded once, as PyTorch derives them from Python floats.
+/// One Adam step over every parameter, parameter `k` at `rates[k]`; `step` counts this one. Scalars
+/// are derived in Double and rounded once, as PyTorch derives them from Python floats.
 private func adamUpdate(
-    _ table: ParameterTable, _ grads: [Tensor], step: Int, learningRate: Double, beta1: Double,
+    _ table: ParameterTable, _ grads: [Tensor], step: Int, rates: [Double], beta1: Double,
     beta2: Double, eps: Double, l2: Double, decoupled: Double
 ) {
     let t = Double(step)
     let biasCorrection1 = 1 - pow(beta1, t)
     let biasCorrection2 = 1 - pow(beta2, t)
-    let negStepSize = Float(-learningRate / biasCorrection1)
     let bc2Sqrt = Float(biasCorrection2.squareRoot())
     let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
-    let epsF = Float(eps), wd = Float(l2), decay = Float(1 - learningRate * decoupled)
+    let epsF = Float(eps), wd = Float(l2)
     // PyTorch's lerp switches formula at weight 0.5 to stay exact at both ends.
     let lerpFromStart = abs(w1) < 0.5
     let m = table.slot(0), v = table.slot(1)
     for (k, entry) in table.entries.enumerated() {
         let p = entry.tensor.data, g = grads[k].data, n = entry.tensor.count
         let mk = m + table.offsets[k], vk = v + table.offsets[k]
+        let rate = rates[k]
+        let negStepSize = Float(-rate / biasCorrection1), decay = Float(1 - rate * decoupled)
         for i in 0..<n {
             let pi = p[i] * decay
             let gi = g[i] + wd * pi

@@ -10,6 +10,27 @@ public class SlotOptimizer {
 
     public var parameters: [(name: String, tensor: Tensor)] { table.entries }
 
+    /// Each parameter's factor on the learning rate (1 unless set): parameter `k` is updated at
+    /// `learningRate * rateFactors[k]`, as if in a PyTorch parameter group of that rate. Schedules
+    /// scale the base rate and so every group alike.
+    public private(set) var rateFactors: [Double] = []
+
+    /// Sets `rateFactors`: one finite factor of at least 0 per parameter.
+    public func setRateFactors(_ factors: [Double]) throws {
+        guard factors.count == table.entries.count else {
+            throw OptimizerError("\(table.optimizer): expected \(table.entries.count) learning-rate factors, one per parameter, got \(factors.count)")
+        }
+        for (k, f) in factors.enumerated() {
+            try checkHyperparameter(table.optimizer, "the learning-rate factor of '\(table.entries[k].name)'", f, atLeast: 0)
+        }
+        rateFactors = factors
+    }
+
+    /// The rate of parameter `k` for a base rate of `learningRate`.
+    func rate(_ learningRate: Double, parameter k: Int) -> Double {
+        rateFactors.isEmpty ? learningRate : learningRate * rateFactors[k]
+    }
+
     public func exportState(prefix: String) -> OptimizerState { table.export(prefix: prefix, step: stepCount) }
 
     public func importState(_ state: OptimizerState, prefix: String) throws {

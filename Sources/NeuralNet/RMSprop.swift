@@ -44,7 +44,7 @@ public final class RMSprop: SlotOptimizer, Optimizer {
     public func step(gradients: [Tensor]) throws {
         let grads = try table.checked(gradients)
         let a = Float(alpha), w = Float(1 - alpha), epsF = Float(eps), wd = Float(weightDecay)
-        let mu = Float(momentum), negLR = Float(-learningRate)
+        let mu = Float(momentum)
         let lerpFromStart = abs(w) < 0.5
         let squares = table.slot(0)
         // Unused buffers alias the squares; the flags below keep them from being touched.
@@ -55,7 +55,7 @@ public final class RMSprop: SlotOptimizer, Optimizer {
             let o = table.offsets[k]
             let segment = RMSpropSegment(
                 p: entry.tensor.data, g: grads[k].data, s: squares + o, ga: averages + o, buf: buffers + o,
-                n: entry.tensor.count, alpha: a, w: w, eps: epsF, wd: wd, mu: mu, negLR: negLR,
+                n: entry.tensor.count, alpha: a, w: w, eps: epsF, wd: wd, mu: mu, negLR: Float(-rate(learningRate, parameter: k)),
                 lerpFromStart: lerpFromStart)
             // Literal flags give the vectoriser one branch-free loop per variant.
             switch (centered, useMomentum) {

@@ -38,8 +38,9 @@ public final class SGD: SlotOptimizer, Optimizer {
         let useMomentum = momentum != 0
         let first = stepCount == 0
         let nesterov = self.nesterov
-        let wd = Float(weightDecay), mu = Float(momentum), keep = Float(1 - dampening), negLR = Float(-learningRate)
+        let wd = Float(weightDecay), mu = Float(momentum), keep = Float(1 - dampening)
         for (k, entry) in table.entries.enumerated() {
+            let negLR = Float(-rate(learningRate, parameter: k))
             let p = entry.tensor.data, g = grads[k].data, n = entry.tensor.count
             guard useMomentum else {
                 for i in 0..<n { p[i] = p[i] + negLR * (g[i] + wd * p[i]) }

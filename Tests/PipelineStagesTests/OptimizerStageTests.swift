@@ -92,6 +92,27 @@ import TensorRuntime
         }
     }
 
+    /// One update with `lrFactors`: a parameter with factor f moves as under `lr` times f, the
+    /// others as without factors (the first matching pattern wins, unmatched names keep 1).
+    @Test(arguments: optimizers.prefix(4))
+    func rateFactorsScaleTheirParameters(_ optimizer: String) throws {
+        func updatedD(_ settings: String, lrFactor: Double = 1) throws -> [String: [Float]] {
+            let scaled = optimizer.replacingOccurrences(of: #""lr": 0.001"#, with: #""lr": \#(0.001 * lrFactor)"#)
+                .replacingOccurrences(of: #""lr": 0.05"#, with: #""lr": \#(0.05 * lrFactor)"#)
+            let p = try pipeline(stages: Self.stages(scaled + settings))
+            _ = try Evaluator(pipeline: p, kind: .serial).evaluate(["optD": ["update"]], step: 1, index: 0, mode: .train)
+            return Dictionary(uniqueKeysWithValues: p.nodes["D"]!.stage.parameters.map { ($0.0, $0.1.scalars) })
+        }
+        let grouped = try updatedD(#", "lrFactors": { "1.bias": 0, "*.bias": 3, "1.*": 3 }"#)
+        let plain = try updatedD(""), tripled = try updatedD("", lrFactor: 3)
+        let initial = Dictionary(uniqueKeysWithValues: try pipeline(stages: Self.stages(optimizer)).nodes["D"]!.stage.parameters.map { ($0.0, $0.1.scalars) })
+        #expect(Set(grouped.keys) == ["1.weight", "1.bias", "3.weight", "3.bias"])
+        #expect(grouped["1.bias"] == initial["1.bias"])
+        for name in ["1.weight", "3.bias"] { #expect(maxAbsDifference(grouped[name]!, tripled[name]!) < 1e-7, "\(name)") }
+        #expect(grouped["3.weight"] == plain["3.weight"])
+        #expect(grouped["1.weight"] != plain["1.weight"])
+    }
+
     @Test func skippedUpdatesLeaveWeightsAndAverageAlone() throws {
         let p = try pipeline(stages: Self.stages(#""type": "optimizer.sgd", "lr": 0.1, "skipBelow": 1000"#, ema: true))
         let before = weights(p)
@@ -120,5 +141,9 @@ import TensorRuntime
                 == ["$.stages.optD.schedule: schedule: linear decay needs 0 <= start < end, got start 5 and end 3"])
         #expect(optD(#""schedule": { "type": "step", "stepSize": 2, "gama": 0.5 }"#)
                 == ["$.stages.optD.schedule: unknown key 'gama' in the schedule; it takes type, stepSize, gamma"])
+        #expect(optD(#""lr": 0.1, "lrFactors": { "*.gain.weight": 10 }"#) == ["$.stages.optD.lrFactors: '*.gain.weight' matches no parameter"])
+        #expect(optD(#""lr": 0.1, "lrFactors": { "*.bias": -1 }"#)
+                == ["$.stages.optD.lrFactors: factor of '*.bias': expected a number of at least 0, found -1"])
+        #expect(optD(#""lr": 0.1, "lrFactors": [10]"#) == ["$.stages.optD.lrFactors: expected an object of factors by parameter-name pattern, found [10]"])
     }
 }

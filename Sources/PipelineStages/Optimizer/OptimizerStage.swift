@@ -1,3 +1,4 @@
+import Foundation
 import NeuralNet
 import PipelineGraph
 import TensorRuntime
@@ -45,6 +46,8 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         ] + Recipe.keys + [
             ConfigKey("schedule", .any, default: .string("constant"),
                       "Learning rate schedule: \"constant\", {\"type\": \"step\", \"stepSize\": n, \"gamma\": g} or {\"type\": \"linear\", \"start\": a, \"end\": b, \"finalFactor\": f}."),
+            ConfigKey("lrFactors", .any, default: .null,
+                      "Factors on the learning rate of the parameters whose name matches a pattern ('*' for any text), e.g. {\"*.gain.weight\": 10}: PyTorch's parameter groups. The first matching pattern wins; each must match a parameter."),
             ConfigKey("skipBelow", .number(), default: .null, "Skip the update while the loss is below this (null: never skip)."),
             ConfigKey("lrInput", .wire, default: .null, "A scalar input that replaces 'lr' as the base rate of every update (a progressive schedule's per-resolution 'lr')."),
             ConfigKey("resetOn", .wire, default: .null, "An integer input; the optimizer's moments and step count are reset whenever it changes (a progressive schedule's 'phase' or 'resolution')."),
@@ -89,6 +92,14 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         } catch let e as OptimizerError {
             throw StageProblem(e.message)
         }
+        if !config.isNull("lrFactors") {
+            guard let slots = optimizer as? SlotOptimizer else { throw StageProblem(key: "lrFactors", "\(Recipe.typeName) takes no per-parameter rates") }
+            do {
+                try slots.setRateFactors(try Self.rateFactors(config.raw("lrFactors"), names: params.map(\.0)))
+            } catch let e as OptimizerError {
+                throw StageProblem(key: "lrFactors", e.message)
+            }
+        }
         schedule = try Self.schedule(config.raw("schedule"), baseRate: optimizer.learningRate)
         skipBelow = config.optionalDouble("skipBelow")
         if let t = inputs["lrInput"], t != .scalar { throw StageProblem(key: "lrInput", "expected a scalar learning rate, found \(t)") }
@@ -101,6 +112,25 @@ public final class OptimizerStage<Recipe: OptimizerRecipe>: CommittingStage, @un
         var s = schedule
         s.baseRate = wiredRate
         return s.rate(atStep: optimizer.stepCount)
+    }
+
+    /// Reads the `lrFactors` key: each parameter's factor from the first pattern its name
+    /// matches, 1 when none does.
+    static func rateFactors(_ json: JSONValue, names: [String]) throws -> [Double] {
+        guard let entries = json.objectEntries else {
+            throw StageProblem(key: "lrFactors", "expected an object of factors by parameter-name pattern, found \(json.serialized(indent: nil))")
+        }
+        var patterns: [(pattern: String, factor: Double)] = []
+        for (pattern, value) in entries {
+            guard case .number(let f) = value, f.isFinite, f >= 0 else {
+                throw StageProblem(key: "lrFactors", "factor of '\(pattern)': expected a number of at least 0, found \(value.serialized(indent: nil))")
+            }
+            guard names.contains(where: { globMatches(pattern, $0) }) else {
+                throw StageProblem(key: "lrFactors", "'\(pattern)' matches no parameter", suggestion: didYouMean(pattern, among: names))
+            }
+            patterns.append((pattern, f))
+        }
+        return names.map { name in patterns.first { globMatches($0.pattern, name) }?.factor ?? 1 }
     }
 
     /// Reads the `schedule` key.
@@ -302,4 +332,9 @@ extension OptimizerState {
             throw StageProblem("\(error)")
         }
     }
+}
+
+/// Whether `text` matches the shell pattern `pattern` ('*' for any run of characters).
+func globMatches(_ pattern: String, _ text: String) -> Bool {
+    fnmatch(pattern, text, 0) == 0
 }
