@@ -28,6 +28,18 @@ public enum CompareReport {
         }
         body += "</div>"
 
+        // Architectures differ in the cost of a step, so quality per step is half the story: the
+        // metrics again against each run's wall-clock (what `compare --time-limit` equalises).
+        let metrics = keys.filter { key in runs.contains { MetricDirection.of(key, in: $0.pipeline) != nil } }
+        let timed = metrics.filter { key in runs.contains { !$0.againstMinutes(key).isEmpty } }
+        if !timed.isEmpty {
+            body += "<h2>Metrics against wall-clock</h2><div class=\"charts\">"
+            for key in timed {
+                body += HTML.lineChart(title: key, axis: "minutes", series: runs.map { ($0.name, $0.againstMinutes(key)) })
+            }
+            body += "</div>"
+        }
+
         body += "<h2>Pipeline differences</h2>" + differences(runs)
         return RunReport.page(title: "GANFlow comparison", body: body)
     }
@@ -36,7 +48,7 @@ public enum CompareReport {
     static func table(_ runs: [RunRecord]) -> String {
         let keys = Set(runs.flatMap { $0.final.keys }).sorted()
         guard !keys.isEmpty else { return "<p>No final values.</p>" }
-        var html = "<table><tr><th>run</th>" + keys.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr>"
+        var html = "<table><tr><th>run</th><th>steps</th><th>minutes</th>" + keys.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr>"
         var best: [String: Double] = [:]
         for key in keys {
             guard let direction = runs.lazy.compactMap({ MetricDirection.of(key, in: $0.pipeline) }).first else { continue }
@@ -44,14 +56,15 @@ public enum CompareReport {
             if values.count > 1 { best[key] = direction == .lower ? values.min() : values.max() }
         }
         for run in runs {
-            html += "<tr><td>\(HTML.escape(run.name))</td>"
+            html += "<tr><td>\(HTML.escape(run.name))</td><td>\(run.lastStep.map(String.init) ?? "")</td>"
+            html += "<td>\(run.seconds.map { String(format: "%.1f", $0 / 60) } ?? "")</td>"
             for key in keys {
                 guard let v = run.final[key] else { html += "<td></td>"; continue }
                 html += "<td\(best[key] == v ? " class=\"best\"" : "")>\(HTML.number(v))</td>"
             }
             html += "</tr>"
         }
-        return html + "</table><p>Marked: the best value of each metric (lower FID, KID and KL; higher precision, recall, modes and accuracy). Losses are not ranked.</p>"
+        return html + "</table><p>Steps and minutes: how far each run got and its wall-clock. Marked: the best value of each metric (lower FID, KID and KL; higher precision, recall, modes and accuracy). Losses are not ranked.</p>"
     }
 
     /// Every JSON path whose value differs between the runs' resolved pipelines.

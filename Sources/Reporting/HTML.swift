@@ -41,9 +41,19 @@ public enum HTML {
     /// An SVG line chart of several series over steps, with axes, five ticks per axis and a legend.
     public static func lineChart(title: String, series: [(label: String, points: [(step: Int, value: Double)])],
                           width: Int = 520, height: Int = 260) -> String {
+        lineChart(title: title, axis: "step", integerTicks: true,
+                  series: series.map { s in (s.label, s.points.map { (Double($0.step), $0.value) }) },
+                  width: width, height: height)
+    }
+
+    /// An SVG line chart of several series over any x axis (`axis` names it: "minutes" for
+    /// wall-clock), with five ticks per axis (rounded to whole numbers with `integerTicks`) and a legend.
+    public static func lineChart(title: String, axis: String, integerTicks: Bool = false,
+                                 series: [(label: String, points: [(x: Double, value: Double)])],
+                                 width: Int = 520, height: Int = 260) -> String {
         let plotted = series.filter { !$0.points.isEmpty }
         let all = plotted.flatMap(\.points).filter { $0.value.isFinite }
-        guard let minStep = all.map(\.step).min(), let maxStep = all.map(\.step).max(),
+        guard let minX = all.map(\.x).min(), let maxX = all.map(\.x).max(),
               var low = all.map(\.value).min(), var high = all.map(\.value).max() else {
             return "<svg width=\"\(width)\" height=\"40\"><text x=\"4\" y=\"20\">\(escape(title)): no values</text></svg>"
         }
@@ -51,8 +61,8 @@ public enum HTML {
         let left = 58.0, right = 12.0, top = 24.0, bottom = 30.0
         let legendHeight = Double(plotted.count) * 16
         let plotWidth = Double(width) - left - right, plotHeight = Double(height) - top - bottom
-        let stepSpan = Double(max(maxStep - minStep, 1))
-        func x(_ s: Int) -> Double { left + Double(s - minStep) / stepSpan * plotWidth }
+        let span = maxX > minX ? maxX - minX : 1
+        func x(_ v: Double) -> Double { left + (v - minX) / span * plotWidth }
         func y(_ v: Double) -> Double { top + (high - v) / (high - low) * plotHeight }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(Int(Double(height) + legendHeight))\" class=\"chart\">"
         svg += "<text x=\"\(left)\" y=\"16\" font-weight=\"bold\">\(escape(title))</text>"
@@ -61,17 +71,18 @@ public enum HTML {
             let v = low + (high - low) * Double(i) / 4, yy = y(v)
             svg += "<line x1=\"\(left)\" y1=\"\(yy)\" x2=\"\(left + plotWidth)\" y2=\"\(yy)\" stroke=\"#eee\"/>"
             svg += "<text x=\"\(left - 4)\" y=\"\(yy + 4)\" text-anchor=\"end\" font-size=\"10\">\(number(v))</text>"
-            let s = minStep + Int((Double(maxStep - minStep) * Double(i) / 4).rounded())
-            svg += "<text x=\"\(x(s))\" y=\"\(top + plotHeight + 14)\" text-anchor=\"middle\" font-size=\"10\">\(s)</text>"
+            var tick = minX + (maxX - minX) * Double(i) / 4
+            if integerTicks { tick = tick.rounded() }
+            svg += "<text x=\"\(x(tick))\" y=\"\(top + plotHeight + 14)\" text-anchor=\"middle\" font-size=\"10\">\(number(tick))</text>"
         }
-        svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 27)\" text-anchor=\"middle\" font-size=\"10\">step</text>"
+        svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 27)\" text-anchor=\"middle\" font-size=\"10\">\(escape(axis))</text>"
         for (i, s) in plotted.enumerated() {
             let color = palette[i % palette.count]
             let points = s.points.filter { $0.value.isFinite }
             if points.count == 1 {
-                svg += "<circle cx=\"\(x(points[0].step))\" cy=\"\(y(points[0].value))\" r=\"3\" fill=\"\(color)\"/>"
+                svg += "<circle cx=\"\(x(points[0].x))\" cy=\"\(y(points[0].value))\" r=\"3\" fill=\"\(color)\"/>"
             } else {
-                let coordinates = points.map { String(format: "%.1f,%.1f", x($0.step), y($0.value)) }.joined(separator: " ")
+                let coordinates = points.map { String(format: "%.1f,%.1f", x($0.x), y($0.value)) }.joined(separator: " ")
                 svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(coordinates)\"/>"
             }
             let ly = Double(height) + Double(i) * 16 + 4

@@ -10,6 +10,9 @@ public struct RunRecord: Sendable {
     public var pipeline: JSONValue
     /// Each scalar's (step, value) points, in step order.
     public var series: [String: [(step: Int, value: Double)]]
+    /// Wall-clock seconds of the run at each logged step (`metrics.jsonl`'s "time", which
+    /// continues across a resume).
+    public var secondsAtStep: [Int: Double]
     /// `summary.json`'s final values, by name.
     public var final: [String: Double]
     public var seconds: Double?
@@ -38,16 +41,19 @@ public struct RunRecord: Sendable {
         pipeline = try parse(try read("pipeline.json"), "pipeline.json")
         if case .string(let n)? = pipeline["name"] { self.name = name ?? n } else { self.name = name ?? (directory as NSString).lastPathComponent }
         var series: [String: [(step: Int, value: Double)]] = [:]
+        var secondsAtStep: [Int: Double] = [:]
         if let text = try? read("metrics.jsonl") {
             for line in text.split(separator: "\n") {
                 guard let entries = try parse(String(line), "metrics.jsonl").objectEntries,
                       case .number(let s)? = entries.first(where: { $0.0 == "step" })?.1 else { continue }
+                if case .number(let t)? = entries.first(where: { $0.0 == "time" })?.1 { secondsAtStep[Int(s)] = t }
                 for (key, value) in entries where key != "step" && key != "time" {
                     if case .number(let v) = value { series[key, default: []].append((Int(s), v)) }
                 }
             }
         }
         self.series = series
+        self.secondsAtStep = secondsAtStep
         var final: [String: Double] = [:]
         if let text = try? read("summary.json") {
             let summary = try parse(text, "summary.json")
@@ -61,6 +67,12 @@ public struct RunRecord: Sendable {
             guard file.hasPrefix("step-"), file.hasSuffix(".png"), let step = Int(file.dropFirst(5).dropLast(4)) else { return nil }
             return (step, (samples as NSString).appendingPathComponent(file))
         }.sorted { $0.step < $1.step }
+    }
+
+    /// `key`'s points against the run's wall-clock minutes, for comparisons at equal time; points
+    /// logged without a time are left out.
+    public func againstMinutes(_ key: String) -> [(x: Double, value: Double)] {
+        (series[key] ?? []).compactMap { point in secondsAtStep[point.step].map { ($0 / 60, point.value) } }
     }
 
     /// Series grouped for charts: losses together, each other stage's scalars together.

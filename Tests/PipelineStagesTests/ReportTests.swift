@@ -225,20 +225,21 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
     }
 
     /// A run directory written by hand: pipeline, metrics and summary.
-    func fakeRun(_ dir: String, name: String, lossType: String, fid: Double, precision: Double) throws {
+    func fakeRun(_ dir: String, name: String, lossType: String, fid: Double, precision: Double,
+                 secondsPerStep: Double = 0.1) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try """
             { "name": "\(name)", "seed": 1, "stages": { "loss": { "type": "\(lossType)" }, "fid": { "type": "metric.fid" },
               "pr": { "type": "metric.precisionrecall" } } }
             """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
         try """
-            {"step":1,"time":0.1,"loss.generator":1.5}
-            {"step":2,"time":0.2,"loss.generator":1.25,"fid.distance":\(fid + 5),"pr.precision":\(precision)}
-            {"step":3,"time":0.3,"loss.generator":1,"fid.distance":\(fid),"pr.precision":\(precision)}
+            {"step":1,"time":\(secondsPerStep),"loss.generator":1.5}
+            {"step":2,"time":\(2 * secondsPerStep),"loss.generator":1.25,"fid.distance":\(fid + 5),"pr.precision":\(precision)}
+            {"step":3,"time":\(3 * secondsPerStep),"loss.generator":1,"fid.distance":\(fid),"pr.precision":\(precision)}
 
             """.write(toFile: dir + "/metrics.jsonl", atomically: true, encoding: .utf8)
         try """
-            { "pipeline": "\(name)", "steps": 3, "lastStep": 3, "seconds": 0.3, "interrupted": false,
+            { "pipeline": "\(name)", "steps": 3, "lastStep": 3, "seconds": \(3 * secondsPerStep), "interrupted": false,
               "final": { "fid.distance": \(fid), "loss.generator": 1, "pr.precision": \(precision) } }
             """.write(toFile: dir + "/summary.json", atomically: true, encoding: .utf8)
     }
@@ -246,10 +247,12 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
     @Test func comparisonMarksTheBestMetricsAndListsPipelineDifferences() throws {
         let dir = temporaryDirectory("compare")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try fakeRun(dir + "/a", name: "p", lossType: "loss.hinge", fid: 30, precision: 0.5)
-        try fakeRun(dir + "/b", name: "p", lossType: "loss.lsgan", fid: 20, precision: 0.25)
+        try fakeRun(dir + "/a", name: "p", lossType: "loss.hinge", fid: 30, precision: 0.5, secondsPerStep: 30)
+        try fakeRun(dir + "/b", name: "p", lossType: "loss.lsgan", fid: 20, precision: 0.25, secondsPerStep: 60)
         let a = try RunRecord(directory: dir + "/a", name: "hinge")
         #expect(a.series["fid.distance"]!.map(\.step) == [2, 3] && a.series["loss.generator"]!.map(\.value) == [1.5, 1.25, 1])
+        // Steps 2 and 3 at 60 and 90 s of wall-clock.
+        #expect(a.againstMinutes("fid.distance").map(\.x) == [1, 1.5] && a.againstMinutes("fid.distance").map(\.value) == [35, 30])
         #expect(a.chartGroups.map(\.title) == ["losses", "fid", "pr"])
         let path = try CompareReport.write(runDirectories: [dir + "/a", dir + "/b"], names: ["hinge", "lsgan"], to: dir)
         let html = try String(contentsOfFile: path, encoding: .utf8)
@@ -258,7 +261,23 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         #expect(html.components(separatedBy: "class=\"best\"").count - 1 == 2)
         #expect(html.contains("<tr><td>$.stages.loss.type</td><td>&quot;loss.hinge&quot;</td><td>&quot;loss.lsgan&quot;</td></tr>"))
         #expect(!html.contains("$.stages.fid.type"), "only differing paths are listed")
-        #expect(html.components(separatedBy: "<svg").count - 1 == 3, "one overlaid chart per scalar")
+        // How far each run got in how long: steps and minutes lead each row, unranked.
+        #expect(html.contains("<tr><td>hinge</td><td>3</td><td>1.5</td>") && html.contains("<tr><td>lsgan</td><td>3</td><td>3.0</td>"))
+        // One overlaid chart per scalar over steps, then each metric (not the loss) over minutes.
+        #expect(html.components(separatedBy: "<svg").count - 1 == 5, "three charts over steps and two over minutes")
+        let wallClock = try #require(html.components(separatedBy: "<h2>Metrics against wall-clock</h2>").last)
+        #expect(wallClock.components(separatedBy: ">minutes</text>").count - 1 == 2)
+        #expect(wallClock.contains(">fid.distance</text>") && !wallClock.contains(">loss.generator</text>"))
+
+        // A log without times (written by hand, say) gives no wall-clock charts rather than empty ones.
+        for run in ["a", "b"] {
+            let log = dir + "/\(run)/metrics.jsonl"
+            try String(contentsOfFile: log, encoding: .utf8)
+                .replacingOccurrences(of: #""time":[0-9.]+,"#, with: "", options: .regularExpression)
+                .write(toFile: log, atomically: true, encoding: .utf8)
+        }
+        let plain = try String(contentsOfFile: try CompareReport.write(runDirectories: [dir + "/a", dir + "/b"], names: ["hinge", "lsgan"], to: dir), encoding: .utf8)
+        #expect(!plain.contains("against wall-clock") && plain.components(separatedBy: "<svg").count - 1 == 3)
         #expect(MetricDirection.of("fid.distance", in: a.pipeline) == .lower)
         #expect(MetricDirection.of("loss.generator", in: a.pipeline) == nil)
     }
