@@ -421,31 +421,91 @@ public final class StopFlag: Sendable {
 }
 
 /// SIGINT handling: the first one asks the run to stop after the current step; a second exits.
+///
+/// One dispatch signal source per signal serves the whole process and is never cancelled: on
+/// Linux, libdispatch installs its signal handler only when a signal is first registered, so a
+/// watcher that set the signal back to SIG_DFL or SIG_IGN when its run ended left every later run
+/// of the process (the second variant of `ganflow compare`) deaf to Ctrl-C. A watcher only points
+/// the source at its run while it lasts; a signal with no watcher exits as the default action
+/// would (status 130). The signal and the exit are parameters so that a test can drive it with
+/// another signal in its own process.
 final class SignalWatcher: @unchecked Sendable {
-    private let source: DispatchSourceSignal
+    private let router: SignalRouter
+    private let id: Int
 
-    init(stop: StopFlag) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        let count = Locked(0)
-        source.setEventHandler { [source] in
-            // Two signals close together reach the handler once, counted in `data`.
-            let n = count.withLock { c -> Int in c += Int(source.data); return c }
-            if n >= 2 {
-                // At once: no checkpoint, no atexit work racing the threads still running; only the
-                // half-written temporary of a checkpoint being written goes (the last one stays).
-                AtomicFile.removeTemporariesInProgress()
-                FileHandle.standardError.write(Data("\nsecond interrupt: exiting now\n".utf8))
-                _exit(130)
+    init(stop: StopFlag, signal signalNumber: Int32 = SIGINT,
+         exitNow: @escaping @Sendable () -> Void = SignalWatcher.exitAtOnce) {
+        router = SignalRouter.shared(for: signalNumber)
+        id = router.install(SignalRouter.Target(stop: stop, exitNow: exitNow))
+    }
+
+    /// At once: no checkpoint, no atexit work racing the threads still running; only the
+    /// half-written temporary of a checkpoint being written goes (the last one stays).
+    static let exitAtOnce: @Sendable () -> Void = {
+        AtomicFile.removeTemporariesInProgress()
+        FileHandle.standardError.write(Data("\nsecond interrupt: exiting now\n".utf8))
+        _exit(130)
+    }
+
+    func cancel() { router.remove(id) }
+}
+
+/// The process's one dispatch source for a signal, and the watcher it currently serves.
+final class SignalRouter: @unchecked Sendable {
+    struct Target {
+        let stop: StopFlag
+        let exitNow: @Sendable () -> Void
+        var count = 0
+    }
+
+    private static let routers = Locked([Int32: SignalRouter]())
+
+    static func shared(for signalNumber: Int32) -> SignalRouter {
+        routers.withLock { all in
+            if let r = all[signalNumber] { return r }
+            let r = SignalRouter(signalNumber)
+            all[signalNumber] = r
+            return r
+        }
+    }
+
+    private let queue: DispatchQueue
+    private let source: DispatchSourceSignal
+    private let current = Locked<(id: Int, target: Target)?>(nil)
+    private let nextID = Locked(0)
+
+    private init(_ signalNumber: Int32) {
+        #if canImport(Darwin)
+        signal(signalNumber, SIG_IGN)  // kqueue reports signals only beside their usual action
+        #endif
+        queue = DispatchQueue(label: "ganflow.signal.\(signalNumber)")
+        source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+        source.setEventHandler { [source, current] in
+            // Signals that arrive before the handler runs reach it once, counted in `data`.
+            let n = Int(source.data)
+            let action = current.withLock { c -> (() -> Void)? in
+                guard var t = c?.target else { return nil }
+                t.count += n
+                c!.target = t
+                if t.count >= 2 { return t.exitNow }
+                return {
+                    FileHandle.standardError.write(Data("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)\n".utf8))
+                    t.stop.request()
+                }
             }
-            FileHandle.standardError.write(Data("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)\n".utf8))
-            stop.request()
+            // No run in progress: what the default action would do, less any half-written file.
+            (action ?? { AtomicFile.removeTemporariesInProgress(); _exit(130) })()
         }
         source.resume()
     }
 
-    func cancel() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+    func install(_ target: Target) -> Int {
+        let id = nextID.withLock { $0 += 1; return $0 }
+        current.withLock { $0 = (id, target) }
+        return id
+    }
+
+    func remove(_ id: Int) {
+        current.withLock { if $0?.id == id { $0 = nil } }
     }
 }
