@@ -51,8 +51,10 @@ public enum HTML {
     public static func lineChart(title: String, axis: String, integerTicks: Bool = false,
                                  series: [(label: String, points: [(x: Double, value: Double)])],
                                  width: Int = 520, height: Int = 260) -> String {
-        let plotted = series.filter { !$0.points.isEmpty }
-        let all = plotted.flatMap(\.points).filter { $0.value.isFinite }
+        // A series keeps its colour by its place in `series` even when an earlier one is empty, so
+        // that a run has one colour in every chart of a comparison.
+        let plotted = series.enumerated().filter { !$0.element.points.isEmpty }
+        let all = plotted.flatMap(\.element.points).filter { $0.value.isFinite }
         guard let minX = all.map(\.x).min(), let maxX = all.map(\.x).max(),
               var low = all.map(\.value).min(), var high = all.map(\.value).max() else {
             return "<svg width=\"\(width)\" height=\"40\"><text x=\"4\" y=\"20\">\(escape(title)): no values</text></svg>"
@@ -76,8 +78,8 @@ public enum HTML {
             svg += "<text x=\"\(x(tick))\" y=\"\(top + plotHeight + 14)\" text-anchor=\"middle\" font-size=\"10\">\(number(tick))</text>"
         }
         svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 27)\" text-anchor=\"middle\" font-size=\"10\">\(escape(axis))</text>"
-        for (i, s) in plotted.enumerated() {
-            let color = palette[i % palette.count]
+        for (i, (index, s)) in plotted.enumerated() {
+            let color = palette[index % palette.count]
             let points = s.points.filter { $0.value.isFinite }
             if points.count == 1 {
                 svg += "<circle cx=\"\(x(points[0].x))\" cy=\"\(y(points[0].value))\" r=\"3\" fill=\"\(color)\"/>"

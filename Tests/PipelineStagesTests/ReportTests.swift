@@ -281,4 +281,17 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         #expect(MetricDirection.of("fid.distance", in: a.pipeline) == .lower)
         #expect(MetricDirection.of("loss.generator", in: a.pipeline) == nil)
     }
+
+    /// A run keeps its colour in every chart of a comparison: in a chart where the first run has
+    /// no values (a loss only the second pipeline has), the second is still drawn in the second
+    /// colour, and the legend lists it alone.
+    @Test func aSeriesKeepsItsColourWhenAnEarlierOneIsEmpty() {
+        let svg = HTML.lineChart(title: "loss.penalty",
+                                 series: [("dcgan", []), ("stylegan2", [(step: 1, value: 0.5), (step: 2, value: 0.25)])])
+        #expect(svg.contains("stroke=\"\(HTML.palette[1])\""))
+        #expect(!svg.contains(HTML.palette[0]))
+        #expect(svg.contains(">stylegan2</text>") && !svg.contains(">dcgan</text>"))
+        let both = HTML.lineChart(title: "fid", series: [("dcgan", [(step: 1, value: 3)]), ("stylegan2", [(step: 1, value: 2), (step: 2, value: 1)])])
+        #expect(both.contains("fill=\"\(HTML.palette[0])\"") && both.contains("stroke=\"\(HTML.palette[1])\""))
+    }
 }
