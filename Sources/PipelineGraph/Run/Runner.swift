@@ -469,7 +469,6 @@ final class SignalRouter: @unchecked Sendable {
         }
     }
 
-    private let queue: DispatchQueue
     private let source: DispatchSourceSignal
     private let current = Locked<(id: Int, target: Target)?>(nil)
     private let nextID = Locked(0)
@@ -478,8 +477,8 @@ final class SignalRouter: @unchecked Sendable {
         #if canImport(Darwin)
         signal(signalNumber, SIG_IGN)  // kqueue reports signals only beside their usual action
         #endif
-        queue = DispatchQueue(label: "ganflow.signal.\(signalNumber)")
-        source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+        source = DispatchSource.makeSignalSource(signal: signalNumber,
+                                                 queue: DispatchQueue(label: "ganflow.signal.\(signalNumber)"))
         source.setEventHandler { [source, current] in
             // Signals that arrive before the handler runs reach it once, counted in `data`.
             let n = Int(source.data)
