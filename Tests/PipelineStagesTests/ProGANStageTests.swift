@@ -121,6 +121,37 @@ import TensorRuntime
         #expect(try g.generate(Tensor(zeros: [3, 8])).shape == [3, 1, 8, 8])
     }
 
+    /// FID during growth: a generator at 4x4 of a 16x16 target is measured on its images enlarged
+    /// to 16x16 (nearest), not on 4x4 images padded to the classifier's 28x28.
+    @Test func featuresOfAGrowingGeneratorAreTakenAtItsTargetSize() throws {
+        let dir = temporaryDirectory("progan-features")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeClassifierWeights(to: dir + "/c.safetensors")
+        let images = fixture("idx/t10k-256-images-idx3-ubyte.gz")
+        let stages = Self.stages() + """
+            ,
+            "test": { "type": "dataset.idx", "images": "\(images)", "batch": 8, "shuffle": false },
+            "features": { "type": "features.classifier", "weights": "\(dir)/c.safetensors", "generator": "G", "reference": "test",
+                          "count": 12, "referenceCount": 20 },
+            "fid": { "type": "metric.fid", "real": "features.real", "fake": "features.fake", "every": 1 }
+            """
+        let p = try Self.build(stages, steps: 1, dir: dir)
+        let summary = try Self.run(p, dir: dir)
+        #expect(summary.finalScalars["fid.distance"]?.isFinite == true)
+        let g = p.stage("G") as! ProGANGeneratorStage
+        #expect(g.current.resolution == 4)
+        let features = p.stage("features") as! ClassifierFeaturesStage
+        var rng = PhiloxRandom(seed: 4, stream: stableHash("features/features"))
+        let z = Tensor(randomNormal: g.latentShape, using: &rng)
+        let small = try g.generate(z)
+        #expect(small.shape == [8, 1, 4, 4])
+        let enlarged = try features.extractor(try small.upsampleNearest(factor: 4)).features
+        let padded = try features.extractor(small).features
+        let fake = try features.fakeFeatures().features
+        #expect(Array(fake.scalars.prefix(enlarged.count)) == enlarged.scalars)
+        #expect(Array(fake.scalars.prefix(padded.count)) != padded.scalars)
+    }
+
     @Test func fadeCrossesTheRealImagesWithTheirPooledSelves() throws {
         let p = try Self.build(dir: temporaryDirectory("progan-fade"))
         let fade = p.stage("fade")
@@ -186,7 +217,8 @@ import TensorRuntime
     @Test(arguments: files)
     func runsAcrossAResolutionChangeOnFixtures(_ name: String) throws {
         let (dir, summary) = try PipelineFileTests.runOnFixtures(name, steps: 4, overrides: [
-            "grow.batch=8", "grow.batchByResolution={}", "grow.stabilizeKimg=0.016", "grow.transitionKimg=0.016", "grid.every=2",
+            "grow.batch=8", "grow.batchByResolution={}", "grow.stabilizeFraction=null", "grow.transitionFraction=null",
+            "grow.stabilizeKimg=0.016", "grow.transitionKimg=0.016", "grid.every=2",
         ])
         #expect(summary.finalScalars["grow.alpha"] == 0.5)
         let target = name == "progan-fashion" ? 32 : 64

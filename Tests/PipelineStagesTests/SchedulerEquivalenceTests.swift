@@ -19,10 +19,14 @@ import TensorRuntime
         // ProGAN across a resolution change: 4x4 for 2 steps, 8x8 faded in over 2, then stable
         // (batch 64 at both, so 0.128 kimg is 2 steps); minibatch stddev, equalized learning rate,
         // WGAN-GP's second-order gradients, optimizer resets on each phase.
-        ("progan-fashion.json", 5, ["data.images=\(images)", "grow.stabilizeKimg=0.128", "grow.transitionKimg=0.128",
+        // Its FID at the end measures 8x8 images enlarged to 32x32.
+        ("progan-fashion.json", 5, ["data.images=\(images)", "test.images=\(images)", "test.labels=\(labels)", "features.count=32",
+                                    "grow.stabilizeFraction=null", "grow.transitionFraction=null",
+                                    "grow.stabilizeKimg=0.128", "grow.transitionKimg=0.128",
                                     "grid.every=2", "G.fmapMax=32", "D.fmapMax=32"]),
         // MSG-GAN: image pyramids on both sides, the pyramid sink and consistency metric.
-        ("msggan-fashion.json", 2, ["data.images=\(images)", "G.fmapMax=32", "D.fmapMax=32"]),
+        ("msggan-fashion.json", 2, ["data.images=\(images)", "test.images=\(images)", "test.labels=\(labels)", "features.count=32",
+                                    "G.fmapMax=32", "D.fmapMax=32"]),
     ]
 
     /// Runs `file` under `scheduler`; returns its last checkpoint and metrics.jsonl without the

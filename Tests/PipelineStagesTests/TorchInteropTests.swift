@@ -20,8 +20,8 @@ import TensorRuntime
         ("hinge-sn-fashion.json", ["G.width=16", "D.width=16"]),
         // Trained at its target resolution (where the export is compared), 16x16 here.
         ("progan-fashion.json", ["grow.start=16", "grow.target=16", "G.target=16", "data.size=16", "data.fit=resize", "grid.every=2",
-                                  #"grow.batchByResolution={"16": 64}"#]),
-        ("msggan-fashion.json", ["G.target=16", "data.size=16", "data.fit=resize", "data.pyramid=4"]),
+                                  #"grow.batchByResolution={"16": 64}"#, "features.count=32"]),
+        ("msggan-fashion.json", ["G.target=16", "data.size=16", "data.fit=resize", "data.pyramid=4", "features.count=32"]),
     ]
 
     /// The data stages read the fixture images (the test set too, where the pipeline has one).

@@ -38,7 +38,9 @@ extension ImageFeatureNetwork {
 /// `fake` and `fakeLogits` hold `count` images from the generator (its moving average when it
 /// keeps one), drawn from the same latents at every evaluation so that successive values measure
 /// the generator, not the draw; `real` and `realLogits` the first `referenceCount` items of the
-/// reference dataset (computed once).
+/// reference dataset (computed once). A growing generator (ProGAN) that has not reached its
+/// target is measured on its images enlarged to the size its output declares (nearest, as its grids
+/// show them), so that its curve is comparable over the whole run.
 final class FeatureSets: @unchecked Sendable {
     /// The keys both stages declare, with their own defaults for `count` and `chunk`.
     static func keys(count: Int, chunk: Int) -> [ConfigKey] {
@@ -56,6 +58,8 @@ final class FeatureSets: @unchecked Sendable {
     let reference: any WholeDataset
     let count: Int
     let referenceCount: Int
+    /// The side the generator's `images` output declares (its target), if known.
+    let imageSide: Int?
     let chunk: Int
     let latentSeed: UInt64
     let latentStream: UInt64
@@ -76,6 +80,7 @@ final class FeatureSets: @unchecked Sendable {
         }
         generator = g
         reference = d
+        imageSide = (g.outputs["images"]?.shape).flatMap { $0.count == 4 && $0[2] == $0[3] ? $0[2] : nil }
         count = config.int("count")
         referenceCount = min(config.optionalInt("referenceCount") ?? d.itemCount, d.itemCount)
         guard referenceCount >= 2 else {
@@ -155,6 +160,10 @@ final class FeatureSets: @unchecked Sendable {
                 images = try generator.generate(z, labels: labels, movingAverage: generator.hasMovingAverage)
             } else {
                 images = try generator.generate(z)
+            }
+            if let side = imageSide, images.rank == 4, images.shape[2] < side, images.shape[2] == images.shape[3],
+               side % images.shape[2] == 0 {
+                images = try images.upsampleNearest(factor: side / images.shape[2])
             }
             let take = min(batch, count - made)
             if take < batch { images = try images.sliced(axis: 0, 0..<take) }
