@@ -17,7 +17,7 @@ public struct RunRecord: Sendable {
     public var final: [String: Double]
     public var seconds: Double?
     public var lastStep: Int?
-    /// `samples/step-NNNNNNNN.png` grids, by step.
+    /// `samples/step-NNNNNNNN.png` grids (tagged ones too: `step-NNNNNNNN-resolution16-alpha0.250.png`), by step.
     public var grids: [(step: Int, path: String)]
 
     /// Reads `directory`; `name` labels the run (default: the pipeline's name).
@@ -64,7 +64,11 @@ public struct RunRecord: Sendable {
         self.final = final
         let samples = (directory as NSString).appendingPathComponent("samples")
         grids = ((try? fm.contentsOfDirectory(atPath: samples)) ?? []).compactMap { file -> (step: Int, path: String)? in
-            guard file.hasPrefix("step-"), file.hasSuffix(".png"), let step = Int(file.dropFirst(5).dropLast(4)) else { return nil }
+            // step-NNNNNNNN.png, or with a grid's tags: step-NNNNNNNN-resolution16-alpha0.250.png
+            guard file.hasPrefix("step-"), file.hasSuffix(".png") else { return nil }
+            let name = file.dropFirst(5).dropLast(4)
+            let digits = name.prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, digits.count == name.count || name.dropFirst(digits.count).first == "-", let step = Int(digits) else { return nil }
             return (step, (samples as NSString).appendingPathComponent(file))
         }.sorted { $0.step < $1.step }
     }

@@ -282,6 +282,22 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         #expect(MetricDirection.of("loss.generator", in: a.pipeline) == nil)
     }
 
+    /// A growing run's grids carry tags after the step (`sink.grid`'s `tags`): they are its grids
+    /// too, in step order; other files are not.
+    @Test func taggedGridsAreFoundByStep() throws {
+        let dir = temporaryDirectory("tagged-grids")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try fakeRun(dir, name: "p", lossType: "loss.hinge", fid: 30, precision: 0.5, secondsPerStep: 30)
+        try FileManager.default.createDirectory(atPath: dir + "/samples", withIntermediateDirectories: true)
+        for file in ["step-00000010-resolution32-alpha1.000.png", "step-00000002-resolution4-alpha1.000.png", "step-00000005.png",
+                     "step-12abc.png", "step-.png", "step-00000007-resolution8.txt", "final.png"] {
+            try Data([0]).write(to: URL(fileURLWithPath: dir + "/samples/" + file))
+        }
+        let run = try RunRecord(directory: dir)
+        #expect(run.grids.map(\.step) == [2, 5, 10])
+        #expect(run.grids.last?.path.hasSuffix("/samples/step-00000010-resolution32-alpha1.000.png") == true)
+    }
+
     /// A run keeps its colour in every chart of a comparison: in a chart where the first run has
     /// no values (a loss only the second pipeline has), the second is still drawn in the second
     /// colour, and the legend lists it alone.
