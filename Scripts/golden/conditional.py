@@ -1,6 +1,6 @@
 """Golden values for the class-conditional layers (Tests/NeuralNetTests/ConditionalLayerTests.swift):
 conditional batch norm (SNGAN/BigGAN), the projection discriminator head (Miyato and Koyama 2018) and
-the ACGAN auxiliary classifier head, each as a small PyTorch module named as GANFlow names it.
+the ACGAN auxiliary classifier head, and both heads together, each as a small PyTorch module named as GANFlow names it.
 
 Run with a PyTorch environment:  python Scripts/golden/conditional.py > Fixtures/golden/conditional.json
 Every tensor is float32; values are written as the exact doubles of those floats.
@@ -32,24 +32,26 @@ class ConditionalBatchNorm(nn.Module):
 
 
 class ClassHead(nn.Module):
-    """psi(h) + <embed[y], sum_hw h> (projection), or [psi(h), W sum_hw h + b] (auxiliary)."""
+    """psi(h) + <embed[y], sum_hw h> (projection), [psi(h), W sum_hw h + b] (auxiliary), or
+    [psi(h) + <embed[y], sum_hw h>, W sum_hw h + b] (both)."""
 
-    def __init__(self, psi, features, classes, auxiliary):
+    def __init__(self, psi, features, classes, projection, auxiliary):
         super().__init__()
         self.psi = psi
-        self.auxiliary = auxiliary
+        if projection:
+            self.embed = nn.Embedding(classes, features)
         if auxiliary:
             self.classifier = nn.Linear(features, classes)
-        else:
-            self.embed = nn.Embedding(classes, features)
 
     def forward(self, h, y):
         n = h.shape[0]
         logit = self.psi(h).reshape(n)
         pooled = h.sum(dim=(2, 3)) if h.dim() == 4 else h
-        if self.auxiliary:
+        if hasattr(self, "embed"):
+            logit = logit + (self.embed(y) * pooled).sum(dim=1)
+        if hasattr(self, "classifier"):
             return torch.cat([logit.reshape(n, 1), self.classifier(pooled)], dim=1)
-        return logit + (self.embed(y) * pooled).sum(dim=1)
+        return logit
 
 
 def cbn_case(shape, classes, momentum, seed):
@@ -77,11 +79,11 @@ def cbn_case(shape, classes, momentum, seed):
     return {"params": {"classes": classes, "momentum": momentum}, "tensors": tensors}
 
 
-def head_case(shape, classes, auxiliary, seed):
+def head_case(shape, classes, projection, auxiliary, seed):
     g = torch.Generator().manual_seed(seed)
     c = shape[1]
     psi = nn.Conv2d(c, 1, kernel_size=shape[2]) if len(shape) == 4 else nn.Linear(c, 1)
-    m = ClassHead(psi, c, classes, auxiliary)
+    m = ClassHead(psi, c, classes, projection, auxiliary)
     with torch.no_grad():
         for p in m.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
@@ -101,10 +103,11 @@ def head_case(shape, classes, auxiliary, seed):
 cases = {
     "cbn4d": cbn_case([6, 3, 2, 2], 4, 0.1, 1),
     "cbn2d": cbn_case([5, 4], 3, 0.2, 2),
-    "projection4d": head_case([4, 3, 2, 2], 5, False, 3),
-    "projection2d": head_case([5, 6], 4, False, 4),
-    "auxiliary4d": head_case([4, 3, 2, 2], 5, True, 5),
-    "auxiliary2d": head_case([5, 6], 4, True, 6),
+    "projection4d": head_case([4, 3, 2, 2], 5, True, False, 3),
+    "projection2d": head_case([5, 6], 4, True, False, 4),
+    "auxiliary4d": head_case([4, 3, 2, 2], 5, False, True, 5),
+    "auxiliary2d": head_case([5, 6], 4, False, True, 6),
+    "projectionAuxiliary4d": head_case([4, 3, 2, 2], 5, True, True, 7),
 }
 
 text = json.dumps({"generator": "Scripts/golden/conditional.py", "torch": torch.__version__, "cases": cases},

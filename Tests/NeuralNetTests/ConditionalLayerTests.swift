@@ -68,17 +68,24 @@ struct ConditionalGolden: Decodable {
         #expect(ConditionalGolden.difference(g[2], try golden.tensor("evalDbias")) < 1e-5)
     }
 
-    @Test(arguments: ["projection4d", "projection2d", "auxiliary4d", "auxiliary2d"])
+    @Test(arguments: ["projection4d", "projection2d", "auxiliary4d", "auxiliary2d", "projectionAuxiliary4d"])
     func classHeadMatchesPyTorch(caseName: String) throws {
         let golden = try ConditionalGolden.named(caseName)
         let h = try golden.tensor("h").requiringGradients(), labels = try golden.tensor("labels")
         let classes = Int(golden.params["classes"]!), c = h.shape[1]
         var rng = PhiloxRandom(seed: 1)
         let psi: any Layer = h.rank == 4 ? try Conv2D(c, 1, kernel: h.shape[2], rng: &rng) : try Linear(c, 1, rng: &rng)
-        let head = try ClassHead(caseName.hasPrefix("projection") ? .projection : .auxiliary, psi: psi, features: c, classes: classes, rng: &rng)
+        let kind: ClassHead.Kind = caseName.hasPrefix("projectionAuxiliary") ? .projectionAuxiliary
+            : caseName.hasPrefix("projection") ? .projection : .auxiliary
+        let head = try ClassHead(kind, psi: psi, features: c, classes: classes, rng: &rng)
         let names = head.namedParameters.map(\.0)
-        #expect(names == (caseName.hasPrefix("projection") ? ["psi.weight", "psi.bias", "embed.weight"]
-                                                            : ["psi.weight", "psi.bias", "classifier.weight", "classifier.bias"]))
+        let expected: [ClassHead.Kind: [String]] = [
+            .projection: ["psi.weight", "psi.bias", "embed.weight"],
+            .auxiliary: ["psi.weight", "psi.bias", "classifier.weight", "classifier.bias"],
+            .projectionAuxiliary: ["psi.weight", "psi.bias", "embed.weight", "classifier.weight", "classifier.bias"],
+        ]
+        #expect(names == expected[kind])
+        #expect(try head.outputShape(for: h.shape) == (kind == .projection ? [h.shape[0]] : [h.shape[0], 1 + classes]))
         for (name, p) in head.namedParameters { try p.assign(try golden.tensor(name)) }
 
         let y = try ClassLabels.with(labels) { try head.forward(h, mode: .train) }
@@ -134,12 +141,12 @@ struct ConditionalGolden: Decodable {
 
         for method in ClassConditioning.discriminatorMethods {
             let d = try DCGAN.discriminator(channels: 1, resolution: 16, width: 4, conditioning: ClassConditioning(method, classes: 3), rng: &rng)
-            let expected = method == .ac ? [2, 4] : [2]
+            let expected = method.hasAuxiliaryClassifier ? [2, 4] : [2]
             #expect(try d.outputShape(for: [2, 1, 16, 16]) == expected)
             let y = try ClassLabels.with(try Tensor(shape: [2], scalars: [2, 0])) { try d.forward(Tensor(zeros: [2, 1, 16, 16]), mode: .train) }
             #expect(y.shape == expected)
         }
-        #expect(throws: TensorError("conditioning 'cbn' is for generators; a discriminator takes concat, projection, ac")) {
+        #expect(throws: TensorError("conditioning 'cbn' is for generators; a discriminator takes concat, projection, ac, projection+ac")) {
             var r = PhiloxRandom(seed: 1)
             _ = try DCGAN.discriminator(channels: 1, resolution: 16, width: 4, conditioning: ClassConditioning(.cbn, classes: 3), rng: &r)
         }
@@ -155,7 +162,7 @@ struct ConditionalGolden: Decodable {
         for method in ClassConditioning.discriminatorMethods {
             let d = try MLPGAN.discriminator(hidden: [8], size: 4, conditioning: ClassConditioning(method, classes: 3), rng: &rng)
             let y = try ClassLabels.with(try Tensor(shape: [3], scalars: [0, 1, 2])) { try d.forward(Tensor(zeros: [3, 1, 4, 4]), mode: .train) }
-            #expect(y.shape == (method == .ac ? [3, 4] : [3]))
+            #expect(y.shape == (method.hasAuxiliaryClassifier ? [3, 4] : [3]))
         }
     }
 }

@@ -6,59 +6,60 @@ import TensorRuntime
 ///
 /// - `projection` (Miyato and Koyama 2018): `psi(h) + <embed[y], sum_hw h>`, one logit per image [N];
 /// - `auxiliary` (ACGAN): `psi(h)` beside class logits `W sum_hw h + b`, as [N, 1 + classes]
-///   (the model stage splits them into a logit and class logits).
+///   (the model stage splits them into a logit and class logits);
+/// - `projectionAuxiliary`: both, the projection logit beside the class logits, [N, 1 + classes].
 ///
 /// Names: `psi.weight` (and `psi.bias`, or spectral norm's `psi.weight_orig`, ...), then
-/// `embed.weight` [classes, C] (projection) or `classifier.weight` [classes, C] and
+/// `embed.weight` [classes, C] (projection) and/or `classifier.weight` [classes, C] and
 /// `classifier.bias` (auxiliary), as a PyTorch module with those children.
 public final class ClassHead: Layer {
-    public enum Kind: Sendable { case projection, auxiliary }
+    public enum Kind: Sendable { case projection, auxiliary, projectionAuxiliary }
 
     public let kind: Kind
     public let psi: any Layer
-    public let weight: Tensor
-    public let bias: Tensor?
+    /// The class embedding [classes, C] of the projection, or nil.
+    public let embedding: Tensor?
+    /// The auxiliary classifier's weight [classes, C] and bias [classes], or nil.
+    public let classifier: (weight: Tensor, bias: Tensor?)?
     public let classes: Int
 
     public init(_ kind: Kind, psi: any Layer, features: Int, classes: Int, rng: inout PhiloxRandom) throws {
         self.kind = kind
         self.psi = psi
         self.classes = classes
-        switch kind {
-        case .projection:
-            weight = parameter(Tensor(randomNormal: [classes, features], std: 0.02, using: &rng))
-            bias = nil
-        case .auxiliary:
+        embedding = kind == .auxiliary ? nil : parameter(Tensor(randomNormal: [classes, features], std: 0.02, using: &rng))
+        if kind == .projection {
+            classifier = nil
+        } else {
             let l = try Linear(features, classes, rng: &rng)
-            weight = l.weight
-            bias = l.bias
+            classifier = (l.weight, l.bias)
         }
     }
 
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
         _ = try outputShape(for: x.shape)
         let n = x.shape[0]
-        let logit = try psi.forward(x, mode: mode).reshaped([n])
+        var logit = try psi.forward(x, mode: mode).reshaped([n])
         let pooled = x.rank == 4 ? try x.sum(axes: [2, 3]) : x
-        switch kind {
-        case .projection:
+        if let embedding {
             let oneHot = try ClassLabels.oneHot(classes: classes, batch: n, layer: "ClassHead(projection, \(classes) classes)")
-            return try logit + (try matmul(oneHot, weight) * pooled).sum(axes: [1])
-        case .auxiliary:
-            return try Tensor.concat([try logit.reshaped([n, 1]), try linear(pooled, weight: weight, bias: bias)], axis: 1)
+            logit = try logit + (try matmul(oneHot, embedding) * pooled).sum(axes: [1])
         }
+        guard let classifier else { return logit }
+        return try Tensor.concat([try logit.reshaped([n, 1]), try linear(pooled, weight: classifier.weight, bias: classifier.bias)], axis: 1)
     }
 
     public var namedParameters: [(String, Tensor)] {
-        let own: [(String, Tensor)] = kind == .projection
-            ? [("embed.weight", weight)]
-            : [("classifier.weight", weight)] + (bias.map { [("classifier.bias", $0)] } ?? [])
+        var own: [(String, Tensor)] = embedding.map { [("embed.weight", $0)] } ?? []
+        if let classifier {
+            own += [("classifier.weight", classifier.weight)] + (classifier.bias.map { [("classifier.bias", $0)] } ?? [])
+        }
         return psi.namedParameters.map { ("psi." + $0.0, $0.1) } + own
     }
     public var namedBuffers: [(String, Tensor)] { psi.namedBuffers.map { ("psi." + $0.0, $0.1) } }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
-        let c = weight.shape[1]
+        let c = (embedding ?? classifier!.weight).shape[1]
         guard (input.count == 2 || input.count == 4), input[1] == c else {
             throw TensorError("ClassHead: input \(describe(input)) must be [N, \(c)] or [N, \(c), H, W]")
         }
@@ -66,6 +67,6 @@ public final class ClassHead: Layer {
         guard out.reduce(1, *) == input[0] else {
             throw TensorError("ClassHead: its head gives \(describe(out)) for \(describe(input)), expected one logit per image")
         }
-        return kind == .projection ? [input[0]] : [input[0], 1 + classes]
+        return classifier == nil ? [input[0]] : [input[0], 1 + classes]
     }
 }

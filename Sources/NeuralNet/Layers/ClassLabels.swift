@@ -56,6 +56,11 @@ public struct ClassConditioning: Sendable, Equatable {
         case projection
         /// An auxiliary classifier beside D's logit (ACGAN): D's output is [N, 1 + classes].
         case ac
+        /// Both: the projection logit beside an auxiliary classifier's class logits, [N, 1 + classes].
+        case projectionAC = "projection+ac"
+
+        /// Whether D's output carries class logits beside its logit.
+        public var hasAuxiliaryClassifier: Bool { self == .ac || self == .projectionAC }
     }
 
     public var method: Method
@@ -67,5 +72,5 @@ public struct ClassConditioning: Sendable, Equatable {
     }
 
     public static let generatorMethods: [Method] = [.concat, .cbn]
-    public static let discriminatorMethods: [Method] = [.concat, .projection, .ac]
+    public static let discriminatorMethods: [Method] = [.concat, .projection, .ac, .projectionAC]
 }

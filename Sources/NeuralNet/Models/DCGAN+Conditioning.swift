@@ -32,11 +32,12 @@ extension DCGAN {
         return BatchNorm(features)
     }
 
-    /// D's last layer `psi` inside a `ClassHead` for `projection` and `ac`, or nil.
+    /// D's last layer `psi` inside a `ClassHead` for `projection`, `ac` and `projection+ac`, or nil.
     static func head(_ c: ClassConditioning?, psi: any Layer, features: Int, rng: inout PhiloxRandom) throws -> (any Layer)? {
         switch c?.method {
         case .projection?: return try ClassHead(.projection, psi: psi, features: features, classes: c!.classes, rng: &rng)
         case .ac?: return try ClassHead(.auxiliary, psi: psi, features: features, classes: c!.classes, rng: &rng)
+        case .projectionAC?: return try ClassHead(.projectionAuxiliary, psi: psi, features: features, classes: c!.classes, rng: &rng)
         default: return nil
         }
     }

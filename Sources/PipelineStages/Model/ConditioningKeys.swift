@@ -25,7 +25,7 @@ extension ModelKeys {
         let methods = (generator ? ClassConditioning.generatorMethods : ClassConditioning.discriminatorMethods).map(\.rawValue)
         let doc = generator
             ? "Class conditioning: none, concat (a class embedding joined to z) or cbn (per-class batch-norm gain and bias)."
-            : "Class conditioning: none, concat (one-hot class channels joined to the image), projection (Miyato and Koyama 2018) or ac (an auxiliary classifier: outputs '<input>Classes' [N, classes])."
+            : "Class conditioning: none, concat (one-hot class channels joined to the image), projection (Miyato and Koyama 2018), ac (an auxiliary classifier: outputs '<input>Classes' [N, classes]) or projection+ac (both: the projection logit and the class logits)."
         return [
             ConfigKey("conditioning", .string(choices: ["none"] + methods), default: .string("none"), doc),
             ConfigKey("classes", .int(min: 2, max: 1 << 16), default: .null, "Number of classes of a conditional model; must match its label sources."),

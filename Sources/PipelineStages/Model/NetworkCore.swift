@@ -24,7 +24,7 @@ public final class NetworkCore: @unchecked Sendable {
     let labels: LabelWiring?
     /// The classes of an auxiliary classifier head: the network's [N, 1 + classes] output is
     /// served as the logit `<output>` [N] and the class logits `<output>Classes` [N, classes].
-    var auxiliaryClasses: Int? { labels?.conditioning.method == .ac ? labels?.conditioning.classes : nil }
+    var auxiliaryClasses: Int? { labels?.conditioning.method.hasAuxiliaryClassifier == true ? labels?.conditioning.classes : nil }
 
     /// `context` is the run the stage is built for; nil for a network that is never evaluated in
     /// a run (weights loaded or saved on their own).
