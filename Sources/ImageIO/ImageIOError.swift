@@ -16,3 +16,15 @@ public struct ImageIOError: Error, CustomStringConvertible, Equatable, Sendable 
     public var message: String { "\(path): \(reason)" }
     public var description: String { message }
 }
+
+extension ImageIOError {
+    /// A folder or archive none of whose files could be read, with the reasons of the first few
+    /// (`failures`: path and reason of each file that failed, in any order).
+    public static func noReadableImages(in root: String, failures: [(path: String, reason: String)], shown: Int = 3) -> ImageIOError {
+        guard !failures.isEmpty else { return ImageIOError(path: root, "no readable images") }
+        let sorted = failures.sorted { $0.path < $1.path }
+        let listed = sorted.prefix(shown).map { "\($0.path): \($0.reason)" }.joined(separator: "; ")
+        let more = sorted.count > shown ? "; and \(sorted.count - shown) more" : ""
+        return ImageIOError(path: root, "no readable images: all \(sorted.count) file\(sorted.count == 1 ? "" : "s") failed (\(listed)\(more))")
+    }
+}

@@ -64,6 +64,9 @@ struct InterpolateCommand: ParsableCommand {
                 keys = try Tensor.concat(list.map { sampler.latent(seed: $0) }, axis: 0)
             }
             guard keys.shape[0] >= 2 else {
+                if let latent {
+                    throw PipelineErrors([PipelineError("latent.file", file: latent, "interpolation needs at least two latents, the file holds \(keys.shape[0])")])
+                }
                 throw PipelineErrors([PipelineError("option.seeds", "interpolation needs at least two seeds or latents, found \(keys.shape[0])")])
             }
             let path = try LatentPath.interpolate(keys, frames: frames, slerp: slerp)

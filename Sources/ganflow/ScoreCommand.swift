@@ -84,7 +84,7 @@ struct ScoreCommand: ParsableCommand {
         if size < 8 { throw ValidationError("--size must be at least 8") }
         if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
         if kidSubsets < 1 || kidSubsetSize < 2 { throw ValidationError("--kid-subsets must be at least 1 and --kid-subset-size at least 2") }
-        if k < 1 { throw ValidationError("-k must be at least 1") }
+        if k < 1 { throw ValidationError("--k must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1") }
         if features == .inception && weights == nil {

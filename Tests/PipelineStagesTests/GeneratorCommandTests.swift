@@ -123,6 +123,11 @@ import TensorRuntime
 
         let (bad, badOutput) = try execute(ganflowExecutable, ["interpolate", run, "--from", "1", "--out", out + "/bad"])
         #expect(bad == 1 && badOutput.hasPrefix("Error: --from and --to go together\n"), "\(badOutput)")
+        // A file of one latent: the error names the file.
+        let single = out + "/one.safetensors"
+        try LatentPath.writeLatents(try Tensor(shape: [1, 128], scalars: [Float](repeating: 0.5, count: 128)), to: single)
+        let (one, oneOutput) = try execute(ganflowExecutable, ["interpolate", run, "--latent", single, "--out", out + "/one"])
+        #expect(one == 1 && oneOutput.contains(single) && oneOutput.contains("needs at least two latents, the file holds 1"), "\(oneOutput)")
     }
 
     /// The frame count an animated PNG declares (its acTL chunk).

@@ -88,6 +88,16 @@ import Testing
         // The progress bar shows the files as they go.
         #expect(output.contains("4/4 images"), "\(output)")
 
+        // A folder where every file fails: the error gives each file's reason, with status 1.
+        let allBroken = out + "/broken"
+        try FileManager.default.createDirectory(atPath: allBroken, withIntermediateDirectories: true)
+        for file in broken { try FileManager.default.copyItem(atPath: fixture(file), toPath: allBroken + "/" + (file as NSString).lastPathComponent) }
+        let (none, noneOutput) = try execute(ganflowExecutable, ["dataset", "prepare", allBroken, "--size", "16", "--out", out + "/none.gfd",
+                                                                "--no-labels", "--on-error", "skip"])
+        #expect(none == 1 && noneOutput.contains("\(allBroken): no readable images: all 2 files failed (\(allBroken)/not-an-image.jpg: not a PNG, JPEG or WebP file"), "\(noneOutput)")
+        #expect(noneOutput.contains("\(allBroken)/truncated.jpg: damaged JPEG data"), "\(noneOutput)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/none.gfd"))
+
         // `dataset bench` serves the prepared file and the folder, as a training run takes them.
         for (path, stage) in [(gfd, "dataset.prepared"), (good, "dataset.images")] {
             let (b, bOutput) = try execute(ganflowExecutable, ["dataset", "bench", path, "--size", "16", "--batch", "2", "--images", "8", "--json"])

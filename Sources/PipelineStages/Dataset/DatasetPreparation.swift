@@ -105,7 +105,7 @@ public enum DatasetPreparation {
             start = end
             progress(start, folder.count)
         }
-        guard !sources.isEmpty else { throw ImageIOError(path: source, "no readable images (every file failed to decode)") }
+        guard !sources.isEmpty else { throw ImageIOError.noReadableImages(in: source, failures: unreadable) }
         let shape = [options.channels, options.size, options.size]
         try PreparedDataset.write(to: out, shape: shape, pixels: pixels, labels: folder.hasLabels ? labels : nil,
                                   classes: folder.classes, sources: sources)

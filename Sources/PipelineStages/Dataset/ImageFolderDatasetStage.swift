@@ -90,7 +90,7 @@ final class FolderSource: ItemSource, @unchecked Sendable {
             }
             i += 1
         }
-        guard let first else { throw ImageIOError(path: folder.root, "no readable images (every file failed to decode)") }
+        guard let first else { throw ImageIOError.noReadableImages(in: folder.root, failures: bad.withLock { $0 }.map { ($0.key, $0.value) }) }
         preprocessing = try ImagePreprocessing(config: config, fileChannels: first.info.channels)
         itemShape = try preprocessing.itemShape(height: first.info.height, width: first.info.width)
         if checkAll {
