@@ -1,4 +1,5 @@
-"""Trains pipelines/cdcgan-fashion.json's class-conditional DCGAN-32 in plain PyTorch and measures its class
+"""Trains the projection-D recipe of pipelines/cdcgan-fashion.json (as it was before its auxiliary-classifier
+term: "conditioning": "projection", no class losses) class-conditional DCGAN-32 in plain PyTorch and measures its class
 consistency with GANFlow's Fashion-MNIST classifier, to tell a defect in GANFlow (PyTorch clearly ahead at equal
 steps) from what the recipe gives.
 

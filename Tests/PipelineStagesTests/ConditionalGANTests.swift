@@ -97,7 +97,7 @@ import TensorRuntime
 /// with the run: resume it, sample classes, export the weights.
 @Suite struct ConditionalPipelineTests {
     static let files: [(name: String, losses: [String])] = [
-        ("cdcgan-fashion", ["loss.discriminator", "loss.generator"]),
+        ("cdcgan-fashion", ["lossD.loss", "lossG.loss", "classReal.loss", "classFake.loss"]),
         ("acgan-fashion", ["lossD.loss", "lossG.loss", "classReal.loss"]),
         ("cgan-mlp-fashion", ["loss.discriminator", "loss.generator"]),
     ]
