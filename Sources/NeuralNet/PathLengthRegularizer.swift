@@ -35,6 +35,6 @@ public struct PathLengthRegularizer: Sendable {
     public mutating func penalty(images: Tensor, ws: Tensor, direction: Tensor) throws -> (penalty: Tensor, lengths: Tensor) {
         let lengths = try Self.lengths(images: images, ws: ws, direction: direction)
         mean += (lengths.detached().mean().item() - mean) * decay
-        return (try (lengths - mean).square().mean(), lengths)
+        return ((lengths - mean).square().mean(), lengths)
     }
 }
