@@ -60,11 +60,21 @@ import TensorRuntime
         let g = stage(p, "G", as: DCGANGeneratorStage.self)
         var rng = PhiloxRandom(seed: 1, stream: stableHash("features/features"))
         let z = Tensor(randomNormal: g.latentShape, using: &rng)
-        let fromAverage = try features.extractor(try g.generate(z, movingAverage: true)).features
-        let fromWeights = try features.extractor(try g.generate(z, movingAverage: false)).features
+        let fromAverage = try features.extractor(FeatureSets.asSaved(try g.generate(z, movingAverage: true))).features
+        let fromWeights = try features.extractor(FeatureSets.asSaved(try g.generate(z, movingAverage: false))).features
         let fake = try features.fakeFeatures().features
         #expect(Array(fake.scalars.prefix(8 * 16)) == fromAverage.scalars)
         #expect(Array(fake.scalars.prefix(8 * 16)) != fromWeights.scalars)
+    }
+
+    /// Generated images are measured as an 8-bit PNG holds them: values outside [-1, 1] (a
+    /// generator without tanh) are clamped, the rest rounded to one of 256 levels.
+    @Test func generatedImagesAreMeasuredAsSaved() throws {
+        let x = try Tensor(shape: [1, 1, 1, 5], scalars: [-2.5, -1, 0.3, 0.999, 1.7])
+        let saved = FeatureSets.asSaved(x).scalars
+        let expected: [Float] = [-1, -1, 2 * ((1.3 / 2 * 255 as Float).rounded() / 255) - 1, 1, 1]
+        #expect(saved == expected, "\(saved)")
+        #expect(FeatureSets.asSaved(FeatureSets.asSaved(x)).scalars == saved)
     }
 
     @Test func identicalFeatureSetsScoreZeroDistanceAndFullPrecisionAndRecall() throws {

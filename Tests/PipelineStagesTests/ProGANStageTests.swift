@@ -145,8 +145,8 @@ import TensorRuntime
         let z = Tensor(randomNormal: g.latentShape, using: &rng)
         let small = try g.generate(z)
         #expect(small.shape == [8, 1, 4, 4])
-        let enlarged = try features.extractor(try small.upsampleNearest(factor: 4)).features
-        let padded = try features.extractor(small).features
+        let enlarged = try features.extractor(FeatureSets.asSaved(try small.upsampleNearest(factor: 4))).features
+        let padded = try features.extractor(FeatureSets.asSaved(small)).features
         let fake = try features.fakeFeatures().features
         #expect(Array(fake.scalars.prefix(enlarged.count)) == enlarged.scalars)
         #expect(Array(fake.scalars.prefix(padded.count)) != padded.scalars)

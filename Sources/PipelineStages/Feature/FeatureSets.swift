@@ -40,7 +40,10 @@ extension ImageFeatureNetwork {
 /// the generator, not the draw; `real` and `realLogits` the first `referenceCount` items of the
 /// reference dataset (computed once). A growing generator (ProGAN) that has not reached its
 /// target is measured on its images enlarged to the size its output declares (nearest, as its grids
-/// show them), so that its curve is comparable over the whole run.
+/// show them), so that its curve is comparable over the whole run. Generated images are measured
+/// as they are saved (`asSaved`: clamped to [-1, 1] and rounded to 8 bits, as `ganflow sample`
+/// writes them and StyleGAN2-ADA's metrics take them), so a run's FID and `ganflow score` on its
+/// samples agree, also for generators without a tanh (ProGAN, MSG-GAN, StyleGAN2).
 final class FeatureSets: @unchecked Sendable {
     /// The keys both stages declare, with their own defaults for `count` and `chunk`.
     static func keys(count: Int, chunk: Int) -> [ConfigKey] {
@@ -146,6 +149,19 @@ final class FeatureSets: @unchecked Sendable {
         return realLabelCache.withLock { $0 }
     }
 
+    /// `images` in [-1, 1] as an 8-bit image file holds them: clamped, then rounded to the nearest
+    /// of 256 levels.
+    static func asSaved(_ images: Tensor) -> Tensor {
+        let out = Tensor(uninitialized: images.shape)
+        let src = images.scalars
+        let dst = out.data
+        for i in 0..<src.count {
+            let unit = min(max((src[i] + 1) / 2, 0), 1)
+            dst[i] = 2 * ((unit * 255).rounded() / 255) - 1
+        }
+        return out
+    }
+
     /// Features of `count` samples from latents drawn from the same stream every time.
     func fakeFeatures() throws -> (features: Tensor, logits: Tensor) {
         var rng = PhiloxRandom(seed: latentSeed, stream: latentStream)
@@ -165,6 +181,7 @@ final class FeatureSets: @unchecked Sendable {
                side % images.shape[2] == 0 {
                 images = try images.upsampleNearest(factor: side / images.shape[2])
             }
+            images = Self.asSaved(images)
             let take = min(batch, count - made)
             if take < batch { images = try images.sliced(axis: 0, 0..<take) }
             // The generator's batch may exceed `chunk`: pass it through the network in pieces.
