@@ -86,8 +86,7 @@ public enum APNG {
                 let row = y * (1 + w * c) + 1
                 for x in 0..<w {
                     for ch in 0..<c {
-                        let v = min(max(p[ch * plane + y * w + x], 0), 1)
-                        out[row + x * c + ch] = UInt8((v * 255).rounded())
+                        out[row + x * c + ch] = PixelRange.unit.byte(p[ch * plane + y * w + x])
                     }
                 }
             }

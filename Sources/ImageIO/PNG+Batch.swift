@@ -59,8 +59,7 @@ extension PNG {
         for ch in 0..<c {
             let p = planar + ch * n
             for i in 0..<n {
-                let v = min(max(range.toUnit(p[i]), 0), 1)
-                dst[i * c + ch] = UInt8((v * 255).rounded())
+                dst[i * c + ch] = range.byte(p[i])
             }
         }
     }

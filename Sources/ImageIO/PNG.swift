@@ -87,7 +87,7 @@ public enum PNG {
     /// Samples are clamped to [0, 1] and rounded to the nearest code.
     public static func write(_ image: Image, to path: String, bitDepth: BitDepth = .eight) throws {
         if bitDepth == .eight {
-            let buffer: [UInt8] = interleave(image) { UInt8(($0 * 255).rounded()) }
+            let buffer: [UInt8] = interleave(image) { PixelRange.unit.byte($0) }
             return try buffer.withUnsafeBytes { try write(bytes: $0, width: image.width, height: image.height, channels: image.channels, to: path) }
         }
         let png = allocate()

@@ -14,6 +14,11 @@ public enum PixelRange: String, Sendable, Codable {
     /// Maps a value in this range back to [0, 1] (not clamped).
     @inline(__always)
     public func toUnit(_ x: Float) -> Float { self == .unit ? x : (x + 1) / 2 }
+
+    /// A value in this range as an 8-bit code: clamped to [0, 1] once mapped there, times 255,
+    /// rounded to the nearest code (what a PNG of it holds).
+    @inlinable
+    public func byte(_ x: Float) -> UInt8 { UInt8((min(max(toUnit(x), 0), 1) * 255).rounded()) }
 }
 
 extension Image {

@@ -116,6 +116,6 @@ public enum DatasetPreparation {
 extension Image {
     /// Samples in [0, 1] as bytes (rounded, clamped), CHW.
     func bytesCHW() -> [UInt8] {
-        pixels.map { UInt8(min(max($0 * 255, 0), 255).rounded()) }
+        pixels.map { PixelRange.unit.byte($0) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ImageIO
 import PipelineGraph
 import TensorRuntime
 
@@ -155,10 +156,7 @@ final class FeatureSets: @unchecked Sendable {
         let out = Tensor(uninitialized: images.shape)
         let src = images.scalars
         let dst = out.data
-        for i in 0..<src.count {
-            let unit = min(max((src[i] + 1) / 2, 0), 1)
-            dst[i] = 2 * ((unit * 255).rounded() / 255) - 1
-        }
+        for i in 0..<src.count { dst[i] = PixelRange.symmetric.fromUnit(Float(PixelRange.symmetric.byte(src[i])) / 255) }
         return out
     }
 
