@@ -135,16 +135,61 @@ public func modulatedConv2d(
 /// `activation(x + bias) * gain` for [N, C, ...] and a per-channel `bias` [C]: StyleGAN2's
 /// `bias_act` with a leaky ReLU of slope `slope` (0.2) and gain sqrt(2), or, for `slope` nil, the
 /// identity with gain 1 (a linear layer's bias).
+///
+/// One pass over `x` each way, as stylegan2-ada-pytorch's fused `bias_act`: the backward scales
+/// the incoming gradient by `gain` and, where the output is not positive, by `slope`
+/// (`leakyGradient`), and the bias gradient is its sum per channel. The mask comes from the
+/// output, whose sign is that of `x + bias` for a positive gain; it is constant almost
+/// everywhere, so the backward is linear in the gradient and is its own derivative, which gives
+/// gradients of every order (R1 and path-length penalties).
 public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain: Float = Float(2).squareRoot()) throws -> Tensor {
-    var y = x
     if let bias {
         guard x.rank >= 2, bias.shape == [x.shape[1]] else {
             throw TensorError("biasActivation: bias \(describe(bias.shape)) does not match the channels of \(describe(x.shape))")
         }
-        y = try y + bias.reshaped([1, x.shape[1]] + Array(repeating: 1, count: x.rank - 2))
     }
-    if let slope { y = y.leakyRelu(negativeSlope: slope) }
-    return gain == 1 ? y : y * gain
+    guard gain > 0 else {
+        throw TensorError("biasActivation: gain \(gain) must be positive")
+    }
+    let channels = bias == nil ? 1 : x.shape[1]
+    let planeSize = bias == nil ? x.count : x.shape[2...].reduce(1, *)
+    let planes = x.count / max(planeSize, 1)
+    let src = x.contiguousData(), b = bias?.contiguousData()
+    let out = Tensor(uninitialized: x.shape)
+    let ps = src.data, pb = b?.data, pd = out.data
+    let negative = (slope ?? 1) * gain
+    Profiler.measure("bias_act") {
+        Runtime.parallelElementwise(planes) { range in
+            for plane in range {
+                let add = pb.map { $0[plane % channels] } ?? 0
+                let s = ps + plane * planeSize, d = pd + plane * planeSize
+                for i in 0..<planeSize {
+                    let v = s[i] + add
+                    d[i] = v > 0 ? v * gain : v * negative
+                }
+            }
+        }
+    }
+    let biasShape = bias?.shape
+    return Tensor.record(out, "bias_act", bias.map { [x, $0] } ?? [x]) { g, need in
+        let dx = try leakyGradient(g, output: out, slope: slope ?? 1, gain: gain)
+        guard let biasShape, need.count > 1, need[1] else { return [dx] }
+        return [dx, try dx.sum(axes: [0] + Array(2..<x.rank)).reshaped(biasShape)]
+    }
+}
+
+/// `g * gain` where `output` is positive and `g * slope * gain` elsewhere: the gradient of a
+/// leaky ReLU with gain, given its output. Linear in `g` (the mask is held constant), so its
+/// own backward is itself.
+func leakyGradient(_ g: Tensor, output: Tensor, slope: Float, gain: Float) throws -> Tensor {
+    guard g.shape == output.shape else { throw TensorError.shapeMismatch("bias_act backward", g.shape, output.shape) }
+    let negative = slope * gain
+    let result = Profiler.measure("backward bias_act") {
+        try! Tensor.zipMap(g, output) { g, y in y > 0 ? g * gain : g * negative }
+    }
+    return Tensor.record(result, "bias_act backward", [g]) { gg, _ in
+        [try leakyGradient(gg, output: output, slope: slope, gain: gain)]
+    }
 }
 
 // MARK: - The FIR kernel
@@ -214,44 +259,66 @@ struct FIRMap: Sendable {
 
 /// Applies `m` to `x` [N, C, H, W] (N C = m.batch planes); recorded with the adjoint map as its
 /// backward, whose own backward is `m` again.
+///
+/// Each plane is filtered along its height into a scratch plane, transposed, filtered along its
+/// (former) width the same way and transposed back, so that both passes are sums of whole rows
+/// scaled by a tap, which vectorise, rather than a gather per output pixel. Planes are
+/// independent, so they are split over the kernel threads (`Runtime.parallelFor`) with the same
+/// result for any split.
 private func firApply(_ x: Tensor, _ m: FIRMap) -> Tensor {
     let h = m.rows.inputLength, w = m.cols.inputLength
     let oh = m.rows.outputLength, ow = m.cols.outputLength
     let src = x.contiguousData()
     let out = Tensor(uninitialized: [x.shape[0], x.shape[1], oh, ow])
     let flops = Double(m.batch) * Double(m.rows.indices.count * w + oh * m.cols.indices.count) * 2
+    let source = UnsafeSendable(src.data), destination = UnsafeSendable(out.data)
     Profiler.measure("upfirdn2d \(h)x\(w) -> \(oh)x\(ow)", flops: flops) {
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: oh * w)
-        defer { tmp.deallocate() }
-        m.rows.starts.withUnsafeBufferPointer { rs in
-        m.rows.indices.withUnsafeBufferPointer { ri in
-        m.rows.weights.withUnsafeBufferPointer { rw in
-        m.cols.starts.withUnsafeBufferPointer { cs in
-        m.cols.indices.withUnsafeBufferPointer { ci in
-        m.cols.weights.withUnsafeBufferPointer { cw in
-            for plane in 0..<m.batch {
-                let p = src.data + plane * h * w
-                let q = out.data + plane * oh * ow
-                // Rows first: tmp[r] = sum of the input rows output row r reads.
-                for r in 0..<oh {
-                    let t = tmp + r * w
-                    t.update(repeating: 0, count: w)
-                    for e in rs[r]..<rs[r + 1] {
-                        let row = p + ri[e] * w, c = rw[e]
-                        for j in 0..<w { t[j] += c * row[j] }
-                    }
-                }
-                // Then columns.
-                for r in 0..<oh {
-                    let t = tmp + r * w, dst = q + r * ow
-                    for c in 0..<ow {
-                        var acc: Float = 0
-                        for e in cs[c]..<cs[c + 1] { acc += cw[e] * t[ci[e]] }
-                        dst[c] = acc
-                    }
-                }
+        Runtime.parallelFor(m.batch, work: flops) { planes in
+            // Scratch: the height-filtered plane [oh, w], its transpose [w, oh], and the
+            // width-filtered transpose [ow, oh].
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * oh * w + ow * oh)
+            defer { scratch.deallocate() }
+            let rowsDone = scratch, transposed = scratch + oh * w, colsDone = transposed + oh * w
+            for plane in planes {
+                m.rows.sumRows(of: source.value + plane * h * w, width: w, into: rowsDone)
+                transpose(rowsDone, rows: oh, columns: w, into: transposed)
+                m.cols.sumRows(of: transposed, width: oh, into: colsDone)
+                transpose(colsDone, rows: ow, columns: oh, into: destination.value + plane * oh * ow)
             }
-        } } } } } }
+        }
     }
     return Tensor.record(out, "upfirdn2d", [x]) { g, _ in [firApply(g, m.adjoint)] }
+}
+
+extension FIRAxis {
+    /// `dst` [outputLength, width]: row `o` is the sum of the rows of `src` [inputLength, width]
+    /// that output `o` reads, each times its weight.
+    func sumRows(of src: UnsafePointer<Float>, width: Int, into dst: UnsafeMutablePointer<Float>) {
+        starts.withUnsafeBufferPointer { s in
+        indices.withUnsafeBufferPointer { ix in
+        weights.withUnsafeBufferPointer { wt in
+            for o in 0..<(s.count - 1) {
+                let row = dst + o * width
+                let first = s[o], end = s[o + 1]
+                guard first < end else {
+                    row.update(repeating: 0, count: width)
+                    continue
+                }
+                let a = src + ix[first] * width, c = wt[first]
+                for j in 0..<width { row[j] = c * a[j] }
+                for e in (first + 1)..<end {
+                    let b = src + ix[e] * width, k = wt[e]
+                    for j in 0..<width { row[j] += k * b[j] }
+                }
+            }
+        } } }
+    }
+}
+
+/// `dst` [columns, rows] = the transpose of `src` [rows, columns].
+private func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let line = src + r * columns
+        for c in 0..<columns { dst[c * rows + r] = line[c] }
+    }
 }
