@@ -99,9 +99,7 @@ extension Tensor {
         let out = Tensor(uninitialized: shape)
         let n = count
         let s = src.data, d = out.data
-        Runtime.parallelElementwise(n) { range in
-            for i in range { d[i] = f(s[i]) }
-        }
+        for i in 0..<n { d[i] = f(s[i]) }
         return out
     }
 
@@ -112,9 +110,7 @@ extension Tensor {
         let ca = a.contiguousData(), cb = b.contiguousData()
         let out = Tensor(uninitialized: a.shape)
         let pa = ca.data, pb = cb.data, d = out.data
-        Runtime.parallelElementwise(a.count) { range in
-            for i in range { d[i] = f(pa[i], pb[i]) }
-        }
+        for i in 0..<a.count { d[i] = f(pa[i], pb[i]) }
         return out
     }
 
@@ -135,23 +131,17 @@ extension Tensor {
         let n = out.count
         let pa = ca.data, pb = cb.data, d = out.data
         if a.shape == b.shape {
-            Runtime.parallelElementwise(n) { range in
-                for i in range { d[i] = f(pa[i], pb[i]) }
-            }
+            for i in 0..<n { d[i] = f(pa[i], pb[i]) }
             return out
         }
         if cb.count == 1 {
             let s = pb[0]
-            Runtime.parallelElementwise(n) { range in
-                for i in range { d[i] = f(pa[i], s) }
-            }
+            for i in 0..<n { d[i] = f(pa[i], s) }
             return out
         }
         if ca.count == 1 {
             let s = pa[0]
-            Runtime.parallelElementwise(n) { range in
-                for i in range { d[i] = f(s, pb[i]) }
-            }
+            for i in 0..<n { d[i] = f(s, pb[i]) }
             return out
         }
         let rank = shape.count
@@ -186,45 +176,36 @@ extension Tensor {
         }
         let inner = dims[dimCount - 1]
         let ia = sa[dimCount - 1], ib = sb[dimCount - 1]
+        var index = [Int](repeating: 0, count: dimCount)
+        var o = 0
         let rows = n / max(inner, 1)
-        // Rows are split among threads; each range starts from its first row's index.
-        Runtime.parallelElementwise(rows * max(inner, 1)) { elements in
-            let firstRow = elements.lowerBound / max(inner, 1), endRow = elements.upperBound / max(inner, 1)
-            var index = [Int](repeating: 0, count: dimCount)
-            var rest = firstRow
-            for ax in stride(from: dimCount - 2, through: 0, by: -1) {
-                index[ax] = rest % dims[ax]
-                rest /= dims[ax]
+        for _ in 0..<rows {
+            var oa = 0, ob = 0
+            for ax in 0..<(dimCount - 1) {
+                oa += index[ax] * sa[ax]
+                ob += index[ax] * sb[ax]
             }
-            var o = firstRow * inner
-            for _ in firstRow..<endRow {
-                var oa = 0, ob = 0
-                for ax in 0..<(dimCount - 1) {
-                    oa += index[ax] * sa[ax]
-                    ob += index[ax] * sb[ax]
-                }
-                let ra = pa + oa, rb = pb + ob, rd = d + o
-                if ia == 1 && ib == 1 {
-                    for j in 0..<inner { rd[j] = f(ra[j], rb[j]) }
-                } else if ia == 1 {
-                    let s = rb[0]
-                    for j in 0..<inner { rd[j] = f(ra[j], s) }
-                } else if ib == 1 {
-                    let s = ra[0]
-                    for j in 0..<inner { rd[j] = f(s, rb[j]) }
-                } else {
-                    let x = ra[0], y = rb[0]
-                    let v = f(x, y)
-                    for j in 0..<inner { rd[j] = v }
-                }
-                o += inner
-                var ax = dimCount - 2
-                while ax >= 0 {
-                    index[ax] += 1
-                    if index[ax] < dims[ax] { break }
-                    index[ax] = 0
-                    ax -= 1
-                }
+            let ra = pa + oa, rb = pb + ob, rd = d + o
+            if ia == 1 && ib == 1 {
+                for j in 0..<inner { rd[j] = f(ra[j], rb[j]) }
+            } else if ia == 1 {
+                let s = rb[0]
+                for j in 0..<inner { rd[j] = f(ra[j], s) }
+            } else if ib == 1 {
+                let s = ra[0]
+                for j in 0..<inner { rd[j] = f(s, rb[j]) }
+            } else {
+                let x = ra[0], y = rb[0]
+                let v = f(x, y)
+                for j in 0..<inner { rd[j] = v }
+            }
+            o += inner
+            var ax = dimCount - 2
+            while ax >= 0 {
+                index[ax] += 1
+                if index[ax] < dims[ax] { break }
+                index[ax] = 0
+                ax -= 1
             }
         }
         return out

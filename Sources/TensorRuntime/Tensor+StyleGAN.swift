@@ -159,22 +159,21 @@ public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain
     let ps = src.data, pb = b?.data, pd = out.data
     let negative = (slope ?? 1) * gain
     Profiler.measure("bias_act") {
-        Runtime.parallelElementwise(planes) { range in
-            for plane in range {
-                let add = pb.map { $0[plane % channels] } ?? 0
-                let s = ps + plane * planeSize, d = pd + plane * planeSize
-                for i in 0..<planeSize {
-                    let v = s[i] + add
-                    d[i] = v > 0 ? v * gain : v * negative
-                }
+        for plane in 0..<planes {
+            let add = pb.map { $0[plane % channels] } ?? 0
+            let s = ps + plane * planeSize, d = pd + plane * planeSize
+            for i in 0..<planeSize {
+                let v = s[i] + add
+                d[i] = v > 0 ? v * gain : v * negative
             }
         }
     }
-    let biasShape = bias?.shape
-    return Tensor.record(out, "bias_act", bias.map { [x, $0] } ?? [x]) { g, need in
+    // The backward keeps the output (for its mask) and shapes, not the input.
+    let biasShape = bias?.shape, rank = x.rank
+    return Tensor.recordUsingOutput(out, "bias_act", bias.map { [x, $0] } ?? [x]) { g, out, need in
         let dx = try leakyGradient(g, output: out, slope: slope ?? 1, gain: gain)
         guard let biasShape, need.count > 1, need[1] else { return [dx] }
-        return [dx, try dx.sum(axes: [0] + Array(2..<x.rank)).reshaped(biasShape)]
+        return [dx, try dx.sum(axes: [0] + Array(2..<rank)).reshaped(biasShape)]
     }
 }
 
@@ -262,29 +261,24 @@ struct FIRMap: Sendable {
 ///
 /// Each plane is filtered along its height into a scratch plane, transposed, filtered along its
 /// (former) width the same way and transposed back, so that both passes are sums of whole rows
-/// scaled by a tap, which vectorise, rather than a gather per output pixel. Planes are
-/// independent, so they are split over the kernel threads (`Runtime.parallelFor`) with the same
-/// result for any split.
+/// scaled by a tap, which vectorise, rather than a gather per output pixel.
 private func firApply(_ x: Tensor, _ m: FIRMap) -> Tensor {
     let h = m.rows.inputLength, w = m.cols.inputLength
     let oh = m.rows.outputLength, ow = m.cols.outputLength
     let src = x.contiguousData()
     let out = Tensor(uninitialized: [x.shape[0], x.shape[1], oh, ow])
     let flops = Double(m.batch) * Double(m.rows.indices.count * w + oh * m.cols.indices.count) * 2
-    let source = UnsafeSendable(src.data), destination = UnsafeSendable(out.data)
     Profiler.measure("upfirdn2d \(h)x\(w) -> \(oh)x\(ow)", flops: flops) {
-        Runtime.parallelFor(m.batch, work: flops) { planes in
-            // Scratch: the height-filtered plane [oh, w], its transpose [w, oh], and the
-            // width-filtered transpose [ow, oh].
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * oh * w + ow * oh)
-            defer { scratch.deallocate() }
-            let rowsDone = scratch, transposed = scratch + oh * w, colsDone = transposed + oh * w
-            for plane in planes {
-                m.rows.sumRows(of: source.value + plane * h * w, width: w, into: rowsDone)
-                transpose(rowsDone, rows: oh, columns: w, into: transposed)
-                m.cols.sumRows(of: transposed, width: oh, into: colsDone)
-                transpose(colsDone, rows: ow, columns: oh, into: destination.value + plane * oh * ow)
-            }
+        // Scratch: the height-filtered plane [oh, w], its transpose [w, oh], and the
+        // width-filtered transpose [ow, oh].
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * oh * w + ow * oh)
+        defer { scratch.deallocate() }
+        let rowsDone = scratch, transposed = scratch + oh * w, colsDone = transposed + oh * w
+        for plane in 0..<m.batch {
+            m.rows.sumRows(of: src.data + plane * h * w, width: w, into: rowsDone)
+            transpose(rowsDone, rows: oh, columns: w, into: transposed)
+            m.cols.sumRows(of: transposed, width: oh, into: colsDone)
+            transpose(colsDone, rows: ow, columns: oh, into: out.data + plane * oh * ow)
         }
     }
     return Tensor.record(out, "upfirdn2d", [x]) { g, _ in [firApply(g, m.adjoint)] }

@@ -147,4 +147,22 @@ import TensorRuntime
         #expect(Array(plain.scalars[0..<d]) == Array(mixed.scalars[0..<d]))
         #expect(plain.scalars != mixed.scalars)
     }
+
+    /// The benchmark's FLOPs of a tiny StyleGAN2 pair, counted by hand: channels 4 at 4x4 and
+    /// 2 at 8x8, w of 5 from z of 3 through two layers, batch 2 (so 2 x 2 x the multiply-adds).
+    @Test func forwardFLOPsCountEveryConvolutionAndFullyConnectedLayer() throws {
+        var rng = PhiloxRandom(seed: 5)
+        let a = try StyleGAN2Architecture(resolution: 8, imageChannels: 1, channelBase: 16, channelMax: 4)
+        let g = StyleGAN2Generator(zDim: 3, wDim: 5, mappingLayers: 2, lrMultiplier: 0.01, architecture: a, rng: &rng)
+        let d = StyleGAN2Discriminator(architecture: a, groupSize: 2, rng: &rng)
+        // G: mapping 3x5 + 5x5; b4 conv1 4x4x9 on 16 pixels, its affine 5x4, toRGB 4 on 16, affine
+        // 5x4; b8 conv0 4x2x9 on the 16 input pixels, affine 5x4, conv1 2x2x9 on 64, affine 5x2,
+        // toRGB 2 on 64, affine 5x2.
+        let gMACs = 15 + 25 + 16 * 144 + 20 + 16 * 4 + 20 + 16 * 72 + 20 + 64 * 36 + 10 + 64 * 2 + 10
+        // D: b8 fromRGB 2 on 64, conv0 2x2x9 on 64, conv1 2x4x9 on 16, skip 2x4 on 16; epilogue conv
+        // (4 + 1 stddev)x4x9 on 16, fc 64x4, out 4.
+        let dMACs = 64 * 2 + 64 * 36 + 16 * 72 + 16 * 8 + 16 * 180 + 256 + 4
+        #expect(try forwardFLOPs(g, input: [2, 3]) == Double(4 * gMACs))
+        #expect(try forwardFLOPs(d, input: [2, 1, 8, 8]) == Double(4 * dMACs))
+    }
 }

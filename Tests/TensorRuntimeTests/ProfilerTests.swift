@@ -68,20 +68,27 @@ import TensorRuntime
         #expect(report.contains("sum of self times"))
     }
 
+    /// Tests running beside this one record their own ops into the trace while it is on, so
+    /// the checks look at this test's events only (named "trace-test ..."), and the limit is
+    /// checked with a trace that keeps none.
     @Test func traceKeepsNestedEventsPerLaneAndWritesChromeJSON() throws {
         try ProfilerLock.exclusive {
             Profiler.isEnabled = true
-            Profiler.startTrace(limit: 4)
+            Profiler.startTrace()
             Profiler.withLane("compute") {
                 Profiler.measure("trace-test stage", category: Profiler.Category("stage")) {
                     Profiler.measure("trace-test \"op\"", flops: 2e6) {}
                 }
             }
             for _ in 0..<3 { Profiler.measure("trace-test after") {} }
-            let log = Profiler.finishTrace()
+            var log = Profiler.finishTrace()
+            Profiler.startTrace(limit: 0)
+            Profiler.measure("trace-test over the limit") {}
+            let full = Profiler.finishTrace()
             Profiler.isEnabled = false
-            #expect(log.events.count == 4)
-            #expect(log.dropped == 1, "a fifth event goes over the limit")
+            log.events = log.events.filter { $0.name.hasPrefix("trace-test") }
+            #expect(log.events.count == 5)
+            #expect(full.events.isEmpty && full.dropped >= 1, "an event over the limit is counted, not kept")
             let stage = try #require(log.events.first { $0.name == "trace-test stage" })
             let op = try #require(log.events.first { $0.name == "trace-test \"op\"" })
             #expect(stage.lane == "compute" && op.lane == "compute" && stage.thread == op.thread)
@@ -92,7 +99,7 @@ import TensorRuntime
             #expect(json.contains(#""name":"trace-test \"op\"""#), "names are JSON-escaped")
             #expect(json.contains(#""args":{"name":"compute lane (thread \#(stage.thread))"}"#))
             #expect(json.contains(#""cat":"stage","name":"trace-test stage","ts":0.000"#), "the first event starts the clock")
-            #expect(json.contains("trace full: 1 later events dropped"))
+            #expect(Profiler.chromeTrace(full, processName: "test").contains("trace full: \(full.dropped) later events dropped"))
         }
     }
 }
