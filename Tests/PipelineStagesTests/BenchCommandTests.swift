@@ -60,7 +60,7 @@ import Testing
             let line = try #require(output.split(separator: "\n").first { $0.hasPrefix(#"{"framework": "ganflow", "model": "\#(model)", "batch": 4,"#) },
                                     "\(model): \(output)")
             #expect((Self.number(after: #""median_ms":"#, in: line) ?? 0) > 0, "\(line)")
-            // FLOPs are counted for every model but StyleGAN2's (README, Benchmark).
+            // FLOPs are counted for every model, StyleGAN2's included (README, Benchmark).
             let flops = Self.number(after: #""gflop_per_step":"#, in: line) ?? -1
             #expect(flops > 0, "\(line)")
         }
