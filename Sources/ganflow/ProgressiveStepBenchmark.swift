@@ -31,8 +31,10 @@ func makeStepBenchmark(model: String, batch: Int) throws -> any TrainingStepBenc
     return try StepBenchmark(model: model, batch: batch)
 }
 
-/// One training step of `progan-fashion.json` and `msggan-fashion.json` at 32x32 (ProGAN stable at
-/// its target, alpha 1), built on the library the pipelines use, timed as
+/// One training step of the networks of `progan-fashion.json` and `msggan-fashion.json` at 32x32
+/// (ProGAN stable at its target, alpha 1), built on the library the pipelines use. progan32 keeps
+/// the paper's WGAN-GP step, the heavier one (double backward every step), though the pipeline now
+/// trains with the non-saturating loss and lazy R1. Timed as
 /// `Scripts/bench/torch_reference.py` times its `progan32` and `msggan32`:
 ///
 /// - the networks: latent 128, feature maps min(512 / 2^stage, 128), one channel, minibatch
