@@ -2,6 +2,12 @@
 """Helpers of Scripts/bench-data.sh (run with ~/.cache/ganflow/venv/bin/python: Pillow, torch, torchvision).
 
     bench_data.py photos OUT N        writes N photographic 1024x768 JPEGs to OUT/photos/
+    bench_data.py photos OUT N --classes [--seed S]
+                                      the same in one folder per class: the source photo, the quarter of
+                                      the possible crop centres that the crop's centre is in, and whether
+                                      it is mirrored (OUT/astronaut-left-top, ...-mirrored: 24 classes, for
+                                      a classifier whose features score GANs trained on the crops, so that
+                                      it must see where in the photo a crop is); --seed draws other crops
     bench_data.py torch DIR SIZE BATCH WORKERS IMAGES
                                       PIL + torchvision ImageFolder through a DataLoader: images/s
 
@@ -15,21 +21,28 @@ import sys
 import time
 
 
-def photos(out, n):
+def photos(out, n, classes=False, seed=0):
     from PIL import Image
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", "photos", "content")
     sources = [Image.open(os.path.join(root, f)).convert("RGB") for f in sorted(os.listdir(root)) if f.endswith(".png")]
-    rng = random.Random(0)
-    os.makedirs(os.path.join(out, "photos"), exist_ok=True)
+    names = [f[:-4] for f in sorted(os.listdir(root)) if f.endswith(".png")]
+    rng = random.Random(seed)
+    if not classes:
+        os.makedirs(os.path.join(out, "photos"), exist_ok=True)
     for i in range(n):
         im = sources[i % len(sources)]
         w = rng.uniform(0.55, 1.0) * min(im.width, im.height * 4 / 3)
         h = w * 3 / 4
         x, y = rng.uniform(0, im.width - w), rng.uniform(0, im.height - h)
         tile = im.resize((1024, 768), Image.Resampling.BICUBIC, box=(x, y, x + w, y + h))
-        if rng.random() < 0.5:
+        mirrored = rng.random() < 0.5
+        if mirrored:
             tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        tile.save(os.path.join(out, "photos", f"IMG_{i:04d}.jpg"), quality=90)
+        side = "left" if x < (im.width - w) / 2 else "right"
+        half = "top" if y < (im.height - h) / 2 else "bottom"
+        folder = f"{names[i % len(sources)]}-{side}-{half}" + ("-mirrored" if mirrored else "") if classes else "photos"
+        os.makedirs(os.path.join(out, folder), exist_ok=True)
+        tile.save(os.path.join(out, folder, f"IMG_{i:04d}.jpg"), quality=90)
 
 
 def torch_rate(folder, size, batch, workers, images):
@@ -58,7 +71,9 @@ def torch_rate(folder, size, batch, workers, images):
 
 if __name__ == "__main__":
     if sys.argv[1] == "photos":
-        photos(sys.argv[2], int(sys.argv[3]))
+        rest = sys.argv[4:]
+        seed = int(rest[rest.index("--seed") + 1]) if "--seed" in rest else 0
+        photos(sys.argv[2], int(sys.argv[3]), classes="--classes" in rest, seed=seed)
     else:
         rate = torch_rate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
         print(f"{rate:.1f}")
