@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# 64x64 RGB at equal wall-clock on a JPEG photo set: dcgan64-rgb, progan-rgb64 and msggan-rgb64
-# (plus any extra variant files given), each trained for the same time on the same photos, then
+# 64x64 RGB at equal wall-clock on a JPEG photo set: dcgan64-rgb, progan-rgb64 and msggan-rgb64,
+# each trained for the same time on the same photos, then
 # 10,000 samples of each scored in the feature space of a classifier trained on those photos.
 #
 #   Scripts/photo-compare.sh [minutes] [dir] [python]
@@ -110,7 +110,6 @@ for run in compare/*/; do
         raw=(); [ $kind = raw ] && raw=(--raw)
         [ -d "$out" ] || "$bin" sample "$run" --count 10000 --out "$out" "${raw[@]}" >/dev/null
         printf '%s %s: ' "$name" "$kind"
-        "$bin" score "$out" --reference reference/images --classifier photo-classifier.safetensors --size 64 --json \
-            2>/dev/null || true
+        "$bin" score "$out" --reference reference/images --classifier photo-classifier.safetensors --size 64 --json
     done
 done
