@@ -24,8 +24,9 @@ import time
 def photos(out, n, classes=False, seed=0):
     from PIL import Image
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", "photos", "content")
-    sources = [Image.open(os.path.join(root, f)).convert("RGB") for f in sorted(os.listdir(root)) if f.endswith(".png")]
-    names = [f[:-4] for f in sorted(os.listdir(root)) if f.endswith(".png")]
+    files = [f for f in sorted(os.listdir(root)) if f.endswith(".png")]
+    sources = [Image.open(os.path.join(root, f)).convert("RGB") for f in files]
+    names = [f[:-4] for f in files]
     rng = random.Random(seed)
     if not classes:
         os.makedirs(os.path.join(out, "photos"), exist_ok=True)
