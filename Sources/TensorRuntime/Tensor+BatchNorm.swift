@@ -21,20 +21,27 @@ extension Tensor {
     /// deviations) and of the backward (`sum(g)`, `sum(g * (x - mean))`) are allreduced, so each
     /// rank normalises and back-propagates exactly as one process would on the whole batch.
     /// `dweight` and `dbias` stay local sums; the optimizer's gradient average completes them.
+    ///
+    /// With `leakySlope`, the result is `leakyRelu(batchNorm(...), negativeSlope: leakySlope)` (0:
+    /// a ReLU) as one recorded op: the activation is applied as each value is written, so the
+    /// normalised values are never written on their own, and the backward reads its mask from
+    /// the result (positive exactly where the normalised value is). Values and gradients of
+    /// every order are those of the two ops one after the other (`BatchNormActivationTests`).
     public func batchNorm(
         weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, synchronizer: (any Communicator)? = nil
+        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, synchronizer: (any Communicator)? = nil,
+        leakySlope: Float? = nil
     ) throws -> Tensor {
-        try Profiler.measure("batch_norm") {
+        try Profiler.measure(leakySlope == nil ? "batch_norm" : "batch_norm+leaky_relu") {
             try batchNormUnprofiled(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                                     training: training, momentum: momentum, eps: eps,
-                                    synchronizer: synchronizer.flatMap { $0.size > 1 ? $0 : nil })
+                                    synchronizer: synchronizer.flatMap { $0.size > 1 ? $0 : nil }, leakySlope: leakySlope)
         }
     }
 
     private func batchNormUnprofiled(
         weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-        training: Bool, momentum: Float, eps: Float, synchronizer: (any Communicator)?
+        training: Bool, momentum: Float, eps: Float, synchronizer: (any Communicator)?, leakySlope: Float?
     ) throws -> Tensor {
         guard rank == 2 || rank == 4 else {
             throw TensorError("batchNorm: expected an input of shape [N, C] or [N, C, H, W], got \(describe(shape))")
@@ -105,26 +112,29 @@ extension Tensor {
         let scale = (0..<c).map { invstd[$0] * gamma[$0] }
         let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
         let out = Tensor(uninitialized: shape)
-        ChannelLayout(n: n, c: c, spatial: spatial).affine(x.data, scale, offset: shift, into: out.data)
+        ChannelLayout(n: n, c: c, spatial: spatial).affine(x.data, scale, offset: shift, into: out.data, leakySlope: leakySlope)
 
         var inputs = [self]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         let input = self
         let (savedMean, savedInvstd, count) = (mean, invstd, globalCount)
-        return Tensor.record(out, "batch_norm", inputs) { g, need in
+        return Tensor.recordUsingOutput(out, leakySlope == nil ? "batch_norm" : "batch_norm_leaky_relu", inputs) { g, y, need in
             let grads: (dx: Tensor?, dweight: Tensor, dbias: Tensor)
             if GradMode.isEnabled {
                 if sync != nil {
                     throw TensorError("batchNorm: synchronized batch norm has no second-order gradient (createGraph)")
                 }
+                // The activation's derivative is a constant mask, as in `leakyRelu`.
+                let g = try leakySlope.map { slope in try g * y.map { $0 > 0 ? 1 : slope } } ?? g
                 grads = try batchNormBackwardComposite(
                     g, input, weight: weight, mean: savedMean, invstd: savedInvstd,
                     batchStats: batchStats, eps: eps, needInput: need[0])
             } else {
                 grads = try batchNormBackwardFused(
                     g, input, gamma: gamma, mean: savedMean, invstd: savedInvstd,
-                    batchStats: batchStats, needInput: need[0], synchronizer: sync, count: count)
+                    batchStats: batchStats, needInput: need[0], synchronizer: sync, count: count,
+                    activation: leakySlope.map { (y, $0) })
             }
             var result: [Tensor?] = [grads.dx]
             if weight != nil { result.append(grads.dweight) }
@@ -175,10 +185,44 @@ private struct ChannelLayout {
         return total
     }
 
+    /// The sums of `sums(g)` and `sums(g, times: x, centredOn: centre)`, of the gradient g a leaky
+    /// ReLU's backward gives, `u * (y > 0 ? 1 : slope)` (`u * 1` is `u`), written to `g` as it
+    /// goes: one pass instead of three, with the same sums bit for bit (the same accumulators in
+    /// the same order).
+    func maskedSums(
+        _ u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, slope: Float,
+        times x: UnsafeMutablePointer<Float>, centredOn centre: [Float], into g: UnsafeMutablePointer<Float>
+    ) -> (plain: [Double], centred: [Double]) {
+        var plain = [Double](repeating: 0, count: c), centred = plain
+        if spatial == 1 {
+            for i in 0..<n {
+                let r = i * c
+                for k in 0..<c {
+                    let m = y[r + k] > 0 ? u[r + k] : u[r + k] * slope
+                    g[r + k] = m
+                    plain[k] += Double(m)
+                    centred[k] += Double(m * (x[r + k] - centre[k]))
+                }
+            }
+            return (plain, centred)
+        }
+        for i in 0..<n {
+            for k in 0..<c {
+                let base = (i * c + k) * spatial
+                let (p, q) = runMaskedSums(u + base, y + base, slope, x + base, minus: centre[k], into: g + base, count: spatial)
+                plain[k] += Double(p)
+                centred[k] += Double(q)
+            }
+        }
+        return (plain, centred)
+    }
+
     /// `dst = a[k] * u + b[k] * v + e[k]` in channel k (`b` ignored without `v`).
+    ///
+    /// With `leakySlope` (only without `v`), each value z is written as `leaky(z, leakySlope)`.
     func affine(
         _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>? = nil, _ b: [Float] = [],
-        offset e: [Float], into dst: UnsafeMutablePointer<Float>
+        offset e: [Float], into dst: UnsafeMutablePointer<Float>, leakySlope: Float? = nil
     ) {
         a.withUnsafeBufferPointer { a in
         e.withUnsafeBufferPointer { e in
@@ -189,6 +233,8 @@ private struct ChannelLayout {
                     if let v {
                         let q = v + i * c
                         for k in 0..<c { d[k] = a[k] * p[k] + b[k] * q[k] + e[k] }
+                    } else if let s = leakySlope {
+                        for k in 0..<c { d[k] = leaky(a[k] * p[k] + e[k], s) }
                     } else {
                         for k in 0..<c { d[k] = a[k] * p[k] + e[k] }
                     }
@@ -202,6 +248,10 @@ private struct ChannelLayout {
                     if let v {
                         let q = v + base, bk = b[k]
                         for j in 0..<spatial { d[j] = ak * p[j] + bk * q[j] + ek }
+                    } else if leakySlope == 0 {
+                        for j in 0..<spatial { d[j] = leaky(ak * p[j] + ek, 0) }
+                    } else if let s = leakySlope {
+                        for j in 0..<spatial { d[j] = leaky(ak * p[j] + ek, s) }
                     } else {
                         for j in 0..<spatial { d[j] = ak * p[j] + ek }
                     }
@@ -209,6 +259,13 @@ private struct ChannelLayout {
             }
         }}}
     }
+}
+
+/// `Tensor.leakyRelu`'s value, or with slope 0 `Tensor.relu`'s (which maps -0, and -inf, to 0).
+@inline(__always)
+private func leaky(_ z: Float, _ slope: Float) -> Float {
+    if slope == 0 { return z < 0 ? 0 : z }
+    return z > 0 ? z : z * slope
 }
 
 /// Sum of `count` floats. Eight independent accumulators: a single running sum is one long chain
@@ -228,6 +285,37 @@ private func runSum(_ p: UnsafeMutablePointer<Float>, count: Int) -> Float {
         j += 1
     }
     return total
+}
+
+/// `runSum` and `runDot` of `m = u * (y > 0 ? 1 : slope)` (with `x`), storing m in `g`: the
+/// same accumulators in the same order, so the same sums bit for bit.
+@inline(__always)
+private func runMaskedSums(
+    _ u: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ slope: Float, _ x: UnsafeMutablePointer<Float>,
+    minus centre: Float, into g: UnsafeMutablePointer<Float>, count: Int
+) -> (Float, Float) {
+    let ru = UnsafeRawPointer(u), ry = UnsafeRawPointer(y), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(g)
+    let mu = SIMD8<Float>(repeating: centre), s = SIMD8<Float>(repeating: slope), zero = SIMD8<Float>()
+    var plain = SIMD8<Float>(), centred = SIMD8<Float>()
+    var j = 0
+    while j + 8 <= count {
+        let a = ru.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+        let positive = ry.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) .> zero
+        let m = (a * s).replacing(with: a, where: positive)
+        rg.storeBytes(of: m, toByteOffset: j * 4, as: SIMD8<Float>.self)
+        plain += m
+        centred += m * (rx.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) - mu)
+        j += 8
+    }
+    var p = plain.sum(), q = centred.sum()
+    while j < count {
+        let m = y[j] > 0 ? u[j] : u[j] * slope
+        g[j] = m
+        p += m
+        q += m * (x[j] - centre)
+        j += 1
+    }
+    return (p, q)
 }
 
 /// `sum(p * (q - centre))` over `count` floats, with eight accumulators as in `runSum`.
@@ -255,13 +343,25 @@ private func runDot(_ p: UnsafeMutablePointer<Float>, _ q: UnsafeMutablePointer<
 /// not recorded).
 private func batchNormBackwardFused(
     _ g: Tensor, _ x: Tensor, gamma: [Float], mean: [Float], invstd: [Float],
-    batchStats: Bool, needInput: Bool, synchronizer: (any Communicator)?, count: Double
+    batchStats: Bool, needInput: Bool, synchronizer: (any Communicator)?, count: Double,
+    activation: (output: Tensor, slope: Float)? = nil
 ) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
     let c = x.shape[1]
     let layout = ChannelLayout(n: x.shape[0], c: c, spatial: x.rank == 4 ? x.shape[2] * x.shape[3] : 1)
-    let gc = g.contiguousData(), xc = x.contiguousData()
-    var sumG = layout.sums(gc.data)
-    var sumGXc = layout.sums(gc.data, times: xc.data, centredOn: mean)
+    var gc = g.contiguousData()
+    let xc = x.contiguousData()
+    var sumG: [Double], sumGXc: [Double]
+    if let (y, slope) = activation {
+        // Through the leaky ReLU's backward first: g * (y > 0 ? 1 : slope), summed as it is made.
+        let masked = Tensor(uninitialized: g.shape), yc = y.contiguousData()
+        (sumG, sumGXc) = layout.maskedSums(gc.data, y: yc.data, slope: slope,
+                                           times: xc.data, centredOn: mean, into: masked.data)
+        withExtendedLifetime((gc, yc)) {}
+        gc = masked
+    } else {
+        sumG = layout.sums(gc.data)
+        sumGXc = layout.sums(gc.data, times: xc.data, centredOn: mean)
+    }
     // sum(g * xhat) = invstd * sum(g * (x - mean))
     let dweight = try Tensor(shape: [c], scalars: (0..<c).map { Float(sumGXc[$0]) * invstd[$0] })
     let dbias = try Tensor(shape: [c], scalars: sumG.map { Float($0) })

@@ -47,6 +47,18 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
              bytes: (8 * Double(n * 128 * 64), 12 * Double(n * 128 * 64))) { x, gamma in
             try x.batchNorm(weight: gamma, bias: nil, runningMean: nil, runningVar: nil, training: true)
         },
+        // The same with D's LeakyReLU(0.2) fused in (`Sequential` runs every batch norm followed by
+        // a ReLU or leaky ReLU this way); backward also reads the output, for the mask.
+        Case(name: "batch norm + leaky relu 128 ch 8x8", inputShape: [n, 128, 8, 8], weightShape: [128], flops: 0,
+             bytes: (8 * Double(n * 128 * 64), 16 * Double(n * 128 * 64))) { x, gamma in
+            try x.batchNorm(weight: gamma, bias: nil, runningMean: nil, runningVar: nil, training: true, leakySlope: 0.2)
+        },
+        // The two ops one after the other, as before the fusion.
+        Case(name: "batch norm, then leaky relu (unfused)", inputShape: [n, 128, 8, 8], weightShape: [128], flops: 0,
+             bytes: (16 * Double(n * 128 * 64), 24 * Double(n * 128 * 64))) { x, gamma in
+            try x.batchNorm(weight: gamma, bias: nil, runningMean: nil, runningVar: nil, training: true)
+                .leakyRelu(negativeSlope: 0.2)
+        },
     ]
 
     var lines = ["kernel benchmark: batch \(n), \(Runtime.threads) threads, \(repeats) repeats, median"]

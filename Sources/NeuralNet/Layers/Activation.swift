@@ -40,3 +40,14 @@ public final class Reshape: Layer {
         return [b] + shape
     }
 }
+
+extension Activation.Kind {
+    /// The negative slope of a ReLU (0) or leaky ReLU; nil for the other kinds.
+    public var leakySlope: Float? {
+        switch self {
+        case .relu: 0
+        case .leakyRelu(let s): s
+        default: nil
+        }
+    }
+}

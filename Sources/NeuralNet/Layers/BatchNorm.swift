@@ -23,13 +23,20 @@ public final class BatchNorm: Layer {
     }
 
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
+        try forward(x, mode: mode, leakySlope: nil)
+    }
+
+    /// The forward followed by a leaky ReLU of `leakySlope` (0: a ReLU) in the same passes, when
+    /// it is given (`Tensor.batchNorm(...leakySlope:)`); `Sequential` fuses an `Activation` that
+    /// follows a batch norm this way.
+    public func forward(_ x: Tensor, mode: ForwardMode, leakySlope: Float?) throws -> Tensor {
         let update = mode.training && mode.updateStatistics
         if update { batchesTracked += 1 }
         return try x.batchNorm(weight: weight, bias: bias,
                                runningMean: update || !mode.training ? runningMean : nil,
                                runningVar: update || !mode.training ? runningVar : nil,
                                training: mode.training, momentum: momentum, eps: eps,
-                               synchronizer: update ? Self.currentSynchronizer : nil)
+                               synchronizer: update ? Self.currentSynchronizer : nil, leakySlope: leakySlope)
     }
 
     /// The communicator of the innermost `synchronized(over:)` on this thread.

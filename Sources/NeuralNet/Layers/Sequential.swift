@@ -1,6 +1,10 @@
 import TensorRuntime
 
 /// Layers applied in order; children are named by index (`0.weight`, `3.running_mean`).
+///
+/// A `BatchNorm` followed by a ReLU or leaky ReLU `Activation` runs as one fused op
+/// (`BatchNorm.forward(_:mode:leakySlope:)`): the same values and gradients, with one pass over
+/// the activations fewer each way.
 public final class Sequential: Layer {
     public let layers: [any Layer]
 
@@ -8,7 +12,17 @@ public final class Sequential: Layer {
 
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
         var y = x
-        for l in layers { y = try l.forward(y, mode: mode) }
+        var i = 0
+        while i < layers.count {
+            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count,
+               let slope = (layers[i + 1] as? Activation)?.kind.leakySlope {
+                y = try norm.forward(y, mode: mode, leakySlope: slope)
+                i += 2
+                continue
+            }
+            y = try layers[i].forward(y, mode: mode)
+            i += 1
+        }
         return y
     }
 
