@@ -187,12 +187,12 @@ private struct ChannelLayout {
     }
 
     /// The sums of `sums(g)` and `sums(g, times: x, centredOn: centre)`, of the gradient g a leaky
-    /// ReLU's backward gives, `u * (y > 0 ? 1 : slope)` (`u * 1` is `u`), written to `g` as it
-    /// goes: one pass instead of three, with the same sums bit for bit (the same accumulators in
-    /// the same order).
+    /// ReLU's backward gives, `u * (y > 0 ? 1 : slope)` (`u * 1` is `u`), computed as it goes
+    /// and never written: one pass instead of three, with the same sums bit for bit (the same
+    /// accumulators in the same order).
     func maskedSums(
         _ u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, slope: Float,
-        times x: UnsafeMutablePointer<Float>, centredOn centre: [Float], into g: UnsafeMutablePointer<Float>
+        times x: UnsafeMutablePointer<Float>, centredOn centre: [Float]
     ) -> (plain: [Double], centred: [Double]) {
         var plain = [Double](repeating: 0, count: c), centred = plain
         if spatial == 1 {
@@ -200,7 +200,6 @@ private struct ChannelLayout {
                 let r = i * c
                 for k in 0..<c {
                     let m = y[r + k] > 0 ? u[r + k] : u[r + k] * slope
-                    g[r + k] = m
                     plain[k] += Double(m)
                     centred[k] += Double(m * (x[r + k] - centre[k]))
                 }
@@ -210,7 +209,7 @@ private struct ChannelLayout {
         for i in 0..<n {
             for k in 0..<c {
                 let base = (i * c + k) * spatial
-                let (p, q) = runMaskedSums(u + base, y + base, slope, x + base, minus: centre[k], into: g + base, count: spatial)
+                let (p, q) = runMaskedSums(u + base, y + base, slope, x + base, minus: centre[k], count: spatial)
                 plain[k] += Double(p)
                 centred[k] += Double(q)
             }
@@ -221,10 +220,15 @@ private struct ChannelLayout {
     /// `dst = a[k] * u + b[k] * v + e[k]` in channel k (`b` ignored without `v`).
     ///
     /// With `leakySlope` (only without `v`), each value z is written as `leaky(z, leakySlope)`.
+    /// With a `mask`, u is read as `u * (y > 0 ? 1 : slope)`, as in `maskedSums`.
     func affine(
         _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>? = nil, _ b: [Float] = [],
-        offset e: [Float], into dst: UnsafeMutablePointer<Float>, leakySlope: Float? = nil
+        offset e: [Float], into dst: UnsafeMutablePointer<Float>, leakySlope: Float? = nil,
+        mask: (y: UnsafeMutablePointer<Float>, slope: Float)? = nil
     ) {
+        if let mask {
+            return maskedAffine(u, a, plus: v, b, offset: e, into: dst, mask: mask)
+        }
         a.withUnsafeBufferPointer { a in
         e.withUnsafeBufferPointer { e in
         b.withUnsafeBufferPointer { b in
@@ -260,6 +264,36 @@ private struct ChannelLayout {
             }
         }}}
     }
+
+    /// `affine` with u read through a leaky ReLU's backward mask.
+    private func maskedAffine(
+        _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>?, _ b: [Float],
+        offset e: [Float], into dst: UnsafeMutablePointer<Float>, mask: (y: UnsafeMutablePointer<Float>, slope: Float)
+    ) {
+        let s = mask.slope
+        if spatial == 1 {
+            for i in 0..<n {
+                let r = i * c
+                for k in 0..<c {
+                    let m = mask.y[r + k] > 0 ? u[r + k] : u[r + k] * s
+                    dst[r + k] = v.map { a[k] * m + b[k] * $0[r + k] + e[k] } ?? a[k] * m + e[k]
+                }
+            }
+            return
+        }
+        for i in 0..<n {
+            for k in 0..<c {
+                let base = (i * c + k) * spatial
+                let p = u + base, y = mask.y + base, d = dst + base, ak = a[k], ek = e[k]
+                if let v {
+                    let q = v + base, bk = b[k]
+                    for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + bk * q[j] + ek }
+                } else {
+                    for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + ek }
+                }
+            }
+        }
+    }
 }
 
 /// `Tensor.leakyRelu`'s value, or with slope 0 `Tensor.relu`'s (which maps -0, and -inf, to 0).
@@ -288,14 +322,14 @@ private func runSum(_ p: UnsafeMutablePointer<Float>, count: Int) -> Float {
     return total
 }
 
-/// `runSum` and `runDot` of `m = u * (y > 0 ? 1 : slope)` (with `x`), storing m in `g`: the
-/// same accumulators in the same order, so the same sums bit for bit.
+/// `runSum` and `runDot` of `m = u * (y > 0 ? 1 : slope)` (with `x`): the same accumulators in
+/// the same order, so the same sums bit for bit.
 @inline(__always)
 private func runMaskedSums(
     _ u: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ slope: Float, _ x: UnsafeMutablePointer<Float>,
-    minus centre: Float, into g: UnsafeMutablePointer<Float>, count: Int
+    minus centre: Float, count: Int
 ) -> (Float, Float) {
-    let ru = UnsafeRawPointer(u), ry = UnsafeRawPointer(y), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(g)
+    let ru = UnsafeRawPointer(u), ry = UnsafeRawPointer(y), rx = UnsafeRawPointer(x)
     let mu = SIMD8<Float>(repeating: centre), s = SIMD8<Float>(repeating: slope), zero = SIMD8<Float>()
     var plain = SIMD8<Float>(), centred = SIMD8<Float>()
     var j = 0
@@ -303,7 +337,6 @@ private func runMaskedSums(
         let a = ru.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
         let positive = ry.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) .> zero
         let m = (a * s).replacing(with: a, where: positive)
-        rg.storeBytes(of: m, toByteOffset: j * 4, as: SIMD8<Float>.self)
         plain += m
         centred += m * (rx.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) - mu)
         j += 8
@@ -311,7 +344,6 @@ private func runMaskedSums(
     var p = plain.sum(), q = centred.sum()
     while j < count {
         let m = y[j] > 0 ? u[j] : u[j] * slope
-        g[j] = m
         p += m
         q += m * (x[j] - centre)
         j += 1
@@ -349,16 +381,14 @@ private func batchNormBackwardFused(
 ) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
     let c = x.shape[1]
     let layout = ChannelLayout(n: x.shape[0], c: c, spatial: x.rank == 4 ? x.shape[2] * x.shape[3] : 1)
-    var gc = g.contiguousData()
-    let xc = x.contiguousData()
+    let gc = g.contiguousData(), xc = x.contiguousData()
+    // Through the leaky ReLU's backward first: g * (y > 0 ? 1 : slope), computed where it is read.
+    let yc = activation?.output.contiguousData()
+    let mask = yc.map { (y: $0.data, slope: activation!.slope) }
+    defer { withExtendedLifetime(yc) {} }
     var sumG: [Double], sumGXc: [Double]
-    if let (y, slope) = activation {
-        // Through the leaky ReLU's backward first: g * (y > 0 ? 1 : slope), summed as it is made.
-        let masked = Tensor(uninitialized: g.shape), yc = y.contiguousData()
-        (sumG, sumGXc) = layout.maskedSums(gc.data, y: yc.data, slope: slope,
-                                           times: xc.data, centredOn: mean, into: masked.data)
-        withExtendedLifetime((gc, yc)) {}
-        gc = masked
+    if let mask {
+        (sumG, sumGXc) = layout.maskedSums(gc.data, y: mask.y, slope: mask.slope, times: xc.data, centredOn: mean)
     } else {
         sumG = layout.sums(gc.data)
         sumGXc = layout.sums(gc.data, times: xc.data, centredOn: mean)
@@ -389,7 +419,7 @@ private func batchNormBackwardFused(
         }
     }
     let dx = Tensor(uninitialized: x.shape)
-    layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data)
+    layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data, mask: mask)
     return (dx, dweight, dbias)
 }
 
