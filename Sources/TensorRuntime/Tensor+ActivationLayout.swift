@@ -22,7 +22,7 @@ public enum ActivationLayout: String, Sendable {
         // A representative inference convolution (Inception's 17x17 stage), every layout left to oneDNN.
         let g = ConvGeometry(input: [2, 64, 17, 17], weight: [64, 64, 3, 3], output: [2, 64, 17, 17],
                              stride: [1, 1], padding: [1, 1], dilation: [1, 1])
-        guard let pd = try? ConvolutionPrimitives.forwardDescriptor(g, bias: true, relu: true) else { return .channelsFirst }
+        guard let pd = try? ConvolutionPrimitives.forwardDescriptor(g, bias: true, activation: .inferenceReLU) else { return .channelsFirst }
         defer { dnnl_primitive_desc_destroy(pd) }
         guard var chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0)?.pointee,
               var last = try? DNNLContext.layoutDesc(g.output, .channelsLast) else { return .channelsFirst }

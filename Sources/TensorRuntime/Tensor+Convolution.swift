@@ -24,11 +24,19 @@ public struct Size2D: Hashable, Sendable, ExpressibleByIntegerLiteral, CustomStr
 /// The result is [N, O, OH, OW] with OH = (H + 2 padding - dilation (KH - 1) - 1) / stride + 1.
 /// Gradients of every order: the input gradient is a transposed convolution and the weight
 /// gradient a recorded weight-gradient op, both differentiable again.
+///
+/// With `leakySlope`, the result is `leakyRelu(conv2d(...), negativeSlope: leakySlope)` (0: a
+/// ReLU) as one recorded op: the kernel applies the activation as it writes (a oneDNN post-op),
+/// and the backward multiplies the incoming gradient by the activation's mask, read from the
+/// result (positive exactly where the convolution's value is), before the convolution's own
+/// backward. Values and gradients of every order are those of the two ops one after the other,
+/// up to float rounding (`ConvolutionActivationTests`).
 public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
-    stride: Size2D = 1, padding: Size2D = 0, dilation: Size2D = 1
+    stride: Size2D = 1, padding: Size2D = 0, dilation: Size2D = 1, leakySlope: Float? = nil
 ) throws -> Tensor {
-    try convolution(x, weight, bias, convGeometry("conv2d", x.shape, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation))
+    try convolution(x, weight, bias, convGeometry("conv2d", x.shape, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation),
+                    activation: leakySlope.map { ConvActivation(slope: $0, training: true) })
 }
 
 /// `conv2d(...).relu()`, the ReLU computed in the convolution's own pass (a oneDNN post-op,
@@ -57,13 +65,13 @@ public func conv2dReLU(
         }
         let geometry = try convGeometry(op, layout.logicalShape(x.shape), weight: weight, bias: bias,
                                         stride: stride, padding: padding, dilation: dilation)
-        return try ConvolutionKernels.forward(x, weight, bias, geometry, relu: true, layouts: (layout, resultLayout)).0
+        return try ConvolutionKernels.forward(x, weight, bias, geometry, activation: .inferenceReLU, layouts: (layout, resultLayout)).0
     }
     let geometry = try convGeometry(op, x.shape, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
     if recording {
         return try convolution(x, weight, bias, geometry).relu()
     }
-    return try ConvolutionKernels.forward(x, weight, bias, geometry, relu: true).0
+    return try ConvolutionKernels.forward(x, weight, bias, geometry, activation: .inferenceReLU).0
 }
 
 /// The checked geometry of `op`, a conv2d of an input of shape `input` with `weight` and `bias`.
@@ -146,16 +154,22 @@ private func checkWindow(_ op: String, stride: Size2D, padding: Size2D, dilation
 //   <G, F(x, w)> = <D(G, w), x> = <W(x, G), w>
 // so each one's gradients are the other two applied to the incoming gradient.
 
-/// F: y = conv(x, w) + b on `geometry`.
+/// F: y = conv(x, w) + b on `geometry`; with a (training) `activation`, that activation of it.
 ///
 /// The first-order backward (the usual case, when the backward pass is not itself recorded)
 /// reorders the incoming gradient once for both kernels, and reuses the forward's copy of x in
 /// the kernel layout for the weight gradient; the values are the same as through the recorded
 /// ops below, only the repeated layout conversions are skipped.
-func convolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: ConvGeometry) throws -> Tensor {
-    let (out, made) = try ConvolutionKernels.forward(x, w, b, geometry)
+func convolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: ConvGeometry, activation: ConvActivation? = nil) throws -> Tensor {
+    let (out, made) = try ConvolutionKernels.forward(x, w, b, geometry, activation: activation)
     let savedInput = GradMode.isEnabled && w.requiresGrad ? made.input : nil
-    return Tensor.record(out, "conv2d", b.map { [x, w, $0] } ?? [x, w]) { g, need in
+    let name = activation == nil ? "conv2d" : "conv2d_leaky_relu"
+    return Tensor.recordUsingOutput(out, name, b.map { [x, w, $0] } ?? [x, w]) { g, y, need in
+        // The activation's backward first: g * (y > 0 ? 1 : slope), a constant mask as in `leakyRelu`.
+        let g = try activation.map { a in
+            GradMode.isEnabled ? try g * y.map { $0 > 0 ? 1 : a.slope }
+                               : try Tensor.zipMap(g, y) { g, y in y > 0 ? g : g * a.slope }
+        } ?? g
         let biasGrad: [Tensor?] = b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil]
         if !GradMode.isEnabled {
             var dx: Tensor?, dw: Tensor?, gCopy: LayoutCopy?

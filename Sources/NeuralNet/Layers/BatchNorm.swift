@@ -4,7 +4,7 @@ import TensorRuntime
 ///
 /// Inside `BatchNorm.synchronized(over:)`, training forwards that update the running statistics
 /// use the statistics of every rank's batch together (synchronized batch norm).
-public final class BatchNorm: Layer {
+public final class BatchNorm: ActivationFusing {
     public let weight: Tensor
     public let bias: Tensor
     public let runningMean: Tensor

@@ -1,7 +1,7 @@
 import TensorRuntime
 
 /// A 2-D convolution with weight [out, in, kh, kw] (PyTorch's `nn.Conv2d`).
-public final class Conv2D: Layer {
+public final class Conv2D: ActivationFusing {
     public let weight: Tensor
     public let bias: Tensor?
     public let stride: Int, padding: Int
@@ -16,7 +16,14 @@ public final class Conv2D: Layer {
     }
 
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
-        try conv2d(x, weight: weight, bias: bias, stride: Size2D(stride, stride), padding: Size2D(padding, padding))
+        try forward(x, mode: mode, leakySlope: nil)
+    }
+
+    /// The convolution followed by a leaky ReLU of `leakySlope` (0: a ReLU) in one op, when it
+    /// is given (`conv2d(...leakySlope:)`).
+    public func forward(_ x: Tensor, mode: ForwardMode, leakySlope: Float?) throws -> Tensor {
+        try conv2d(x, weight: weight, bias: bias, stride: Size2D(stride, stride), padding: Size2D(padding, padding),
+                   leakySlope: leakySlope)
     }
 
     public var namedParameters: [(String, Tensor)] {

@@ -8,7 +8,7 @@ public func heScale(gain: Float, fanIn: Int) -> Float { gain / Float(fanIn).squa
 /// weight is drawn from N(0, 1) and multiplied by `gain / sqrt(in * k * k)` on every forward pass,
 /// so Adam's per-parameter step sizes act alike on every layer. Bias starts at zero. "Same"
 /// padding (`kernel / 2`), stride 1, as every convolution of ProGAN and MSG-GAN.
-public final class EqualizedConv2D: Layer {
+public final class EqualizedConv2D: ActivationFusing {
     /// [out, in, k, k], N(0, 1) at creation.
     public let weight: Tensor
     public let bias: Tensor
@@ -22,8 +22,14 @@ public final class EqualizedConv2D: Layer {
     }
 
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
+        try forward(x, mode: mode, leakySlope: nil)
+    }
+
+    /// The convolution followed by a leaky ReLU of `leakySlope` (0: a ReLU) in one op, when it
+    /// is given (`conv2d(...leakySlope:)`).
+    public func forward(_ x: Tensor, mode: ForwardMode, leakySlope: Float?) throws -> Tensor {
         let p = weight.shape[2] / 2
-        return try conv2d(x, weight: weight * scale, bias: bias, padding: Size2D(p, p))
+        return try conv2d(x, weight: weight * scale, bias: bias, padding: Size2D(p, p), leakySlope: leakySlope)
     }
 
     public var namedParameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }

@@ -2,9 +2,9 @@ import TensorRuntime
 
 /// Layers applied in order; children are named by index (`0.weight`, `3.running_mean`).
 ///
-/// A `BatchNorm` followed by a ReLU or leaky ReLU `Activation` runs as one fused op
-/// (`BatchNorm.forward(_:mode:leakySlope:)`): the same values and gradients, with one pass over
-/// the activations fewer each way.
+/// A layer that can take in the ReLU or leaky ReLU `Activation` that follows it
+/// (`ActivationFusing`: batch norm, convolutions) runs the two as one op: the same values and
+/// gradients, without a pass over the activations of its own each way.
 public final class Sequential: Layer {
     public let layers: [any Layer]
 
@@ -14,9 +14,9 @@ public final class Sequential: Layer {
         var y = x
         var i = 0
         while i < layers.count {
-            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count,
+            if let fusing = layers[i] as? any ActivationFusing, i + 1 < layers.count,
                let slope = (layers[i + 1] as? Activation)?.kind.leakySlope {
-                y = try norm.forward(y, mode: mode, leakySlope: slope)
+                y = try fusing.forward(y, mode: mode, leakySlope: slope)
                 i += 2
                 continue
             }
@@ -48,4 +48,12 @@ public final class Sequential: Layer {
         for l in layers { s = try l.outputShape(for: s) }
         return s
     }
+}
+
+/// A layer that can apply a ReLU or leaky ReLU to its result in the same op, which `Sequential`
+/// uses for an `Activation` that follows it.
+public protocol ActivationFusing: Layer {
+    /// `forward(x, mode:)` followed by a leaky ReLU of `leakySlope` (0: a ReLU), or by nothing
+    /// when it is nil.
+    func forward(_ x: Tensor, mode: ForwardMode, leakySlope: Float?) throws -> Tensor
 }

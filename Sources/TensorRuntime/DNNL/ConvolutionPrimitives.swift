@@ -51,23 +51,24 @@ struct ConvGeometry: Hashable, Sendable {
 /// are bf16 in the layouts it chose (rounded as they are reordered there), and the one it writes
 /// is f32.
 enum ConvolutionPrimitives {
-    /// y = conv(x, w) (+ b), or with `relu` max(0, conv(x, w) (+ b)) in one pass, the ReLU a
-    /// oneDNN post-op of an inference-only kernel (no backward kernel takes it as a hint).
+    /// y = conv(x, w) (+ b), or with an `activation` that activation of it in one pass, a oneDNN
+    /// post-op (`ConvActivation`).
     ///
     /// x and y are in the `layouts` given (`ActivationLayout`).
     static func forward(
-        _ g: ConvGeometry, bias: Bool, relu: Bool = false,
+        _ g: ConvGeometry, bias: Bool, activation: ConvActivation? = nil,
         layouts: (input: ActivationLayout, result: ActivationLayout) = (.channelsFirst, .channelsFirst)
     ) throws -> DNNLPrimitive {
         let precision = ComputePrecision.current
         let last = (layouts.input == .channelsLast ? 1 : 0, layouts.result == .channelsLast ? 1 : 0)
-        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0, relu ? 1 : 0, last.0, last.1],
+        let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0] + (activation?.keyValues ?? [0, 0])
+                                   + [last.0, last.1],
                                precision: precision,
-                               detail: g.detail + (bias ? " bias" : "") + (relu ? " relu" : "")
+                               detail: g.detail + (bias ? " bias" : "") + (activation.map { " " + $0.name } ?? "")
                                    + (last.0 == 1 ? " x nhwc" : "") + (last.1 == 1 ? " y nhwc" : ""))
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             try precision.primitive { precision in
-                let pd = try forwardDescriptor(g, bias: bias, precision: precision, relu: relu)
+                let pd = try forwardDescriptor(g, bias: bias, precision: precision, activation: activation)
                 var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
                     (DNNL_ARG_SRC, try DNNLContext.layoutDesc(g.input, layouts.input), false),
                     (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
@@ -138,9 +139,9 @@ enum ConvolutionPrimitives {
 
     /// A forward-training descriptor with every layout left to oneDNN, sources and weights in
     /// `precision` and the result (and bias) in f32; also the hint that the backward descriptors need.
-    /// With `relu`, a forward-inference one whose ReLU is a post-op.
+    /// With an `activation`, that activation is a post-op, of an inference or a training forward.
     static func forwardDescriptor(
-        _ g: ConvGeometry, bias: Bool, precision: ComputePrecision = .fp32, relu: Bool = false
+        _ g: ConvGeometry, bias: Bool, precision: ComputePrecision = .fp32, activation: ConvActivation? = nil
     ) throws -> dnnl_primitive_desc_t {
         var src = try DNNLContext.anyDesc(g.input, type: precision.sourceType)
         var weights = try DNNLContext.anyDesc(g.weight, type: precision.sourceType)
@@ -150,17 +151,18 @@ enum ConvolutionPrimitives {
         var desc = dnnl_convolution_desc_t()
         let status = withUnsafePointer(to: &biasDesc) { b in
             dnnl_dilated_convolution_forward_desc_init(
-                &desc, relu ? dnnl_forward_inference : dnnl_forward_training, dnnl_convolution_direct, &src, &weights,
+                &desc, activation?.training == false ? dnnl_forward_inference : dnnl_forward_training,
+                dnnl_convolution_direct, &src, &weights,
                 bias ? b : nil, &dst, p.strides, p.dilates, p.left, p.right)
         }
         try DNNLContext.check(status, "convolution_forward_desc_init(\(g.detail))")
-        return try createDescriptor(&desc, hint: nil, what: "conv forward \(g.detail)" + (relu ? " relu" : ""),
-                                    postOps: relu ? [dnnl_eltwise_relu] : [])
+        return try createDescriptor(&desc, hint: nil, what: "conv forward \(g.detail)" + (activation.map { " " + $0.name } ?? ""),
+                                    postOps: activation.map { [(dnnl_eltwise_relu, $0.slope)] } ?? [])
     }
 
     static func createDescriptor(
         _ desc: UnsafeMutablePointer<dnnl_convolution_desc_t>, hint: dnnl_primitive_desc_t?, what: String,
-        postOps: [dnnl_alg_kind_t] = []
+        postOps: [(dnnl_alg_kind_t, Float)] = []
     ) throws -> dnnl_primitive_desc_t {
         let attr = try DNNLContext.makeAttributes(eltwisePostOps: postOps)
         defer { dnnl_primitive_attr_destroy(attr) }
@@ -168,6 +170,27 @@ enum ConvolutionPrimitives {
         try DNNLContext.check(dnnl_primitive_desc_create(&pd, desc, attr, DNNLContext.engine, hint),
                               "primitive_desc_create(\(what))")
         return pd!
+    }
+}
+
+/// A ReLU or leaky ReLU that a forward convolution kernel applies to its result, as a oneDNN
+/// eltwise post-op, in the same pass.
+struct ConvActivation: Hashable, Sendable {
+    /// The negative slope (0: a ReLU).
+    let slope: Float
+    /// A training forward, which backward kernels take as their hint, or an inference-only one.
+    let training: Bool
+
+    static let inferenceReLU = ConvActivation(slope: 0, training: false)
+
+    var keyValues: [Int] { [training ? 2 : 1, Int(slope.bitPattern)] }
+    var name: String { (slope == 0 ? "relu" : "leaky_relu(\(slope))") + (training ? "" : " inference") }
+
+    /// `Tensor.leakyRelu`'s value of z, or with slope 0 `Tensor.relu`'s.
+    @inline(__always)
+    func callAsFunction(_ z: Float) -> Float {
+        if slope == 0 { return z < 0 ? 0 : z }
+        return z > 0 ? z : z * slope
     }
 }
 
@@ -225,29 +248,31 @@ struct ConvCopies {
 /// first layer of a DCGAN generator, the last of its discriminator) is a matrix product: it runs
 /// as a plain-layout matmul, with no reorders at all.
 enum ConvolutionKernels {
-    /// y = conv(x, w) (+ b); with `relu`, max(0, y) in the same pass. x and y are in the
-    /// `layouts` given (`ActivationLayout`).
+    /// y = conv(x, w) (+ b); with an `activation`, that activation of y in the same pass. x and y
+    /// are in the `layouts` given (`ActivationLayout`).
     static func forward(
-        _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry, prepared: ConvCopies = ConvCopies(), relu: Bool = false,
+        _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry, prepared: ConvCopies = ConvCopies(),
+        activation: ConvActivation? = nil,
         layouts: (input: ActivationLayout, result: ActivationLayout) = (.channelsFirst, .channelsFirst)
     ) throws -> (Tensor, ConvCopies) {
-        let label = "conv.fwd " + g.profileName + (relu ? " relu" : "") + (layouts.result == .channelsLast ? " nhwc" : "")
+        let label = "conv.fwd " + g.profileName + (activation.map { " " + $0.name } ?? "")
+            + (layouts.result == .channelsLast ? " nhwc" : "")
         if g.isFullyConnected && layouts == (.channelsFirst, .channelsFirst) {
             // y[n, o] = sum over (c, kh, kw) of x[n, c, kh, kw] w[o, c, kh, kw]: X W^T (+ b).
             let mm = MatMulGeometry(batch: nil, m: g.input[0], k: g.patch, n: g.weight[0],
                                     transposeA: false, transposeB: true, bias: b != nil)
             let (y, copies) = try matrixProduct(label, g, mm, g.matrix(x, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), b, into: .output)
-            if relu {
+            if let activation {
                 let p = y.data
-                for i in 0..<y.count where p[i] < 0 { p[i] = 0 }
+                for i in 0..<y.count { p[i] = activation(p[i]) }
             }
             return (y, copies)
         }
         var reads: [(Int32, ConvRole?, Tensor)] = [(DNNL_ARG_SRC, .input, x), (DNNL_ARG_WEIGHTS, .weight, w)]
         if let b { reads.append((DNNL_ARG_BIAS, nil, b)) }
-        return try run(ConvolutionPrimitives.forward(g, bias: b != nil, relu: relu, layouts: layouts),
+        return try run(ConvolutionPrimitives.forward(g, bias: b != nil, activation: activation, layouts: layouts),
                        label, g, reads: reads, into: (DNNL_ARG_DST, .output), prepared: prepared,
-                       keepResultCopy: relu, resultShape: layouts.result.shape(g.output))
+                       keepResultCopy: activation?.training == false, resultShape: layouts.result.shape(g.output))
     }
 
     static func backwardData(

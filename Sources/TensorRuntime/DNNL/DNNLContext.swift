@@ -73,7 +73,9 @@ enum DNNLContext {
     /// Attributes asking for a user-provided scratchpad, so that concurrent executions of one
     /// primitive never share a temporary buffer; with `eltwisePostOps`, element-wise ops (a
     /// ReLU) that the primitive applies to its result in the same pass.
-    static func makeAttributes(eltwisePostOps: [dnnl_alg_kind_t] = []) throws -> dnnl_primitive_attr_t {
+    /// Attributes with a user scratchpad and the `eltwisePostOps` (algorithm, alpha: a ReLU's
+    /// negative slope) in order.
+    static func makeAttributes(eltwisePostOps: [(dnnl_alg_kind_t, Float)] = []) throws -> dnnl_primitive_attr_t {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         do {
@@ -83,9 +85,9 @@ enum DNNLContext {
                 var ops: dnnl_post_ops_t?
                 try check(dnnl_post_ops_create(&ops), "post_ops_create")
                 defer { dnnl_post_ops_destroy(ops) }
-                // Scale 1, alpha 0 (a ReLU's negative slope), beta 0.
-                for kind in eltwisePostOps {
-                    try check(dnnl_post_ops_append_eltwise(ops, 1, kind, 0, 0), "post_ops_append_eltwise")
+                // Scale 1, beta 0.
+                for (kind, alpha) in eltwisePostOps {
+                    try check(dnnl_post_ops_append_eltwise(ops, 1, kind, alpha, 0), "post_ops_append_eltwise")
                 }
                 try check(dnnl_primitive_attr_set_post_ops(attr, ops), "primitive_attr_set_post_ops")
             }
