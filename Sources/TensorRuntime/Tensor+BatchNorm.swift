@@ -219,7 +219,7 @@ private struct ChannelLayout {
 
     /// `dst = a[k] * u + b[k] * v + e[k]` in channel k (`b` ignored without `v`).
     ///
-    /// With `leakySlope` (only without `v`), each value z is written as `leaky(z, leakySlope)`.
+    /// With `leakySlope` (only without `v`), each value z is written as `leakyReLUValue(z, slope: leakySlope)`.
     /// With a `mask`, u is read as `u * (y > 0 ? 1 : slope)`, as in `maskedSums`.
     func affine(
         _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>? = nil, _ b: [Float] = [],
@@ -239,7 +239,7 @@ private struct ChannelLayout {
                         let q = v + i * c
                         for k in 0..<c { d[k] = a[k] * p[k] + b[k] * q[k] + e[k] }
                     } else if let s = leakySlope {
-                        for k in 0..<c { d[k] = leaky(a[k] * p[k] + e[k], s) }
+                        for k in 0..<c { d[k] = leakyReLUValue(a[k] * p[k] + e[k], slope: s) }
                     } else {
                         for k in 0..<c { d[k] = a[k] * p[k] + e[k] }
                     }
@@ -254,9 +254,9 @@ private struct ChannelLayout {
                         let q = v + base, bk = b[k]
                         for j in 0..<spatial { d[j] = ak * p[j] + bk * q[j] + ek }
                     } else if leakySlope == 0 {
-                        for j in 0..<spatial { d[j] = leaky(ak * p[j] + ek, 0) }
+                        for j in 0..<spatial { d[j] = leakyReLUValue(ak * p[j] + ek, slope: 0) }
                     } else if let s = leakySlope {
-                        for j in 0..<spatial { d[j] = leaky(ak * p[j] + ek, s) }
+                        for j in 0..<spatial { d[j] = leakyReLUValue(ak * p[j] + ek, slope: s) }
                     } else {
                         for j in 0..<spatial { d[j] = ak * p[j] + ek }
                     }
@@ -294,13 +294,6 @@ private struct ChannelLayout {
             }
         }
     }
-}
-
-/// `Tensor.leakyRelu`'s value, or with slope 0 `Tensor.relu`'s (which maps -0, and -inf, to 0).
-@inline(__always)
-private func leaky(_ z: Float, _ slope: Float) -> Float {
-    if slope == 0 { return z < 0 ? 0 : z }
-    return z > 0 ? z : z * slope
 }
 
 /// Sum of `count` floats. Eight independent accumulators: a single running sum is one long chain

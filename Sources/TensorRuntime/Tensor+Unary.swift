@@ -153,6 +153,14 @@ extension Tensor {
     }
 }
 
+/// `Tensor.leakyRelu`'s value of z, or with slope 0 `Tensor.relu`'s (which maps -0 and -inf to 0
+/// and keeps NaN): for the ops that apply the activation inside another op's loop.
+@inline(__always)
+func leakyReLUValue(_ z: Float, slope: Float) -> Float {
+    if slope == 0 { return z < 0 ? 0 : z }
+    return z > 0 ? z : z * slope
+}
+
 /// Square root, NaN for negative x, written so that loops over it vectorise.
 ///
 /// A plain `x.squareRoot()` loop compiled to scalar `vsqrtss` with a call to libm's `sqrtf` for

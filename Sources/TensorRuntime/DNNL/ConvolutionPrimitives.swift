@@ -186,12 +186,9 @@ struct ConvActivation: Hashable, Sendable {
     var keyValues: [Int] { [training ? 2 : 1, Int(slope.bitPattern)] }
     var name: String { (slope == 0 ? "relu" : "leaky_relu(\(slope))") + (training ? "" : " inference") }
 
-    /// `Tensor.leakyRelu`'s value of z, or with slope 0 `Tensor.relu`'s.
+    /// The activation of z (`leakyReLUValue`).
     @inline(__always)
-    func callAsFunction(_ z: Float) -> Float {
-        if slope == 0 { return z < 0 ? 0 : z }
-        return z > 0 ? z : z * slope
-    }
+    func callAsFunction(_ z: Float) -> Float { leakyReLUValue(z, slope: slope) }
 }
 
 /// A convolution's three operands: x, the weights and y, whatever their direction (in a
