@@ -126,8 +126,8 @@ extension Tensor {
                 if sync != nil {
                     throw TensorError("batchNorm: synchronized batch norm has no second-order gradient (createGraph)")
                 }
-                // The activation's derivative is a constant mask, as in `leakyRelu`.
-                let g = try leakySlope.map { slope in try g * y.map { $0 > 0 ? 1 : slope } } ?? g
+                // The activation's backward, linear in g (its mask held constant).
+                let g = try leakySlope.map { try leakyGradient(g, output: y, slope: $0, gain: 1) } ?? g
                 grads = try batchNormBackwardComposite(
                     g, input, weight: weight, mean: savedMean, invstd: savedInvstd,
                     batchStats: batchStats, eps: eps, needInput: need[0])

@@ -165,11 +165,8 @@ func convolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: ConvGeometr
     let savedInput = GradMode.isEnabled && w.requiresGrad ? made.input : nil
     let name = activation == nil ? "conv2d" : "conv2d_leaky_relu"
     return Tensor.recordUsingOutput(out, name, b.map { [x, w, $0] } ?? [x, w]) { g, y, need in
-        // The activation's backward first: g * (y > 0 ? 1 : slope), a constant mask as in `leakyRelu`.
-        let g = try activation.map { a in
-            GradMode.isEnabled ? try g * y.map { $0 > 0 ? 1 : a.slope }
-                               : try Tensor.zipMap(g, y) { g, y in y > 0 ? g : g * a.slope }
-        } ?? g
+        // The activation's backward first: g * (y > 0 ? 1 : slope), linear in g.
+        let g = try activation.map { try leakyGradient(g, output: y, slope: $0.slope, gain: 1) } ?? g
         let biasGrad: [Tensor?] = b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil]
         if !GradMode.isEnabled {
             var dx: Tensor?, dw: Tensor?, gCopy: LayoutCopy?

@@ -178,15 +178,16 @@ public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain
 }
 
 /// `g * gain` where `output` is positive and `g * slope * gain` elsewhere: the gradient of a
-/// leaky ReLU with gain, given its output. Linear in `g` (the mask is held constant), so its
+/// leaky ReLU with gain, given its output (`biasActivation`, and with gain 1 the activations
+/// fused into a batch norm or a convolution). Linear in `g` (the mask is held constant), so its
 /// own backward is itself.
 func leakyGradient(_ g: Tensor, output: Tensor, slope: Float, gain: Float) throws -> Tensor {
-    guard g.shape == output.shape else { throw TensorError.shapeMismatch("bias_act backward", g.shape, output.shape) }
+    guard g.shape == output.shape else { throw TensorError.shapeMismatch("leaky relu backward", g.shape, output.shape) }
     let negative = slope * gain
-    let result = Profiler.measure("backward bias_act") {
+    let result = Profiler.measure("leaky relu mask") {
         try! Tensor.zipMap(g, output) { g, y in y > 0 ? g * gain : g * negative }
     }
-    return Tensor.record(result, "bias_act backward", [g]) { gg, _ in
+    return Tensor.record(result, "leaky_relu_backward", [g]) { gg, _ in
         [try leakyGradient(gg, output: output, slope: slope, gain: gain)]
     }
 }

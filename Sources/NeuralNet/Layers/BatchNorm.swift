@@ -22,10 +22,6 @@ public final class BatchNorm: ActivationFusing {
         self.eps = eps
     }
 
-    public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
-        try forward(x, mode: mode, leakySlope: nil)
-    }
-
     /// The forward followed by a leaky ReLU of `leakySlope` (0: a ReLU) in the same passes, when
     /// it is given (`Tensor.batchNorm(...leakySlope:)`); `Sequential` fuses an `Activation` that
     /// follows a batch norm this way.

@@ -21,10 +21,6 @@ public final class EqualizedConv2D: ActivationFusing {
         scale = heScale(gain: gain, fanIn: inChannels * kernel * kernel)
     }
 
-    public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
-        try forward(x, mode: mode, leakySlope: nil)
-    }
-
     /// The convolution followed by a leaky ReLU of `leakySlope` (0: a ReLU) in one op, when it
     /// is given (`conv2d(...leakySlope:)`).
     public func forward(_ x: Tensor, mode: ForwardMode, leakySlope: Float?) throws -> Tensor {

@@ -57,3 +57,10 @@ public protocol ActivationFusing: Layer {
     /// when it is nil.
     func forward(_ x: Tensor, mode: ForwardMode, leakySlope: Float?) throws -> Tensor
 }
+
+extension ActivationFusing {
+    /// The layer's own forward: the fused one with no activation.
+    public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
+        try forward(x, mode: mode, leakySlope: nil)
+    }
+}

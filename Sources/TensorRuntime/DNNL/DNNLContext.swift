@@ -71,10 +71,9 @@ enum DNNLContext {
     }
 
     /// Attributes asking for a user-provided scratchpad, so that concurrent executions of one
-    /// primitive never share a temporary buffer; with `eltwisePostOps`, element-wise ops (a
-    /// ReLU) that the primitive applies to its result in the same pass.
-    /// Attributes with a user scratchpad and the `eltwisePostOps` (algorithm, alpha: a ReLU's
-    /// negative slope) in order.
+    /// primitive never share a temporary buffer; with `eltwisePostOps` (algorithm, alpha: a
+    /// leaky ReLU's negative slope), element-wise ops that the primitive applies to its result in
+    /// the same pass, in order.
     static func makeAttributes(eltwisePostOps: [(dnnl_alg_kind_t, Float)] = []) throws -> dnnl_primitive_attr_t {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
