@@ -1,5 +1,7 @@
 """Loads a `ganflow export --stage G [--ema] --probe` of a generator.stylegan2 into NVlabs'
-stylegan2-ada-pytorch `Generator` with strict=True and compares its images with GANFlow's.
+stylegan2-ada-pytorch `Generator` with strict=True and compares its images with GANFlow's; with
+--discriminator, the same for a `ganflow export --stage D --probe` of a discriminator.stylegan2 and
+its scores.
 
 GANFlow does not ship or download that code: point --ada at a checkout of
 https://github.com/NVlabs/stylegan2-ada-pytorch (its torch_utils/ and training/ are enough; the
@@ -9,9 +11,10 @@ pipelines/stylegan2-fashion.json:
     ganflow export runs/stylegan2-fashion --stage G --ema --out G.safetensors --probe probe.safetensors
     python Scripts/stylegan2_ada_check.py --ada ~/stylegan2-ada-pytorch G.safetensors probe.safetensors \
         --z-dim 128 --w-dim 128 --resolution 32 --channels 1 --mapping-layers 4 --channel-base 1024 --channel-max 64 \
-        [--discriminator D.safetensors]
+        [--discriminator D.safetensors D-probe.safetensors --group-size 4]
 
-Exit status 0 when the state_dict loads strictly and the images agree within --tolerance.
+Exit status 0 when every state_dict loads strictly and the images (and scores) agree within
+--tolerance.
 """
 import argparse
 import sys
@@ -31,7 +34,9 @@ parser.add_argument("--channels", type=int, default=1)
 parser.add_argument("--mapping-layers", type=int, default=8)
 parser.add_argument("--channel-base", type=int, default=32768)
 parser.add_argument("--channel-max", type=int, default=512)
-parser.add_argument("--discriminator", help="also load a `ganflow export --stage D` strictly")
+parser.add_argument("--discriminator", nargs=2, metavar=("WEIGHTS", "PROBE"),
+                    help="also load a `ganflow export --stage D --probe PROBE` strictly and compare its scores")
+parser.add_argument("--group-size", type=int, default=4, help="the discriminator's minibatch stddev group size (groupSize)")
 parser.add_argument("--tolerance", type=float, default=1e-4)
 args = parser.parse_args()
 
@@ -49,8 +54,19 @@ with torch.no_grad():
     images = G(z, None, noise_mode="const")
 difference = (images - probe["images"]).abs().max().item()
 print(f"Generator: loaded {args.weights} with strict=True; largest |PyTorch - GANFlow| over {len(z)} images: {difference:.3g}")
+worst = difference
 if args.discriminator:
-    D = networks.Discriminator(0, args.resolution, args.channels, channel_base=args.channel_base, channel_max=args.channel_max)
-    D.load_state_dict(load_file(args.discriminator), strict=True)
-    print(f"Discriminator: loaded {args.discriminator} with strict=True")
-sys.exit(0 if difference <= args.tolerance else 1)
+    weights, probe_file = args.discriminator
+    D = networks.Discriminator(0, args.resolution, args.channels, channel_base=args.channel_base, channel_max=args.channel_max,
+                               epilogue_kwargs={"mbstd_group_size": args.group_size}).eval()
+    D.load_state_dict(load_file(weights), strict=True)
+    d_probe = load_file(probe_file)
+    with torch.no_grad():
+        scores = D(d_probe["images"], None).reshape(-1)
+    ganflow_scores = d_probe["scores"].reshape(-1)
+    # Scores are sums over many features; compare them relative to their own scale.
+    d_difference = ((scores - ganflow_scores).abs().max() / ganflow_scores.abs().max().clamp(min=1)).item()
+    print(f"Discriminator: loaded {weights} with strict=True; largest |PyTorch - GANFlow| over {len(scores)} scores "
+          f"(relative to the largest score, {ganflow_scores.abs().max().item():.3g}): {d_difference:.3g}")
+    worst = max(worst, d_difference)
+sys.exit(0 if worst <= args.tolerance else 1)

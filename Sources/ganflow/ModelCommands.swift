@@ -34,7 +34,7 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Export the moving average of the weights (the stage's 'ema') instead of the weights.")
     var ema = false
 
-    @Option(help: "Also write a generator's probe: latents 'z' and the images 'images' it makes from them (batch statistics), to check the export elsewhere.")
+    @Option(help: "Also write a probe, to check the export elsewhere: for a generator, latents 'z' and the images 'images' it makes from them (batch statistics); for a discriminator, images 'images' (uniform in [-1, 1]) and its outputs 'scores' for them.")
     var probe: String?
 
     func validate() throws {
@@ -48,18 +48,31 @@ struct ExportCommand: ParsableCommand {
             let dict = try run.stateDict(stage: stage, ema: ema)
             try dict.write(to: out)
             print("wrote \(dict.names.count) tensors of stage '\(stage)'\(ema ? " (moving average)" : "") at step \(run.step) to \(out)")
-            if let probe {
-                let (_, generator) = try run.generator(stage)
-                var rng = PhiloxRandom(seed: 0, stream: stableHash("ganflow probe"))
-                let z = Tensor(randomNormal: generator.latentShape, using: &rng)
-                var archive = SafeTensorsArchive(metadata: ["format": "pt"])
-                archive.set("z", z)
-                archive.set("images", try generator.generate(z, movingAverage: ema))
-                try archive.write(to: probe)
-                print("wrote a probe of \(generator.latentShape[0]) latents and images to \(probe)")
-            }
+            if let probe { try writeProbe(run, to: probe) }
         } catch {
             throw report(error)
+        }
+    }
+
+    /// The probe of stage `stage`: a generator's images for seeded latents, or a discriminator's
+    /// scores for seeded images of the size it was built for.
+    func writeProbe(_ run: TrainedRun, to probe: String) throws {
+        var rng = PhiloxRandom(seed: 0, stream: stableHash("ganflow probe"))
+        var archive = SafeTensorsArchive(metadata: ["format": "pt"])
+        if try run.isCritic(stage) {
+            let (critic, shape) = try run.critic(stage)
+            let images = Tensor(randomUniform: shape, low: -1, high: 1, using: &rng)
+            archive.set("images", images)
+            archive.set("scores", try withoutGradients { try critic.critic(images) })
+            try archive.write(to: probe)
+            print("wrote a probe of \(shape[0]) images and the discriminator's scores to \(probe)")
+        } else {
+            let (_, generator) = try run.generator(stage)
+            let z = Tensor(randomNormal: generator.latentShape, using: &rng)
+            archive.set("z", z)
+            archive.set("images", try generator.generate(z, movingAverage: ema))
+            try archive.write(to: probe)
+            print("wrote a probe of \(generator.latentShape[0]) latents and images to \(probe)")
         }
     }
 

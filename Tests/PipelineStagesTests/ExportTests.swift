@@ -92,6 +92,30 @@ import TensorRuntime
         #expect(try loaded.samples(count: 6, seed: 4).scalars != a.scalars)
     }
 
+    @Test func discriminatorsComeBackFromTheCheckpointWithTheirImageSize() throws {
+        let dir = temporaryDirectory("critic")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try pipeline(stages: Self.stages(), steps: 2)
+        try train(p, steps: 2, in: dir)
+        let run = try TrainedRun(dir)
+        #expect(try run.isCritic("D", registry: ganTestRegistry))
+        #expect(try !run.isCritic("G", registry: ganTestRegistry))
+        #expect(try !run.isCritic("H", registry: ganTestRegistry))
+        let (loaded, shape) = try run.critic("D", registry: ganTestRegistry)
+        #expect(shape == [4, 1, 16, 16])
+        var rng = PhiloxRandom(seed: 5)
+        let images = Tensor(randomUniform: shape, low: -1, high: 1, using: &rng)
+        let live = stage(p, "D", as: DCGANDiscriminatorStage.self)
+        let a = try withoutGradients { try loaded.critic(images) }, b = try withoutGradients { try live.critic(images) }
+        #expect(a.shape == [4, 1] || a.shape == [4])
+        #expect(a.scalars == b.scalars)
+        func message(_ f: () throws -> Void) -> String {
+            do { try f(); return "" } catch { return (error as? PipelineErrors)?.errors.map(\.message).joined() ?? "\(error)" }
+        }
+        #expect(message { _ = try run.critic("G", registry: ganTestRegistry) } == "stage 'G' is not a discriminator of single images")
+        #expect(message { _ = try run.critic("H", registry: ganTestRegistry) } == "no stage 'H'")
+    }
+
     @Test func mismatchedFilesAreRefused() throws {
         let p = try pipeline(stages: Self.stages())
         let g = stage(p, "G", as: DCGANGeneratorStage.self)

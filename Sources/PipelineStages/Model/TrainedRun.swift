@@ -80,21 +80,55 @@ public struct TrainedRun {
             }
             chosen = generators[0]
         }
+        let g: any GeneratorStage = try build(chosen, of: doc, registry: registry, as: "a generator").stage
+        return (chosen, g)
+    }
+
+    /// Whether stage `id` of the run's pipeline is a discriminator that scores single images.
+    public func isCritic(_ id: String, registry: StageRegistry = .standard) throws -> Bool {
+        let doc = try PipelineDocument.load(file: pipelineFile)
+        guard case .string(let typeName)? = doc.stages[id]?["type"] else { return false }
+        return registry[typeName] is any CriticStage.Type
+    }
+
+    /// Builds the discriminator `id` (any stage that scores images) with the stages it reads
+    /// from, loads its checkpointed state, and gives the shape [N, C, H, W] of the images it was
+    /// built for.
+    public func critic(_ id: String, registry: StageRegistry = .standard) throws -> (stage: any CriticStage, imageShape: [Int]) {
+        let doc = try PipelineDocument.load(file: pipelineFile)
+        guard doc.stages[id] != nil else {
+            throw PipelineErrors([PipelineError("ref.stage", file: pipelineFile, "no stage '\(id)'",
+                                                suggestion: didYouMean(id, among: doc.stageOrder))])
+        }
+        let (critic, pipeline): (any CriticStage, Pipeline) = try build(id, of: doc, registry: registry, as: "a discriminator of single images")
+        let node = pipeline.nodes[id]!
+        let shape = node.inputs.sorted { $0.key < $1.key }.lazy
+            .compactMap { pipeline.nodes[$0.value.stage]?.stage.outputs[$0.value.port]?.shape }
+            .first { $0.count == 4 }
+        guard let shape else {
+            throw PipelineErrors([PipelineError("export.stage", file: pipelineFile, "stage '\(id)' reads no images [N, C, H, W]")])
+        }
+        return (critic, shape)
+    }
+
+    /// Stage `chosen` of `doc`, built with the stages it reads from as a `T` (`what` names `T` in
+    /// the error), with its checkpointed state loaded; and the pruned pipeline it was built in.
+    private func build<T>(_ chosen: String, of doc: PipelineDocument, registry: StageRegistry, as what: String) throws -> (stage: T, pipeline: Pipeline) {
         var pruned = doc
         let keep = Self.upstream(of: chosen, in: doc, registry: registry)
         pruned.stageOrder = doc.stageOrder.filter(keep.contains)
         pruned.stages = doc.stages.filter { keep.contains($0.key) }
         pruned.schedule = []
         let pipeline = try PipelineBuilder(registry: registry).build(pruned, outputDirectory: FileManager.default.temporaryDirectory.path)
-        guard let g = pipeline.nodes[chosen]?.stage as? any GeneratorStage else {
-            throw PipelineErrors([PipelineError("sample.stage", file: pipelineFile, "stage '\(chosen)' is not a generator")])
+        guard let stage = pipeline.nodes[chosen]?.stage, let typed = stage as? T else {
+            throw PipelineErrors([PipelineError("sample.stage", file: pipelineFile, "stage '\(chosen)' is not \(what)")])
         }
         do {
-            try g.restore(Checkpoint.stageState(chosen, in: checkpoint))
+            try stage.restore(Checkpoint.stageState(chosen, in: checkpoint))
         } catch let p as StageProblem {
             throw PipelineErrors([PipelineError("checkpoint.mismatch", file: checkpointPath, "stage '\(chosen)': \(p.message)")])
         }
-        return (chosen, g)
+        return (typed, pipeline)
     }
 
     /// `id` and every stage it reads from or refers to, transitively.
