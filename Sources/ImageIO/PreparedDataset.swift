@@ -36,6 +36,14 @@ public final class PreparedDataset: @unchecked Sendable {
     private let mapping: UnsafeMutableRawPointer
     private let mappedSize: Int
 
+    /// Whether the file at `path` starts with a prepared dataset's magic (false when it cannot
+    /// be read: opening it then says why).
+    public static func hasMagic(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: magic.count)).map { Array($0) == magic } ?? false
+    }
+
     /// Maps `path` and checks its header against its size.
     public init(path: String) throws {
         self.path = path

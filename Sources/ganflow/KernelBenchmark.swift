@@ -59,6 +59,12 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
             try x.batchNorm(weight: gamma, bias: nil, runningMean: nil, runningVar: nil, training: true)
                 .leakyRelu(negativeSlope: 0.2)
         },
+        // StyleGAN2's modulation at 32x32 (batch 32, 32 channels): a broadcasting product, memory
+        // bound. Backward: g * s into dx, g * x and its sum over H and W into ds.
+        Case(name: "modulation x * s [32,32,32,32]", inputShape: [32, 32, 32, 32], weightShape: [32, 32, 1, 1], flops: 0,
+             bytes: (8 * Double(32 * 32 * 32 * 32), 24 * Double(32 * 32 * 32 * 32))) { x, s in
+            try x * s
+        },
     ]
 
     var lines = ["kernel benchmark: batch \(n), \(Runtime.threads) threads, \(repeats) repeats, median"]

@@ -29,6 +29,40 @@ import TensorRuntime
         }
     }
 
+    @Test func imageSetsReadPreparedDatasetsInEitherColourMode() throws {
+        let dir = temporaryDirectory("score-gfd")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Two RGB images of 2x2, and the same bytes' first planes as a gray dataset.
+        let rgb: [UInt8] = (0..<24).map { UInt8($0 * 11) }
+        try PreparedDataset.write(to: dir + "/rgb.gfd", shape: [3, 2, 2], pixels: rgb, labels: nil, classes: [], sources: ["a", "b"])
+        let set = try ImageSet(dir + "/rgb.gfd", channels: 3)
+        #expect(set.count == 2)
+        func symmetric(_ b: UInt8) -> Float { Float(b) / 255 * 2 - 1 }
+        #expect(maxAbsDifference(try set.images(1..<2).scalars, rgb[12..<24].map(symmetric)) < 1e-6)
+        // Gray by BT.601 luma, as `Image.converted(toChannels:)` gives it.
+        let gray = try ImageSet(dir + "/rgb.gfd", channels: 1).images(0..<2)
+        #expect(gray.shape == [2, 1, 2, 2])
+        var luma: [Float] = []
+        for n in 0..<2 {
+            for i in 0..<4 {
+                let r = symmetric(rgb[n * 12 + i]), g = symmetric(rgb[n * 12 + 4 + i]), b = symmetric(rgb[n * 12 + 8 + i])
+                luma.append(0.299 * r + 0.587 * g + 0.114 * b)
+            }
+        }
+        #expect(maxAbsDifference(gray.scalars, luma) < 1e-5)
+        let image = try Image(width: 2, height: 2, channels: 3, pixels: rgb[0..<12].map { Float($0) / 255 }).converted(toChannels: 1)
+        #expect(maxAbsDifference(Array(gray.scalars[0..<4]), image.pixels.map { $0 * 2 - 1 }) < 1e-5)
+        // A gray dataset is copied into RGB.
+        try PreparedDataset.write(to: dir + "/gray.gfd", shape: [1, 2, 2], pixels: Array(rgb[0..<8]), labels: nil, classes: [], sources: ["a", "b"])
+        let copied = try ImageSet(dir + "/gray.gfd", channels: 3).images(0..<2)
+        #expect(copied.shape == [2, 3, 2, 2])
+        #expect(try copied.sliced(axis: 1, 2..<3).scalars == ImageSet(dir + "/gray.gfd", channels: 1).images(0..<2).scalars)
+        // A truncated file says so.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/rgb.gfd"))
+        try whole.prefix(80).write(to: URL(fileURLWithPath: dir + "/cut.gfd"))
+        #expect(throws: ImageIOError.self) { try ImageSet(dir + "/cut.gfd", channels: 3) }
+    }
+
     @Test func aSetScoredAgainstItselfAndAgainstAnotherSet() throws {
         let dir = temporaryDirectory("score")
         defer { try? FileManager.default.removeItem(atPath: dir) }

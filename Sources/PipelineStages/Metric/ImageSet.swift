@@ -4,12 +4,13 @@ import PipelineGraph
 import TensorRuntime
 
 /// Images to score from outside a pipeline: every image under a folder or ZIP (JPEG, PNG, WebP,
-/// any depth, any tool's output, any sizes) or the images of an IDX file (plain or .gz), served in
-/// [-1, 1].
+/// any depth, any tool's output, any sizes), the images of an IDX file (plain or .gz) or of a
+/// prepared dataset (`.gfd`, `ganflow dataset prepare`), served in [-1, 1].
 public struct ImageSet: Sendable {
     private enum Storage: Sendable {
         case folder(ImageFolder)
         case idx(bytes: [UInt8], height: Int, width: Int)
+        case prepared(PreparedDataset)
     }
 
     private let storage: Storage
@@ -18,7 +19,8 @@ public struct ImageSet: Sendable {
     public let channels: Int
     public let count: Int
 
-    /// Opens `path`, a folder of PNGs or an IDX image file; PNGs are decoded with `channels`.
+    /// Opens `path`: a folder or ZIP of images (decoded with `channels`), a prepared dataset or an
+    /// IDX image file (their images converted to `channels`).
     public init(_ path: String, channels: Int) throws {
         self.path = path
         self.channels = channels
@@ -30,6 +32,13 @@ public struct ImageSet: Sendable {
             let folder = try ImageFolder(root: path, labelled: false)
             storage = .folder(folder)
             count = folder.count
+        } else if PreparedDataset.hasMagic(path) {
+            let file = try PreparedDataset(path: path)
+            guard [1, 3].contains(channels) else {
+                throw ImageIOError(path: path, "images are scored in 1 or 3 channels, not \(channels)")
+            }
+            storage = .prepared(file)
+            count = file.count
         } else {
             let file = try IDXFile(path: path)
             guard case .images(let h, let w) = file.kind else {
@@ -59,6 +68,24 @@ public struct ImageSet: Sendable {
             let gray = try Image.tensor(bytes: slice, shape: [range.count, 1, h, w], range: .symmetric)
             guard channels > 1 else { return gray }
             return try Tensor.concat([Tensor](repeating: gray, count: channels), axis: 1)
+        case .prepared(let file):
+            let size = file.shape.reduce(1, *)
+            let bytes = Array(file.pixels[(range.lowerBound * size)..<(range.upperBound * size)])
+            let stored = try Image.tensor(bytes: bytes, shape: [range.count] + file.shape, range: .symmetric)
+            return try withoutGradients { try Self.colors(stored, to: channels) }
+        }
+    }
+
+    /// `x` [n, C, H, W] with its colour channels as `channels` (1 or 3): an alpha channel is
+    /// dropped, gray is copied to RGB, and RGB becomes gray by BT.601 luma as `Image.converted`
+    /// does (a weighted mean, so the same on [-1, 1] as on [0, 1]).
+    static func colors(_ x: Tensor, to channels: Int) throws -> Tensor {
+        let color = try x.sliced(axis: 1, 0..<(x.shape[1] >= 3 ? 3 : 1))
+        switch (color.shape[1], channels) {
+        case (1, 1), (3, 3): return color
+        case (1, _): return try Tensor.concat([Tensor](repeating: color, count: channels), axis: 1)
+        default:
+            return try color.sliced(axis: 1, 0..<1) * 0.299 + color.sliced(axis: 1, 1..<2) * 0.587 + color.sliced(axis: 1, 2..<3) * 0.114
         }
     }
 }
