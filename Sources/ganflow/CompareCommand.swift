@@ -19,6 +19,10 @@ struct CompareCommand: ParsableCommand {
                 --variant "nonsaturating:" --variant "hinge:--set loss.type=loss.hinge" \\
                 --variant "lsgan:--set loss.type=loss.lsgan"
               ganflow compare pipelines/dcgan-fashion.json pipelines/wgan-gp-fashion.json
+              ganflow compare pipelines/dcgan-fashion.json pipelines/stylegan2-fashion.json \
+                --time-limit 30m --set features.count=10000
+
+            Every --set applies to every variant (a stage missing from one is an error naming it).
 
             Under mpirun (mpirun -np N ganflow compare ...) variant i runs on rank i mod N, each
             variant in one process, and rank 0 writes compare.html when every rank is done.
@@ -34,6 +38,9 @@ struct CompareCommand: ParsableCommand {
 
     @Option(help: "A variant of the (single) file: 'name:--set k=v --set k2=v2' (repeatable).")
     var variant: [String] = []
+
+    @Option(name: .customLong("set"), help: "Override a value in every variant, as stageId.key=value (repeatable), before a --variant's own.")
+    var assignments: [String] = []
 
     @Option(help: "Steps for every variant (default: each pipeline's own length).")
     var steps: Int?
@@ -93,7 +100,7 @@ struct CompareCommand: ParsableCommand {
             var docs: [(name: String, doc: PipelineDocument)] = []
             var commonSeed = seed
             for v in try variants() {
-                var overrides = v.overrides
+                var overrides = assignments + v.overrides
                 if let s = commonSeed { overrides.append("seed=\(s)") }
                 let doc = try PipelineDocument.load(file: v.file, overrides: overrides, lengthGiven: steps != nil)
                 commonSeed = commonSeed ?? Int(doc.seed)

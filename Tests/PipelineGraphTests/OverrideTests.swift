@@ -19,12 +19,12 @@ import Testing
         #expect {
             try Overrides.apply(["opr.lr=1"], to: &v, file: "p.json")
         } throws: { e in
-            (e as? PipelineErrors)?.description == "--set: $.stages.opr: no stage 'opr' to set 'opr.lr' on (did you mean 'opt'?)"
+            (e as? PipelineErrors)?.description == "--set on p.json: $.stages.opr: no stage 'opr' to set 'opr.lr' on (did you mean 'opt'?)"
         }
         #expect {
             try Overrides.apply(["opt.lr"], to: &v, file: "p.json")
         } throws: { e in
-            (e as? PipelineErrors)?.description == "--set: 'opt.lr' is not of the form stage.key=value"
+            (e as? PipelineErrors)?.description == "--set on p.json: 'opt.lr' is not of the form stage.key=value"
         }
     }
 }

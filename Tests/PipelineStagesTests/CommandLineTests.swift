@@ -138,7 +138,8 @@ import Testing
             $0.replacingOccurrences(of: "\"name\": \"killtest\"", with: "\"name\": \"killtest-hinge\"")
                 .replacingOccurrences(of: "loss.nonsaturating", with: "loss.hinge")
         }
-        let (status, output) = try execute(ganflowExecutable, ["compare", a, b, "--steps", "2", "--out", root + "/compare"])
+        let (status, output) = try execute(ganflowExecutable, ["compare", a, b, "--steps", "2", "--out", root + "/compare",
+                                                               "--set", "optG.lr=0.0005"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("== killtest: \(root)/compare/killtest\n") && output.contains("== killtest-hinge: \(root)/compare/killtest-hinge\n"), "\(output)")
         let page = (try? String(contentsOfFile: root + "/compare/compare.html", encoding: .utf8)) ?? ""
@@ -146,6 +147,14 @@ import Testing
         for name in ["killtest", "killtest-hinge"] {
             let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/compare/\(name)/summary.json"))) as? [String: Any]
             #expect(summary?["lastStep"] as? Int == 2, "\(name): \(String(describing: summary))")
+            // `--set` reached every variant.
+            let resolved = (try? String(contentsOfFile: root + "/compare/\(name)/pipeline.json", encoding: .utf8)) ?? ""
+            #expect(resolved.contains("0.0005"), "\(name): \(resolved.prefix(300))")
         }
+        // A --set that does not fit a file names that file, and nothing runs.
+        let (bad, badOutput) = try execute(ganflowExecutable, ["compare", a, b, "--steps", "2", "--out", root + "/compare-bad",
+                                                             "--set", "nosuch.lr=1"])
+        #expect(bad == 1 && badOutput.contains("error: --set on \(a): $.stages.nosuch: no stage 'nosuch'"), "\(badOutput)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/compare-bad"))
     }
 }
