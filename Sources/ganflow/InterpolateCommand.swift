@@ -14,7 +14,8 @@ struct InterpolateCommand: ParsableCommand {
             shown) and animation.png (an animated PNG of the frames, looping; browsers and Pillow \
             play it, other viewers show the first frame). A seed's latent is the first latent \
             `ganflow sample --seed SEED` draws. Each frame depends on its latent alone (batch-norm \
-            generators generate it beside a fixed reference batch).
+            generators generate it beside a fixed reference batch; a StyleGAN2 generator uses its \
+            constant noise, so a seed's frame is the image of `ganflow sample --seed SEED --noise const`).
             """)
 
     @OptionGroup var generator: GeneratorOptions

@@ -19,17 +19,20 @@ struct GeneratorOptions: ParsableArguments {
     @Option(help: "Truncation psi from 0 to 1: move latents towards the mean latent (1: none).")
     var truncation: Double = 1
 
-    /// The run, its generator and a sampler for it; `--truncation` checked first.
-    func open() throws -> (run: TrainedRun, id: String, sampler: GeneratorSampler, source: String) {
+    /// The run, its generator and a sampler for it (`noise` for a noisy generator's random
+    /// samples); `--truncation` checked first.
+    func open(noise: GeneratorSampler.Noise = .const) throws -> (run: TrainedRun, id: String, sampler: GeneratorSampler, source: String) {
         try LatentPath.checkTruncation(truncation)
         let run = try TrainedRun(path)
         let (id, generator) = try run.generator(stage)
-        let sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation))
+        let sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation), noise: noise)
         let weights = generator.hasMovingAverage ? (raw ? " (weights, not their moving average)" : " (moving average)") : ""
         let psi = truncation == 1 ? "" : ", truncation \(truncation)"
         return (run, id, sampler, "stage '\(id)'\(weights) at step \(run.step)\(psi)")
     }
 }
+
+extension GeneratorSampler.Noise: ExpressibleByArgument {}
 
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,6 +66,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Write a style-mixing grid (mix.png, StyleGAN2): --count sources per side (at most 8), the style inputs below this crossover from the left column's latents, the rest from the top row's.")
     var mix: Int?
 
+    @Option(help: "A StyleGAN2 generator's per-pixel noise in random samples: random (fresh for every image, as the pipeline's metrics and stylegan2-ada-pytorch's metrics draw it) or const (each layer's constant noise, as its generate.py). Chosen latents (--latent, --mix) always get the constant noise.")
+    var noise: GeneratorSampler.Noise = .random
+
     @Option(name: .customLong("class"), help: "A class-conditional generator's class: --count images of it.")
     var imageClass: Int?
 
@@ -89,7 +95,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let (run, id, sampler, source) = try generator.open()
+            let (run, id, sampler, source) = try generator.open(noise: noise)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             if let mix {
                 let n = min(count, 8)

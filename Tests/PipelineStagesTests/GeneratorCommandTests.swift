@@ -65,11 +65,15 @@ import TensorRuntime
         #expect(raw.contains("stage 'G' (weights, not their moving average) at step 2"), "\(raw)")
         #expect(Self.bytes(out + "/raw/sample-00000.png") != first)
 
-        // --truncation 0: every latent moved all the way to the mean w, so every image is the same.
-        let t = try Self.ganflow(["sample", run, "--count", "3", "--seed", "1", "--truncation", "0", "--out", out + "/t0"])
+        // --truncation 0: every latent moved all the way to the mean w, so with the constant noise
+        // every image is the same, and with fresh noise (the default) they differ by their noise.
+        let t = try Self.ganflow(["sample", run, "--count", "3", "--seed", "1", "--truncation", "0", "--noise", "const", "--out", out + "/t0"])
         #expect(t.contains("at step 2, truncation 0.0 to"), "\(t)")
         let truncated = Self.files(out + "/t0").map { Self.bytes(out + "/t0/" + $0) }
         #expect(truncated.count == 3 && Set(truncated).count == 1)
+        try Self.ganflow(["sample", run, "--count", "3", "--seed", "1", "--truncation", "0", "--out", out + "/t0-noise"])
+        let noisy = Self.files(out + "/t0-noise").map { Self.bytes(out + "/t0-noise/" + $0) }
+        #expect(noisy.count == 3 && Set(noisy).count == 3)
         try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--truncation", "0.5", "--out", out + "/t05"])
         let half = Self.bytes(out + "/t05/sample-00000.png")
         #expect(half != first && half != truncated.first)
@@ -90,11 +94,11 @@ import TensorRuntime
 
     @Test func interpolateBetweenSeedsThroughSeedListsAndLatents() throws {
         let run = try Self.run(), out = temporaryDirectory("interpolate-options")
-        try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--out", out + "/seed1"])
-        try Self.ganflow(["sample", run, "--count", "1", "--seed", "2", "--out", out + "/seed2"])
+        try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--noise", "const", "--out", out + "/seed1"])
+        try Self.ganflow(["sample", run, "--count", "1", "--seed", "2", "--noise", "const", "--out", out + "/seed2"])
 
         // --from --to --frames: the ends are the seeds' own images (a seed's latent is the first
-        // one `sample --seed` draws, and a frame depends on its latent alone).
+        // one `sample --seed` draws, and a frame depends on its latent alone: constant noise).
         let line = try Self.ganflow(["interpolate", run, "--from", "1", "--to", "2", "--frames", "4", "--out", out + "/a"])
         #expect(line == "wrote 4 frames (1 segment of 4, linear) from stage 'G' (moving average) at step 2 to \(out)/a: frame-*.png, strip.png, animation.png\n")
         #expect(Self.files(out + "/a") == ["animation.png", "frame-0000.png", "frame-0001.png", "frame-0002.png", "frame-0003.png", "strip.png"])

@@ -70,6 +70,70 @@ import TensorRuntime
         #expect(maxAbsDifference(try untruncated.sliced(axis: 0, 1..<2).copy().scalars, first) > 1e-3)
     }
 
+    /// Random samples and the metrics draw fresh noise for every image (stylegan2-ada-pytorch's
+    /// metrics); chosen latents and `sampleForward` keep each layer's constant noise.
+    @Test func randomSamplesDrawFreshNoiseAndChosenLatentsTheConstantNoise() throws {
+        let p = try pipeline(stages: Self.stages(), steps: 1)
+        let g = stage(p, "G", as: StyleGAN2GeneratorStage.self)
+        // Noise strengths start at 0 (no effect): give the noise a visible weight.
+        let strengths = g.parameters.filter { $0.0.hasSuffix("noise_strength") }
+        #expect(strengths.count == 3)
+        for (_, t) in strengths { try t.assign(Tensor(shape: [], scalars: [0.5])) }
+        try g.core.ema!.copy()
+        // The same latent in every row: constant noise gives one image, fresh noise four.
+        var rng = PhiloxRandom(seed: 2)
+        let one = Tensor(randomNormal: [1, 6], using: &rng)
+        let z = try Tensor.concat([Tensor](repeating: one, count: 4), axis: 0)
+        func rowsDiffer(_ images: Tensor) throws -> Bool {
+            let first = try images.sliced(axis: 0, 0..<1).scalars
+            return try (1..<4).allSatisfy { maxAbsDifference(try images.sliced(axis: 0, $0..<($0 + 1)).scalars, first) > 1e-4 }
+        }
+        let constant = try withoutGradients { try g.sampleForward(z, movingAverage: true) }
+        #expect(try !rowsDiffer(constant))
+        var noise = PhiloxRandom(seed: 7)
+        let fresh = try withoutGradients { try g.sampleForward(z, movingAverage: true, truncation: 1, noise: &noise) }
+        #expect(try rowsDiffer(fresh))
+        // Sampling: random noise by default, reproducible from the seed; const as sampleForward.
+        let sampler = try GeneratorSampler(g, movingAverage: true)
+        #expect(sampler.noise == .random)
+        let a = try sampler.samples(count: 6, seed: 4), b = try sampler.samples(count: 6, seed: 4)
+        #expect(a.scalars == b.scalars)
+        let constSampler = try GeneratorSampler(g, movingAverage: true, noise: .const)
+        let c = try constSampler.samples(count: 4, seed: 4)
+        #expect(maxAbsDifference(try a.sliced(axis: 0, 0..<4).scalars, c.scalars) > 1e-4)
+        var latents = constSampler.randomLatents(seed: 4)
+        #expect(c.scalars == (try withoutGradients { try g.sampleForward(latents.next(), movingAverage: true) }).scalars)
+        // Chosen latents keep the constant noise whatever the sampler's setting.
+        #expect(try sampler.images(of: z).scalars == constant.scalars)
+    }
+
+    /// The metrics' samples get fresh noise from their own stream, not the constant noise.
+    @Test func metricsSampleWithFreshNoise() throws {
+        let dir = temporaryDirectory("stylegan2-features")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeClassifierWeights(to: dir + "/c.safetensors")
+        let stages = Self.stages() + """
+            ,
+            "test": { "type": "dataset.idx", "images": "\(fixture("idx/t10k-256-images-idx3-ubyte.gz"))", "batch": 8, "shuffle": false },
+            "features": { "type": "features.classifier", "weights": "\(dir)/c.safetensors", "generator": "G", "reference": "test",
+                          "count": 8, "referenceCount": 20 }
+            """
+        let p = try pipeline(stages: stages, steps: 1)
+        let g = stage(p, "G", as: StyleGAN2GeneratorStage.self)
+        for (name, t) in g.parameters where name.hasSuffix("noise_strength") { try t.assign(Tensor(shape: [], scalars: [0.5])) }
+        try g.core.ema!.copy()
+        let features = stage(p, "features", as: ClassifierFeaturesStage.self)
+        var latents = PhiloxRandom(seed: features.sets.latentSeed, stream: stableHash("features/features"))
+        var noise = PhiloxRandom(seed: features.sets.latentSeed, stream: stableHash("features noise/features"))
+        let z = Tensor(randomNormal: g.latentShape, using: &latents)
+        let fresh = try withoutGradients { try g.sampleForward(z, movingAverage: true, truncation: 1, noise: &noise) }
+        let constant = try g.generate(z)
+        let fake = try features.sets.fakeFeatures().features
+        let expected = try features.extractor(FeatureSets.asSaved(fresh)).features
+        #expect(Array(fake.scalars.prefix(expected.count)) == expected.scalars)
+        #expect(Array(fake.scalars.prefix(expected.count)) != (try features.extractor(FeatureSets.asSaved(constant)).features).scalars)
+    }
+
     @Test func styleMixingGridTakesCoarseStylesFromRowsAndFineFromColumns() throws {
         let p = try pipeline(stages: Self.stages(), steps: 1)
         let g = stage(p, "G", as: StyleGAN2GeneratorStage.self)

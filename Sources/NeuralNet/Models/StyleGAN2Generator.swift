@@ -144,8 +144,8 @@ public final class SynthesisBlock {
 ///
 /// While training, style mixing with probability `mixingProbability` draws a second latent and
 /// uses its `w` from a random layer on (one cut-off per batch, as stylegan2-ada-pytorch), and the
-/// mapping network tracks the mean `w`. Sampling uses each layer's constant noise and may
-/// truncate `w` towards its mean.
+/// mapping network tracks the mean `w`. Sampling uses each layer's constant noise (or fresh noise
+/// when asked, as stylegan2-ada-pytorch's metrics draw it) and may truncate `w` towards its mean.
 ///
 /// State names follow stylegan2-ada-pytorch's `Generator`: `mapping.fc<i>.*`, `mapping.w_avg`,
 /// `synthesis.b<res>.*`.
@@ -203,10 +203,11 @@ public final class StyleGAN2Generator: Layer {
     }
 
     /// Images for latents `z` [N, zDim]: random noise, mixing and mean tracking while `training`;
-    /// constant noise and truncation `psi` otherwise.
-    public func forward(_ z: Tensor, training: Bool, mixing: Float = 0, psi: Float = 1, rng: inout PhiloxRandom) throws -> Tensor {
+    /// truncation `psi` and constant noise otherwise, unless `noise` says which.
+    public func forward(_ z: Tensor, training: Bool, mixing: Float = 0, psi: Float = 1, noise: NoiseMode? = nil,
+                        rng: inout PhiloxRandom) throws -> Tensor {
         let ws = try self.ws(z, training: training, mixing: mixing, psi: training ? 1 : psi, rng: &rng)
-        return try synthesize(ws, noise: training ? .random : .constant, rng: &rng)
+        return try synthesize(ws, noise: noise ?? (training ? .random : .constant), rng: &rng)
     }
 
     /// The noise of `forward(_:mode:)` in `.train` mode (stages pass their own streams instead).

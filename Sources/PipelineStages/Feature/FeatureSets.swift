@@ -67,6 +67,8 @@ final class FeatureSets: @unchecked Sendable {
     let chunk: Int
     let latentSeed: UInt64
     let latentStream: UInt64
+    /// The stream of a noisy generator's per-image noise (`NoisyGeneratorStage`).
+    let noiseStream: UInt64
     let outputs: [String: PortType]
     private let realCache = Locked<(features: Tensor, logits: Tensor)?>(nil)
     private let realLabelCache = Locked<Tensor?>(nil)
@@ -93,6 +95,7 @@ final class FeatureSets: @unchecked Sendable {
         chunk = config.int("chunk")
         latentSeed = context.seed
         latentStream = stableHash("features/" + config.stageID)
+        noiseStream = stableHash("features noise/" + config.stageID)
         let (dim, classes) = (network.dimension, network.classes)
         var outputs: [String: PortType] = ["fake": .tensor([count, dim]), "fakeLogits": .tensor([count, classes]),
                                            "real": .tensor([referenceCount, dim]), "realLogits": .tensor([referenceCount, classes])]
@@ -160,9 +163,11 @@ final class FeatureSets: @unchecked Sendable {
         return out
     }
 
-    /// Features of `count` samples from latents drawn from the same stream every time.
+    /// Features of `count` samples from latents drawn from the same stream every time (and a
+    /// noisy generator's noise from another).
     func fakeFeatures() throws -> (features: Tensor, logits: Tensor) {
         var rng = PhiloxRandom(seed: latentSeed, stream: latentStream)
+        var noise = PhiloxRandom(seed: latentSeed, stream: noiseStream)
         let batch = generator.latentShape[0]
         var features: [Tensor] = [], logits: [Tensor] = []
         var made = 0
@@ -172,6 +177,8 @@ final class FeatureSets: @unchecked Sendable {
             if let k = generator.classCount {
                 let labels = try Tensor(shape: [batch], scalars: (made..<(made + batch)).map { Float(Self.requestedClass($0, classes: k)) })
                 images = try generator.generate(z, labels: labels, movingAverage: generator.hasMovingAverage)
+            } else if let g = generator as? any NoisyGeneratorStage {
+                images = try withoutGradients { try g.sampleForward(z, movingAverage: g.hasMovingAverage, truncation: 1, noise: &noise) }
             } else {
                 images = try generator.generate(z)
             }

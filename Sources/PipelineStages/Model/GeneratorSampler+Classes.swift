@@ -35,9 +35,15 @@ extension GeneratorSampler {
 
     /// Images of `z`; a conditional generator's rows get mixed classes (pass `pass`), an
     /// unconditional one's are `generate(_:)`'s (truncated in its own latent space if it does that).
-    func generateMixed(_ z: Tensor, pass: Int) throws -> Tensor {
-        guard let k = generator.classCount else { return try generate(z) }
+    /// A noisy generator's noise comes from `noise` when given (`generate(_:noise:)`).
+    func generateMixed(_ z: Tensor, pass: Int, noise: inout PhiloxRandom?) throws -> Tensor {
+        guard let k = generator.classCount else { return try generate(z, noise: &noise) }
         return try generator.generate(z, labels: try mixedLabels(pass: pass, rows: z.shape[0], classes: k), movingAverage: movingAverage)
+    }
+
+    func generateMixed(_ z: Tensor, pass: Int) throws -> Tensor {
+        var constant: PhiloxRandom? = nil
+        return try generateMixed(z, pass: pass, noise: &constant)
     }
 
     /// `count` images of each class of `classes`, from random latents drawn with `seed`: `body`

@@ -16,7 +16,19 @@ import TensorRuntime
 /// depends on that latent alone. Truncation scales a latent towards the mean latent (0, as the
 /// latents are N(0, 1)); with batch statistics, scaling a whole batch would be normalised away.
 public final class GeneratorSampler {
+    /// The per-pixel noise of a noisy generator's random samples (`NoisyGeneratorStage`).
+    public enum Noise: String, Sendable, CaseIterable {
+        /// Fresh noise for every image, drawn from the sampling seed (stylegan2-ada-pytorch's
+        /// metrics and `G(z, c)`), as the pipeline's metrics sample.
+        case random
+        /// Each layer's constant noise (stylegan2-ada-pytorch's `generate.py`): an image is a
+        /// function of its latent alone.
+        case const
+    }
+
     public let generator: any GeneratorStage
+    /// The noise of random samples; chosen latents (`images(of:)`) always get the constant noise.
+    public let noise: Noise
     /// Whether the moving average of the weights generates (when the stage keeps one).
     public let movingAverage: Bool
     /// Truncation psi: 1 leaves latents as drawn, 0 gives the mean latent.
@@ -29,8 +41,9 @@ public final class GeneratorSampler {
     /// The latents generated beside each chosen latent when `batchDependent`: [batch - 1, ...].
     let reference: Tensor?
 
-    public init(_ generator: any GeneratorStage, movingAverage: Bool, truncation: Float = 1) throws {
+    public init(_ generator: any GeneratorStage, movingAverage: Bool, truncation: Float = 1, noise: Noise = .random) throws {
         self.generator = generator
+        self.noise = noise
         self.movingAverage = movingAverage && generator.hasMovingAverage
         self.truncation = truncation
         batchDependent = try generator.checkpointState().tensors.keys.contains { $0.hasSuffix("running_mean") }
@@ -95,6 +108,7 @@ public final class GeneratorSampler {
     /// batch-dependent generator go through `images(of:)`.
     public func randomBatches(count: Int, seed: UInt64, statistics: inout Statistics, _ body: (Int, Tensor) throws -> Void) throws {
         var latents = randomLatents(seed: seed)
+        var noiseRandom: PhiloxRandom? = noise == .random ? PhiloxRandom(seed: seed, stream: stableHash("ganflow sample noise")) : nil
         var made = 0, index = 0
         while made < count {
             let z = latents.next()
@@ -103,7 +117,7 @@ public final class GeneratorSampler {
             if truncation != 1 && batchDependent {
                 images = try self.images(of: try z.sliced(axis: 0, 0..<take).reshaped([take, latentDimension]), statistics: &statistics)
             } else {
-                let all = try generateMixed(z, pass: index)
+                let all = try generateMixed(z, pass: index, noise: &noiseRandom)
                 statistics.forwardPasses += 1
                 statistics.rowsGenerated += batchSize
                 images = take == batchSize ? all : try all.sliced(axis: 0, 0..<take)
@@ -157,7 +171,17 @@ public final class GeneratorSampler {
     }
 
     /// The generator's images of `z` without gradients, truncated inside the network when it
-    /// truncates in its own latent space.
+    /// truncates in its own latent space; a noisy generator's noise drawn from `noise` when given,
+    /// its constant noise otherwise.
+    func generate(_ z: Tensor, noise: inout PhiloxRandom?) throws -> Tensor {
+        if var rng = noise, let g = generator as? any NoisyGeneratorStage {
+            defer { noise = rng }
+            return try withoutGradients { try g.sampleForward(z, movingAverage: movingAverage, truncation: truncation, noise: &rng) }
+        }
+        return try generate(z)
+    }
+
+    /// `generate(_:noise:)` with constant noise.
     func generate(_ z: Tensor) throws -> Tensor {
         if let g = generator as? any TruncatingGeneratorStage {
             return try withoutGradients { try g.sampleForward(z, movingAverage: movingAverage, truncation: truncation) }

@@ -59,6 +59,15 @@ public protocol TruncatingGeneratorStage: GeneratorStage {
     func sampleForward(_ latent: Tensor, movingAverage: Bool, truncation psi: Float) throws -> Tensor
 }
 
+/// A generator with per-pixel noise inputs (StyleGAN2's). Its `sampleForward` uses each layer's
+/// constant noise, so that an image is a function of its latent alone (grids, interpolation,
+/// projection, the export's probe); metrics and `ganflow sample` draw fresh noise for every image
+/// instead, as stylegan2-ada-pytorch's metrics (and its `G(z, c)`) do.
+public protocol NoisyGeneratorStage: TruncatingGeneratorStage {
+    /// `sampleForward` with truncation `psi` and fresh noise for every image, drawn from `rng`.
+    func sampleForward(_ latent: Tensor, movingAverage: Bool, truncation psi: Float, noise rng: inout PhiloxRandom) throws -> Tensor
+}
+
 /// A generator whose synthesis takes one style vector per layer, so that layers can take the
 /// styles of different latents (StyleGAN's style mixing).
 public protocol StyleMixingGeneratorStage: TruncatingGeneratorStage {

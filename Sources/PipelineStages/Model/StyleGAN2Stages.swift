@@ -147,6 +147,13 @@ public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unc
     public var hasMovingAverage: Bool { false }
 }
 
+extension StyleGAN2GeneratorStage: NoisyGeneratorStage {
+    public func sampleForward(_ latent: Tensor, movingAverage: Bool, truncation psi: Float, noise rng: inout PhiloxRandom) throws -> Tensor {
+        let model = (movingAverage ? average : nil) ?? generator
+        return try model.forward(try Self.flat(latent), training: false, psi: psi, noise: .random, rng: &rng)
+    }
+}
+
 extension StyleGAN2GeneratorStage: StyleMixingGeneratorStage {
     public var styleInputs: Int { generator.numWs }
 
