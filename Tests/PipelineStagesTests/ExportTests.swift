@@ -114,6 +114,11 @@ import TensorRuntime
         }
         #expect(message { _ = try run.critic("G", registry: ganTestRegistry) } == "stage 'G' is not a discriminator of single images")
         #expect(message { _ = try run.critic("H", registry: ganTestRegistry) } == "no stage 'H'")
+        // A checkpoint copied out of its run directory has no pipeline to build the stage from.
+        let alone = dir + "/alone.safetensors"
+        try FileManager.default.copyItem(atPath: run.checkpointPath, toPath: alone)
+        #expect(message { _ = try TrainedRun(alone).critic("D", registry: ganTestRegistry) }
+                == "no pipeline.json beside this run (looked for \((dir as NSString).deletingLastPathComponent)/pipeline.json); a checkpoint is read in its run directory, as RUN/checkpoints/step-N.safetensors")
     }
 
     @Test func mismatchedFilesAreRefused() throws {

@@ -35,6 +35,16 @@ public struct TrainedRun {
         }
     }
 
+    /// The run's pipeline, which building a stage of it needs; a missing one says where it was
+    /// looked for.
+    func document() throws -> PipelineDocument {
+        guard FileManager.default.fileExists(atPath: pipelineFile) else {
+            throw PipelineErrors([PipelineError("run.pipeline", file: checkpointPath,
+                                                "no pipeline.json beside this run (looked for \(pipelineFile)); a checkpoint is read in its run directory, as RUN/checkpoints/step-N.safetensors")])
+        }
+        return try PipelineDocument.load(file: pipelineFile)
+    }
+
     /// The step the checkpoint was written at.
     public var step: Int { checkpoint.metadata["ganflow.step"].flatMap(Int.init) ?? 0 }
 
@@ -42,7 +52,7 @@ public struct TrainedRun {
     /// checkpoint. When the run's pipeline is beside it, the stage must be a model there.
     public func stateDict(stage id: String, ema: Bool, registry: StageRegistry = .standard) throws -> SafeTensorsArchive {
         if FileManager.default.fileExists(atPath: pipelineFile) {
-            let doc = try PipelineDocument.load(file: pipelineFile)
+            let doc = try document()
             guard let raw = doc.stages[id] else {
                 throw PipelineErrors([PipelineError("ref.stage", file: pipelineFile, "no stage '\(id)'",
                                                     suggestion: didYouMean(id, among: doc.stageOrder))])
@@ -61,7 +71,7 @@ public struct TrainedRun {
     /// Builds the generator `id` (or the pipeline's only generator) with the stages it reads from,
     /// and loads its checkpointed state, including any moving average.
     public func generator(_ id: String?, registry: StageRegistry = .standard) throws -> (id: String, stage: any GeneratorStage) {
-        let doc = try PipelineDocument.load(file: pipelineFile)
+        let doc = try document()
         let generators = doc.stageOrder.filter { id in
             if case .string(let type)? = doc.stages[id]?["type"] { return type.hasPrefix("generator.") }
             return false
@@ -86,7 +96,7 @@ public struct TrainedRun {
 
     /// Whether stage `id` of the run's pipeline is a discriminator that scores single images.
     public func isCritic(_ id: String, registry: StageRegistry = .standard) throws -> Bool {
-        let doc = try PipelineDocument.load(file: pipelineFile)
+        let doc = try document()
         guard case .string(let typeName)? = doc.stages[id]?["type"] else { return false }
         return registry[typeName] is any CriticStage.Type
     }
@@ -95,7 +105,7 @@ public struct TrainedRun {
     /// from, loads its checkpointed state, and gives the shape [N, C, H, W] of the images it was
     /// built for.
     public func critic(_ id: String, registry: StageRegistry = .standard) throws -> (stage: any CriticStage, imageShape: [Int]) {
-        let doc = try PipelineDocument.load(file: pipelineFile)
+        let doc = try document()
         guard doc.stages[id] != nil else {
             throw PipelineErrors([PipelineError("ref.stage", file: pipelineFile, "no stage '\(id)'",
                                                 suggestion: didYouMean(id, among: doc.stageOrder))])
