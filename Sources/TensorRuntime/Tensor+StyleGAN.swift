@@ -231,6 +231,15 @@ struct FIRAxis: Sendable {
         self.init(inputLength: length, starts: starts, indices: indices, weights: weights)
     }
 
+    /// The map as a dense [inputLength, outputLength] matrix: column `o` holds output `o`'s weights.
+    var matrix: Tensor {
+        var values = [Float](repeating: 0, count: inputLength * outputLength)
+        for o in 0..<outputLength {
+            for e in starts[o]..<starts[o + 1] { values[indices[e] * outputLength + o] += weights[e] }
+        }
+        return try! Tensor(shape: [inputLength, outputLength], scalars: values)
+    }
+
     /// The transposed map: from this axis's outputs back to its inputs.
     var adjoint: FIRAxis {
         var buckets = [[(Int, Float)]](repeating: [], count: inputLength)
@@ -260,27 +269,23 @@ struct FIRMap: Sendable {
 /// Applies `m` to `x` [N, C, H, W] (N C = m.batch planes); recorded with the adjoint map as its
 /// backward, whose own backward is `m` again.
 ///
-/// Each plane is filtered along its height into a scratch plane, transposed, filtered along its
-/// (former) width the same way and transposed back, so that both passes are sums of whole rows
-/// scaled by a tap, which vectorise, rather than a gather per output pixel.
+/// The height pass filters each plane into [oh, w] as sums of whole rows scaled by a tap, which
+/// vectorise. The width pass is then one matrix product of all those rows, [N C oh, w], with the
+/// width map as a dense [w, ow] matrix (mostly zeros, but oneDNN's matmul runs it on every core
+/// faster than a gather or a transpose per plane), always in fp32.
 private func firApply(_ x: Tensor, _ m: FIRMap) -> Tensor {
     let h = m.rows.inputLength, w = m.cols.inputLength
     let oh = m.rows.outputLength, ow = m.cols.outputLength
     let src = x.contiguousData()
-    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], oh, ow])
     let flops = Double(m.batch) * Double(m.rows.indices.count * w + oh * m.cols.indices.count) * 2
-    Profiler.measure("upfirdn2d \(h)x\(w) -> \(oh)x\(ow)", flops: flops) {
-        // Scratch: the height-filtered plane [oh, w], its transpose [w, oh], and the
-        // width-filtered transpose [ow, oh].
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * oh * w + ow * oh)
-        defer { scratch.deallocate() }
-        let rowsDone = scratch, transposed = scratch + oh * w, colsDone = transposed + oh * w
+    let out = Profiler.measure("upfirdn2d \(h)x\(w) -> \(oh)x\(ow)", flops: flops) {
+        let rowsDone = Tensor(uninitialized: [m.batch * oh, w])
         for plane in 0..<m.batch {
-            m.rows.sumRows(of: src.data + plane * h * w, width: w, into: rowsDone)
-            transpose(rowsDone, rows: oh, columns: w, into: transposed)
-            m.cols.sumRows(of: transposed, width: oh, into: colsDone)
-            transpose(colsDone, rows: ow, columns: oh, into: out.data + plane * oh * ow)
+            m.rows.sumRows(of: src.data + plane * h * w, width: w, into: rowsDone.data + plane * oh * w)
         }
+        let product = MatMulGeometry(batch: nil, m: m.batch * oh, k: w, n: ow, transposeA: false, transposeB: false, bias: false)
+        let filtered = try! ComputePrecision.with(.fp32) { try MatMulPrimitives.run(rowsDone, m.cols.matrix, nil, product) }
+        return Tensor(storage: filtered.storage, shape: [x.shape[0], x.shape[1], oh, ow])
     }
     return Tensor.record(out, "upfirdn2d", [x]) { g, _ in [firApply(g, m.adjoint)] }
 }
@@ -310,10 +315,3 @@ extension FIRAxis {
     }
 }
 
-/// `dst` [columns, rows] = the transpose of `src` [rows, columns].
-private func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-        let line = src + r * columns
-        for c in 0..<columns { dst[c * rows + r] = line[c] }
-    }
-}

@@ -65,6 +65,18 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
              bytes: (8 * Double(32 * 32 * 32 * 32), 24 * Double(32 * 32 * 32 * 32))) { x, s in
             try x * s
         },
+        // StyleGAN2's FIR filter in D at 32x32 (batch 32, 32 channels): pad by one and blur with
+        // [1, 3, 3, 1] (33x33 out), before a stride-2 convolution. Backward is the adjoint map.
+        Case(name: "FIR blur [32,32,32,32] -> 33x33", inputShape: [32, 32, 32, 32], weightShape: [1], flops: 0,
+             bytes: (4 * Double(32 * 32 * (32 * 32 + 33 * 33)), 4 * Double(32 * 32 * (32 * 32 + 33 * 33)))) { x, _ in
+            try x.upfirdn2d(.binomial, padding: (2, 2))
+        },
+        // Its upsampling at the generator's 16x16 -> 32x32 (skip toRGB images use 1 channel; this is the
+        // 32-channel case of a feature map).
+        Case(name: "FIR upsample [32,32,16,16] -> 32x32", inputShape: [32, 32, 16, 16], weightShape: [1], flops: 0,
+             bytes: (4 * Double(32 * 32 * (16 * 16 + 32 * 32)), 4 * Double(32 * 32 * (16 * 16 + 32 * 32)))) { x, _ in
+            try x.upsample2d()
+        },
     ]
 
     var lines = ["kernel benchmark: batch \(n), \(Runtime.threads) threads, \(repeats) repeats, median"]
