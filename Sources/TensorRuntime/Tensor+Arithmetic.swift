@@ -20,7 +20,7 @@ extension Tensor {
     public static func * (a: Tensor, b: Tensor) throws -> Tensor {
         let out = try binary(a, b, "mul") { $0 * $1 }
         return record(out, "mul", [a, b]) { g, need in
-            [need[0] ? try (g * b).sumTo(a.shape) : nil, need[1] ? try (g * a).sumTo(b.shape) : nil]
+            [need[0] ? try productSum(g, b, to: a.shape) : nil, need[1] ? try productSum(g, a, to: b.shape) : nil]
         }
     }
 

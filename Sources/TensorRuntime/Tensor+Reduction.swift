@@ -51,6 +51,52 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// `(a * b).sumTo(target)`, the gradient of a broadcast operand of a product: without the
+    /// product tensor when `a` and `b` have one shape whose trailing axes are summed away (a
+    /// modulation's [N, C, H, W] to [N, C, 1, 1], a scalar weight's everything). Each row's
+    /// products are summed in the order `sum(axes:)` sums a row, then folded in the same order,
+    /// so the result is the same bit for bit. Recorded (for a `createGraph` backward) as the two
+    /// ops.
+    static func productSum(_ a: Tensor, _ b: Tensor, to target: [Int]) throws -> Tensor {
+        guard !GradMode.isEnabled, a.shape == b.shape, let kept = trailingReduction(a.shape, to: target) else {
+            return try (a * b).sumTo(target)
+        }
+        let inner = a.shape[a.rank - 1]
+        let rows = a.count / inner
+        let rowsPerOutput = rows / max(kept, 1)
+        let out = Tensor(zeros: target)
+        let ca = a.contiguousData(), cb = b.contiguousData()
+        Profiler.measure("mul+sum") {
+            var pa = ca.data, pb = cb.data
+            let d = out.data
+            for k in 0..<kept {
+                for _ in 0..<rowsPerOutput {
+                    var acc: Float = 0
+                    for j in 0..<inner { acc += pa[j] * pb[j] }
+                    d[k] += acc
+                    pa += inner
+                    pb += inner
+                }
+            }
+        }
+        return out
+    }
+
+    /// For `sumTo(target)` of a tensor of `shape` that sums exactly a run of trailing axes
+    /// (including the innermost, longer than 1) and keeps the leading ones whole: the number of
+    /// kept elements; nil otherwise.
+    static func trailingReduction(_ shape: [Int], to target: [Int]) -> Int? {
+        let rank = shape.count
+        guard rank >= 1, target.count <= rank, shape[rank - 1] > 1, target != shape else { return nil }
+        let aligned = [Int](repeating: 1, count: rank - target.count) + target
+        var k = 0
+        while k < rank && aligned[k] == shape[k] { k += 1 }
+        guard aligned[k...].allSatisfy({ $0 == 1 }) else { return nil }
+        return shape[..<k].reduce(1, *)
+    }
+}
+
 /// Sums a contiguous array of `shape` over `axes` into a zeroed output of the kept shape.
 func reduceSum(_ src: UnsafeMutablePointer<Float>, shape: [Int], axes: Set<Int>, into dst: UnsafeMutablePointer<Float>) {
     if shape.isEmpty { dst[0] = src[0]; return }
