@@ -34,9 +34,6 @@ public struct ImageSet: Sendable {
             count = folder.count
         } else if PreparedDataset.hasMagic(path) {
             let file = try PreparedDataset(path: path)
-            guard [1, 3].contains(channels) else {
-                throw ImageIOError(path: path, "images are scored in 1 or 3 channels, not \(channels)")
-            }
             storage = .prepared(file)
             count = file.count
         } else {
@@ -69,23 +66,17 @@ public struct ImageSet: Sendable {
             guard channels > 1 else { return gray }
             return try Tensor.concat([Tensor](repeating: gray, count: channels), axis: 1)
         case .prepared(let file):
-            let size = file.shape.reduce(1, *)
-            let bytes = Array(file.pixels[(range.lowerBound * size)..<(range.upperBound * size)])
-            let stored = try Image.tensor(bytes: bytes, shape: [range.count] + file.shape, range: .symmetric)
-            return try withoutGradients { try Self.colors(stored, to: channels) }
-        }
-    }
-
-    /// `x` [n, C, H, W] with its colour channels as `channels` (1 or 3): an alpha channel is
-    /// dropped, gray is copied to RGB, and RGB becomes gray by BT.601 luma as `Image.converted`
-    /// does (a weighted mean, so the same on [-1, 1] as on [0, 1]).
-    static func colors(_ x: Tensor, to channels: Int) throws -> Tensor {
-        let color = try x.sliced(axis: 1, 0..<(x.shape[1] >= 3 ? 3 : 1))
-        switch (color.shape[1], channels) {
-        case (1, 1), (3, 3): return color
-        case (1, _): return try Tensor.concat([Tensor](repeating: color, count: channels), axis: 1)
-        default:
-            return try color.sliced(axis: 1, 0..<1) * 0.299 + color.sliced(axis: 1, 1..<2) * 0.587 + color.sliced(axis: 1, 2..<3) * 0.114
+            // Each image converted to `channels` as the dataset stages convert it.
+            let (c, h, w) = (file.shape[0], file.shape[1], file.shape[2])
+            let size = c * h * w
+            var values: [Float] = []
+            values.reserveCapacity(range.count * channels * h * w)
+            for i in range {
+                let pixels = file.pixels[(i * size)..<((i + 1) * size)].map { Float($0) / 255 }
+                let image = try Image(width: w, height: h, channels: c, pixels: pixels).converted(toChannels: channels)
+                values += image.pixels.map { PixelRange.symmetric.fromUnit($0) }
+            }
+            return try Tensor(shape: [range.count, channels, h, w], scalars: values)
         }
     }
 }
