@@ -116,9 +116,13 @@ extension Tensor {
 
     /// Broadcasting elementwise kernel. Fast paths for equal shapes and a one-element operand;
     /// otherwise walks the output row by row with per-operand strides (0 on broadcast axes).
+    /// Measured with `Profiler.begin`/`end`, not `measure`, so that `f` stays inlined when the
+    /// profiler is on.
     @inline(__always)
     static func binary(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
-        try Profiler.measure(op) { try binaryUnprofiled(a, b, op, f) }
+        let measurement = Profiler.begin()
+        defer { if let measurement { Profiler.end(measurement, op) } }
+        return try binaryUnprofiled(a, b, op, f)
     }
 
     @inline(__always)

@@ -36,6 +36,34 @@ import TensorRuntime
         #expect(inner.selfNanos == inner.totalNanos)
     }
 
+    @Test func beginAndEndNestLikeMeasure() throws {
+        try ProfilerLock.exclusive { try beginEnd() }
+    }
+
+    func beginEnd() throws {
+        Profiler.isEnabled = false
+        #expect(Profiler.begin() == nil)
+        Profiler.isEnabled = true
+        defer { Profiler.isEnabled = false }
+        for _ in 0..<2 {
+            let outer = try #require(Profiler.begin())
+            Profiler.measure("profiler-test begin-end inner") {
+                var x: Float = 0
+                for i in 0..<10_000 { x += Float(i) }
+                #expect(x > 0)
+            }
+            Profiler.end(outer, "profiler-test begin-end outer", flops: 10)
+        }
+        let entries = Profiler.entries
+        let outer = try #require(entries.first { $0.name == "profiler-test begin-end outer" })
+        let inner = try #require(entries.first { $0.name == "profiler-test begin-end inner" })
+        #expect(outer.calls == 2)
+        #expect(inner.calls == 2)
+        #expect(outer.flops == 20)
+        #expect(inner.totalNanos <= outer.totalNanos)
+        #expect(outer.selfNanos + inner.totalNanos <= outer.totalNanos + 1)
+    }
+
     @Test func recordsNothingWhileDisabled() throws {
         ProfilerLock.exclusive { disabled() }
     }
