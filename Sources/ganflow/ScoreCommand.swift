@@ -95,6 +95,14 @@ struct ScoreCommand: ParsableCommand {
         }
     }
 
+    /// `set`, or an error naming it when it holds fewer than the two images every score needs (a
+    /// mean and covariance, KID's subsets).
+    private func scorable(_ set: ImageSet) throws -> ImageSet {
+        guard set.count < 2 else { return set }
+        throw ImageIOError(path: set.path, "holds \(set.count) image\(set.count == 1 ? "" : "s"); scoring needs at least 2 "
+            + "(`ganflow sample --grid` writes one grid image: leave out --grid for one PNG per sample)")
+    }
+
     func run() throws {
         do {
             let network: any ImageFeatureNetwork
@@ -121,7 +129,7 @@ struct ScoreCommand: ParsableCommand {
                 channels = 3
             }
             let chunk = chunk ?? (features == .inception ? 50 : 500)
-            let images = try ImageSet(directory, channels: channels)
+            let images = try scorable(ImageSet(directory, channels: channels))
             let n = min(limit ?? images.count, images.count)
             if profile {
                 Profiler.reset()
@@ -156,7 +164,7 @@ struct ScoreCommand: ParsableCommand {
                 }
                 real = .statistics(statistics, count: nil)
             } else {
-                let references = try ImageSet(reference, channels: channels)
+                let references = try scorable(ImageSet(reference, channels: channels))
                 let m = min(limit ?? references.count, references.count)
                 let r = try network.extract(m, chunk: chunk) { try references.images($0, for: network) }
                 real = .features(features: r.features, logits: r.logits)

@@ -32,6 +32,20 @@ import Testing
         #expect(againstStats["reference"] is NSNull && againstStats["kid_mean"] is NSNull && againstStats["precision"] is NSNull)
     }
 
+    @Test func aFolderOfOneImageIsAnErrorNamingIt() throws {
+        // What `ganflow sample --grid` writes: one grid.png. Scores need two images or more on each side.
+        let out = temporaryDirectory("score-one"), one = out + "/grid-only"
+        try FileManager.default.createDirectory(atPath: one, withIntermediateDirectories: true)
+        let bags = Self.folder + "/Bag"
+        let png = try #require(try FileManager.default.contentsOfDirectory(atPath: bags).sorted().first { $0.hasSuffix(".png") })
+        try FileManager.default.copyItem(atPath: bags + "/" + png, toPath: one + "/grid.png")
+        let expected = ": holds 1 image; scoring needs at least 2 (`ganflow sample --grid` writes one grid image: leave out --grid for one PNG per sample)"
+        let (status, output) = try execute(ganflowExecutable, ["score", one, "--reference", Self.idx])
+        #expect(status == 1 && output.contains("error: \(one)" + expected), "\(output)")
+        let (againstOne, referenceOutput) = try execute(ganflowExecutable, ["score", Self.idx, "--reference", one])
+        #expect(againstOne == 1 && referenceOutput.contains("error: \(one)" + expected), "\(referenceOutput)")
+    }
+
     @Test func aZIPArchiveScoresAsTheFolderItHolds() throws {
         let out = temporaryDirectory("score-zip"), archive = out + "/fashion.zip"
         // Debian's Python (make check-schema's) writes the archive: entries in the order of os.walk.
