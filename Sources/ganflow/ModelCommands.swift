@@ -14,9 +14,10 @@ struct ExportCommand: ParsableCommand {
             safetensors: the names are those of the equivalent nn.Sequential (see `ganflow stages`), so that
               model.load_state_dict(safetensors.torch.load_file("g.safetensors"), strict=True)
             works in PyTorch. Batch norm's num_batches_tracked is written as an int64 scalar.
-            onnx (generators: MLP, DCGAN, ProGAN and MSG-GAN at their final resolution): input 'z'
-            [batch, dim], output 'images' [batch, C, H, W] in [-1, 1], opset 17. Batch norm uses the
-            batch's statistics, as `ganflow sample` does, so a batch gives the images GANFlow gives it.
+            onnx (generators: MLP, DCGAN, ProGAN and MSG-GAN at their final resolution, StyleGAN2): input
+            'z' [batch, dim], output 'images' [batch, C, H, W], opset 17. Batch norm uses the batch's
+            statistics, as `ganflow sample` does, so a batch gives the images GANFlow gives it; StyleGAN2
+            uses each layer's constant noise, as `ganflow sample --noise const` does.
             """)
 
     @Argument(help: "A run directory (its newest checkpoint) or a checkpoint file.")

@@ -96,6 +96,36 @@ import TensorRuntime
         #expect(refused == 1, "\(refusal)")
     }
 
+    /// StyleGAN2's generator as ONNX, through the command: onnx.checker passes and onnxruntime
+    /// computes the images of GANFlow's sampling (each layer's constant noise) within
+    /// onnx_check.py's tolerance (1e-5), from the weights and from their moving average, after
+    /// three steps so that the noise strengths, biases and mean w have moved from their initial
+    /// values. Gray at 32x32 and RGB at 64x64 (narrowed to 32 channels to stay quick).
+    @Test(.enabled(if: interopPython != nil || runningInCI, Comment(rawValue: interopPythonMissing)),
+          arguments: ["stylegan2-fashion.json", "stylegan2-rgb64.json"])
+    func styleGAN2GeneratorAsONNX(_ file: String) throws {
+        let python = try requireInteropPython()
+        let dir = temporaryDirectory("onnx-" + file)
+        let path = repositoryRoot + "/pipelines/" + file
+        let shipped = try PipelineDocument.load(file: path)
+        // The Fashion-MNIST pipeline reads the fixture IDX files; the RGB one reads the fixture photos already.
+        let overrides = file == "stylegan2-fashion.json"
+            ? Self.fixtureOverrides(shipped) + ["features.count=32"] : ["G.channelMax=32", "D.channelMax=32"]
+        let doc = try PipelineDocument.load(file: path, overrides: overrides, lengthGiven: true)
+        let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.stepsOverride = 3
+        _ = try Runner(pipeline: pipeline, options: options).run()
+        for ema in [false, true] {
+            let (status, output) = try execute(python, [repositoryRoot + "/Scripts/onnx_check.py", dir, "--ganflow", ganflowExecutable]
+                                                       + (ema ? ["--ema"] : []))
+            #expect(status == 0 && output.contains(#""checker": "ok""#) && output.contains(#""type": "generator.stylegan2""#),
+                    "\(file): \(output)")
+            print("TorchInteropTests: \(file): \(output.split(separator: "\n").last { $0.hasPrefix("{") } ?? "")")
+        }
+    }
+
     /// `ganflow bench --torch PYTHON` runs the PyTorch reference shipped in the project
     /// (Scripts/bench/torch_reference.py), from any directory.
     @Test(.enabled(if: interopPython != nil || runningInCI, Comment(rawValue: interopPythonMissing)))

@@ -11,8 +11,9 @@ extension LatentAdapter: ONNXExportable {
 }
 
 /// A trained generator as an ONNX model: input `z` `[batch, dim]`, output `images`
-/// `[batch, C, H, W]` in [-1, 1], computing what GANFlow's sampling computes for the same batch
-/// (batch norm with the batch's statistics; ProGAN and MSG-GAN at their final resolution).
+/// `[batch, C, H, W]`, computing what GANFlow's sampling computes for the same batch (batch norm
+/// with the batch's statistics; ProGAN and MSG-GAN at their final resolution; StyleGAN2 with each
+/// layer's constant noise, without truncation).
 public enum GeneratorONNXExport {
     /// The network exported (the moving average with `ema`) and the encoded model.
     public static func export(_ generator: any GeneratorStage, ema: Bool, name: String) throws -> (network: any Layer, model: [UInt8]) {
