@@ -3,14 +3,14 @@
     ~/.cache/ganflow/venv/bin/python Scripts/onnx_check.py RUN_DIR [--stage G] [--ema] [--ganflow .build/debug/ganflow] [--tolerance 1e-5]
 
 It runs `ganflow export RUN_DIR --stage G --format onnx --out g.onnx --probe probe.safetensors`
-(the probe holds latents 'z' and the images GANFlow's exported network makes from them, as one
-batch), checks the model with onnx.checker (full check, with shape inference), runs it in
+(the probe holds latents 'z', for a class-conditional generator their classes 'labels', and the
+images GANFlow's exported network makes from them, as one batch), checks the model with onnx.checker (full check, with shape inference), runs it in
 onnxruntime on the same latents and prints the largest difference as one JSON line. Exit status
 1 when it exceeds --tolerance times the images' scale, the largest magnitude in GANFlow's images
 or 1, whichever is larger: tanh outputs (MLP, DCGAN) are within [-1, 1], so the tolerance is
 absolute for them, while StyleGAN2's images are unbounded (up to about 7 after a few steps) and
-float32 rounding grows with them. Works for any run: MLP, DCGAN, ProGAN, MSG-GAN and StyleGAN2
-generators.
+float32 rounding grows with them. Works for any run: MLP, DCGAN, ProGAN, MSG-GAN, StyleGAN2 and
+class-conditional generators.
 """
 import argparse, json, os, subprocess, sys, tempfile
 
@@ -37,7 +37,10 @@ def main():
         onnx.checker.check_model(model, full_check=True)
         probe = load_file(probe_path)
         session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-        (out,) = session.run(["images"], {"z": probe["z"]})
+        feeds = {"z": probe["z"]}
+        if any(i.name == "labels" for i in session.get_inputs()):  # a class-conditional generator
+            feeds["labels"] = probe["labels"].astype(np.int64)
+        (out,) = session.run(["images"], feeds)
         size = os.path.getsize(model_path)
 
     expected = probe["images"]

@@ -15,7 +15,8 @@ struct ExportCommand: ParsableCommand {
               model.load_state_dict(safetensors.torch.load_file("g.safetensors"), strict=True)
             works in PyTorch. Batch norm's num_batches_tracked is written as an int64 scalar.
             onnx (generators: MLP, DCGAN, ProGAN and MSG-GAN at their final resolution, StyleGAN2): input
-            'z' [batch, dim], output 'images' [batch, C, H, W], opset 17. Batch norm uses the batch's
+            'z' [batch, dim] (and for a class-conditional generator 'labels' [batch], int64 class
+            indices), output 'images' [batch, C, H, W], opset 17. Batch norm uses the batch's
             statistics, as `ganflow sample` does, so a batch gives the images GANFlow gives it; StyleGAN2
             uses each layer's constant noise, as `ganflow sample --noise const` does.
             """)
@@ -94,9 +95,12 @@ struct ExportCommand: ParsableCommand {
             let z = Tensor(randomNormal: [generator.latentShape[0], dim], using: &rng)
             var archive = SafeTensorsArchive(metadata: ["format": "pt"])
             archive.set("z", z)
-            archive.set("images", try withoutGradients { try network.forward(z, mode: .sample) })
+            // A conditional generator's rows take every class in turn, as in its training batches.
+            let labels = try generator.classCount.map { k in try Tensor(shape: [z.shape[0]], scalars: (0..<z.shape[0]).map { Float($0 % k) }) }
+            if let labels { archive.set("labels", labels) }
+            archive.set("images", try withoutGradients { try ClassLabels.with(labels) { try network.forward(z, mode: .sample) } })
             try archive.write(to: probe)
-            print("wrote a probe of \(z.shape[0]) latents and the exported network's images to \(probe)")
+            print("wrote a probe of \(z.shape[0]) latents\(labels == nil ? "" : ", their classes") and the exported network's images to \(probe)")
         }
     }
 }

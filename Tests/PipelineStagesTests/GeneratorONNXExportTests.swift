@@ -8,6 +8,11 @@ import TensorRuntime
 
 @Suite struct GeneratorONNXExportTests {
     static let mlp = #""z": { "type": "noise.normal", "batch": 4, "dim": 16 }, "G": { "type": "generator.mlp", "input": "z.samples", "hidden": [8], "size": 4 }, "idle": { "type": "test.idle" }"#
+    static let stylegan2 = #""z": { "type": "noise.normal", "batch": 4, "dim": 16 }, "G": { "type": "generator.stylegan2", "input": "z.samples", "resolution": 8, "wDim": 5, "mappingLayers": 2, "channelBase": 32, "channelMax": 4 }, "idle": { "type": "test.idle" }"#
+    /// Class-conditional DCGANs: conditional batch norm, and a class embedding joined to the latent.
+    static func conditional(_ method: String) -> String {
+        #""z": { "type": "noise.normal", "batch": 4, "dim": 16 }, "y": { "type": "noise.classes", "classes": 10, "batch": 4 }, "G": { "type": "generator.dcgan", "input": "z.samples", "resolution": 16, "width": 8, "labels": "y.labels", "conditioning": "\#(method)", "classes": 10 }, "idle": { "type": "test.idle" }"#
+    }
 
     struct Decoded {
         var fields: [ProtobufField]
@@ -37,9 +42,16 @@ import TensorRuntime
         }
         /// A value info's name and dims (nil for the symbolic batch).
         func valueInfo(_ field: Int) -> (String, [Int?]) {
-            let v = graph.first(field)!.message!
-            let dims = v.first(2)!.message!.first(1)!.message!.first(2)!.message!.all(1).map { $0.message!.first(1)?.int }
-            return (v.first(1)!.string!, dims)
+            let (name, dims, _) = valueInfos(field)[0]
+            return (name, dims)
+        }
+        /// Every value info of `field` (11: the inputs): name, dims and element type.
+        func valueInfos(_ field: Int) -> [(name: String, dims: [Int?], type: Int)] {
+            graph.all(field).map { info in
+                let v = info.message!
+                let tensor = v.first(2)!.message!.first(1)!.message!
+                return (v.first(1)!.string!, tensor.first(2)!.message!.all(1).map { $0.message!.first(1)?.int }, tensor.first(1)!.int!)
+            }
         }
     }
 
@@ -49,19 +61,23 @@ import TensorRuntime
         return (network, Decoded(fields: try decodeProtobuf(model)))
     }
 
-    @Test(arguments: [GeneratorSamplerTests.dcgan, GeneratorSamplerTests.progan, mlp])
+    @Test(arguments: [GeneratorSamplerTests.dcgan, GeneratorSamplerTests.progan, mlp, stylegan2, conditional("cbn"), conditional("concat")])
     func modelsDecodeIntoAWellFormedGraph(stages: String) throws {
         let (network, d) = try export(stages)
         #expect(d.fields.first(1)?.int == 8)  // IR version
         let opset = d.fields.first(8)!.message!
         #expect(opset.first(1)?.string == "" && opset.first(2)?.int == 17)
-        let (inName, inDims) = d.valueInfo(11), (outName, outDims) = d.valueInfo(12)
-        #expect(inName == "z" && inDims == [nil, 16])
+        let inputs = d.valueInfos(11), (outName, outDims) = d.valueInfo(12)
+        #expect(inputs.first.map { [$0.name == "z", $0.dims == [nil, 16], $0.type == 1] } == [true, true, true])
+        // A conditional generator also takes each row's class: int64 [batch].
+        let conditional = stages.contains("conditioning")
+        #expect(inputs.count == (conditional ? 2 : 1))
+        if conditional { #expect(inputs.last.map { [$0.name == "labels", $0.dims == [nil], $0.type == 7] } == [true, true, true]) }
         let expected = try network.outputShape(for: [1, 16]).dropFirst().map { Optional($0) }
         #expect(outName == "images" && outDims == [nil] + expected)
-        // Every input is the graph input, an initializer or an earlier node's output; the last output is 'images'.
+        // Every input is a graph input, an initializer or an earlier node's output; the last output is 'images'.
         let initializers = d.initializers
-        var known: Set<String> = ["z", ""]
+        var known: Set<String> = Set(inputs.map(\.name) + [""])
         known.formUnion(initializers.keys)
         for n in d.nodes {
             for i in n.inputs { #expect(known.contains(i), "\(n.op) reads unknown '\(i)'") }

@@ -67,20 +67,56 @@ extension SpectralNorm: ONNXExportable {
     }
 }
 
+extension ONNXGraph {
+    /// `input` [N, C] or [N, C, H, W] normalised with the batch's own statistics (biased
+    /// variance), as sampling does, without an affine.
+    func batchNormalized(_ input: String, shape: [Int], eps: Float) -> String {
+        let axes = shape.count == 4 ? [0, 2, 3] : [0]
+        let mean = node("ReduceMean", [input], [.ints("axes", axes), .int("keepdims", 1)])
+        let centred = node("Sub", [input, mean])
+        let variance = node("ReduceMean", [node("Mul", [centred, centred])], [.ints("axes", axes), .int("keepdims", 1)])
+        let deviation = node("Sqrt", [node("Add", [variance, constant(Tensor(eps), name: "bn_eps")])])
+        return node("Div", [centred, deviation])
+    }
+}
+
 extension BatchNorm: ONNXExportable {
     /// Normalises with the batch's own statistics (biased variance), as sampling does.
     public func emitONNX(_ graph: ONNXGraph, input: String, shape: [Int]) throws -> String {
         let c = weight.shape[0]
-        let axes = shape.count == 4 ? [0, 2, 3] : [0]
         let broadcast = shape.count == 4 ? [1, c, 1, 1] : [1, c]
-        let mean = graph.node("ReduceMean", [input], [.ints("axes", axes), .int("keepdims", 1)])
-        let centred = graph.node("Sub", [input, mean])
-        let variance = graph.node("ReduceMean", [graph.node("Mul", [centred, centred])], [.ints("axes", axes), .int("keepdims", 1)])
-        let deviation = graph.node("Sqrt", [graph.node("Add", [variance, graph.constant(Tensor(eps), name: "bn_eps")])])
-        let normalised = graph.node("Div", [centred, deviation])
+        let normalised = graph.batchNormalized(input, shape: shape, eps: eps)
         let gamma = graph.constant(try weight.reshaped(broadcast), name: "bn_weight")
         let beta = graph.constant(try bias.reshaped(broadcast), name: "bn_bias")
         return graph.node("Add", [graph.node("Mul", [normalised, gamma]), beta])
+    }
+}
+
+extension ConditionalBatchNorm: ONNXExportable {
+    /// The batch's statistics, then each row's class gain and bias (Gathers of the embeddings).
+    public func emitONNX(_ graph: ONNXGraph, input: String, shape: [Int]) throws -> String {
+        let c = gain.shape[1]
+        let perRow = graph.integers(shape.count == 4 ? [-1, c, 1, 1] : [-1, c], name: "shape")
+        let layer = "ConditionalBatchNorm(\(c), \(classes) classes)"
+        let g = graph.node("Reshape", [try graph.classRows(gain, name: "cbn_gain", layer: layer), perRow])
+        let b = graph.node("Reshape", [try graph.classRows(bias, name: "cbn_bias", layer: layer), perRow])
+        return graph.node("Add", [graph.node("Mul", [graph.batchNormalized(input, shape: shape, eps: eps), g]), b])
+    }
+}
+
+extension LabelConcat: ONNXExportable {
+    /// The class embedding (or the one-hot class) of each row, joined to the input as more
+    /// features, or as more channels repeated over every pixel.
+    public func emitONNX(_ graph: ONNXGraph, input: String, shape: [Int]) throws -> String {
+        let table = try embedding ?? Tensor(shape: [classes, classes], scalars: (0..<(classes * classes)).map { $0 % (classes + 1) == 0 ? 1 : 0 })
+        var e = try graph.classRows(table, name: "class_embedding", layer: "LabelConcat(\(classes) classes)")
+        if shape.count == 4 {
+            e = graph.node("Reshape", [e, graph.integers([-1, width, 1, 1], name: "shape")])
+            if shape[2] * shape[3] > 1 {
+                e = graph.node("Mul", [e, graph.constant(Tensor(repeating: 1, shape: [1, 1, shape[2], shape[3]]), name: "ones")])
+            }
+        }
+        return graph.node("Concat", [input, e], [.int("axis", 1)])
     }
 }
 

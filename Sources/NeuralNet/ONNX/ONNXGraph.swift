@@ -30,6 +30,16 @@ public final class ONNXGraph {
     /// TensorProto.DataType values.
     static let float32 = 1, int64 = 7
 
+    /// The element type of a graph input or output.
+    public enum ElementType: Int, Sendable {
+        case float32 = 1
+        case int64 = 7
+    }
+
+    /// The graph input holding each row's class index (int64 [batch]) that class-conditional
+    /// layers read, as `ClassLabels` holds the labels of a forward pass; nil for a graph without one.
+    public var classLabels: String?
+
     public private(set) var nodes: [Node] = []
     private(set) var floatInitializers: [(name: String, shape: [Int], values: [Float])] = []
     private(set) var intInitializers: [(name: String, values: [Int])] = []
@@ -65,8 +75,9 @@ public final class ONNXGraph {
         return output
     }
 
-    /// The serialised `ModelProto`: input `input` `[batch] + inputShape`, output `output` `[batch] + outputShape`.
-    public func encode(input: (name: String, shape: [Int]), output: (name: String, shape: [Int]), graphName: String,
+    /// The serialised `ModelProto`: each input `[batch] + shape` of its element type, output
+    /// `output` `[batch] + shape` (Float32).
+    public func encode(inputs: [(name: String, shape: [Int], type: ElementType)], output: (name: String, shape: [Int]), graphName: String,
                        producerVersion: String = "1") -> [UInt8] {
         var model = ProtobufWriter()
         model.int(1, Self.irVersion)
@@ -102,8 +113,8 @@ public final class ONNXGraph {
                     p.packedInts(7, t.values)
                 }
             }
-            graph.message(11) { Self.valueInfo(input.name, input.shape, into: &$0) }
-            graph.message(12) { Self.valueInfo(output.name, output.shape, into: &$0) }
+            for input in inputs { graph.message(11) { Self.valueInfo(input.name, input.shape, type: input.type, into: &$0) } }
+            graph.message(12) { Self.valueInfo(output.name, output.shape, type: .float32, into: &$0) }
         }
         model.message(8) { opset in
             opset.string(1, "")
@@ -134,11 +145,11 @@ public final class ONNXGraph {
         }
     }
 
-    static func valueInfo(_ name: String, _ shape: [Int], into v: inout ProtobufWriter) {
+    static func valueInfo(_ name: String, _ shape: [Int], type elementType: ElementType, into v: inout ProtobufWriter) {
         v.string(1, name)
         v.message(2) { type in
             type.message(1) { tensor in
-                tensor.int(1, float32)
+                tensor.int(1, elementType.rawValue)
                 tensor.message(2) { s in
                     s.message(1) { $0.string(2, "batch") }
                     for d in shape { s.message(1) { $0.int(1, d) } }
@@ -164,6 +175,15 @@ public struct ONNXExportError: Error, CustomStringConvertible, Equatable, Sendab
 }
 
 extension ONNXGraph {
+    /// The rows of `table` [classes, width] picked by each row's class (`classLabels`): the
+    /// one-hot product with which the conditional layers read a class, as a Gather.
+    func classRows(_ table: Tensor, name: String, layer: String) throws -> String {
+        guard let labels = classLabels else {
+            throw ONNXExportError("\(layer) is conditioned on classes, but the graph has no class labels input")
+        }
+        return node("Gather", [constant(table, name: name), labels], [.int("axis", 0)])
+    }
+
     /// Emits `layer` (which must be `ONNXExportable`) and returns its output.
     public func emit(_ layer: any Layer, input: String, shape: [Int]) throws -> String {
         guard let exportable = layer as? any ONNXExportable else {

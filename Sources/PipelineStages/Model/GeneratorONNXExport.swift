@@ -10,7 +10,8 @@ extension LatentAdapter: ONNXExportable {
     }
 }
 
-/// A trained generator as an ONNX model: input `z` `[batch, dim]`, output `images`
+/// A trained generator as an ONNX model: input `z` `[batch, dim]` (and for a class-conditional
+/// generator `labels` `[batch]`, int64 class indices), output `images`
 /// `[batch, C, H, W]`, computing what GANFlow's sampling computes for the same batch (batch norm
 /// with the batch's statistics; ProGAN and MSG-GAN at their final resolution; StyleGAN2 with each
 /// layer's constant noise, without truncation).
@@ -20,13 +21,15 @@ public enum GeneratorONNXExport {
         guard let backed = generator as? any NetworkBacked else {
             throw StageProblem("stage type \(type(of: generator).typeName) has no network to export")
         }
-        if let k = generator.classCount {
-            throw StageProblem("this generator is class-conditional (\(k) classes); ONNX export takes only 'z' and cannot carry the class yet: export its weights with --format safetensors")
-        }
         if ema && backed.core.ema == nil { throw StageProblem("this stage keeps no moving average (set 'ema' on it)") }
         let network = (ema ? backed.core.ema?.average : nil) ?? backed.core.net
         let dim = generator.latentShape.dropFirst().reduce(1, *)
         let graph = ONNXGraph()
+        var inputs: [(name: String, shape: [Int], type: ONNXGraph.ElementType)] = [("z", [dim], .float32)]
+        if generator.classCount != nil {
+            graph.classLabels = "labels"
+            inputs.append(("labels", [], .int64))
+        }
         let out: String
         let outputShape: [Int]
         do {
@@ -36,6 +39,6 @@ public enum GeneratorONNXExport {
             throw StageProblem(e.message)
         }
         graph.node("Identity", [out], output: "images")
-        return (network, graph.encode(input: ("z", [dim]), output: ("images", outputShape), graphName: name))
+        return (network, graph.encode(inputs: inputs, output: ("images", outputShape), graphName: name))
     }
 }
