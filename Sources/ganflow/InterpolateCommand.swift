@@ -32,8 +32,11 @@ struct InterpolateCommand: ParsableCommand {
     @Option(help: "Seeds to pass through in order, e.g. 1,2,3 or 0,5-8.")
     var seeds: String?
 
-    @Option(help: "Pass through the latents of this safetensors file (tensor 'z', [N, dim], N >= 2) instead of seeds.")
+    @Option(help: "Pass through the latents of this safetensors file (tensor 'z' [N, dim], or a StyleGAN2 generator's 'w' [N, wDim]; N >= 2) instead of seeds.")
     var latent: String?
+
+    @Option(help: "The space to walk: z (the generator's input latents) or w (a StyleGAN2 generator's intermediate latents, where seeds are mapped first; linear only). Default: z, or the latent file's.")
+    var space: GeneratorSampler.LatentSpace?
 
     @Option(help: "Frames per segment, both ends included.")
     var frames: Int = 8
@@ -52,17 +55,27 @@ struct InterpolateCommand: ParsableCommand {
         if (from == nil) != (to == nil) { throw ValidationError("--from and --to go together") }
         if let from, from < 0 { throw ValidationError("--from must be >= 0") }
         if let to, to < 0 { throw ValidationError("--to must be >= 0") }
+        if slerp && space == .w { throw ValidationError("--slerp walks great circles of N(0, 1) latents; w latents are walked along straight lines (leave out --slerp)") }
     }
 
     func run() throws {
         do {
-            let (_, _, sampler, source) = try generator.open()
+            let fileSpace = try latent.map(LatentPath.space(ofFile:))
+            if let latent, let fileSpace, let space, space != fileSpace {
+                throw PipelineErrors([PipelineError("latent.file", file: latent,
+                    "holds latents in \(fileSpace.rawValue) (tensor '\(LatentPath.tensorName(fileSpace))'), not in \(space.rawValue) as --space asks")])
+            }
+            let chosen = space ?? fileSpace ?? .z
+            if slerp, chosen == .w, let latent {
+                throw PipelineErrors([PipelineError("latent.file", file: latent, "holds w latents, which are walked along straight lines (leave out --slerp)")])
+            }
+            let (_, _, sampler, source) = try generator.open(space: chosen, spaceSource: latent == nil ? ("option.space", nil) : ("latent.file", latent))
             let keys: Tensor
             if let latent {
-                keys = LatentPath.truncated(try LatentPath.readLatents(latent, dimension: sampler.latentDimension), psi: sampler.latentTruncation)
+                keys = LatentPath.truncated(try LatentPath.readLatents(latent, dimension: sampler.latentDimension, space: chosen), psi: sampler.latentTruncation)
             } else {
                 let list = try seeds.map(LatentPath.parseSeeds) ?? [UInt64(from!), UInt64(to!)]
-                keys = try Tensor.concat(list.map { sampler.latent(seed: $0) }, axis: 0)
+                keys = try Tensor.concat(list.map { try sampler.latent(seed: $0) }, axis: 0)
             }
             guard keys.shape[0] >= 2 else {
                 if let latent {
@@ -86,7 +99,7 @@ struct InterpolateCommand: ParsableCommand {
             }
             try SampleGrid.write(images, to: file("strip.png"), nrow: frames)
             try APNG.write(sequenceImages, to: file("animation.png"), delay: (UInt16(delay), 1000))
-            print("wrote \(sequenceImages.count) frames (\(segments) segment\(segments == 1 ? "" : "s") of \(frames), \(slerp ? "spherical" : "linear")) from \(source) to \(out): frame-*.png, strip.png, animation.png")
+            print("wrote \(sequenceImages.count) frames (\(segments) segment\(segments == 1 ? "" : "s") of \(frames), \(slerp ? "spherical" : "linear")\(chosen == .w ? " in w" : "")) from \(source) to \(out): frame-*.png, strip.png, animation.png")
         } catch {
             throw report(error)
         }

@@ -14,8 +14,9 @@ struct ProjectCommand: ParsableCommand {
             Minimises the mean squared pixel difference plus a feature difference (features.random's \
             network at block1_conv2 and block2_conv2) over the latent, from the best of the latents of --starts seeds from --seed. \
             Writes reconstruction.png, target.png (the image as read), side-by-side.png, latent.safetensors \
-            (tensor 'z', which `ganflow sample --latent` and `ganflow interpolate --latent` accept), \
-            losses.csv and loss.svg (the loss curve).
+            (tensor 'z', or 'w' in w space, which `ganflow sample --latent` and `ganflow interpolate --latent` accept), \
+            losses.csv and loss.svg (the loss curve). A StyleGAN2 generator is searched in its w space by default \
+            (every layer takes the same w, as stylegan2-ada-pytorch's projector), from the w of each start seed.
             """)
 
     @OptionGroup var generator: GeneratorOptions
@@ -41,6 +42,9 @@ struct ProjectCommand: ParsableCommand {
     @Option(help: "Seeds tried as starts (a tenth of the steps each); the best one continues.")
     var starts: Int = 4
 
+    @Option(help: "The latent space searched: z, or w (a StyleGAN2 generator's intermediate latents). Default: w where the generator has it, z otherwise.")
+    var space: GeneratorSampler.LatentSpace?
+
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -51,7 +55,7 @@ struct ProjectCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let (_, _, sampler, source) = try generator.open()
+            let (_, _, sampler, source) = try generator.open(space: space)
             let shape = try sampler.images(of: Tensor(zeros: [1, sampler.latentDimension])).shape
             let target = try Projection.target(image, shape: Array(shape.dropFirst()))
             let projection = try Projection(sampler: sampler, method: Projection.Method(rawValue: method)!, featureWeight: Float(featureWeight))
@@ -63,15 +67,15 @@ struct ProjectCommand: ParsableCommand {
             try SampleGrid.write(result.image, to: file("reconstruction.png"), nrow: 1, padding: 0)
             try SampleGrid.write(target, to: file("target.png"), nrow: 1, padding: 0)
             try SampleGrid.write(try Tensor.concat([target, result.image], axis: 0), to: file("side-by-side.png"), nrow: 2)
-            try LatentPath.writeLatents(result.latent, to: file("latent.safetensors"),
+            try LatentPath.writeLatents(result.latent, to: file("latent.safetensors"), space: sampler.space,
                                         metadata: ["ganflow.image": image, "ganflow.run": generator.path, "ganflow.truncation": "\(generator.truncation)"])
             try (["step,loss"] + result.losses.enumerated().map { "\($0.offset),\($0.element)" }).joined(separator: "\n")
                 .appending("\n").write(toFile: file("losses.csv"), atomically: true, encoding: .utf8)
             let curve = HTML.lineChart(title: "projection loss", series: [("loss", result.losses.enumerated().map { ($0.offset, $0.element) })])
             try curve.write(toFile: file("loss.svg"), atomically: true, encoding: .utf8)
             let seconds = Date().timeIntervalSince(start)
-            print(String(format: "projected %@ with %@ in %d steps (%.1f s): loss %.4g -> %.4g, mean pixel error %.4f; wrote reconstruction.png, latent.safetensors, loss.svg to %@",
-                         image, source, result.losses.count - 1, seconds, result.losses.first!, result.losses.last!, result.pixelError, out))
+            print(String(format: "projected %@ with %@ in %@ in %d steps (%.1f s): loss %.4g -> %.4g, mean pixel error %.4f; wrote reconstruction.png, latent.safetensors, loss.svg to %@",
+                         image, source, sampler.space.rawValue, result.losses.count - 1, seconds, result.losses.first!, result.losses.last!, result.pixelError, out))
         } catch {
             throw report(error)
         }

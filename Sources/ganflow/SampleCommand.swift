@@ -20,12 +20,21 @@ struct GeneratorOptions: ParsableArguments {
     var truncation: Double = 1
 
     /// The run, its generator and a sampler for it (`noise` for a noisy generator's random
-    /// samples); `--truncation` checked first.
-    func open(noise: GeneratorSampler.Noise = .const) throws -> (run: TrainedRun, id: String, sampler: GeneratorSampler, source: String) {
+    /// samples; chosen latents in `space`, or with nil in w where the generator has a w space and
+    /// in z otherwise); `--truncation` checked first. A space the generator lacks is an error
+    /// naming `spaceSource` (the option or file that asked for it).
+    func open(noise: GeneratorSampler.Noise = .const, space: GeneratorSampler.LatentSpace? = .z,
+              spaceSource: (path: String, file: String?) = ("option.space", nil)) throws -> (run: TrainedRun, id: String, sampler: GeneratorSampler, source: String) {
         try LatentPath.checkTruncation(truncation)
         let run = try TrainedRun(path)
         let (id, generator) = try run.generator(stage)
-        let sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation), noise: noise)
+        let chosen = space ?? (generator is any WSpaceGeneratorStage ? .w : .z)
+        let sampler: GeneratorSampler
+        do {
+            sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation), noise: noise, space: chosen)
+        } catch let p as StageProblem {
+            throw PipelineErrors([PipelineError(spaceSource.path, file: spaceSource.file ?? run.checkpointPath, "stage '\(id)': \(p.message)")])
+        }
         let weights = generator.hasMovingAverage ? (raw ? " (weights, not their moving average)" : " (moving average)") : ""
         let psi = truncation == 1 ? "" : ", truncation \(truncation)"
         return (run, id, sampler, "stage '\(id)'\(weights) at step \(run.step)\(psi)")
@@ -33,6 +42,7 @@ struct GeneratorOptions: ParsableArguments {
 }
 
 extension GeneratorSampler.Noise: ExpressibleByArgument {}
+extension GeneratorSampler.LatentSpace: ExpressibleByArgument {}
 
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,7 +67,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Seed of the latent vectors.")
     var seed: Int = 0
 
-    @Option(help: "Generate the latents of this safetensors file (tensor 'z', [N, dim]) instead of random ones.")
+    @Option(help: "Generate the latents of this safetensors file (tensor 'z' [N, dim], or a StyleGAN2 generator's 'w' [N, wDim] as `ganflow project` writes) instead of random ones.")
     var latent: String?
 
     @Flag(help: "Write one grid image (grid.png) instead of one PNG per sample.")
@@ -95,7 +105,9 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let (run, id, sampler, source) = try generator.open(noise: noise)
+            // Latents from a file are in the space the file says (tensor 'z' or 'w').
+            let space = try latent.map(LatentPath.space(ofFile:)) ?? .z
+            let (run, id, sampler, source) = try generator.open(noise: noise, space: space, spaceSource: ("latent.file", latent))
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             if let mix {
                 let n = min(count, 8)
@@ -110,7 +122,7 @@ struct SampleCommand: ParsableCommand {
                     throw PipelineErrors([PipelineError("sample.class", file: run.checkpointPath, "stage '\(id)': \(p.message)")])
                 }
             } else if let latent {
-                let z = try LatentPath.readLatents(latent, dimension: sampler.latentDimension)
+                let z = try LatentPath.readLatents(latent, dimension: sampler.latentDimension, space: space)
                 let images = try sampler.images(of: LatentPath.truncated(z, psi: sampler.latentTruncation))
                 if grid {
                     try writeGrid(images, source: source)

@@ -73,7 +73,7 @@ import TensorRuntime
         let full = try GeneratorSampler(g, movingAverage: true, truncation: 1)
         let half = try GeneratorSampler(g, movingAverage: true, truncation: 0.5)
         let none = try GeneratorSampler(g, movingAverage: true, truncation: 0)
-        #expect(maxAbsDifference(half.latent(seed: 4).scalars, full.latent(seed: 4).scalars.map { $0 * 0.5 }) == 0)
+        #expect(maxAbsDifference(try half.latent(seed: 4).scalars, try full.latent(seed: 4).scalars.map { $0 * 0.5 }) == 0)
         // psi 0: every latent is the mean, so every image is the mean latent's image.
         let mean = try none.samples(count: 5, seed: 2)
         let first = try mean.sliced(axis: 0, 0..<1).scalars
@@ -130,6 +130,30 @@ import TensorRuntime
         other.set("w", z)
         try other.write(to: file)
         #expect(message { _ = try LatentPath.readLatents(file, dimension: 16) } == "\(file): no tensor 'z' (latents [N, 16]); it has w")
+        // A file of w latents says so, and reads as w.
+        #expect(try LatentPath.space(ofFile: file) == .w)
+        #expect(try LatentPath.readLatents(file, dimension: 16, space: .w).scalars == z.scalars)
+        #expect(message { _ = try LatentPath.readLatents(file, dimension: 8, space: .w) }
+                == "\(file): tensor 'w' has shape [3, 16]; the generator takes w latents [N, 8]")
+        try LatentPath.writeLatents(z, to: file, space: .w)
+        #expect(try SafeTensorsArchive(contentsOf: file).names == ["w"])
+    }
+
+    /// StyleGAN2's w space: a seed's w is the mapping of its z, and its image in w is its image in
+    /// z, bit for bit; a generator without a mapping network has no w space.
+    @Test func wLatentsAreTheMappingOfTheirSeedsLatents() throws {
+        let g = try generator(#""z": { "type": "noise.normal", "batch": 4, "dim": 6 }, "G": { "type": "generator.stylegan2", "input": "z.samples", "resolution": 8, "wDim": 5, "mappingLayers": 2, "channelBase": 32, "channelMax": 4 }, "idle": { "type": "test.idle" }"#)
+        let inZ = try GeneratorSampler(g, movingAverage: false), inW = try GeneratorSampler(g, movingAverage: false, space: .w)
+        #expect(inZ.latentDimension == 6 && inW.latentDimension == 5)
+        for seed: UInt64 in [0, 3] {
+            let w = try inW.latent(seed: seed)
+            #expect(w.shape == [1, 5])
+            #expect(try (g as! any WSpaceGeneratorStage).mapping(try inZ.latent(seed: seed), movingAverage: false).scalars == w.scalars)
+            #expect(try inW.images(of: w).scalars == inZ.images(of: try inZ.latent(seed: seed)).scalars)
+        }
+        #expect { _ = try GeneratorSampler(try generator(Self.dcgan), movingAverage: false, space: .w) } throws: {
+            ($0 as? StageProblem)?.message == "this generator has no w space (only a StyleGAN2 generator's mapping network makes one): its latents are z"
+        }
     }
 
     @Test func aRunWithoutAGeneratorIsNamed() throws {

@@ -26,7 +26,18 @@ public final class GeneratorSampler {
         case const
     }
 
+    /// The space of chosen latents (`latent(seed:)`, `images(of:)`, projection and latent files).
+    public enum LatentSpace: String, Sendable, CaseIterable {
+        /// The generator's input latents, N(0, 1).
+        case z
+        /// StyleGAN's intermediate latents, the mapping network's outputs (`WSpaceGeneratorStage`);
+        /// every layer takes the same `w`.
+        case w
+    }
+
     public let generator: any GeneratorStage
+    /// The space of chosen latents; random samples are drawn in z either way.
+    public let space: LatentSpace
     /// The noise of random samples; chosen latents (`images(of:)`) always get the constant noise.
     public let noise: Noise
     /// Whether the moving average of the weights generates (when the stage keeps one).
@@ -41,8 +52,12 @@ public final class GeneratorSampler {
     /// The latents generated beside each chosen latent when `batchDependent`: [batch - 1, ...].
     let reference: Tensor?
 
-    public init(_ generator: any GeneratorStage, movingAverage: Bool, truncation: Float = 1, noise: Noise = .random) throws {
+    public init(_ generator: any GeneratorStage, movingAverage: Bool, truncation: Float = 1, noise: Noise = .random, space: LatentSpace = .z) throws {
+        if space == .w && !(generator is any WSpaceGeneratorStage) {
+            throw StageProblem("this generator has no w space (only a StyleGAN2 generator's mapping network makes one): its latents are z")
+        }
         self.generator = generator
+        self.space = space
         self.noise = noise
         self.movingAverage = movingAverage && generator.hasMovingAverage
         self.truncation = truncation
@@ -58,8 +73,14 @@ public final class GeneratorSampler {
 
     /// The batch size the stage was built for.
     public var batchSize: Int { generator.latentShape[0] }
-    /// The length of one latent vector.
-    public var latentDimension: Int { generator.latentShape.dropFirst().reduce(1, *) }
+    /// The length of one chosen latent vector (in `space`).
+    public var latentDimension: Int {
+        if space == .w, let g = generator as? any WSpaceGeneratorStage { return g.wDimension }
+        return generator.latentShape.dropFirst().reduce(1, *)
+    }
+
+    /// The generator's w space, when latents are chosen there.
+    var wSpace: (any WSpaceGeneratorStage)? { space == .w ? generator as? any WSpaceGeneratorStage : nil }
 
     /// What one sampling pass did, in counts: enough to check that memory and work per image do
     /// not grow with the number of images.
@@ -94,10 +115,12 @@ public final class GeneratorSampler {
 
     /// The latent of one seed, as `interpolate --seeds` uses: the first latent `sample --seed` draws,
     /// truncated.
-    public func latent(seed: UInt64) -> Tensor {
+    public func latent(seed: UInt64) throws -> Tensor {
         var r = randomLatents(seed: seed)
         let batch = r.next()
-        return try! batch.sliced(axis: 0, 0..<1).copy().reshaped([1, latentDimension])
+        let z = try batch.sliced(axis: 0, 0..<1).copy().reshaped([1] + generator.latentShape.dropFirst())
+        if let g = wSpace { return try g.mapping(z, movingAverage: movingAverage) }
+        return try z.reshaped([1, latentDimension])
     }
 
     /// `count` images from random latents drawn with `seed`, batch by batch: `body` gets each
@@ -145,6 +168,18 @@ public final class GeneratorSampler {
 
     func images(of latents: Tensor, statistics: inout Statistics) throws -> Tensor {
         let n = latents.shape[0]
+        if let g = wSpace {
+            var out: [Tensor] = []
+            var start = 0
+            while start < n {
+                let end = min(n, start + batchSize)
+                out.append(try withoutGradients { try g.synthesis(try latents.sliced(axis: 0, start..<end), movingAverage: movingAverage, truncation: truncation) })
+                statistics.forwardPasses += 1
+                statistics.rowsGenerated += end - start
+                start = end
+            }
+            return try Tensor.concat(out, axis: 0)
+        }
         let rowShape = Array(generator.latentShape.dropFirst())
         if let reference {
             var out: [Tensor] = []

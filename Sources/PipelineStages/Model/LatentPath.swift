@@ -45,35 +45,46 @@ public enum LatentPath {
         for i in 0..<latents.count { p[i] *= psi }
     }
 
-    /// The name of the tensor holding latents in a latent file.
-    public static let tensorName = "z"
+    /// The name of the tensor holding latents of `space` in a latent file: `z` or `w`.
+    public static func tensorName(_ space: GeneratorSampler.LatentSpace) -> String { space.rawValue }
 
-    /// Reads latents `[N, dim]` from a safetensors file (tensor `z`, as `ganflow project` writes),
-    /// checking `dim` against the generator's.
-    public static func readLatents(_ path: String, dimension: Int) throws -> Tensor {
-        let archive: SafeTensorsArchive
+    static func openArchive(_ path: String) throws -> SafeTensorsArchive {
         do {
-            archive = try SafeTensorsArchive(contentsOf: path)
+            return try SafeTensorsArchive(contentsOf: path)
         } catch {
             throw PipelineErrors([PipelineError("latent.file", file: path, "not a readable safetensors file: \(error)")])
         }
-        guard archive.entry(tensorName) != nil else {
+    }
+
+    /// The space of a latent file's latents: w when it holds a tensor `w` and no `z`, else z.
+    public static func space(ofFile path: String) throws -> GeneratorSampler.LatentSpace {
+        let archive = try openArchive(path)
+        return archive.entry(tensorName(.w)) != nil && archive.entry(tensorName(.z)) == nil ? .w : .z
+    }
+
+    /// Reads latents `[N, dim]` of `space` from a safetensors file (tensor `z` or `w`, as
+    /// `ganflow project` writes), checking `dim` against the generator's.
+    public static func readLatents(_ path: String, dimension: Int, space: GeneratorSampler.LatentSpace = .z) throws -> Tensor {
+        let archive = try openArchive(path)
+        let name = tensorName(space)
+        guard archive.entry(name) != nil else {
             throw PipelineErrors([PipelineError("latent.file", file: path,
-                "no tensor '\(tensorName)' (latents [N, \(dimension)]); it has \(archive.names.sorted().joined(separator: ", "))")])
+                "no tensor '\(name)' (latents [N, \(dimension)]); it has \(archive.names.sorted().joined(separator: ", "))")])
         }
-        let z = try archive.tensor(tensorName)
+        let z = try archive.tensor(name)
         let n = z.shape.first ?? 0
         guard n > 0, z.shape.dropFirst().reduce(1, *) == dimension, z.count == n * dimension else {
             throw PipelineErrors([PipelineError("latent.file", file: path,
-                "tensor '\(tensorName)' has shape \(describe(z.shape)); the generator takes latents [N, \(dimension)]")])
+                "tensor '\(name)' has shape \(describe(z.shape)); the generator takes \(space == .w ? "w latents" : "latents") [N, \(dimension)]")])
         }
         return try z.reshaped([n, dimension])
     }
 
-    /// Writes latents `[N, dim]` as a latent file.
-    public static func writeLatents(_ latents: Tensor, to path: String, metadata: [String: String] = [:]) throws {
+    /// Writes latents `[N, dim]` of `space` as a latent file.
+    public static func writeLatents(_ latents: Tensor, to path: String, space: GeneratorSampler.LatentSpace = .z,
+                                    metadata: [String: String] = [:]) throws {
         var archive = SafeTensorsArchive(metadata: metadata)
-        archive.set(tensorName, latents)
+        archive.set(tensorName(space), latents)
         try archive.write(to: path)
     }
 

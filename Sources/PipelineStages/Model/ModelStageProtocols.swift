@@ -68,6 +68,19 @@ public protocol NoisyGeneratorStage: TruncatingGeneratorStage {
     func sampleForward(_ latent: Tensor, movingAverage: Bool, truncation psi: Float, noise rng: inout PhiloxRandom) throws -> Tensor
 }
 
+/// A generator with an intermediate latent space, StyleGAN's w: a mapping network takes `z` to
+/// `w`, and the synthesis network makes images from `w`. Projection and interpolation can work
+/// in w (`GeneratorSampler.LatentSpace.w`), as stylegan2-ada-pytorch's projector does.
+public protocol WSpaceGeneratorStage: TruncatingGeneratorStage {
+    /// The length of one `w`.
+    var wDimension: Int { get }
+    /// `w` [N, wDim] for latents `z` (untruncated), without gradients.
+    func mapping(_ z: Tensor, movingAverage: Bool) throws -> Tensor
+    /// Images for `w` [N, wDim] (every layer takes the same `w`), truncated by `psi` towards the
+    /// mean w, with constant noise; recorded for gradients when they are on (projection).
+    func synthesis(_ w: Tensor, movingAverage: Bool, truncation psi: Float) throws -> Tensor
+}
+
 /// A generator whose synthesis takes one style vector per layer, so that layers can take the
 /// styles of different latents (StyleGAN's style mixing).
 public protocol StyleMixingGeneratorStage: TruncatingGeneratorStage {

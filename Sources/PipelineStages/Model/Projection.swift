@@ -83,7 +83,7 @@ public struct Projection {
         let trial = starts > 1 ? max(1, steps / 10) : steps
         var best: (z: Tensor, losses: [Double])?
         for s in 0..<max(1, starts) {
-            let z = sampler.latent(seed: seed + UInt64(s)).copy().requiringGradients()
+            let z = try sampler.latent(seed: seed + UInt64(s)).copy().requiringGradients()
             let losses = try optimise(z, target: target, targetFeatures: targetFeatures, steps: trial) { _, _ in }
             if best == nil || losses.last! < best!.losses.last! { best = (z, losses) }
         }
@@ -136,6 +136,7 @@ public struct Projection {
 extension GeneratorSampler {
     /// The image of one latent `[1, dim]` (as `images(of:)` makes it), recorded for gradients.
     func differentiableImage(of latent: Tensor) throws -> Tensor {
+        if let g = wSpace { return try g.synthesis(latent, movingAverage: movingAverage, truncation: truncation) }
         let z = try latent.reshaped([1] + generator.latentShape.dropFirst())
         let batch = try reference.map { try Tensor.concat([z, $0], axis: 0) } ?? z
         let images = try generator.sampleForward(batch, movingAverage: movingAverage)

@@ -154,6 +154,26 @@ extension StyleGAN2GeneratorStage: NoisyGeneratorStage {
     }
 }
 
+extension StyleGAN2GeneratorStage: WSpaceGeneratorStage {
+    public var wDimension: Int { generator.mapping.wDim }
+
+    public func mapping(_ z: Tensor, movingAverage: Bool) throws -> Tensor {
+        let model = (movingAverage ? average : nil) ?? generator
+        return try withoutGradients { try model.mapping(try Self.flat(z)) }
+    }
+
+    public func synthesis(_ w: Tensor, movingAverage: Bool, truncation psi: Float) throws -> Tensor {
+        let model = (movingAverage ? average : nil) ?? generator
+        guard w.rank == 2, w.shape[1] == model.mapping.wDim else {
+            throw StageProblem("w latents \(describe(w.shape)) must be [N, \(model.mapping.wDim)]")
+        }
+        let n = w.shape[0]
+        let ws = try model.mapping.truncated(w, psi: psi).reshaped([n, 1, model.mapping.wDim]).expanded(to: [n, model.numWs, model.mapping.wDim])
+        var rng = PhiloxRandom(seed: 0)
+        return try model.synthesize(ws, noise: .constant, rng: &rng)
+    }
+}
+
 extension StyleGAN2GeneratorStage: StyleMixingGeneratorStage {
     public var styleInputs: Int { generator.numWs }
 
