@@ -1,6 +1,6 @@
 """Checks a generator exported by `ganflow export --format onnx` with onnx.checker and onnxruntime.
 
-    ~/.cache/ganflow/venv/bin/python Scripts/onnx_check.py RUN_DIR [--stage G] [--ema] [--ganflow .build/debug/ganflow] [--tolerance 1e-5]
+    ~/.cache/ganflow/venv/bin/python Scripts/onnx_check.py RUN_DIR [--stage G] [--ema] [--truncation PSI] [--ganflow .build/debug/ganflow] [--tolerance 1e-5]
 
 It runs `ganflow export RUN_DIR --stage G --format onnx --out g.onnx --probe probe.safetensors`
 (the probe holds latents 'z', for a class-conditional generator their classes 'labels', and the
@@ -27,12 +27,15 @@ def main():
     ap.add_argument("--ema", action="store_true")
     ap.add_argument("--ganflow", default=".build/debug/ganflow")
     ap.add_argument("--tolerance", type=float, default=1e-5)
+    ap.add_argument("--truncation", type=float, default=1.0, help="psi built into the exported model (ganflow export --truncation)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         model_path, probe_path = os.path.join(tmp, "g.onnx"), os.path.join(tmp, "probe.safetensors")
         cmd = [args.ganflow, "export", args.run, "--stage", args.stage, "--format", "onnx", "--out", model_path, "--probe", probe_path]
-        subprocess.run(cmd + (["--ema"] if args.ema else []), check=True, stdout=subprocess.DEVNULL)
+        cmd += ["--ema"] if args.ema else []
+        cmd += ["--truncation", str(args.truncation)] if args.truncation != 1 else []
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         model = onnx.load(model_path)
         onnx.checker.check_model(model, full_check=True)
         probe = load_file(probe_path)
@@ -48,7 +51,8 @@ def main():
     scale = max(1.0, float(np.abs(expected).max()))
     with open(os.path.join(args.run, "pipeline.json")) as f:
         stage_type = json.load(f)["stages"][args.stage]["type"]
-    print(json.dumps({"run": args.run, "stage": args.stage, "type": stage_type, "ema": args.ema, "opset": model.opset_import[0].version,
+    print(json.dumps({"run": args.run, "stage": args.stage, "type": stage_type, "ema": args.ema, "truncation": args.truncation,
+                      "opset": model.opset_import[0].version,
                       "nodes": len(model.graph.node), "bytes": size, "shape": list(out.shape), "checker": "ok",
                       "onnxruntime": ort.__version__, "max_abs_diff": diff, "scale": scale}))
     sys.exit(0 if diff <= args.tolerance * scale else 1)

@@ -36,11 +36,15 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Export the moving average of the weights (the stage's 'ema') instead of the weights.")
     var ema = false
 
+    @Option(help: "With --format onnx: truncation psi from 0 to 1 built into the model, as `ganflow sample --truncation` applies it (StyleGAN2: towards the mean w; others: latents scaled towards 0).")
+    var truncation: Double = 1
+
     @Option(help: "Also write a probe, to check the export elsewhere: for a generator, latents 'z' and the images 'images' it makes from them (batch statistics); for a discriminator, images 'images' (uniform in [-1, 1]) and its outputs 'scores' for them.")
     var probe: String?
 
     func validate() throws {
         if !["safetensors", "onnx"].contains(format) { throw ValidationError("--format must be safetensors or onnx, not '\(format)'") }
+        if truncation != 1 && format != "onnx" { throw ValidationError("--truncation is for --format onnx (a state_dict holds the weights, which do not depend on it)") }
     }
 
     func run() throws {
@@ -79,16 +83,17 @@ struct ExportCommand: ParsableCommand {
     }
 
     func exportONNX() throws {
+        try LatentPath.checkTruncation(truncation)
         let run = try TrainedRun(path)
         let (id, generator) = try run.generator(stage)
         let (network, model): (any Layer, [UInt8])
         do {
-            (network, model) = try GeneratorONNXExport.export(generator, ema: ema, name: "\(id)")
+            (network, model) = try GeneratorONNXExport.export(generator, ema: ema, name: "\(id)", truncation: Float(truncation))
         } catch let p as StageProblem {
             throw PipelineErrors([PipelineError("export.stage", file: run.checkpointPath, "stage '\(id)': \(p.message)")])
         }
         try AtomicFile.write(model, to: out)
-        print("wrote stage '\(id)'\(ema ? " (moving average)" : "") at step \(run.step) as an ONNX model (\(model.count) bytes) to \(out)")
+        print("wrote stage '\(id)'\(ema ? " (moving average)" : "") at step \(run.step)\(truncation == 1 ? "" : ", truncation \(truncation),") as an ONNX model (\(model.count) bytes) to \(out)")
         if let probe {
             var rng = PhiloxRandom(seed: 0, stream: stableHash("ganflow probe"))
             let dim = generator.latentShape.dropFirst().reduce(1, *)
@@ -98,7 +103,7 @@ struct ExportCommand: ParsableCommand {
             // A conditional generator's rows take every class in turn, as in its training batches.
             let labels = try generator.classCount.map { k in try Tensor(shape: [z.shape[0]], scalars: (0..<z.shape[0]).map { Float($0 % k) }) }
             if let labels { archive.set("labels", labels) }
-            archive.set("images", try withoutGradients { try ClassLabels.with(labels) { try network.forward(z, mode: .sample) } })
+            archive.set("images", try GeneratorONNXExport.images(network, generator: generator, z: z, labels: labels, truncation: Float(truncation)))
             try archive.write(to: probe)
             print("wrote a probe of \(z.shape[0]) latents\(labels == nil ? "" : ", their classes") and the exported network's images to \(probe)")
         }

@@ -109,6 +109,25 @@ import TensorRuntime
         #expect(mean.attributes["axes"]?.message?.all(8).map { $0.int! } == [0, 2, 3])
     }
 
+    @Test func truncationIsBuiltInWhereSamplingAppliesIt() throws {
+        func export(_ stages: String, psi: Float) throws -> Decoded {
+            let p = try pipeline(stages: stages, schedule: #"[{ "run": "idle" }]"#)
+            let g = stage(p, "G", as: (any GeneratorStage).self)
+            return Decoded(fields: try decodeProtobuf(try GeneratorONNXExport.export(g, ema: false, name: "G", truncation: psi).model))
+        }
+        // DCGAN: the latent scaled by psi at the input, then the same graph.
+        let (plain, truncated) = (try export(GeneratorSamplerTests.dcgan, psi: 1), try export(GeneratorSamplerTests.dcgan, psi: 0.7))
+        #expect(truncated.nodes.count == plain.nodes.count + 1)
+        let scale = truncated.nodes[0]
+        #expect(scale.op == "Mul" && scale.inputs[0] == "z" && truncated.initializers[scale.inputs[1]]?.floats == [0.7])
+        // StyleGAN2: w_avg + (w - w_avg) psi after the mapping network, with the tracked mean w.
+        let (w1, w07) = (try export(Self.stylegan2, psi: 1), try export(Self.stylegan2, psi: 0.7))
+        #expect(w07.nodes.count == w1.nodes.count + 3)
+        #expect(w07.nodes[0].inputs == w1.nodes[0].inputs && w1.initializers.keys.allSatisfy { !$0.hasPrefix("w_avg") })
+        #expect(w07.initializers.first { $0.key.hasPrefix("w_avg") }?.value.dims == [1, 5])
+        #expect(w07.initializers.first { $0.key.hasPrefix("psi") }?.value.floats == [0.7])
+    }
+
     @Test func aMissingMovingAverageIsNamed() throws {
         let p = try pipeline(stages: #""z": { "type": "noise.normal", "batch": 4, "dim": 16 }, "G": { "type": "generator.dcgan", "input": "z.samples", "resolution": 16, "width": 8 }, "idle": { "type": "test.idle" }"#,
                              schedule: #"[{ "run": "idle" }]"#)

@@ -99,8 +99,9 @@ import TensorRuntime
     /// The generators without an nn.Sequential twin as ONNX, through the command: onnx.checker
     /// passes and onnxruntime computes the images of GANFlow's sampling within onnx_check.py's
     /// tolerance (1e-5 times the images' scale), from the weights and, where the stage keeps one,
-    /// from their moving average, after three steps so that biases, noise strengths, class
-    /// embeddings and the mean w have moved from their initial values. StyleGAN2 (each layer's
+    /// from their moving average, and with a truncation of 0.7 built in, after three steps so
+    /// that biases, noise strengths, class embeddings and the mean w have moved from their
+    /// initial values. StyleGAN2 (each layer's
     /// constant noise) gray at 32x32 and RGB at 64x64 (narrowed to 32 channels to stay quick), and
     /// the class-conditional generators, whose graphs take each row's class as a second input
     /// (conditional batch norm, and class embeddings joined to the latent of a DCGAN and an MLP).
@@ -123,9 +124,10 @@ import TensorRuntime
         _ = try Runner(pipeline: pipeline, options: options).run()
         let g = try #require(pipeline.nodes["G"]?.stage as? any GeneratorStage)
         #expect(file.hasPrefix("stylegan2") == (g.classCount == nil))
-        for ema in g.hasMovingAverage ? [false, true] : [false] {
-            let (status, output) = try execute(python, [repositoryRoot + "/Scripts/onnx_check.py", dir, "--ganflow", ganflowExecutable]
-                                                       + (ema ? ["--ema"] : []))
+        // The moving average, where kept, also with a truncation built in (in w for StyleGAN2).
+        for (ema, psi) in g.hasMovingAverage ? [(false, "1"), (true, "1"), (true, "0.7")] : [(false, "1"), (false, "0.7")] {
+            let (status, output) = try execute(python, [repositoryRoot + "/Scripts/onnx_check.py", dir, "--ganflow", ganflowExecutable,
+                                                        "--truncation", psi] + (ema ? ["--ema"] : []))
             #expect(status == 0 && output.contains(#""checker": "ok""#), "\(file): \(output)")
             print("TorchInteropTests: \(file): \(output.split(separator: "\n").last { $0.hasPrefix("{") } ?? "")")
         }

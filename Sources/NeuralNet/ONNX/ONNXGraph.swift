@@ -40,6 +40,10 @@ public final class ONNXGraph {
     /// layers read, as `ClassLabels` holds the labels of a forward pass; nil for a graph without one.
     public var classLabels: String?
 
+    /// Truncation psi applied inside a generator with an intermediate latent space (StyleGAN2's
+    /// w: `w_avg + psi (w - w_avg)`); 1 for none. Other generators' latents are scaled at the input.
+    public var truncation: Float = 1
+
     public private(set) var nodes: [Node] = []
     private(set) var floatInitializers: [(name: String, shape: [Int], values: [Float])] = []
     private(set) var intInitializers: [(name: String, values: [Int])] = []

@@ -1,7 +1,8 @@
 import TensorRuntime
 
 // StyleGAN2's generator as ONNX nodes computing what `forward(z, mode: .sample)` computes: the
-// mapping network, one `w` for every layer (no mixing, no truncation), each layer's constant
+// mapping network, one `w` for every layer (no mixing; truncated towards the mean w when the
+// graph's `truncation` is below 1), each layer's constant
 // noise (`noise_const` times its strength; stylegan2-ada-pytorch's `noise_mode='const'`), and the
 // modulated convolutions as GANFlow runs them: activations scaled by the styles, one ordinary
 // convolution with the shared weight, then the demodulation coefficients.
@@ -128,6 +129,11 @@ extension StyleGAN2Generator: ONNXExportable {
         _ = try outputShape(for: shape)
         var w = try PixelNorm().emitONNX(graph, input: input, shape: shape)
         for layer in mapping.layers { w = layer.emitONNX(graph, input: w) }
+        if graph.truncation != 1 {
+            // MappingNetwork.truncated: w_avg + (w - w_avg) psi.
+            let average = graph.constant(try mapping.wAverage.reshaped([1, mapping.wDim]), name: "w_avg")
+            w = graph.node("Add", [average, graph.node("Mul", [graph.node("Sub", [w, average]), graph.scalar(graph.truncation, name: "psi")])])
+        }
         var features: String?, image: String?
         for block in blocks {
             let (h, rgb) = try block.emitONNX(graph, features: features, image: image, w: w)
