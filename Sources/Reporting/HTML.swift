@@ -48,6 +48,10 @@ public enum HTML {
 
     /// An SVG line chart of several series over any x axis (`axis` names it: "minutes" for
     /// wall-clock), with five ticks per axis (rounded to whole numbers with `integerTicks`) and a legend.
+    ///
+    /// A series of `smoothingFrom` values or more (a loss logged every step) is drawn twice, as
+    /// TensorBoard draws it: every value as a faint line, and over it a moving average (`smoothed`)
+    /// spanning about a fiftieth of the series, which shows the trend the step-to-step noise hides.
     public static func lineChart(title: String, axis: String, integerTicks: Bool = false,
                                  series: [(label: String, points: [(x: Double, value: Double)])],
                                  width: Int = 520, height: Int = 260) -> String {
@@ -81,17 +85,40 @@ public enum HTML {
         for (i, (index, s)) in plotted.enumerated() {
             let color = palette[index % palette.count]
             let points = s.points.filter { $0.value.isFinite }
+            func polyline(_ values: [(x: Double, value: Double)], _ attributes: String) -> String {
+                let coordinates = values.map { String(format: "%.1f,%.1f", x($0.x), y($0.value)) }.joined(separator: " ")
+                return "<polyline fill=\"none\" stroke=\"\(color)\" \(attributes) points=\"\(coordinates)\"/>"
+            }
             if points.count == 1 {
                 svg += "<circle cx=\"\(x(points[0].x))\" cy=\"\(y(points[0].value))\" r=\"3\" fill=\"\(color)\"/>"
+            } else if points.count >= smoothingFrom {
+                svg += polyline(points, "stroke-width=\"0.5\" stroke-opacity=\"0.2\"")
+                let values = smoothed(points.map(\.value), window: Double(points.count) / 50)
+                svg += polyline(zip(points, values).map { ($0.x, $1) }, "stroke-width=\"2\" class=\"smoothed\"")
             } else {
-                let coordinates = points.map { String(format: "%.1f,%.1f", x($0.x), y($0.value)) }.joined(separator: " ")
-                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(coordinates)\"/>"
+                svg += polyline(points, "stroke-width=\"1.5\"")
             }
             let ly = Double(height) + Double(i) * 16 + 4
             svg += "<rect x=\"\(left)\" y=\"\(ly)\" width=\"10\" height=\"10\" fill=\"\(color)\"/>"
             svg += "<text x=\"\(left + 14)\" y=\"\(ly + 9)\" font-size=\"11\">\(escape(s.label))</text>"
         }
         return svg + "</svg>"
+    }
+
+    /// Series of at least this many values are drawn with a moving average over them.
+    public static let smoothingFrom = 100
+
+    /// The exponential moving average of `values` over about `window` values (weight
+    /// 1 - 1 / window), debiased at the start as TensorBoard's smoothing is, so that the first
+    /// values are not pulled towards 0.
+    public static func smoothed(_ values: [Double], window: Double) -> [Double] {
+        let weight = 1 - 1 / max(window, 1)
+        var average = 0.0, correction = 1.0
+        return values.map { v in
+            average = weight * average + (1 - weight) * v
+            correction *= weight
+            return correction < 1 ? average / (1 - correction) : v
+        }
     }
 
     static let style = """

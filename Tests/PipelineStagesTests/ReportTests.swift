@@ -298,6 +298,23 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         #expect(run.grids.last?.path.hasSuffix("/samples/step-00000010-resolution32-alpha1.000.png") == true)
     }
 
+    /// A long series (a loss logged every step) is drawn faint with its moving average over it; a
+    /// short one (a metric every 500 steps) as it is. The average is debiased: a constant stays
+    /// constant from the first value, and it follows a step with the weight of its window.
+    @Test func longSeriesAreDrawnWithTheirMovingAverage() {
+        func lines(_ n: Int) -> [String] {
+            HTML.lineChart(title: "loss", series: [("loss", (0..<n).map { (step: $0, value: Double($0 % 7)) })])
+                .components(separatedBy: "<polyline").dropFirst().map { String($0.prefix { $0 != ">" }) }
+        }
+        #expect(lines(HTML.smoothingFrom - 1).count == 1 && !lines(HTML.smoothingFrom - 1)[0].contains("smoothed"))
+        let long = lines(1000)
+        #expect(long.count == 2 && long[0].contains("stroke-opacity=\"0.2\"") && long[1].contains("class=\"smoothed\""))
+        #expect(HTML.smoothed([2, 2, 2, 2], window: 10) == [2, 2, 2, 2])
+        let step = HTML.smoothed([0, 0, 1, 1], window: 2)  // weight 0.5
+        #expect(step[0] == 0 && step[1] == 0 && abs(step[2] - 4.0 / 7) < 1e-12 && abs(step[3] - 12.0 / 15) < 1e-12, "\(step)")
+        #expect(HTML.smoothed([5, 1], window: 0.5) == [5, 1])  // a window of one value or less: no smoothing
+    }
+
     /// A run keeps its colour in every chart of a comparison: in a chart where the first run has
     /// no values (a loss only the second pipeline has), the second is still drawn in the second
     /// colour, and the legend lists it alone.
