@@ -44,23 +44,24 @@ public enum CompareReport {
         return RunReport.page(title: "GANFlow comparison", body: body)
     }
 
-    /// Final values, one row per run; the best value of each metric column is marked.
+    /// Final values, one column per run and one row per value (a pipeline logs a dozen or more,
+    /// which as columns ran off the page); the best value of each metric row is marked.
     static func table(_ runs: [RunRecord]) -> String {
         let keys = Set(runs.flatMap { $0.final.keys }).sorted()
         guard !keys.isEmpty else { return "<p>No final values.</p>" }
-        var html = "<table><tr><th>run</th><th>steps</th><th>minutes</th>" + keys.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr>"
-        var best: [String: Double] = [:]
+        var html = "<table><tr><th>value</th>" + runs.map { "<th>\(HTML.escape($0.name))</th>" }.joined() + "</tr>"
+        html += "<tr><td>steps</td>" + runs.map { "<td>\($0.lastStep.map(String.init) ?? "")</td>" }.joined() + "</tr>"
+        html += "<tr><td>minutes</td>" + runs.map { "<td>\($0.seconds.map { String(format: "%.1f", $0 / 60) } ?? "")</td>" }.joined() + "</tr>"
         for key in keys {
-            guard let direction = runs.lazy.compactMap({ MetricDirection.of(key, in: $0.pipeline) }).first else { continue }
-            let values = runs.compactMap { $0.final[key] }.filter(\.isFinite)
-            if values.count > 1 { best[key] = direction == .lower ? values.min() : values.max() }
-        }
-        for run in runs {
-            html += "<tr><td>\(HTML.escape(run.name))</td><td>\(run.lastStep.map(String.init) ?? "")</td>"
-            html += "<td>\(run.seconds.map { String(format: "%.1f", $0 / 60) } ?? "")</td>"
-            for key in keys {
+            var best: Double?
+            if let direction = runs.lazy.compactMap({ MetricDirection.of(key, in: $0.pipeline) }).first {
+                let values = runs.compactMap { $0.final[key] }.filter(\.isFinite)
+                if values.count > 1 { best = direction == .lower ? values.min() : values.max() }
+            }
+            html += "<tr><td>\(HTML.escape(key))</td>"
+            for run in runs {
                 guard let v = run.final[key] else { html += "<td></td>"; continue }
-                html += "<td\(best[key] == v ? " class=\"best\"" : "")>\(HTML.number(v))</td>"
+                html += "<td\(best == v ? " class=\"best\"" : "")>\(HTML.number(v))</td>"
             }
             html += "</tr>"
         }

@@ -261,8 +261,9 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         #expect(html.components(separatedBy: "class=\"best\"").count - 1 == 2)
         #expect(html.contains("<tr><td>$.stages.loss.type</td><td>&quot;loss.hinge&quot;</td><td>&quot;loss.lsgan&quot;</td></tr>"))
         #expect(!html.contains("$.stages.fid.type"), "only differing paths are listed")
-        // How far each run got in how long: steps and minutes lead each row, unranked.
-        #expect(html.contains("<tr><td>hinge</td><td>3</td><td>1.5</td>") && html.contains("<tr><td>lsgan</td><td>3</td><td>3.0</td>"))
+        // One column per run; how far each run got in how long leads, unranked.
+        #expect(html.contains("<tr><th>value</th><th>hinge</th><th>lsgan</th></tr><tr><td>steps</td><td>3</td><td>3</td></tr><tr><td>minutes</td><td>1.5</td><td>3.0</td></tr>"))
+        #expect(html.contains("<tr><td>fid.distance</td><td>30</td><td class=\"best\">20</td></tr>"))
         // One overlaid chart per scalar over steps, then each metric (not the loss) over minutes.
         #expect(html.components(separatedBy: "<svg").count - 1 == 5, "three charts over steps and two over minutes")
         let wallClock = try #require(html.components(separatedBy: "<h2>Metrics against wall-clock</h2>").last)
