@@ -35,6 +35,7 @@ let package = Package(
         // libjpeg-turbo's TurboJPEG API (Debian libturbojpeg0-dev) and libwebp's decoder (libwebp-dev).
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
+        .systemLibrary(name: "CHEIF", path: "Sources/CHEIF"),
         // Reference LAPACK (Debian liblapack-dev): symmetric eigendecompositions for the metrics at 2048 dimensions.
         .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
         // Opens libmpi with dlopen under mpirun only: the build links nothing from MPI.
@@ -52,7 +53,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(
             name: "ImageIO",
-            dependencies: ["TensorRuntime", "CPNG", "CZlib", "CZip", "CTurboJPEG", "CWebP"],
+            dependencies: ["TensorRuntime", "CPNG", "CZlib", "CZip", "CTurboJPEG", "CWebP", "CHEIF"],
             swiftSettings: kernelFlags),
         .target(
             name: "PipelineGraph",
@@ -107,6 +108,7 @@ if fuzzing {
         .target(name: "ImageFileFuzzing", dependencies: ["ImageIO"], path: "Fuzz/ImageFile"),
         .executableTarget(name: "FuzzJPEG", dependencies: ["ImageFileFuzzing"], path: "Fuzz/JPEG", swiftSettings: harness),
         .executableTarget(name: "FuzzWebP", dependencies: ["ImageFileFuzzing"], path: "Fuzz/WebP", swiftSettings: harness),
+        .executableTarget(name: "FuzzHEIF", dependencies: ["ImageFileFuzzing"], path: "Fuzz/HEIF", swiftSettings: harness),
     ]
 }
 

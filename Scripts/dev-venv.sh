@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (once) the Python venv of the development and interop checks: PyTorch (CPU), torchvision,
-# tensorboard, jsonschema, safetensors, pytorch-fid, onnx, onnxruntime, Pillow, numpy. `make test`
+# tensorboard, jsonschema, safetensors, pytorch-fid, onnx, onnxruntime, Pillow, pillow-heif, numpy. `make test`
 # builds it in ~/.cache/ganflow/venv (cached there) for the interop checks (make test-interop). Idempotent: a venv whose
 # stamp names the same package list is reused. Usage: Scripts/dev-venv.sh [DIR] (default ~/.cache/ganflow/venv).
 # Prints the venv's python on its last line.
@@ -14,7 +14,7 @@ dir="${1:-$HOME/.cache/ganflow/venv}"
 # without dependencies, so pip never swaps torch for the CUDA one.
 torch_spec="torch==2.13.0"
 vision_spec="torchvision==0.16.2"
-others=(numpy requests tensorboard jsonschema safetensors onnx onnxruntime Pillow scipy)
+others=(numpy requests tensorboard jsonschema safetensors onnx onnxruntime Pillow pillow-heif scipy)
 # pytorch-fid's own requirements are all above; without --no-deps pip would replace torchvision.
 nodeps=(pytorch-fid==0.3.0)
 stamp="$torch_spec $vision_spec ${others[*]} ${nodeps[*]}"

@@ -3,7 +3,7 @@
 #
 #   Scripts/fuzz.sh [seconds-per-harness] [harness ...]
 #
-# Harnesses: Pipeline SafeTensors IDX CIFAR PNG JPEG WebP (all by default), 60 s each by default.
+# Harnesses: Pipeline SafeTensors IDX CIFAR PNG JPEG WebP HEIF (all by default), 60 s each by default.
 # Corpora grow in .build-fuzz/corpus/<harness> across runs, seeded from Fixtures/ (and Fuzz/Seeds/);
 # crashes, leaks, timeouts and out-of-memory inputs go to .build-fuzz/artifacts/<harness>/.
 # Prints one line per harness: executions, executions per second, coverage (cov, ft), corpus size.
@@ -15,7 +15,7 @@ root=$PWD
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(Pipeline SafeTensors IDX CIFAR PNG JPEG WebP)
+((${#harnesses[@]})) || harnesses=(Pipeline SafeTensors IDX CIFAR PNG JPEG WebP HEIF)
 config=release
 scratch=.build-fuzz
 export GANFLOW_FUZZ=1
@@ -53,6 +53,7 @@ seed() {
          ls Fixtures/fashion-mnist/Bag/*.png | head -3 | xargs -I{} cp {} "$corpus/" ;;
     JPEG) cp Fixtures/images/*.jpg Fixtures/images/broken/*.jpg "$corpus/" ;;
     WebP) cp Fixtures/images/*.webp Fixtures/images/broken/*.webp "$corpus/" ;;
+    HEIF) cp Fixtures/images/*.heic Fixtures/images/*.avif Fixtures/images/broken/*.heic "$corpus/" ;;
     esac
     if [ -d "Fixtures/fuzz/$h" ]; then cp "Fixtures/fuzz/$h"/* "$corpus/"; fi
 }

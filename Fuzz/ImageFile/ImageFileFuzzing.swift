@@ -1,10 +1,10 @@
 import ImageIO
 
-/// The body the JPEG and WebP harnesses share: any bytes as an image file, the way a photo reaches
-/// GANFlow. The header, a full decode (whose size must be the header's), and a decode to another
-/// channel count and a minimum size (chosen from the input's length, so the fuzzer reaches scaled
-/// decoding, gray, CMYK, alpha and EXIF paths). A small pixel limit keeps each run short. The two
-/// harnesses differ in their seed corpora, which steer the fuzzer into one decoder or the other.
+/// The body the JPEG, WebP and HEIF harnesses share: any bytes as an image file, the way a photo
+/// reaches GANFlow. The header, a full decode (whose size must be the header's), and a decode to
+/// another channel count and a minimum size (chosen from the input's length, so the fuzzer reaches
+/// scaled decoding, gray, CMYK, alpha and EXIF paths). A small pixel limit keeps each run short.
+/// The harnesses differ in their seed corpora, which steer the fuzzer into one decoder or another.
 public func fuzzImageFile(_ data: UnsafePointer<UInt8>, _ size: Int) {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     let limit = 4_000_000

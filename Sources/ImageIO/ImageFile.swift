@@ -5,6 +5,8 @@ public enum ImageFormat: String, Sendable, CaseIterable {
     case png = "PNG"
     case jpeg = "JPEG"
     case webp = "WebP"
+    /// HEIF: HEIC (HEVC-coded, phones' photos) and AVIF (AV1-coded).
+    case heif = "HEIF"
 
     /// The format whose signature `bytes` starts with, or nil.
     public init?(sniffing bytes: UnsafeRawBufferPointer) {
@@ -17,6 +19,8 @@ public enum ImageFormat: String, Sendable, CaseIterable {
             self = .jpeg
         } else if starts(Array("RIFF".utf8)) && starts(Array("WEBP".utf8), at: 8) {
             self = .webp
+        } else if HEIF.sniff(bytes) {
+            self = .heif
         } else {
             return nil
         }
@@ -54,11 +58,11 @@ public struct ImageHeader: Equatable, Sendable {
     public var channels: Int
 }
 
-/// The one way GANFlow reads an image file: PNG (libpng), JPEG (libjpeg-turbo) or WebP (libwebp),
-/// chosen by the file's first bytes.
+/// The one way GANFlow reads an image file: PNG (libpng), JPEG (libjpeg-turbo), WebP (libwebp) or
+/// HEIF, that is HEIC and AVIF (libheif), chosen by the file's first bytes.
 ///
 /// JPEG and WebP files are turned upright by their EXIF orientation, as Pillow's
-/// `ImageOps.exif_transpose` does. Every format's declared size is checked against a pixel limit
+/// `ImageOps.exif_transpose` does; HEIF files by their container's rotation and mirroring. Every format's declared size is checked against a pixel limit
 /// (as Pillow's `MAX_IMAGE_PIXELS`) before a pixel buffer is allocated, so a 1 kB file that
 /// declares 100000x100000 pixels is refused, not decoded.
 public enum ImageFile {
@@ -66,7 +70,7 @@ public enum ImageFile {
     public static let defaultPixelLimit = 89_478_485
 
     /// Extensions of the files a folder scan takes for images by default (lower case, no dot).
-    public static let defaultExtensions = ["jpg", "jpeg", "jpe", "jfif", "png", "webp"]
+    public static let defaultExtensions = ["jpg", "jpeg", "jpe", "jfif", "png", "webp", "heic", "heif", "avif"]
 
     /// Reads and decodes `path`.
     public static func read(path: String, options: ImageDecodeOptions = ImageDecodeOptions()) throws -> Image {
@@ -85,6 +89,8 @@ public enum ImageFile {
             return try JPEG.decode(bytes, path: path, options: options).image(channels: options.channels)
         case .webp:
             return try WebP.decode(bytes, path: path, options: options).image(channels: options.channels)
+        case .heif:
+            return try HEIF.decode(bytes, path: path, options: options).image(channels: options.channels)
         }
     }
 
@@ -96,6 +102,7 @@ public enum ImageFile {
             return ImageHeader(format: .png, width: info.width, height: info.height, channels: info.channels)
         case .jpeg: return try JPEG.header(bytes, path: path)
         case .webp: return try WebP.header(bytes, path: path)
+        case .heif: return try HEIF.header(bytes, path: path)
         }
     }
 
@@ -109,7 +116,7 @@ public enum ImageFile {
         if bytes.isEmpty { throw ImageIOError(path: path, "empty file (0 bytes): not an image") }
         if let f = bytes.withUnsafeBytes({ ImageFormat(sniffing: $0) }) { return f }
         let head = bytes.prefix(8).map { String($0, radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }
-        throw ImageIOError(path: path, "not a PNG, JPEG or WebP file (starts with bytes \(head.joined(separator: " ")))")
+        throw ImageIOError(path: path, "not a PNG, JPEG, WebP or HEIF (HEIC, AVIF) file (starts with bytes \(head.joined(separator: " ")))")
     }
 
     /// Throws when `width` x `height` exceeds `limit` (or a side is not positive).

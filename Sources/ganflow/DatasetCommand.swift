@@ -15,7 +15,7 @@ struct DatasetCommand: ParsableCommand {
 struct DatasetPrepareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare",
-        abstract: "Decode a folder or ZIP of JPEG/PNG/WebP images once into a prepared dataset (.gfd) for dataset.prepared.",
+        abstract: "Decode a folder or ZIP of JPEG/PNG/WebP/HEIC/AVIF images once into a prepared dataset (.gfd) for dataset.prepared.",
         discussion: """
             Images are found at any depth, oriented by their EXIF tag and resized as dataset.images
             serves them (JPEGs shrink while decoding, then area averaging), then packed as bytes with

@@ -32,7 +32,7 @@ struct ScoreCommand: ParsableCommand {
             only fid can be computed (KID and precision/recall need the reference images).
             """)
 
-    @Argument(help: "A folder or ZIP of JPEG, PNG or WebP images (searched at any depth, any sizes), an IDX image file, or a prepared dataset (.gfd).")
+    @Argument(help: "A folder or ZIP of JPEG, PNG, WebP, HEIC or AVIF images (searched at any depth, any sizes), an IDX image file, or a prepared dataset (.gfd).")
     var directory: String
 
     @Option(help: "The reference: a folder or ZIP of images, an IDX image file (plain or .gz), a prepared dataset (.gfd), or statistics (.npz of mu and sigma).")

@@ -46,7 +46,8 @@ import TensorRuntime
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         #expect(summary.written == 1)  // png-named.jpg, a PNG by content
         #expect(summary.unreadable.map { ($0.path as NSString).lastPathComponent } == [
-            "bad-huffman.jpg", "bomb.jpg", "bomb.png", "bomb.webp", "empty.jpg", "not-an-image.jpg", "truncated.jpg", "truncated.webp"])
+            "bad-huffman.jpg", "bomb.heic", "bomb.jpg", "bomb.png", "bomb.webp", "empty.jpg", "not-an-image.jpg", "truncated.heic",
+            "truncated.jpg", "truncated.webp"])
         #expect(summary.ignored == ["bad-crc.zip"])
         #expect(try PreparedDataset(path: path).sources == ["png-named.jpg"])
     }

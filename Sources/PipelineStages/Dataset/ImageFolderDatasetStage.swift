@@ -18,7 +18,7 @@ import TensorRuntime
 /// readable image of the epoch; the skipped files are listed when the run ends.
 public final class ImageFolderDatasetStage: DatasetBacked, @unchecked Sendable {
     public static let typeName = "dataset.images"
-    public static let summary = "Images from a folder or ZIP of JPEG/PNG/WebP files (labels from subfolders or dataset.json); outputs 'images' in [-1, 1] and 'labels'."
+    public static let summary = "Images from a folder or ZIP of JPEG/PNG/WebP/HEIC/AVIF files (labels from subfolders or dataset.json); outputs 'images' in [-1, 1] and 'labels'."
     public static let lane = StageLane.data
     public static let configKeys: [ConfigKey] = [
         ConfigKey("path", .path, "The folder or ZIP archive; images at any depth, each first-level subfolder a class."),

@@ -2,7 +2,7 @@ import ImageIO
 import PipelineGraph
 import TensorRuntime
 
-/// One image (JPEG, PNG or WebP, by its content), read when the pipeline is built and served unchanged on every evaluation.
+/// One image (JPEG, PNG, WebP, HEIC or AVIF, by its content), read when the pipeline is built and served unchanged on every evaluation.
 ///
 ///     "content": { "type": "image.load", "path": "../Fixtures/photos/content/chelsea.png", "size": 256 }
 ///
@@ -12,9 +12,9 @@ import TensorRuntime
 /// resolved against the pipeline file's folder, then the working directory.
 public final class ImageLoadStage: Stage, @unchecked Sendable {
     public static let typeName = "image.load"
-    public static let summary = "A JPEG, PNG or WebP image as [1, 3, H, W] in [0, 1], resized to 'size'; output 'image'."
+    public static let summary = "A JPEG, PNG, WebP, HEIC or AVIF image as [1, 3, H, W] in [0, 1], resized to 'size'; output 'image'."
     public static let configKeys: [ConfigKey] = [
-        ConfigKey("path", .path, "The JPEG, PNG or WebP file (relative to the pipeline's folder, then the working directory)."),
+        ConfigKey("path", .path, "The JPEG, PNG, WebP, HEIC or AVIF file (relative to the pipeline's folder, then the working directory)."),
         ConfigKey("size", .int(min: 8, max: 8192), default: .number(256), "Length of the longer side ('aspect') or of both sides ('square')."),
         ConfigKey("fit", .string(choices: ["aspect", "square"]), default: .string("aspect"), "Keep the proportions (aspect) or stretch to a square."),
         ConfigKey("maxPixels", .int(min: 1), default: .number(Double(ImageFile.defaultPixelLimit)),
