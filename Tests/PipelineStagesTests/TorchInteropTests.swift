@@ -30,20 +30,26 @@ import TensorRuntime
         return ["data.images=\(images)"] + (doc.stages["test"] == nil ? [] : ["test.images=\(images)", "test.labels=\(labels)"])
     }
 
+    /// The shipped pipeline `file` with the overrides `overrides` gives for it, trained `steps`
+    /// steps quietly in a new temporary directory named from `prefix`: that directory and the pipeline.
+    static func train(_ file: String, in prefix: String, steps: Int, overrides: (PipelineDocument) -> [String]) throws -> (String, Pipeline) {
+        let dir = temporaryDirectory(prefix + file)
+        let path = repositoryRoot + "/pipelines/" + file
+        let doc = try PipelineDocument.load(file: path, overrides: overrides(try PipelineDocument.load(file: path)), lengthGiven: true)
+        let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        options.stepsOverride = steps
+        _ = try Runner(pipeline: pipeline, options: options).run()
+        return (dir, pipeline)
+    }
+
     @Test(.enabled(if: interopPython != nil || runningInCI, Comment(rawValue: interopPythonMissing)),
           arguments: cases.map(\.pipeline))
     func pyTorchAndONNXRuntimeComputeWhatTheExportedModelsCompute(_ file: String) throws {
         let python = try requireInteropPython()
         let overrides = Self.cases.first { $0.pipeline == file }!.overrides
-        let dir = temporaryDirectory("torch-" + file)
-        let path = repositoryRoot + "/pipelines/" + file
-        let shipped = try PipelineDocument.load(file: path)
-        let doc = try PipelineDocument.load(file: path, overrides: Self.fixtureOverrides(shipped) + overrides, lengthGiven: true)
-        let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
-        var options = Runner.Options(runDirectory: dir)
-        options.quiet = true
-        options.stepsOverride = 2
-        _ = try Runner(pipeline: pipeline, options: options).run()
+        let (dir, pipeline) = try Self.train(file, in: "torch-", steps: 2) { Self.fixtureOverrides($0) + overrides }
 
         let g = try #require(pipeline.nodes["G"]?.stage as? any GeneratorStage)
         let d = try #require(pipeline.nodes["D"]?.stage as? any ModelStage)
@@ -109,19 +115,12 @@ import TensorRuntime
           arguments: ["stylegan2-fashion.json", "stylegan2-rgb64.json", "cdcgan-fashion.json", "acgan-fashion.json", "cgan-mlp-fashion.json"])
     func generatorsWithoutASequentialTwinAsONNX(_ file: String) throws {
         let python = try requireInteropPython()
-        let dir = temporaryDirectory("onnx-" + file)
-        let path = repositoryRoot + "/pipelines/" + file
-        let shipped = try PipelineDocument.load(file: path)
         // The Fashion-MNIST pipelines read the fixture IDX files; the RGB one reads the fixture photos already.
         let labels = fixture("idx/t10k-256-labels-idx1-ubyte.gz")
-        let overrides = file == "stylegan2-rgb64.json" ? ["G.channelMax=32", "D.channelMax=32"]
-            : Self.fixtureOverrides(shipped) + ["features.count=32"] + (file.hasPrefix("stylegan2") ? [] : ["data.labels=\(labels)"])
-        let doc = try PipelineDocument.load(file: path, overrides: overrides, lengthGiven: true)
-        let pipeline = try PipelineBuilder(registry: .standard).build(doc, outputDirectory: dir)
-        var options = Runner.Options(runDirectory: dir)
-        options.quiet = true
-        options.stepsOverride = 3
-        _ = try Runner(pipeline: pipeline, options: options).run()
+        let (dir, pipeline) = try Self.train(file, in: "onnx-", steps: 3) { shipped in
+            file == "stylegan2-rgb64.json" ? ["G.channelMax=32", "D.channelMax=32"]
+                : Self.fixtureOverrides(shipped) + ["features.count=32"] + (file.hasPrefix("stylegan2") ? [] : ["data.labels=\(labels)"])
+        }
         let g = try #require(pipeline.nodes["G"]?.stage as? any GeneratorStage)
         #expect(file.hasPrefix("stylegan2") == (g.classCount == nil))
         // The moving average, where kept, also with a truncation built in (in w for StyleGAN2).
