@@ -4,24 +4,28 @@
 # and PIL + torchvision's ImageFolder through a DataLoader with 2 workers. Rounds are interleaved
 # (A B C A B C ...) and the medians of the per-round ratios are printed.
 #
-#   Scripts/bench-data.sh [rounds] [python]     (python: one with Pillow, torch and torchvision)
+#   Scripts/bench-data.sh [rounds] [python] [jpg|heic]   (python: one with Pillow, torch and torchvision,
+#                                                         and pillow-heif for heic)
 #
 # Needs a release build (swift build -c release). The photos (500 JPEGs of 1024x768, about 110 kB
-# each) are made once in .build/bench-photos by Scripts/bench_data.py from Fixtures/photos/content.
+# each, or the same as HEIC) are made once in .build/bench-photos (.build/bench-photos-heic) by
+# Scripts/bench_data.py from Fixtures/photos/content.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 python=${2:-$HOME/.cache/ganflow/venv/bin/python}
+format=${3:-jpg}
 bin=.build/release/ganflow
 dir=.build/bench-photos
+[ "$format" = jpg ] || dir=.build/bench-photos-$format
 images=448   # 7 batches of 64, below the 500 files: no epoch boundary inside a timed part
 [ -x "$bin" ] || { echo "bench-data: build first: swift build -c release" >&2; exit 1; }
-if [ ! -f "$dir/photos/IMG_0499.jpg" ]; then
-    "$python" Scripts/bench_data.py photos "$dir" 500
+if [ ! -f "$dir/photos/IMG_0499.$format" ]; then
+    "$python" Scripts/bench_data.py photos "$dir" 500 --format "$format"
 fi
 "$bin" dataset prepare "$dir" --size 64 --no-labels --out "$dir.gfd" --quiet >/dev/null
 grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /CPU: /'
-echo "cores: $(nproc); photos: $(ls "$dir/photos" | wc -l) JPEGs, $(du -sh "$dir/photos" | cut -f1)"
+echo "cores: $(nproc); photos: $(ls "$dir/photos" | wc -l) $format files, $(du -sh "$dir/photos" | cut -f1)"
 folder=() prepared=() torch=()
 for r in $(seq "$rounds"); do
     a=$("$bin" dataset bench "$dir" --size 64 --batch 64 --images $images --json | sed 's/.*"imagesPerSecond": \([0-9.]*\).*/\1/')

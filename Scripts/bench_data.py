@@ -3,6 +3,7 @@
 
     bench_data.py photos OUT N        writes N photographic 1024x768 JPEGs to OUT/photos/
     bench_data.py photos OUT N --classes [--seed S]
+    bench_data.py photos OUT N --format heic   the same photos as HEIC (pillow-heif), as iPhones save them
                                       the same in one folder per class: the source photo, the quarter of
                                       the possible crop centres that the crop's centre is in, and whether
                                       it is mirrored (OUT/astronaut-left-top, ...-mirrored: 24 classes, for
@@ -21,8 +22,11 @@ import sys
 import time
 
 
-def photos(out, n, classes=False, seed=0):
+def photos(out, n, classes=False, seed=0, fmt="jpg"):
     from PIL import Image
+    if fmt == "heic":
+        import pillow_heif
+        pillow_heif.register_heif_opener()
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", "photos", "content")
     files = [f for f in sorted(os.listdir(root)) if f.endswith(".png")]
     sources = [Image.open(os.path.join(root, f)).convert("RGB") for f in files]
@@ -43,7 +47,7 @@ def photos(out, n, classes=False, seed=0):
         half = "top" if y < (im.height - h) / 2 else "bottom"
         folder = f"{names[i % len(sources)]}-{side}-{half}" + ("-mirrored" if mirrored else "") if classes else "photos"
         os.makedirs(os.path.join(out, folder), exist_ok=True)
-        tile.save(os.path.join(out, folder, f"IMG_{i:04d}.jpg"), quality=90)
+        tile.save(os.path.join(out, folder, f"IMG_{i:04d}.{fmt}"), quality=90)
 
 
 def torch_rate(folder, size, batch, workers, images):
@@ -52,7 +56,13 @@ def torch_rate(folder, size, batch, workers, images):
     torch.set_num_threads(1)
     t = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(),
                             transforms.Normalize([0.5] * 3, [0.5] * 3)])
-    data = datasets.ImageFolder(folder, transform=t)
+    try:  # HEIC photos open through pillow-heif's Pillow plugin
+        import pillow_heif
+        pillow_heif.register_heif_opener()
+    except ImportError:
+        pass
+    extensions = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".avif")
+    data = datasets.ImageFolder(folder, transform=t, is_valid_file=lambda p: p.lower().endswith(extensions))
     loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)
     batches = -(-images // batch)
     served = 0
@@ -74,7 +84,8 @@ if __name__ == "__main__":
     if sys.argv[1] == "photos":
         rest = sys.argv[4:]
         seed = int(rest[rest.index("--seed") + 1]) if "--seed" in rest else 0
-        photos(sys.argv[2], int(sys.argv[3]), classes="--classes" in rest, seed=seed)
+        fmt = rest[rest.index("--format") + 1] if "--format" in rest else "jpg"
+        photos(sys.argv[2], int(sys.argv[3]), classes="--classes" in rest, seed=seed, fmt=fmt)
     else:
         rate = torch_rate(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
         print(f"{rate:.1f}")
