@@ -48,6 +48,35 @@ import TensorRuntime
         ])
     }
 
+    /// A gradient penalty on a class-conditional D scores the real images for their classes:
+    /// `realLabels` is required (and refused for an unconditional D), and R1 and WGAN-GP train with it.
+    @Test(arguments: ["r1", "gp"]) func penaltiesOnAConditionalCriticTakeTheRealLabels(_ penalty: String) throws {
+        func stages(conditional: Bool, realLabels: String?) -> String {
+            let d = conditional ? #", "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "projection", "classes": 10"# : ""
+            return Self.data + ", " + Self.noise + #"""
+                , "G": { "type": "generator.dcgan", "input": "z.samples", "labels": "y.labels", "conditioning": "cbn", "classes": 10, "resolution": 16, "width": 4 }
+                , "D": { "type": "discriminator.dcgan", "inputs": { "real": "data.images", "fake": "G.images" }, "width": 4\#(d) }
+                , "adv": { "type": "loss.hinge", "real": "D.real", "fake": "D.fake", "penalty": "\#(penalty)", "penaltyWeight": 1, "critic": "D",
+                           "realImages": "data.images", "fakeImages": "G.images"\#(realLabels.map { #", "realLabels": "\#($0)""# } ?? "") }
+                , "optG": { "type": "optimizer.adam", "minimize": "adv.generator", "parameters": "G" }
+                , "optD": { "type": "optimizer.adam", "minimize": "adv.discriminator", "parameters": "D" }
+                """#
+        }
+        #expect(problems(stages: stages(conditional: true, realLabels: nil)) == [
+            "$.stages.adv.realLabels: the critic 'D' is class-conditional: penalty '\(penalty)' needs 'realLabels', the class labels of 'realImages' (e.g. \"data.labels\")",
+        ])
+        #expect(problems(stages: stages(conditional: false, realLabels: "data.labels")) == [
+            "$.stages.adv.realLabels: the critic 'D' is not class-conditional; remove 'realLabels'",
+        ])
+        let dir = temporaryDirectory("conditional-\(penalty)")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try pipeline(stages: stages(conditional: true, realLabels: "data.labels"), steps: 2)
+        var options = Runner.Options(runDirectory: dir)
+        options.quiet = true
+        let summary = try Runner(pipeline: p, options: options).run()
+        #expect(summary.finalScalars["adv.penalty"].map { $0 > 0 && $0.isFinite } == true, "\(summary.finalScalars)")
+    }
+
     /// The DCGAN pair conditioned every way trains a few steps; the outputs have their shapes, and
     /// the ac head's class logits feed a cross-entropy.
     @Test(arguments: [("cbn", "projection"), ("concat", "ac"), ("concat", "concat"), ("cbn", "projection+ac")])

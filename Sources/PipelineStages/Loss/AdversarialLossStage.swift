@@ -1,3 +1,4 @@
+import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
@@ -66,6 +67,8 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
             ConfigKey("critic", .stageRef, default: .null, "The discriminator stage, for penalties."),
             ConfigKey("realImages", .wire, default: .null, "The real images D saw, for penalties."),
             ConfigKey("fakeImages", .wire, default: .null, "The generated images D saw, for WGAN-GP."),
+            ConfigKey("realLabels", .wire, default: .null,
+                      "The class labels [N] of the real images, for penalties on a class-conditional D (WGAN-GP's interpolates take them too)."),
         ]
     }
 
@@ -79,6 +82,8 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
     let critic: (any CriticStage)?
     /// A discriminator of pyramids (MSG-GAN): penalties interpolate and differentiate every scale.
     let pyramidCritic: (any PyramidCriticStage)?
+    /// Whether the critic is class-conditional: penalties then call it with `realLabels`.
+    let criticTakesLabels: Bool
     /// D losses evaluated in training, for lazy penalties; checkpointed.
     var penaltyClock = 0
     var lastPenalty: Float = 0
@@ -102,6 +107,7 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
         if penalty == .none {
             critic = nil
             pyramidCritic = nil
+            criticTakesLabels = false
         } else {
             guard let id = config.optionalString("critic") else {
                 throw StageProblem(key: "critic", "penalty '\(penalty.rawValue)' needs the discriminator: set 'critic' to its stage id")
@@ -111,6 +117,19 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
             pyramidCritic = c as? any PyramidCriticStage
             guard critic != nil || pyramidCritic != nil else {
                 throw StageProblem(key: "critic", "stage '\(id)' is not a discriminator")
+            }
+            // A class-conditional D scores an image for its class: the penalty's calls need the labels.
+            criticTakesLabels = (c as? any NetworkBacked)?.core.labels != nil
+            if criticTakesLabels {
+                guard !config.isNull("realLabels") else {
+                    throw StageProblem(key: "realLabels", "the critic '\(id)' is class-conditional: penalty '\(penalty.rawValue)' needs 'realLabels', the class labels of 'realImages' (e.g. \"data.labels\")")
+                }
+                let batch = inputs["realImages"]?.shape?.first
+                guard let labels = inputs["realLabels"]?.shape, labels.count == 1, batch == nil || labels[0] == batch else {
+                    throw StageProblem(key: "realLabels", "expected class labels [\(batch.map(String.init) ?? "N")] of the real images, found \(inputs["realLabels"].map { "\($0)" } ?? "nothing")")
+                }
+            } else if !config.isNull("realLabels") {
+                throw StageProblem(key: "realLabels", "the critic '\(id)' is not class-conditional; remove 'realLabels'")
             }
             let real: [[Int]]
             switch inputs["realImages"] {
@@ -138,10 +157,11 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
         switch output {
         case "generator": return Objective.generatorNeedsReal ? ["real", "fake"] : ["fake"]
         default:
+            let labels = criticTakesLabels ? ["realLabels"] : []
             switch penalty {
             case .none: return ["real", "fake"]
-            case .r1: return ["real", "fake", "realImages"]
-            case .gp: return ["real", "fake", "realImages", "fakeImages"]
+            case .r1: return ["real", "fake", "realImages"] + labels
+            case .gp: return ["real", "fake", "realImages", "fakeImages"] + labels
             }
         }
     }
@@ -163,7 +183,9 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
                         if let critic {
                             let realImages = try e.tensor("realImages")
                             let epsilon = Tensor(randomUniform: [realImages.shape[0]], using: &rng)
-                            p = try GradientPenalty.wgangp(critic: { try critic.critic($0) }, real: realImages, fake: try e.tensor("fakeImages"), epsilon: epsilon)
+                            p = try ClassLabels.with(criticTakesLabels ? try e.tensor("realLabels") : nil) {
+                                try GradientPenalty.wgangp(critic: { try critic.critic($0) }, real: realImages, fake: try e.tensor("fakeImages"), epsilon: epsilon)
+                            }
                         } else {
                             let realImages = try e.pyramid("realImages")
                             let epsilon = Tensor(randomUniform: [realImages[0].shape[0]], using: &rng)
@@ -173,7 +195,9 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
                         loss = try loss + p * (penaltyWeight * Float(penaltyEvery))
                     case .r1:
                         if let critic {
-                            p = try GradientPenalty.r1(critic: { try critic.critic($0) }, real: try e.tensor("realImages"))
+                            p = try ClassLabels.with(criticTakesLabels ? try e.tensor("realLabels") : nil) {
+                                try GradientPenalty.r1(critic: { try critic.critic($0) }, real: try e.tensor("realImages"))
+                            }
                         } else {
                             p = try GradientPenalty.r1(critic: { try pyramidCritic!.critic(pyramid: $0) }, real: try e.pyramid("realImages"))
                         }
