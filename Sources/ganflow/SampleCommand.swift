@@ -101,6 +101,7 @@ struct SampleCommand: ParsableCommand {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
         if try requestedClasses() != nil && latent != nil { throw ValidationError("--class and --classes draw their own latents; they cannot be used with --latent") }
+        if mix != nil && latent != nil { throw ValidationError("--mix draws its own latents; it cannot be used with --latent") }
     }
 
     func run() throws {

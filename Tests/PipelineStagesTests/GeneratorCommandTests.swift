@@ -182,6 +182,8 @@ import TensorRuntime
         #expect(Self.bytes(out + "/file/frame-0002.png") == Self.bytes(out + "/file-samples/sample-00001.png"))
         let (mismatch, mismatchOutput) = try execute(ganflowExecutable, ["interpolate", run, "--latent", ws, "--space", "z", "--out", out + "/bad"])
         #expect(mismatch == 1 && mismatchOutput.contains("error: \(ws): holds latents in w (tensor 'w'), not in z as --space asks"), "\(mismatchOutput)")
+        let (mixed, mixedOutput) = try execute(ganflowExecutable, ["sample", run, "--latent", ws, "--mix", "2", "--out", out + "/bad"])
+        #expect(mixed == 1 && mixedOutput.hasPrefix("Error: --mix draws its own latents; it cannot be used with --latent"), "\(mixedOutput)")
         let (slerp, slerpOutput) = try execute(ganflowExecutable, ["interpolate", run, "--latent", ws, "--slerp", "--out", out + "/bad"])
         #expect(slerp == 1 && slerpOutput.contains("error: \(ws): holds w latents, which are walked along straight lines (leave out --slerp)"), "\(slerpOutput)")
     }
