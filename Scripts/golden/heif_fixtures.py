@@ -8,11 +8,19 @@ through Pillow's libavif). Then run Scripts/golden/decode_images.py for their re
 - chelsea.heic: chelsea-baseline.jpg (RGB, chroma subsampled 4:2:0, x265's default, as phones save photos);
 - chelsea-alpha.heic: chelsea-alpha-lossless.webp (RGBA);
 - astronaut-gray.heic: astronaut-gray.jpg (gray, stored as one channel);
+- rocket-rotated.heic: rocket-exif6.webp's picture as stored (120x80), with the container's
+  rotation (an irot box) turning it upright as EXIF orientation 6 does, as phones store portrait
+  photos; written by Scripts/golden/heif_rotated.c through Debian's libheif (pillow-heif writes no
+  irot), which needs gcc and libheif-dev. libheif 1.15 writes the upright size (80x120) into the
+  'ispe' box, which the HEIF standard and later libheif (pillow-heif's 1.23 refuses the file) take
+  for the coded size, so the script writes the coded size, 120x80, there, as phones do;
 - coffee.avif: coffee-lossy.webp (RGB, chroma 4:4:4), and coffee-420.avif (4:2:0);
 - broken/truncated.heic: chelsea.heic cut in half;
 - broken/bomb.heic: chelsea.heic whose 'ispe' box declares 100000x100000 pixels.
 """
 import os
+import subprocess
+import tempfile
 
 import pillow_heif
 from PIL import Image
@@ -28,6 +36,16 @@ pillow_heif.register_heif_opener()
 Image.open(path("chelsea-baseline.jpg")).save(path("chelsea.heic"), quality=85)
 Image.open(path("chelsea-alpha-lossless.webp")).save(path("chelsea-alpha.heic"), quality=85)
 Image.open(path("astronaut-gray.jpg")).save(path("astronaut-gray.heic"), quality=85)
+with tempfile.TemporaryDirectory() as tmp:
+    tool, raw = os.path.join(tmp, "heif_rotated"), os.path.join(tmp, "rocket.rgb")
+    subprocess.run(["gcc", "-O2", "-o", tool, os.path.join(os.path.dirname(os.path.abspath(__file__)), "heif_rotated.c"), "-lheif"], check=True)
+    stored = Image.open(path("rocket-exif6.webp")).convert("RGB")  # as stored, not turned upright
+    open(raw, "wb").write(stored.tobytes())
+    subprocess.run([tool, raw, str(stored.width), str(stored.height), "6", path("rocket-rotated.heic")], check=True)
+rotated = bytearray(open(path("rocket-rotated.heic"), "rb").read())
+at = rotated.index(b"ispe") + 8
+rotated[at:at + 8] = stored.width.to_bytes(4, "big") + stored.height.to_bytes(4, "big")
+open(path("rocket-rotated.heic"), "wb").write(rotated)
 Image.open(path("coffee-lossy.webp")).convert("RGB").save(path("coffee.avif"), quality=85, subsampling="4:4:4")
 Image.open(path("coffee-lossy.webp")).convert("RGB").save(path("coffee-420.avif"), quality=85, subsampling="4:2:0")
 
@@ -36,6 +54,6 @@ open(path("broken/truncated.heic"), "wb").write(data[: len(data) // 2])
 at = data.index(b"ispe") + 8  # box type, then version and flags (4 bytes), then width and height
 bomb = data[:at] + (100000).to_bytes(4, "big") * 2 + data[at + 8:]
 open(path("broken/bomb.heic"), "wb").write(bomb)
-for name in ["chelsea.heic", "chelsea-alpha.heic", "astronaut-gray.heic", "coffee.avif", "coffee-420.avif"]:
+for name in ["chelsea.heic", "chelsea-alpha.heic", "astronaut-gray.heic", "rocket-rotated.heic", "coffee.avif", "coffee-420.avif"]:
     im = Image.open(path(name))
     print(name, im.mode, im.size, os.path.getsize(path(name)), "bytes")

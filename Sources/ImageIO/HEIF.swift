@@ -19,14 +19,23 @@ enum HEIF {
 
     static func header(_ bytes: [UInt8], path: String) throws -> ImageHeader {
         try withPrimaryImage(bytes, path: path) { handle in
-            ImageHeader(format: .heif, width: Int(heif_image_handle_get_width(handle)), height: Int(heif_image_handle_get_height(handle)),
-                        channels: heif_image_handle_has_alpha_channel(handle) != 0 ? 4 : 3)
+            let (w, h) = uprightSize(handle, bytes)
+            return ImageHeader(format: .heif, width: w, height: h, channels: heif_image_handle_has_alpha_channel(handle) != 0 ? 4 : 3)
         }
+    }
+
+    /// The primary image's size once turned upright. libheif 1.15 reports the coded size (the
+    /// `ispe` box) and turns the picture only while decoding, so a quarter turn (`irot` of 90 or
+    /// 270 degrees, as phones store portrait photos) swaps the sides here.
+    static func uprightSize(_ handle: OpaquePointer, _ bytes: [UInt8]) -> (width: Int, height: Int) {
+        let (w, h) = (Int(heif_image_handle_get_width(handle)), Int(heif_image_handle_get_height(handle)))
+        let quarterTurns = bytes.withUnsafeBytes { primaryRotation($0) } ?? 0
+        return quarterTurns % 2 == 1 ? (h, w) : (w, h)
     }
 
     static func decode(_ bytes: [UInt8], path: String, options: ImageDecodeOptions) throws -> InterleavedImage {
         try withPrimaryImage(bytes, path: path) { handle in
-            let (w, h) = (Int(heif_image_handle_get_width(handle)), Int(heif_image_handle_get_height(handle)))
+            let (w, h) = uprightSize(handle, bytes)
             try ImageFile.checkPixels(width: w, height: h, limit: options.pixelLimit, path: path)
             // Alpha is kept only when asked for or when the caller keeps the file's channels.
             let alpha = heif_image_handle_has_alpha_channel(handle) != 0 && (options.channels == nil || options.channels == 2 || options.channels == 4)
@@ -49,6 +58,67 @@ enum HEIF {
             }
             return InterleavedImage(width: w, height: h, channels: channels, bytes: pixels)
         }
+    }
+
+    /// The counter-clockwise quarter turns of the primary item's `irot` property, or nil when it
+    /// has none or the boxes cannot be read (then libheif's own reading of the file decides).
+    ///
+    /// ISO/IEC 23008-12: the `meta` box (a full box) holds `pitm` (the primary item's id), and
+    /// `iprp` holds `ipco` (the properties, numbered from 1 in order) and `ipma` (each item's
+    /// property numbers). Every read is bounds-checked; sizes that run past their box end the walk.
+    static func primaryRotation(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        func u32(_ at: Int) -> Int? { at >= 0 && at + 4 <= bytes.count ? bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } : nil }
+        func u16(_ at: Int) -> Int? { at >= 0 && at + 2 <= bytes.count ? Int(bytes[at]) << 8 | Int(bytes[at + 1]) : nil }
+        /// The boxes in `range`: type, start of the payload, end.
+        func boxes(_ range: Range<Int>) -> [(type: String, body: Int, end: Int)] {
+            var out: [(String, Int, Int)] = []
+            var at = range.lowerBound
+            while at + 8 <= range.upperBound, let size32 = u32(at) {
+                let type = String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self)
+                var body = at + 8, size = size32
+                if size32 == 1 {
+                    guard let high = u32(at + 8), let low = u32(at + 12), high == 0 else { break }
+                    size = low
+                    body = at + 16
+                } else if size32 == 0 {
+                    size = range.upperBound - at
+                }
+                guard size >= body - at, at + size <= range.upperBound else { break }
+                out.append((type, body, at + size))
+                at += size
+            }
+            return out
+        }
+        guard let meta = boxes(0..<bytes.count).first(where: { $0.type == "meta" }), meta.body + 4 <= meta.end else { return nil }
+        let children = boxes((meta.body + 4)..<meta.end)
+        guard let pitm = children.first(where: { $0.type == "pitm" }), pitm.body + 4 < pitm.end,
+              let primary = bytes[pitm.body] == 0 ? u16(pitm.body + 4) : u32(pitm.body + 4),
+              let iprp = children.first(where: { $0.type == "iprp" }) else { return nil }
+        let properties = boxes(iprp.body..<iprp.end)
+        guard let ipco = properties.first(where: { $0.type == "ipco" }) else { return nil }
+        let list = boxes(ipco.body..<ipco.end)
+        for ipma in properties where ipma.type == "ipma" && ipma.body + 8 <= ipma.end {
+            let version = Int(bytes[ipma.body]), wide = bytes[ipma.body + 3] & 1 == 1
+            guard var count = u32(ipma.body + 4) else { return nil }
+            var at = ipma.body + 8
+            while count > 0, at < ipma.end {
+                count -= 1
+                guard let item = version < 1 ? u16(at) : u32(at) else { return nil }
+                at += version < 1 ? 2 : 4
+                guard at < ipma.end else { return nil }
+                let associations = Int(bytes[at])
+                at += 1
+                for _ in 0..<associations {
+                    guard let index = wide ? u16(at).map({ $0 & 0x7FFF }) : (at < ipma.end ? Int(bytes[at]) & 0x7F : nil) else { return nil }
+                    at += wide ? 2 : 1
+                    guard at <= ipma.end else { return nil }
+                    if item == primary, index >= 1, index <= list.count, list[index - 1].type == "irot", list[index - 1].body < list[index - 1].end {
+                        return Int(bytes[list[index - 1].body] & 3)
+                    }
+                }
+            }
+        }
+        return nil
     }
 
     /// Runs `body` with the primary image of the HEIF file in `bytes`.

@@ -11,7 +11,7 @@ import Testing
 @Suite struct ImageFileTests {
     static let photos = ["astronaut-gray.jpg", "chelsea-baseline.jpg", "coffee-progressive.jpg", "hubble-444.jpg",
                          "rocket-cmyk.jpg", "rocket-ycck.jpg", "coffee-lossy.webp", "chelsea-alpha-lossless.webp",
-                         "rocket-exif6.webp", "chelsea.heic", "chelsea-alpha.heic", "astronaut-gray.heic", "coffee.avif"]
+                         "rocket-exif6.webp", "chelsea.heic", "chelsea-alpha.heic", "astronaut-gray.heic", "rocket-rotated.heic", "coffee.avif"]
         + (1...8).map { "chelsea-exif\($0).jpg" }
 
     @Test(arguments: photos) func decodesAsPillowDoes(name: String) throws {
@@ -54,6 +54,8 @@ import Testing
             // A monochrome HEIF decodes to RGB (three equal channels).
             ("astronaut-gray.heic", ImageHeader(format: .heif, width: 96, height: 96, channels: 3)),
             ("coffee.avif", ImageHeader(format: .heif, width: 150, height: 100, channels: 3)),
+            // Stored 120x80 with a quarter turn in its 'irot' box, as phones store portrait photos.
+            ("rocket-rotated.heic", ImageHeader(format: .heif, width: 80, height: 120, channels: 3)),
         ]
         for (name, expected) in cases {
             #expect(try ImageFile.header(path: Fixtures.path("images/" + name)) == expected, "\(name)")
@@ -122,6 +124,28 @@ import Testing
             == "the header declares 160x106 pixels, more than the limit of 16959 (a decompression bomb?); raise the limit ('maxPixels', --max-pixels) to read it")
         let png = Fixtures.path("images/folder/space/hubble.png")
         #expect(imageIOError { _ = try ImageFile.read(path: png, options: ImageDecodeOptions(pixelLimit: 100)) } != nil)
+    }
+
+    /// The walk to the primary item's `irot` stops at any box that runs past its parent, and finds
+    /// the rotation of a well-formed file.
+    @Test func heifRotationParsingIsBoundsChecked() throws {
+        let rotated = try ImageFile.contents(of: Fixtures.path("images/rocket-rotated.heic"))
+        #expect(rotated.withUnsafeBytes { HEIF.primaryRotation($0) } == 3)
+        #expect(try ImageFile.contents(of: Fixtures.path("images/chelsea.heic")).withUnsafeBytes { HEIF.primaryRotation($0) } == nil)
+        func box(_ type: String, _ body: [UInt8], size: Int? = nil) -> [UInt8] {
+            let n = size ?? 8 + body.count
+            return [UInt8(n >> 24 & 255), UInt8(n >> 16 & 255), UInt8(n >> 8 & 255), UInt8(n & 255)] + Array(type.utf8) + body
+        }
+        let cases: [[UInt8]] = [
+            box("meta", [0, 0, 0, 0], size: 1 << 30),                                   // a meta box larger than the file
+            box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0])),                       // pitm without its item id
+            box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0, 0, 1]) + box("iprp", box("ipco", box("irot", [1])) + box("ipma", [0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 1, 9]))),
+            Array(rotated.prefix(200)),                                                 // a file cut in its boxes
+        ]
+        #expect(cases.map { c in c.withUnsafeBytes { HEIF.primaryRotation($0) } } == [nil, nil, nil, nil])
+        // The same item and property, associated: one quarter turn.
+        let good = box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0, 0, 1]) + box("iprp", box("ipco", box("irot", [1])) + box("ipma", [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0x81])))
+        #expect(good.withUnsafeBytes { HEIF.primaryRotation($0) } == 1)
     }
 
     @Test func exifOrientationParsingIsBoundsChecked() {
