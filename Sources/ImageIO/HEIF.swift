@@ -4,8 +4,8 @@ import Foundation
 /// HEIF decoding through libheif: HEIC (HEVC-coded, as phones save photos) and AVIF (AV1-coded),
 /// the primary image of the file, 8 bits per sample (higher bit depths are converted by libheif),
 /// with alpha when the file has it. The container's rotation and mirroring (`irot`, `imir`) are
-/// applied by libheif, as pillow-heif and Pillow apply them; HEIF writers put the orientation
-/// there, not in the EXIF orientation tag.
+/// applied by libheif while decoding (HEIF writers put the orientation there, not in the EXIF
+/// orientation tag); the upright size is worked out here, since libheif 1.15 reports the coded one.
 enum HEIF {
     /// The major brands of the HEIF files libheif decodes: HEVC still images and sequences, the
     /// generic image brands, and AV1 (AVIF).
