@@ -2,10 +2,10 @@ import TensorRuntime
 
 // StyleGAN2's generator as ONNX nodes computing what `forward(z, mode: .sample)` computes: the
 // mapping network, one `w` for every layer (no mixing; truncated towards the mean w when the
-// graph's `truncation` is below 1), each layer's constant
-// noise (`noise_const` times its strength; stylegan2-ada-pytorch's `noise_mode='const'`), and the
-// modulated convolutions as GANFlow runs them: activations scaled by the styles, one ordinary
-// convolution with the shared weight, then the demodulation coefficients.
+// graph's `truncation` is below 1), each layer's constant noise (`noise_const` times its
+// strength; stylegan2-ada-pytorch's `noise_mode='const'`), and the modulated convolutions as
+// GANFlow runs them: activations scaled by the styles, one ordinary convolution with the shared
+// weight, then the demodulation coefficients.
 
 extension ONNXGraph {
     /// A Float32 scalar initializer.
