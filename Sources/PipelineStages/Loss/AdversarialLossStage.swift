@@ -153,6 +153,11 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
         }
     }
 
+    /// `body` with the real images' labels set for a class-conditional critic's layers.
+    private func withRealLabels<T>(_ e: Evaluation, _ body: () throws -> T) throws -> T {
+        try ClassLabels.with(criticTakesLabels ? try e.tensor("realLabels") : nil, body)
+    }
+
     public func inputsNeeded(for output: String) -> [String]? {
         switch output {
         case "generator": return Objective.generatorNeedsReal ? ["real", "fake"] : ["fake"]
@@ -183,7 +188,7 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
                         if let critic {
                             let realImages = try e.tensor("realImages")
                             let epsilon = Tensor(randomUniform: [realImages.shape[0]], using: &rng)
-                            p = try ClassLabels.with(criticTakesLabels ? try e.tensor("realLabels") : nil) {
+                            p = try withRealLabels(e) {
                                 try GradientPenalty.wgangp(critic: { try critic.critic($0) }, real: realImages, fake: try e.tensor("fakeImages"), epsilon: epsilon)
                             }
                         } else {
@@ -195,9 +200,7 @@ public final class AdversarialLossStage<Objective: AdversarialObjective>: Stage,
                         loss = try loss + p * (penaltyWeight * Float(penaltyEvery))
                     case .r1:
                         if let critic {
-                            p = try ClassLabels.with(criticTakesLabels ? try e.tensor("realLabels") : nil) {
-                                try GradientPenalty.r1(critic: { try critic.critic($0) }, real: try e.tensor("realImages"))
-                            }
+                            p = try withRealLabels(e) { try GradientPenalty.r1(critic: { try critic.critic($0) }, real: try e.tensor("realImages")) }
                         } else {
                             p = try GradientPenalty.r1(critic: { try pyramidCritic!.critic(pyramid: $0) }, real: try e.pyramid("realImages"))
                         }

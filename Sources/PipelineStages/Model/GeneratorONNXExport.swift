@@ -14,7 +14,7 @@ extension LatentAdapter: ONNXExportable {
 /// generator `labels` `[batch]`, int64 class indices), output `images`
 /// `[batch, C, H, W]`, computing what GANFlow's sampling computes for the same batch (batch norm
 /// with the batch's statistics; ProGAN and MSG-GAN at their final resolution; StyleGAN2 with each
-/// layer's constant noise, without truncation).
+/// layer's constant noise).
 public enum GeneratorONNXExport {
     /// The network exported (the moving average with `ema`) and the encoded model, with latents
     /// truncated by `psi` as `ganflow sample --truncation` truncates them: in w inside a StyleGAN2
