@@ -4,6 +4,7 @@ enum PrimitiveKind: String, Hashable, Sendable {
     case convForward = "conv.forward"
     case convBackwardData = "conv.backward_data"
     case convBackwardWeights = "conv.backward_weights"
+    case convBackwardWeightsAsForward = "conv.backward_weights_as_forward"
     case matmul = "matmul"
     case eltwise = "eltwise"
     case pooling = "pooling"
