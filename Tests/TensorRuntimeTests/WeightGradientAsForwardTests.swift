@@ -116,19 +116,24 @@ struct WeightGradientAsForwardTests {
         let g = Case(x: [16, 64, 16, 16], w: [128, 64, 4, 4], stride: [2, 2], padding: [1, 1], dilation: [1, 1], exact: true).geometry
         #expect(g.swappedWeightGradientPays)
         var rng = PhiloxRandom(seed: 22)
-        let x = Tensor(randomNormal: g.input, using: &rng)
+        let x = Tensor(randomNormal: g.input, using: &rng).requiringGradients()
         let w = Tensor(randomNormal: g.weight, std: 0.1, using: &rng).requiringGradients()
-        let dy = Tensor(randomNormal: g.output, using: &rng)
+        let dy = Tensor(randomNormal: g.output, using: &rng).requiringGradients()
         let expected = Self.reference(x, dy, g)
         let scale = expected.map(abs).max()!
         try ComputePrecision.with(.bf16) {
+            // With x's gradient wanted too, the weight gradient's reorders read both the forward's
+            // bf16 copy of x and the backward-data kernel's copy of dy; without, only the first.
             let y = try conv2d(x, weight: w, stride: 2, padding: 1)
+            let both = try gradients(of: y, wrt: [x, w], seed: dy)[1]
             let first = try gradients(of: y, wrt: [w], seed: dy)[0]
             let recorded = try gradients(of: y, wrt: [w], seed: dy, createGraph: true)[0]
             // convTranspose2d(dy) with the same weight is the adjoint: its weight gradient for seed x is the same dw.
             let z = try convTranspose2d(dy, weight: w, stride: 2, padding: 1)
-            let adjoint = try gradients(of: z, wrt: [w], seed: x)[0]
-            for (name, dw) in [("conv2d", first), ("conv2d, recorded", recorded), ("convTranspose2d", adjoint)] {
+            let adjoint = try gradients(of: z, wrt: [dy, w], seed: x)[1]
+            let adjointOnly = try gradients(of: z, wrt: [w], seed: x)[0]
+            for (name, dw) in [("conv2d, with dx", both), ("conv2d", first), ("conv2d, recorded", recorded),
+                               ("convTranspose2d, with its dx", adjoint), ("convTranspose2d", adjointOnly)] {
                 let error = zip(dw.scalars, expected).map { abs(Double($0) - $1) }.max()!
                 #expect(error <= 1e-4 * scale, "\(name): largest difference \(error) of \(scale)")
             }

@@ -346,7 +346,7 @@ enum ConvolutionKernels {
     ) throws -> (Tensor, ConvCopies) {
         let label = "conv.bwd_weights " + g.profileName
         if let swapped = ConvolutionPrimitives.weightGradientAsForward(g) {
-            return (try swappedWeightGradient(x, dy, g, swapped), ConvCopies())
+            return (try swappedWeightGradient(x, dy, g, swapped, prepared: prepared), ConvCopies())
         }
         if g.isFullyConnected {
             // dw[o, (c, kh, kw)] = sum over n of dy[n, o] x[n, (c, kh, kw)]: dY^T X.
@@ -360,15 +360,23 @@ enum ConvolutionKernels {
     }
 
     /// dw by `primitive`, a `ConvolutionPrimitives.weightGradientAsForward` of `g`, which reads
-    /// x and dy and writes dw in their plain layouts through transposing strides.
-    static func swappedWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _ primitive: DNNLPrimitive) throws -> Tensor {
+    /// x and dy and writes dw in their plain layouts through transposing strides. Where the
+    /// other kernels made copies of x and dy in their layouts (`prepared`: in bf16, half the
+    /// bytes of the plain tensors, and blocked by channels), the transposing reorders read those,
+    /// seen with the batch and channel axes exchanged.
+    static func swappedWeightGradient(
+        _ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _ primitive: DNNLPrimitive, prepared: ConvCopies = ConvCopies()
+    ) throws -> Tensor {
         let label = "conv.bwd_weights " + g.profileName + " swapped"
         let xs = x.contiguousData(), dys = dy.contiguousData()
         let out = Tensor(uninitialized: g.weight)
+        var sources: [Int32: LayoutCopy] = [:]
+        sources[DNNL_ARG_SRC] = prepared.input?.swappingAxes(0, 1)
+        sources[DNNL_ARG_WEIGHTS] = prepared.output?.swappingAxes(0, 1)
         try Profiler.measure(label, flops: g.flops) {
             try withExtendedLifetime((xs, dys)) {
                 _ = try primitive.execute([DNNL_ARG_SRC: xs.data, DNNL_ARG_WEIGHTS: dys.data, DNNL_ARG_DST: out.data],
-                                          label: label, flops: g.flops)
+                                          sources: sources, label: label, flops: g.flops)
             }
         }
         return out

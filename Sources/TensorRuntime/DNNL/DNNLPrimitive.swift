@@ -78,18 +78,43 @@ final class DNNLPrimitive: @unchecked Sendable {
     /// reorder is skipped. Returns the copies this call made of its inputs in the chosen layouts,
     /// so that a later primitive reading the same tensor can skip its reorder too, and those of
     /// its outputs before they were reordered to plain ones.
+    ///
+    /// `sources` may give, per input argument, the data in another layout of the argument's
+    /// dimensions and element type (such as a bf16 copy in a kernel's blocked layout, seen
+    /// through permuted axes) to reorder from instead of the plain buffer: the same values,
+    /// fewer bytes read, when the plain buffer is f32 and the kernel reads bf16.
     @discardableResult
     func execute(
         _ buffers: [Int32: UnsafeMutablePointer<Float>], prepared: [Int32: LayoutCopy] = [:],
-        label: String = "dnnl", flops: Double = 0
+        sources: [Int32: LayoutCopy] = [:], label: String = "dnnl", flops: Double = 0
     ) throws -> [Int32: LayoutCopy] {
         try Runtime.withOpenMPThreads(threads) {
-            try executeWithCurrentThreads(buffers, prepared: prepared, label: label, flops: flops)
+            try executeWithCurrentThreads(buffers, prepared: prepared, sources: sources, label: label, flops: flops)
         }
     }
 
+    /// Reorders into an argument's chosen layout from layouts other than the plain one (`sources`),
+    /// made on first use: (argument, source layout, reorder).
+    private let sourceReorders = Locked<[(Int32, LayoutCopy, Reorder)]>([])
+
+    /// The reorder from `source`'s layout into argument `arg`'s chosen one, or nil (reorder from
+    /// the plain buffer then) when `source` has other dimensions or another element type (a bf16
+    /// copy must not feed an f32 kernel), or oneDNN has no reorder between the two.
+    private func reorder(from source: LayoutCopy, into arg: Argument) -> Reorder? {
+        var (from, to) = (source.descriptor, arg.chosen)
+        let dims = { (d: inout dnnl_memory_desc_t) in withUnsafeBytes(of: &d.dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(d.ndims))) } }
+        guard from.data_type == to.data_type, from.ndims == to.ndims, dims(&from) == dims(&to) else { return nil }
+        if let hit = sourceReorders.withLock({ list in list.first { $0.0 == arg.id && $0.1.matches(source.descriptor) }?.2 }) {
+            return hit
+        }
+        guard let made = try? Runtime.withOpenMPThreads(threads, { try Reorder(from: source.descriptor, to: arg.chosen) }) else { return nil }
+        sourceReorders.withLock { $0.append((arg.id, source, made)) }
+        return made
+    }
+
     private func executeWithCurrentThreads(
-        _ buffers: [Int32: UnsafeMutablePointer<Float>], prepared: [Int32: LayoutCopy], label: String, flops: Double
+        _ buffers: [Int32: UnsafeMutablePointer<Float>], prepared: [Int32: LayoutCopy], sources: [Int32: LayoutCopy],
+        label: String, flops: Double
     ) throws -> [Int32: LayoutCopy] {
         var made: [Int32: LayoutCopy] = [:]
         let stream = DNNLContext.stream
@@ -131,6 +156,13 @@ final class DNNLPrimitive: @unchecked Sendable {
             let chosenMemory = try memory(arg.chosen, UnsafeMutableRawPointer(chosenStorage.pointer))
             if arg.isOutput {
                 outputReorders.append((reorder, chosenMemory, userMemory, arg.id))
+                made[arg.id] = LayoutCopy(storage: chosenStorage, descriptor: arg.chosen)
+            } else if let source = sources[arg.id], let fromSource = self.reorder(from: source, into: arg) {
+                let sourceMemory = try memory(source.descriptor, UnsafeMutableRawPointer(source.storage.pointer))
+                temporaries.append(source.storage)
+                try Profiler.measure("reorder \(label.prefix { $0 != " " }) \(argumentName(arg.id)) from copy") {
+                    try fromSource.run(from: sourceMemory, to: chosenMemory, stream: stream, scratch: temporary)
+                }
                 made[arg.id] = LayoutCopy(storage: chosenStorage, descriptor: arg.chosen)
             } else {
                 try Profiler.measure("reorder \(label.prefix { $0 != " " }) \(argumentName(arg.id))") {
@@ -213,6 +245,17 @@ final class LayoutCopy: @unchecked Sendable {
     func matches(_ other: dnnl_memory_desc_t) -> Bool {
         var a = descriptor, b = other
         return dnnl_memory_desc_equal(&a, &b) != 0
+    }
+
+    /// The same values seen with two axes exchanged (`dnnl_memory_desc_permute_axes`), or nil
+    /// where oneDNN cannot describe that.
+    func swappingAxes(_ a: Int, _ b: Int) -> LayoutCopy? {
+        var source = descriptor, permuted = dnnl_memory_desc_t()
+        var permutation = (0..<Int(source.ndims)).map(Int32.init)
+        guard a < permutation.count, b < permutation.count else { return nil }
+        permutation.swapAt(a, b)
+        guard dnnl_memory_desc_permute_axes(&permuted, &source, permutation) == dnnl_success else { return nil }
+        return LayoutCopy(storage: storage, descriptor: permuted)
     }
 }
 
