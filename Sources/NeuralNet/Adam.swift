@@ -50,8 +50,10 @@ public class Adam: SlotOptimizer, Optimizer {
         let grads = try table.checked(gradients)
         stepCount += 1
         Profiler.measure(name) {
-            adamUpdate(table, grads, step: stepCount, rates: table.entries.indices.map { rate(learningRate, parameter: $0) }, beta1: beta1, beta2: beta2,
-                       eps: eps, l2: decoupled ? 0 : weightDecay, decoupled: decoupled ? weightDecay : 0)
+            table.updateParameters {
+                adamUpdate(table, grads, step: stepCount, rates: table.entries.indices.map { rate(learningRate, parameter: $0) }, beta1: beta1,
+                           beta2: beta2, eps: eps, l2: decoupled ? 0 : weightDecay, decoupled: decoupled ? weightDecay : 0)
+            }
         }
     }
 }

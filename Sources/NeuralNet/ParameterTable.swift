@@ -76,6 +76,17 @@ final class ParameterTable {
         self.total = total
         self.slotNames = slotNames
         self.slots = slotNames.map { _ in Tensor(zeros: [total]) }
+        // Between two updates a parameter's values do not change, so the convolution kernels keep
+        // their copies of it in their own layouts (bf16, channel-blocked) and every forward and
+        // backward kernel of a step after the first skips that reorder; `updateParameters` drops them.
+        for (_, tensor) in parameters { tensor.keepLayoutCopies() }
+    }
+
+    /// Runs `write`, the optimizer's in-place update of the parameters, then drops the copies the
+    /// kernels kept of them (`Tensor.keepLayoutCopies()`), which the update made stale.
+    func updateParameters<T>(_ write: () throws -> T) rethrows -> T {
+        defer { for (_, tensor) in entries { tensor.dropLayoutCopies() } }
+        return try write()
     }
 
     /// The start of slot `index`'s flat buffer.

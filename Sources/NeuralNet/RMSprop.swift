@@ -51,18 +51,20 @@ public final class RMSprop: SlotOptimizer, Optimizer {
         let averages = gradAvgSlot.map(table.slot) ?? squares
         let buffers = momentumSlot.map(table.slot) ?? squares
         let centered = gradAvgSlot != nil, useMomentum = momentumSlot != nil
-        for (k, entry) in table.entries.enumerated() {
-            let o = table.offsets[k]
-            let segment = RMSpropSegment(
-                p: entry.tensor.data, g: grads[k].data, s: squares + o, ga: averages + o, buf: buffers + o,
-                n: entry.tensor.count, alpha: a, w: w, eps: epsF, wd: wd, mu: mu, negLR: Float(-rate(learningRate, parameter: k)),
-                lerpFromStart: lerpFromStart)
-            // Literal flags give the vectoriser one branch-free loop per variant.
-            switch (centered, useMomentum) {
-            case (false, false): segment.update(centered: false, momentum: false)
-            case (false, true): segment.update(centered: false, momentum: true)
-            case (true, false): segment.update(centered: true, momentum: false)
-            case (true, true): segment.update(centered: true, momentum: true)
+        table.updateParameters {
+            for (k, entry) in table.entries.enumerated() {
+                let o = table.offsets[k]
+                let segment = RMSpropSegment(
+                    p: entry.tensor.data, g: grads[k].data, s: squares + o, ga: averages + o, buf: buffers + o,
+                    n: entry.tensor.count, alpha: a, w: w, eps: epsF, wd: wd, mu: mu, negLR: Float(-rate(learningRate, parameter: k)),
+                    lerpFromStart: lerpFromStart)
+                // Literal flags give the vectoriser one branch-free loop per variant.
+                switch (centered, useMomentum) {
+                case (false, false): segment.update(centered: false, momentum: false)
+                case (false, true): segment.update(centered: false, momentum: true)
+                case (true, false): segment.update(centered: true, momentum: false)
+                case (true, true): segment.update(centered: true, momentum: true)
+                }
             }
         }
         stepCount += 1

@@ -39,19 +39,21 @@ public final class SGD: SlotOptimizer, Optimizer {
         let first = stepCount == 0
         let nesterov = self.nesterov
         let wd = Float(weightDecay), mu = Float(momentum), keep = Float(1 - dampening)
-        for (k, entry) in table.entries.enumerated() {
-            let negLR = Float(-rate(learningRate, parameter: k))
-            let p = entry.tensor.data, g = grads[k].data, n = entry.tensor.count
-            guard useMomentum else {
-                for i in 0..<n { p[i] = p[i] + negLR * (g[i] + wd * p[i]) }
-                continue
-            }
-            let buf = table.slot(0) + table.offsets[k]
-            for i in 0..<n {
-                let d = g[i] + wd * p[i]
-                let b = first ? d : buf[i] * mu + keep * d
-                buf[i] = b
-                p[i] = p[i] + negLR * (nesterov ? d + mu * b : b)
+        table.updateParameters {
+            for (k, entry) in table.entries.enumerated() {
+                let negLR = Float(-rate(learningRate, parameter: k))
+                let p = entry.tensor.data, g = grads[k].data, n = entry.tensor.count
+                guard useMomentum else {
+                    for i in 0..<n { p[i] = p[i] + negLR * (g[i] + wd * p[i]) }
+                    continue
+                }
+                let buf = table.slot(0) + table.offsets[k]
+                for i in 0..<n {
+                    let d = g[i] + wd * p[i]
+                    let b = first ? d : buf[i] * mu + keep * d
+                    buf[i] = b
+                    p[i] = p[i] + negLR * (nesterov ? d + mu * b : b)
+                }
             }
         }
         stepCount += 1

@@ -136,6 +136,12 @@ public final class Tensor: @unchecked Sendable {
         if layoutCopies == nil { layoutCopies = LayoutCopies() }
     }
 
+    /// Drops the copies kept by `keepLayoutCopies()` (which goes on keeping new ones): for a
+    /// writer that changed the values through `data`, such as an optimizer's update.
+    public func dropLayoutCopies() {
+        layoutCopies?.removeAll()
+    }
+
     static func elementCount(_ shape: [Int]) -> Int {
         var n = 1
         for d in shape { n *= d }

@@ -281,6 +281,9 @@ final class LayoutCopies: @unchecked Sendable {
     func removeAll() {
         copies.withLock { $0.removeAll() }
     }
+
+    /// How many copies are kept.
+    var count: Int { copies.withLock { $0.count } }
 }
 
 /// A reorder primitive between two layouts of the same f32 tensor.
