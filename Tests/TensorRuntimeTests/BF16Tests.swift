@@ -58,6 +58,27 @@ struct BF16Tests {
         }
     }
 
+    /// Backward-data into fewer than 16 channels (an image's gradient, a generator's last
+    /// transposed convolution) runs on oneDNN's GEMM-based kernel in bf16, the JIT one in fp32.
+    @Test(arguments: [1, 3])
+    func imageChannelBackwardData(channels: Int) throws {
+        var rng = PhiloxRandom(seed: 13)
+        let x = Tensor(randomNormal: [4, channels, 16, 16], using: &rng).requiringGradients()
+        let w = Tensor(randomNormal: [32, channels, 4, 4], std: 0.1, using: &rng).requiringGradients()
+        let seed = Tensor(randomNormal: [4, 32, 8, 8], using: &rng)
+        try Self.compare("conv2d into \(channels) channels") {
+            let y = try conv2d(x, weight: w, stride: 2, padding: 1)
+            let image = try convTranspose2d(seed, weight: w, stride: 2, padding: 1)
+            return [y, image] + (try gradients(of: y, wrt: [x, w], seed: seed))
+        }
+        let g = ConvGeometry(input: [4, channels, 16, 16], weight: [32, channels, 4, 4], output: [4, 32, 8, 8],
+                             stride: [2, 2], padding: [1, 1], dilation: [1, 1])
+        let bf16 = try ComputePrecision.with(.bf16) { try ConvolutionPrimitives.backwardData(g).implementation }
+        let fp32 = try ComputePrecision.with(.fp32) { try ConvolutionPrimitives.backwardData(g).implementation }
+        #expect(bf16.hasPrefix("x64:gemm"), "\(bf16)")
+        #expect(!fp32.hasPrefix("x64:gemm"), "\(fp32)")
+    }
+
     @Test func matmulLinearAndFullyConnectedConvolution() throws {
         var rng = PhiloxRandom(seed: 13)
         let x = Tensor(randomNormal: [16, 96], using: &rng).requiringGradients()

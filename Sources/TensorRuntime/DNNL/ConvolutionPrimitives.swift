@@ -183,7 +183,8 @@ enum ConvolutionPrimitives {
                 var desc = dnnl_convolution_desc_t()
                 try DNNLContext.check(initialize(&desc, &input, &weight, &output, g.dnnlParameters),
                                       "convolution_backward_\(what)_desc_init(\(g.detail))")
-                let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)")
+                let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)",
+                                              preferring: kind == .convBackwardData && g.prefersGEMMBackwardData(precision) ? "x64:gemm" : nil)
                 return try DNNLPrimitive(descriptor: pd, arguments: arguments.map { argument, role, written in
                     (argument, try DNNLContext.plainDesc(g.dims(role)), written)
                 })
@@ -214,12 +215,25 @@ enum ConvolutionPrimitives {
                                     postOps: activation.map { [(dnnl_eltwise_relu, $0.slope)] } ?? [])
     }
 
+    /// oneDNN's first implementation for `desc`; with `preferring`, the first whose name starts
+    /// with it, where oneDNN offers one (its first otherwise).
     static func createDescriptor(
         _ desc: UnsafeMutablePointer<dnnl_convolution_desc_t>, hint: dnnl_primitive_desc_t?, what: String,
-        postOps: [(dnnl_alg_kind_t, Float)] = []
+        postOps: [(dnnl_alg_kind_t, Float)] = [], preferring: String? = nil
     ) throws -> dnnl_primitive_desc_t {
         let attr = try DNNLContext.makeAttributes(eltwisePostOps: postOps)
         defer { dnnl_primitive_attr_destroy(attr) }
+        if let preferring {
+            var iterator: dnnl_primitive_desc_iterator_t?
+            if dnnl_primitive_desc_iterator_create(&iterator, desc, attr, DNNLContext.engine, hint) == dnnl_success, let iterator {
+                defer { dnnl_primitive_desc_iterator_destroy(iterator) }
+                repeat {
+                    guard let candidate = dnnl_primitive_desc_iterator_fetch(iterator) else { break }
+                    if DNNLPrimitive.implementationName(candidate).hasPrefix(preferring) { return candidate }
+                    dnnl_primitive_desc_destroy(candidate)
+                } while dnnl_primitive_desc_iterator_next(iterator) == dnnl_success
+            }
+        }
         var pd: dnnl_primitive_desc_t?
         try DNNLContext.check(dnnl_primitive_desc_create(&pd, desc, attr, DNNLContext.engine, hint),
                               "primitive_desc_create(\(what))")
@@ -435,6 +449,18 @@ enum ConvolutionKernels {
 }
 
 extension ConvGeometry {
+    /// Whether backward-data (a convolution's input gradient, a transposed convolution's forward)
+    /// should run on oneDNN's GEMM-based kernel: in bf16, for results of fewer than 16 channels
+    /// (a generator's image, the gradient of a discriminator's input image). The channel-blocked
+    /// JIT kernel pads those channels to a block of 16; on Zen 4 it took 1.11 ms for 64 images of
+    /// 32x32 from 64 channels (1 channel) where the GEMM kernel took 0.22 ms, and 4.7 against
+    /// 2.2 ms for 3 channels of 64x64. In fp32 the JIT kernel stays: there the GEMM kernel's
+    /// different summation order moved the data-parallel test's 1-rank run off its 2-rank twin
+    /// (README, session 13), for 1-3% of a DCGAN-32 step.
+    func prefersGEMMBackwardData(_ precision: ComputePrecision) -> Bool {
+        precision == .bf16 && input[1] < 16
+    }
+
     /// Whether computing the weight gradient as a swapped forward convolution
     /// (`ConvolutionPrimitives.weightGradientAsForward`) is faster than oneDNN's bf16
     /// backward-weights kernel: a strided convolution with at least 16 input channels and at
