@@ -102,14 +102,17 @@ private func adamUpdate(
         let mk = m + table.offsets[k], vk = v + table.offsets[k]
         let rate = rates[k]
         let negStepSize = Float(-rate / biasCorrection1), decay = Float(1 - rate * decoupled)
-        for i in 0..<n {
-            let pi = p[i] * decay
-            let gi = g[i] + wd * pi
-            let mi = lerpFromStart ? mk[i] + w1 * (gi - mk[i]) : gi - (gi - mk[i]) * (1 - w1)
-            let vi = vk[i] * b2 + w2 * gi * gi
-            mk[i] = mi
-            vk[i] = vi
-            p[i] = pi + negStepSize * mi / (vi.squareRoot() / bc2Sqrt + epsF)
+        // Each element on its own: split over the kernel threads (7 floats of traffic each).
+        ParallelLoop.chunks(n, bytes: n * 28) { range in
+            for i in range {
+                let pi = p[i] * decay
+                let gi = g[i] + wd * pi
+                let mi = lerpFromStart ? mk[i] + w1 * (gi - mk[i]) : gi - (gi - mk[i]) * (1 - w1)
+                let vi = vk[i] * b2 + w2 * gi * gi
+                mk[i] = mi
+                vk[i] = vi
+                p[i] = pi + negStepSize * mi / (vi.squareRoot() / bc2Sqrt + epsF)
+            }
         }
     }
 }

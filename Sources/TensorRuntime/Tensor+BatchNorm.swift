@@ -171,13 +171,16 @@ private struct ChannelLayout {
                     }
                     return
                 }
-                for i in 0..<n {
-                    for k in 0..<c {
-                        let p = u + (i * c + k) * spatial
-                        if let v {
-                            t[k] += Double(runDot(p, v + (i * c + k) * spatial, minus: mu[k], count: spatial))
-                        } else {
-                            t[k] += Double(runSum(p, count: spatial))
+                // Channels split over the threads; each channel's runs are added in batch order.
+                ParallelLoop.chunks(c, bytes: n * c * spatial * (v == nil ? 4 : 8)) { channels in
+                    for k in channels {
+                        for i in 0..<n {
+                            let p = u + (i * c + k) * spatial
+                            if let v {
+                                t[k] += Double(runDot(p, v + (i * c + k) * spatial, minus: mu[k], count: spatial))
+                            } else {
+                                t[k] += Double(runSum(p, count: spatial))
+                            }
                         }
                     }
                 }
@@ -206,14 +209,19 @@ private struct ChannelLayout {
             }
             return (plain, centred)
         }
-        for i in 0..<n {
-            for k in 0..<c {
-                let base = (i * c + k) * spatial
-                let (p, q) = runMaskedSums(u + base, y + base, slope, x + base, minus: centre[k], count: spatial)
-                plain[k] += Double(p)
-                centred[k] += Double(q)
+        plain.withUnsafeMutableBufferPointer { plain in
+        centred.withUnsafeMutableBufferPointer { centred in
+            ParallelLoop.chunks(c, bytes: n * c * spatial * 12) { channels in
+                for k in channels {
+                    for i in 0..<n {
+                        let base = (i * c + k) * spatial
+                        let (p, q) = runMaskedSums(u + base, y + base, slope, x + base, minus: centre[k], count: spatial)
+                        plain[k] += Double(p)
+                        centred[k] += Double(q)
+                    }
+                }
             }
-        }
+        }}
         return (plain, centred)
     }
 
@@ -246,9 +254,10 @@ private struct ChannelLayout {
                 }
                 return
             }
-            for i in 0..<n {
-                for k in 0..<c {
-                    let base = (i * c + k) * spatial
+            // Runs (one image's channel) split over the threads.
+            ParallelLoop.chunks(n * c, bytes: n * c * spatial * (v == nil ? 8 : 12)) { runs in
+                for r in runs {
+                    let k = r % c, base = r * spatial
                     let p = u + base, d = dst + base, ak = a[k], ek = e[k]
                     if let v {
                         let q = v + base, bk = b[k]
@@ -281,18 +290,22 @@ private struct ChannelLayout {
             }
             return
         }
-        for i in 0..<n {
-            for k in 0..<c {
-                let base = (i * c + k) * spatial
-                let p = u + base, y = mask.y + base, d = dst + base, ak = a[k], ek = e[k]
-                if let v {
-                    let q = v + base, bk = b[k]
-                    for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + bk * q[j] + ek }
-                } else {
-                    for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + ek }
+        a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+        e.withUnsafeBufferPointer { e in
+            ParallelLoop.chunks(n * c, bytes: n * c * spatial * (v == nil ? 12 : 16)) { runs in
+                for r in runs {
+                    let k = r % c, base = r * spatial
+                    let p = u + base, y = mask.y + base, d = dst + base, ak = a[k], ek = e[k]
+                    if let v {
+                        let q = v + base, bk = b[k]
+                        for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + bk * q[j] + ek }
+                    } else {
+                        for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + ek }
+                    }
                 }
             }
-        }
+        }}}
     }
 }
 

@@ -184,8 +184,16 @@ public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain
 func leakyGradient(_ g: Tensor, output: Tensor, slope: Float, gain: Float) throws -> Tensor {
     guard g.shape == output.shape else { throw TensorError.shapeMismatch("leaky relu backward", g.shape, output.shape) }
     let negative = slope * gain
-    let result = Profiler.measure("leaky relu mask") {
-        try! Tensor.zipMap(g, output) { g, y in y > 0 ? g * gain : g * negative }
+    let result = Profiler.measure("leaky relu mask") { () -> Tensor in
+        let gc = g.contiguousData(), yc = output.contiguousData()
+        let out = Tensor(uninitialized: g.shape)
+        let pg = gc.data, py = yc.data, d = out.data
+        withExtendedLifetime((gc, yc)) {
+            ParallelLoop.chunks(out.count, bytes: out.count * 12) { range in
+                for i in range { d[i] = py[i] > 0 ? pg[i] * gain : pg[i] * negative }
+            }
+        }
+        return out
     }
     return Tensor.record(result, "leaky_relu_backward", [g]) { gg, _ in
         [try leakyGradient(gg, output: output, slope: slope, gain: gain)]

@@ -44,4 +44,22 @@ struct OptimizerLayoutCopyTests {
             }
         }
     }
+
+    /// An update of a 2 MB parameter split over three threads gives the bits of one thread.
+    @Test func updatesSplitOverThreadsAreBitIdentical() throws {
+        func run(threads: Int) throws -> [[Float]] {
+            var rng = PhiloxRandom(seed: 32)
+            let w = Tensor(randomNormal: [512, 1024], using: &rng)
+            var results: [[Float]] = []
+            for index in 0..<3 {
+                let optimizer = try Self.optimizers(w.copy())[index].1
+                for _ in 0..<3 {
+                    try ParallelLoop.withThreads(threads) { try optimizer.step(gradients: [Tensor(randomNormal: w.shape, using: &rng)]) }
+                }
+                results.append(optimizer.parameters[0].tensor.scalars)
+            }
+            return results
+        }
+        #expect(try run(threads: 1) == run(threads: 3))
+    }
 }

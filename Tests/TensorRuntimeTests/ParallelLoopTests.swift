@@ -1,0 +1,56 @@
+import CDNNL
+import GANFlowTestSupport
+import Testing
+@testable import TensorRuntime
+
+/// Memory-bound loops split over the OpenMP team (`ParallelLoop`) give the same bits as one
+/// thread: every element, and every channel's sum, is computed by one thread in serial order.
+struct ParallelLoopTests {
+    @Test func chunksCoverTheRangeOnceOnSeveralThreads() {
+        for threads in [1, 2, 3] {
+            for count in [0, 1, 2, 5, 1000] {
+                var hits = [Int](repeating: 0, count: count)
+                var workers = Set<Int32>()
+                let lock = Locked(())
+                hits.withUnsafeMutableBufferPointer { h in
+                    ParallelLoop.withThreads(threads) {
+                        ParallelLoop.chunks(count, bytes: ParallelLoop.minimumBytes) { range in
+                            lock.withLock { _ in workers.insert(omp_get_thread_num()) }
+                            for i in range { h[i] += 1 }
+                        }
+                    }
+                }
+                #expect(hits.allSatisfy { $0 == 1 }, "threads \(threads), count \(count)")
+                #expect(workers.count == min(threads, max(count, 1)) || count == 0, "threads \(threads), count \(count): \(workers)")
+            }
+        }
+        // Small work runs inline, on the calling thread alone.
+        var calls = 0
+        ParallelLoop.withThreads(3) { ParallelLoop.chunks(100, bytes: ParallelLoop.minimumBytes - 1) { _ in calls += 1 } }
+        #expect(calls == 1)
+    }
+
+    /// Batch norm with a leaky ReLU (its forward, running statistics and fused backward) and the
+    /// leaky ReLU's gradient, on 2 MB activations: three threads against one, bit for bit.
+    @Test func batchNormAndActivationGradientAreBitIdenticalToOneThread() throws {
+        func run(threads: Int) throws -> [[Float]] {
+            try ParallelLoop.withThreads(threads) {
+                var rng = PhiloxRandom(seed: 41)
+                let x = Tensor(randomNormal: [64, 32, 16, 16], using: &rng).requiringGradients()
+                let weight = Tensor(randomNormal: [32], using: &rng).requiringGradients()
+                let bias = Tensor(randomNormal: [32], using: &rng).requiringGradients()
+                let runningMean = Tensor(zeros: [32]), runningVar = Tensor(repeating: 1, shape: [32])
+                let seed = Tensor(randomNormal: [64, 32, 16, 16], using: &rng)
+                let y = try x.batchNorm(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                        training: true, leakySlope: 0.2)
+                let grads = try gradients(of: y, wrt: [x, weight, bias], seed: seed)
+                let mask = try leakyGradient(seed, output: y, slope: 0.2, gain: 1.4)
+                return ([y] + grads + [runningMean, runningVar, mask]).map(\.scalars)
+            }
+        }
+        let serial = try run(threads: 1), split = try run(threads: 3)
+        for (i, (a, b)) in zip(serial, split).enumerated() {
+            #expect(a == b, "result \(i) differs between 1 and 3 threads")
+        }
+    }
+}
