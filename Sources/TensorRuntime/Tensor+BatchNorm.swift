@@ -171,10 +171,11 @@ private struct ChannelLayout {
                     }
                     return
                 }
-                // Channels split over the threads; each channel's runs are added in batch order.
+                // Channels split over the threads; each channel's runs are added in batch order,
+                // and each thread reads its channels of one image after the other (in memory order).
                 ParallelLoop.chunks(c, bytes: n * c * spatial * (v == nil ? 4 : 8)) { channels in
-                    for k in channels {
-                        for i in 0..<n {
+                    for i in 0..<n {
+                        for k in channels {
                             let p = u + (i * c + k) * spatial
                             if let v {
                                 t[k] += Double(runDot(p, v + (i * c + k) * spatial, minus: mu[k], count: spatial))
@@ -212,8 +213,8 @@ private struct ChannelLayout {
         plain.withUnsafeMutableBufferPointer { plain in
         centred.withUnsafeMutableBufferPointer { centred in
             ParallelLoop.chunks(c, bytes: n * c * spatial * 12) { channels in
-                for k in channels {
-                    for i in 0..<n {
+                for i in 0..<n {
+                    for k in channels {
                         let base = (i * c + k) * spatial
                         let (p, q) = runMaskedSums(u + base, y + base, slope, x + base, minus: centre[k], count: spatial)
                         plain[k] += Double(p)

@@ -53,6 +53,11 @@ func runKernelBenchmark(repeats: Int = 20) throws -> String {
              bytes: (8 * Double(n * 128 * 64), 16 * Double(n * 128 * 64))) { x, gamma in
             try x.batchNorm(weight: gamma, bias: nil, runningMean: nil, runningVar: nil, training: true, leakySlope: 0.2)
         },
+        // D's third block: 4x4 planes, so each channel's run is only 16 values.
+        Case(name: "batch norm + leaky relu 256 ch 4x4", inputShape: [n, 256, 4, 4], weightShape: [256], flops: 0,
+             bytes: (8 * Double(n * 256 * 16), 16 * Double(n * 256 * 16))) { x, gamma in
+            try x.batchNorm(weight: gamma, bias: nil, runningMean: nil, runningVar: nil, training: true, leakySlope: 0.2)
+        },
         // The two ops one after the other, as before the fusion.
         Case(name: "batch norm, then leaky relu (unfused)", inputShape: [n, 128, 8, 8], weightShape: [128], flops: 0,
              bytes: (16 * Double(n * 128 * 64), 24 * Double(n * 128 * 64))) { x, gamma in
