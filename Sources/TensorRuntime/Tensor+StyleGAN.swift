@@ -159,12 +159,14 @@ public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain
     let ps = src.data, pb = b?.data, pd = out.data
     let negative = (slope ?? 1) * gain
     Profiler.measure("bias_act") {
-        for plane in 0..<planes {
-            let add = pb.map { $0[plane % channels] } ?? 0
-            let s = ps + plane * planeSize, d = pd + plane * planeSize
-            for i in 0..<planeSize {
-                let v = s[i] + add
-                d[i] = v > 0 ? v * gain : v * negative
+        ParallelLoop.chunks(planes, bytes: x.count * 8) { chunk in
+            for plane in chunk {
+                let add = pb.map { $0[plane % channels] } ?? 0
+                let s = ps + plane * planeSize, d = pd + plane * planeSize
+                for i in 0..<planeSize {
+                    let v = s[i] + add
+                    d[i] = v > 0 ? v * gain : v * negative
+                }
             }
         }
     }
@@ -288,8 +290,10 @@ private func firApply(_ x: Tensor, _ m: FIRMap) -> Tensor {
     let flops = Double(m.batch) * Double(m.rows.indices.count * w + oh * m.cols.indices.count) * 2
     let out = Profiler.measure("upfirdn2d \(h)x\(w) -> \(oh)x\(ow)", flops: flops) {
         let rowsDone = Tensor(uninitialized: [m.batch * oh, w])
-        for plane in 0..<m.batch {
-            m.rows.sumRows(of: src.data + plane * h * w, width: w, into: rowsDone.data + plane * oh * w)
+        ParallelLoop.chunks(m.batch, bytes: m.batch * (h + oh) * w * 4) { planes in
+            for plane in planes {
+                m.rows.sumRows(of: src.data + plane * h * w, width: w, into: rowsDone.data + plane * oh * w)
+            }
         }
         let product = MatMulGeometry(batch: nil, m: m.batch * oh, k: w, n: ow, transposeA: false, transposeB: false, bias: false)
         let filtered = try! ComputePrecision.with(.fp32) { try MatMulPrimitives.run(rowsDone, m.cols.matrix, nil, product) }
