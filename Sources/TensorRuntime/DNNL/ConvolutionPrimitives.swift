@@ -468,10 +468,10 @@ extension ConvGeometry {
     /// reorders through transposing strides where the ordinary one mostly reuses the forward's
     /// copies.
     ///
-    /// Measured on Zen 4 (whole bf16 steps, alternating): DCGAN-32's and DCGAN-64's stride-2
-    /// layers (650-1,200 per element) gained 5-12%; StyleGAN2-32's stride-2 3x3 layers at batch 32
-    /// (160-200) lost 1-2%; stride-1 layers (ProGAN, MSG-GAN: oneDNN's kernel is already at
-    /// 450 GFLOP/s there) lost up to 10%.
+    /// Measured on Zen 4 (whole bf16 steps, alternating): with DCGAN-32's and DCGAN-64's stride-2
+    /// layers (650-1,200 per element) the steps took 3-10% less; with StyleGAN2-32's stride-2 3x3
+    /// layers at batch 32 (160-200) 1-2% more, and with stride-1 layers (ProGAN, MSG-GAN, where
+    /// oneDNN's kernel is already at 450 GFLOP/s) up to 10% more.
     var swappedWeightGradientPays: Bool {
         let elements = [input, output, weight].map { $0.reduce(1, *) }.reduce(0, +)
         return stride.allSatisfy { $0 >= 2 } && input[1] >= 16 && flops >= 400 * Double(elements)
