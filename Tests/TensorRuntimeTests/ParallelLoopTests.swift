@@ -33,44 +33,44 @@ struct ParallelLoopTests {
     /// Batch norm with a leaky ReLU (its forward, running statistics and fused backward) and the
     /// leaky ReLU's gradient, on 2 MB activations: three threads against one, bit for bit.
     @Test func batchNormAndActivationGradientAreBitIdenticalToOneThread() throws {
-        func run(threads: Int) throws -> [[Float]] {
-            try ParallelLoop.withThreads(threads) {
-                var rng = PhiloxRandom(seed: 41)
-                let x = Tensor(randomNormal: [64, 32, 16, 16], using: &rng).requiringGradients()
-                let weight = Tensor(randomNormal: [32], using: &rng).requiringGradients()
-                let bias = Tensor(randomNormal: [32], using: &rng).requiringGradients()
-                let runningMean = Tensor(zeros: [32]), runningVar = Tensor(repeating: 1, shape: [32])
-                let seed = Tensor(randomNormal: [64, 32, 16, 16], using: &rng)
-                let y = try x.batchNorm(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                                        training: true, leakySlope: 0.2)
-                let grads = try gradients(of: y, wrt: [x, weight, bias], seed: seed)
-                let mask = try leakyGradient(seed, output: y, slope: 0.2, gain: 1.4)
-                return ([y] + grads + [runningMean, runningVar, mask]).map(\.scalars)
-            }
-        }
-        let serial = try run(threads: 1), split = try run(threads: 3)
-        for (i, (a, b)) in zip(serial, split).enumerated() {
-            #expect(a == b, "result \(i) differs between 1 and 3 threads")
+        try Self.expectSameBitsOnOneAndThreeThreads {
+            var rng = PhiloxRandom(seed: 41)
+            let x = Tensor(randomNormal: [64, 32, 16, 16], using: &rng).requiringGradients()
+            let weight = Tensor(randomNormal: [32], using: &rng).requiringGradients()
+            let bias = Tensor(randomNormal: [32], using: &rng).requiringGradients()
+            let runningMean = Tensor(zeros: [32]), runningVar = Tensor(repeating: 1, shape: [32])
+            let seed = Tensor(randomNormal: [64, 32, 16, 16], using: &rng)
+            let y = try x.batchNorm(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                    training: true, leakySlope: 0.2)
+            let grads = try gradients(of: y, wrt: [x, weight, bias], seed: seed)
+            let mask = try leakyGradient(seed, output: y, slope: 0.2, gain: 1.4)
+            return [y] + grads + [runningMean, runningVar, mask]
         }
     }
 
     /// StyleGAN2's bias with activation and its FIR upsampling (forward and backward), on 4 MB
     /// activations: three threads against one, bit for bit.
     @Test func biasActivationAndFIRAreBitIdenticalToOneThread() throws {
-        func run(threads: Int) throws -> [[Float]] {
-            try ParallelLoop.withThreads(threads) {
-                var rng = PhiloxRandom(seed: 42)
-                let x = Tensor(randomNormal: [32, 32, 32, 32], using: &rng).requiringGradients()
-                let bias = Tensor(randomNormal: [32], using: &rng).requiringGradients()
-                let y = try biasActivation(x, bias: bias)
-                let up = try y.upfirdn2d(.binomial, up: 2, padding: (before: 2, after: 1), gain: 4)
-                let seed = Tensor(randomNormal: up.shape, using: &rng)
-                return ([y, up] + (try gradients(of: up, wrt: [x, bias], seed: seed))).map(\.scalars)
-            }
+        try Self.expectSameBitsOnOneAndThreeThreads {
+            var rng = PhiloxRandom(seed: 42)
+            let x = Tensor(randomNormal: [32, 32, 32, 32], using: &rng).requiringGradients()
+            let bias = Tensor(randomNormal: [32], using: &rng).requiringGradients()
+            let y = try biasActivation(x, bias: bias)
+            let up = try y.upfirdn2d(.binomial, up: 2, padding: (before: 2, after: 1), gain: 4)
+            let seed = Tensor(randomNormal: up.shape, using: &rng)
+            return [y, up] + (try gradients(of: up, wrt: [x, bias], seed: seed))
         }
-        let serial = try run(threads: 1), split = try run(threads: 3)
+    }
+
+    /// Runs `compute` with the loops on one thread and on three, and expects every result the same to the bit.
+    static func expectSameBitsOnOneAndThreeThreads(
+        _ compute: () throws -> [Tensor], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let serial = try ParallelLoop.withThreads(1) { try compute().map(\.scalars) }
+        let split = try ParallelLoop.withThreads(3) { try compute().map(\.scalars) }
+        #expect(serial.count == split.count, sourceLocation: sourceLocation)
         for (i, (a, b)) in zip(serial, split).enumerated() {
-            #expect(a == b, "result \(i) differs between 1 and 3 threads")
+            #expect(a == b, "result \(i) differs between 1 and 3 threads", sourceLocation: sourceLocation)
         }
     }
 }
