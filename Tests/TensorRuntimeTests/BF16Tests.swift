@@ -102,6 +102,27 @@ struct BF16Tests {
         }
     }
 
+    /// A product bound by memory (a matrix-vector or outer product, such as a discriminator's
+    /// last layer to one score) stays fp32 in bf16 mode; one with enough work per element does not.
+    @Test func memoryBoundMatmulStaysFP32() throws {
+        var rng = PhiloxRandom(seed: 16)
+        let x = Tensor(randomNormal: [32, 512], using: &rng).requiringGradients()
+        let w = Tensor(randomNormal: [1, 512], std: 0.1, using: &rng).requiringGradients()
+        let run = {
+            let y = try linear(x, weight: w)
+            return [y] + (try gradients(of: y.square().sum(), wrt: [x, w]))
+        }
+        let fp32 = try ComputePrecision.with(.fp32, run)
+        let bf16 = try ComputePrecision.with(.bf16, run)
+        for (b, f) in zip(bf16, fp32) { #expect(b.scalars == f.scalars) }
+        let vector = MatMulGeometry(batch: nil, m: 32, k: 512, n: 1, transposeA: false, transposeB: true, bias: false)
+        let outer = MatMulGeometry(batch: nil, m: 32, k: 1, n: 512, transposeA: false, transposeB: false, bias: false)
+        let square = MatMulGeometry(batch: nil, m: 8, k: 96, n: 10, transposeA: false, transposeB: true, bias: false)
+        #expect(!vector.bf16Pays && !outer.bf16Pays && square.bf16Pays)
+        let chosen = try ComputePrecision.with(.bf16) { try MatMulPrimitives.matmul(square).implementation }
+        #expect(chosen.contains("bf16"), "\(chosen)")
+    }
+
     /// A gradient penalty's double backward (the recorded backward of a convolution is
     /// convolutions again) runs in bf16 as well.
     @Test func gradientPenaltyDoubleBackward() throws {
