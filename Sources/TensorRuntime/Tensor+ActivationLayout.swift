@@ -105,3 +105,113 @@ enum PoolingPrimitives {
         return out
     }
 }
+
+// MARK: - [N, C, H, W] tensors stored channels last
+
+/// Training activations stored channels last: a tensor of shape [N, C, H, W] whose strides are
+/// [H W C, 1, W C, C], so that element (n, c, h, w) lies where oneDNN's `nhwc` layout puts it.
+///
+/// Unlike `ActivationLayout.channelsLast` (inference tensors of shape [N, H, W, C]), the shape
+/// and every op's meaning stay those of [N, C, H, W]: only the order in memory differs, which
+/// every op reading through strides (`contiguousData()`) already handles. bf16 convolutions
+/// write their results this way where their kernels compute channels last
+/// (`ConvGeometry.prefersChannelsLast`), and batch norm, the leaky-ReLU gradient, same-layout
+/// addition and the next convolution read them as they are, without the reorders to and from
+/// [N, C, H, W] around every kernel.
+extension Tensor {
+    /// The strides of an [N, C, H, W] shape stored channels last.
+    static func channelsLastStrides(_ shape: [Int]) -> [Int] {
+        [shape[1] * shape[2] * shape[3], 1, shape[3] * shape[1], shape[1]]
+    }
+
+    /// An uninitialised [N, C, H, W] tensor stored channels last.
+    convenience init(uninitializedChannelsLast shape: [Int]) {
+        self.init(storage: Storage(count: Tensor.elementCount(shape)), shape: shape,
+                  strides: Tensor.channelsLastStrides(shape))
+    }
+
+    /// Whether this is an [N, C, H, W] tensor stored channels last without gaps, and not also
+    /// contiguous (with one channel, or a 1x1 image, the two orders coincide).
+    var isChannelsLastDense: Bool {
+        guard rank == 4, !isContiguous else { return false }
+        let expected = Tensor.channelsLastStrides(shape)
+        for axis in 0..<4 where shape[axis] != 1 && strides[axis] != expected[axis] { return false }
+        return true
+    }
+
+    /// How the values lie in memory, when a kernel can read them in place: `.channelsFirst` when
+    /// contiguous, `.channelsLast` when stored channels last, nil otherwise.
+    var storageLayout: ActivationLayout? {
+        if isContiguous { return .channelsFirst }
+        return isChannelsLastDense ? .channelsLast : nil
+    }
+
+    /// `a` and `b` (of one shape) stored alike without gaps, with the strides a result stored
+    /// the same way takes: as they are when both are stored channels last, contiguous otherwise.
+    /// For elementwise loops over raw memory.
+    static func storedAlike(_ a: Tensor, _ b: Tensor) -> (Tensor, Tensor, strides: [Int]?) {
+        if a.shape == b.shape, a.isChannelsLastDense, b.isChannelsLastDense { return (a, b, a.strides) }
+        return (a.contiguousData(), b.contiguousData(), nil)
+    }
+
+    /// This tensor when a kernel can read it in place (`storageLayout`), a contiguous copy otherwise.
+    var storedAsIs: Tensor { storageLayout == nil ? contiguousData() : self }
+
+    /// This tensor's values stored in `layout` (itself when they already are), not recorded:
+    /// oneDNN reorders between the two orders.
+    func stored(_ layout: ActivationLayout) -> Tensor {
+        if storageLayout == layout { return self }
+        if layout == .channelsFirst { return contiguousData() }
+        // One channel, or a 1x1 image: contiguous is channels last too.
+        if rank == 4, isContiguous, shape[1] == 1 || shape[2] * shape[3] == 1 { return self }
+        precondition(rank == 4, "stored(.channelsLast) of a tensor of shape \(describe(shape))")
+        let source = contiguousData()
+        let out = Tensor(uninitializedChannelsLast: shape)
+        if !StorageOrderConversion.run(from: source, .channelsFirst, to: out, .channelsLast) {
+            let p = source.data, d = out.data
+            let (c, h, w) = (shape[1], shape[2], shape[3])
+            for n in 0..<shape[0] {
+                for k in 0..<c { for i in 0..<(h * w) { d[(n * h * w + i) * c + k] = p[(n * c + k) * h * w + i] } }
+            }
+        }
+        return out
+    }
+}
+
+/// oneDNN reorders between the two storage orders of [N, C, H, W] f32 tensors, made once per
+/// shape and direction.
+enum StorageOrderConversion {
+    private static let reorders = Locked<[[Int]: Reorder]>([:])
+
+    /// Copies `source` (stored in `from`) into `destination` (stored in `to`, the same shape);
+    /// false where oneDNN cannot.
+    static func run(from source: Tensor, _ from: ActivationLayout, to destination: Tensor, _ to: ActivationLayout) -> Bool {
+        let key = source.shape + [from == .channelsLast ? 1 : 0]
+        let reorder: Reorder? = reorders.withLock { $0[key] } ?? {
+            guard let a = try? DNNLContext.layoutDesc(source.shape, from), let b = try? DNNLContext.layoutDesc(source.shape, to),
+                  let made = try? Reorder(from: a, to: b) else { return nil }
+            reorders.withLock { $0[key] = made }
+            return made
+        }()
+        guard let reorder, var a = try? DNNLContext.layoutDesc(source.shape, from),
+              var b = try? DNNLContext.layoutDesc(source.shape, to) else { return false }
+        var ma: dnnl_memory_t?, mb: dnnl_memory_t?
+        defer {
+            if let ma { dnnl_memory_destroy(ma) }
+            if let mb { dnnl_memory_destroy(mb) }
+        }
+        guard dnnl_memory_create(&ma, &a, DNNLContext.engine, UnsafeMutableRawPointer(source.data)) == dnnl_success,
+              dnnl_memory_create(&mb, &b, DNNLContext.engine, UnsafeMutableRawPointer(destination.data)) == dnnl_success
+        else { return false }
+        var scratch: [Storage] = []
+        let done = Profiler.measure("reorder storage order") { () -> Bool in
+            (try? reorder.run(from: ma!, to: mb!, stream: DNNLContext.stream) { bytes in
+                let s = Storage(count: (bytes + 3) / 4)
+                scratch.append(s)
+                return UnsafeMutableRawPointer(s.pointer)
+            }) != nil && dnnl_stream_wait(DNNLContext.stream) == dnnl_success
+        }
+        withExtendedLifetime((source, destination, scratch)) {}
+        return done
+    }
+}

@@ -130,6 +130,13 @@ extension Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {
             throw TensorError.shapeMismatch(op, a.shape, b.shape, "cannot broadcast")
         }
+        if a.shape == b.shape, a.isChannelsLastDense, b.isChannelsLastDense {
+            // Both stored channels last (bf16 convolutions' results): elementwise as they lie.
+            let out = Tensor(storage: Storage(count: a.count), shape: shape, strides: a.strides)
+            let pa = a.data, pb = b.data, d = out.data
+            for i in 0..<a.count { d[i] = f(pa[i], pb[i]) }
+            return out
+        }
         let ca = a.contiguousData(), cb = b.contiguousData()
         let out = Tensor(uninitialized: shape)
         let n = out.count

@@ -66,13 +66,16 @@ extension Tensor {
             throw TensorError("batchNorm: expected more than 1 value per channel when training, got input \(describe(shape))")
         }
 
-        let x = contiguousData()
+        // Stored channels last (a bf16 convolution's result), the values are rows of C channels,
+        // walked as they lie; otherwise as contiguous [N, C, H, W].
+        let channelsLast = isChannelsLastDense
+        let x = channelsLast ? self : contiguousData()
+        let layout = channelsLast ? ChannelLayout(rows: m, c: c) : ChannelLayout(n: n, c: c, spatial: spatial)
         var globalCount = Double(m)
         var mean = [Float](repeating: 0, count: c)
         var invstd = [Float](repeating: 0, count: c)
         if batchStats {
             // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels.
-            let layout = ChannelLayout(n: n, c: c, spatial: spatial)
             var sums = layout.sums(x.data)
             var total = Double(m)
             if let sync {
@@ -112,8 +115,8 @@ extension Tensor {
         let beta = bias?.scalars ?? [Float](repeating: 0, count: c)
         let scale = (0..<c).map { invstd[$0] * gamma[$0] }
         let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
-        let out = Tensor(uninitialized: shape)
-        ChannelLayout(n: n, c: c, spatial: spatial).affine(x.data, scale, offset: shift, into: out.data, leakySlope: leakySlope)
+        let out = channelsLast ? Tensor(uninitializedChannelsLast: shape) : Tensor(uninitialized: shape)
+        layout.affine(x.data, scale, offset: shift, into: out.data, leakySlope: leakySlope)
 
         var inputs = [self]
         if let weight { inputs.append(weight) }
@@ -149,24 +152,43 @@ extension Tensor {
 /// (`spatial == 1`) is walked row by row instead, so the inner loops run across channels.
 private struct ChannelLayout {
     let n: Int, c: Int, spatial: Int
+    /// Set for rows of channels in groups of 16 (`ChannelRows`), which the methods hand over to.
+    private var rows: ChannelRows?
+
+    init(n: Int, c: Int, spatial: Int) {
+        (self.n, self.c, self.spatial) = (n, c, spatial)
+    }
+
+    /// `rows` rows of `c` channels: an [N, C, H, W] tensor stored channels last (N H W rows).
+    init(rows: Int, c: Int) {
+        self.init(n: rows, c: c, spatial: 1)
+        if c % ChannelRows.width == 0 { self.rows = ChannelRows(rows: rows, c: c) }
+    }
 
     /// Per channel k, the sum of `u`, or with `v` the sum of `u * (v - centre[k])`. Each run is
     /// summed in Float and the runs in Double, so large batches lose little.
     func sums(
         _ u: UnsafeMutablePointer<Float>, times v: UnsafeMutablePointer<Float>? = nil, centredOn centre: [Float] = []
     ) -> [Double] {
+        if let rows {
+            let r = rows.sums(u, mask: nil, times: v, centredOn: centre)
+            return r.centred ?? r.plain
+        }
         var total = [Double](repeating: 0, count: c)
         let centre = v == nil ? [Float](repeating: 0, count: c) : centre
         total.withUnsafeMutableBufferPointer { t in
             centre.withUnsafeBufferPointer { mu in
                 if spatial == 1 {
-                    for i in 0..<n {
-                        let p = u + i * c
-                        if let v {
-                            let q = v + i * c
-                            for k in 0..<c { t[k] += Double(p[k] * (q[k] - mu[k])) }
-                        } else {
-                            for k in 0..<c { t[k] += Double(p[k]) }
+                    // Channels split over the threads, each channel's rows added in order.
+                    ParallelLoop.chunks(c, bytes: n * c * (v == nil ? 4 : 8)) { channels in
+                        for i in 0..<n {
+                            let p = u + i * c
+                            if let v {
+                                let q = v + i * c
+                                for k in channels { t[k] += Double(p[k] * (q[k] - mu[k])) }
+                            } else {
+                                for k in channels { t[k] += Double(p[k]) }
+                            }
                         }
                     }
                     return
@@ -198,16 +220,26 @@ private struct ChannelLayout {
         _ u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, slope: Float,
         times x: UnsafeMutablePointer<Float>, centredOn centre: [Float]
     ) -> (plain: [Double], centred: [Double]) {
+        if let rows {
+            let r = rows.sums(u, mask: (y, slope), times: x, centredOn: centre)
+            return (r.plain, r.centred!)
+        }
         var plain = [Double](repeating: 0, count: c), centred = plain
         if spatial == 1 {
-            for i in 0..<n {
-                let r = i * c
-                for k in 0..<c {
-                    let m = y[r + k] > 0 ? u[r + k] : u[r + k] * slope
-                    plain[k] += Double(m)
-                    centred[k] += Double(m * (x[r + k] - centre[k]))
+            plain.withUnsafeMutableBufferPointer { plain in
+            centred.withUnsafeMutableBufferPointer { centred in
+            centre.withUnsafeBufferPointer { centre in
+                ParallelLoop.chunks(c, bytes: n * c * 12) { channels in
+                    for i in 0..<n {
+                        let r = i * c
+                        for k in channels {
+                            let m = y[r + k] > 0 ? u[r + k] : u[r + k] * slope
+                            plain[k] += Double(m)
+                            centred[k] += Double(m * (x[r + k] - centre[k]))
+                        }
+                    }
                 }
-            }
+            }}}
             return (plain, centred)
         }
         plain.withUnsafeMutableBufferPointer { plain in
@@ -235,6 +267,9 @@ private struct ChannelLayout {
         offset e: [Float], into dst: UnsafeMutablePointer<Float>, leakySlope: Float? = nil,
         mask: (y: UnsafeMutablePointer<Float>, slope: Float)? = nil
     ) {
+        if let rows {
+            return rows.affine(u, a, plus: v, b, offset: e, into: dst, leakySlope: leakySlope, mask: mask)
+        }
         if let mask {
             return maskedAffine(u, a, plus: v, b, offset: e, into: dst, mask: mask)
         }
@@ -242,15 +277,18 @@ private struct ChannelLayout {
         e.withUnsafeBufferPointer { e in
         b.withUnsafeBufferPointer { b in
             if spatial == 1 {
-                for i in 0..<n {
-                    let p = u + i * c, d = dst + i * c
-                    if let v {
-                        let q = v + i * c
-                        for k in 0..<c { d[k] = a[k] * p[k] + b[k] * q[k] + e[k] }
-                    } else if let s = leakySlope {
-                        for k in 0..<c { d[k] = leakyReLUValue(a[k] * p[k] + e[k], slope: s) }
-                    } else {
-                        for k in 0..<c { d[k] = a[k] * p[k] + e[k] }
+                // Rows split over the threads.
+                ParallelLoop.chunks(n, bytes: n * c * (v == nil ? 8 : 12)) { rows in
+                    for i in rows {
+                        let p = u + i * c, d = dst + i * c
+                        if let v {
+                            let q = v + i * c
+                            for k in 0..<c { d[k] = a[k] * p[k] + b[k] * q[k] + e[k] }
+                        } else if let s = leakySlope {
+                            for k in 0..<c { d[k] = leakyReLUValue(a[k] * p[k] + e[k], slope: s) }
+                        } else {
+                            for k in 0..<c { d[k] = a[k] * p[k] + e[k] }
+                        }
                     }
                 }
                 return
@@ -281,19 +319,25 @@ private struct ChannelLayout {
         offset e: [Float], into dst: UnsafeMutablePointer<Float>, mask: (y: UnsafeMutablePointer<Float>, slope: Float)
     ) {
         let s = mask.slope
-        if spatial == 1 {
-            for i in 0..<n {
-                let r = i * c
-                for k in 0..<c {
-                    let m = mask.y[r + k] > 0 ? u[r + k] : u[r + k] * s
-                    dst[r + k] = v.map { a[k] * m + b[k] * $0[r + k] + e[k] } ?? a[k] * m + e[k]
-                }
-            }
-            return
-        }
         a.withUnsafeBufferPointer { a in
         b.withUnsafeBufferPointer { b in
         e.withUnsafeBufferPointer { e in
+            if spatial == 1 {
+                // Rows split over the threads.
+                ParallelLoop.chunks(n, bytes: n * c * (v == nil ? 12 : 16)) { rows in
+                    for i in rows {
+                        let r = i * c
+                        let p = u + r, y = mask.y + r, d = dst + r
+                        if let v {
+                            let q = v + r
+                            for k in 0..<c { d[k] = a[k] * (y[k] > 0 ? p[k] : p[k] * s) + b[k] * q[k] + e[k] }
+                        } else {
+                            for k in 0..<c { d[k] = a[k] * (y[k] > 0 ? p[k] : p[k] * s) + e[k] }
+                        }
+                    }
+                }
+                return
+            }
             ParallelLoop.chunks(n * c, bytes: n * c * spatial * (v == nil ? 12 : 16)) { runs in
                 for r in runs {
                     let k = r % c, base = r * spatial
@@ -303,6 +347,113 @@ private struct ChannelLayout {
                         for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + bk * q[j] + ek }
                     } else {
                         for j in 0..<spatial { d[j] = ak * (y[j] > 0 ? p[j] : p[j] * s) + ek }
+                    }
+                }
+            }
+        }}}
+    }
+}
+
+/// Rows of channels, `c` a multiple of 16 (an [N, C, H, W] tensor stored channels last): the
+/// loops of `ChannelLayout` on 16 channels at a time.
+///
+/// Per-channel sums keep one Float accumulator per channel over each block of 64 rows, and add
+/// the blocks in order in Double; the blocks are split over the threads, so the sums are
+/// bit-identical whatever the thread count.
+private struct ChannelRows {
+    typealias Lanes = SIMD16<Float>
+    static let width = 16
+    static let block = 64
+    let rows: Int, c: Int
+
+    private var groups: Int { c / ChannelRows.width }
+
+    @inline(__always)
+    private func load(_ p: UnsafeMutablePointer<Float>, _ offset: Int) -> Lanes {
+        UnsafeRawPointer(p + offset).loadUnaligned(as: Lanes.self)
+    }
+
+    private static func lanes(_ values: [Float]) -> [Lanes] {
+        stride(from: 0, to: values.count, by: width).map { Lanes(values[$0..<$0 + width]) }
+    }
+
+    /// Per channel, the sum of m and, with `v`, of m (v - centre), where m is u, or with a
+    /// `mask` u (y > 0 ? 1 : slope).
+    func sums(
+        _ u: UnsafeMutablePointer<Float>, mask: (y: UnsafeMutablePointer<Float>, slope: Float)?,
+        times v: UnsafeMutablePointer<Float>?, centredOn centre: [Float]
+    ) -> (plain: [Double], centred: [Double]?) {
+        // Each block of rows is summed in Float into its own row of `partial` (blocks split over
+        // the threads, each reading whole rows), then the blocks are added in order in Double.
+        let blocks = (rows + ChannelRows.block - 1) / ChannelRows.block
+        let (rows, c, groups) = (rows, c, groups)
+        let partial = UnsafeMutablePointer<Lanes>.allocate(capacity: blocks * groups * 2)
+        defer { partial.deallocate() }
+        let mu = v == nil ? [] : ChannelRows.lanes(centre)
+        let slope = Lanes(repeating: mask?.slope ?? 1), zero = Lanes()
+        mu.withUnsafeBufferPointer { mu in
+            ParallelLoop.chunks(blocks, bytes: rows * c * (v == nil ? 4 : 8) + (mask == nil ? 0 : rows * c * 4)) { chunk in
+                for blockIndex in chunk {
+                    let accP = partial + blockIndex * groups * 2, accC = accP + groups
+                    accP.initialize(repeating: zero, count: groups * 2)
+                    for i in (blockIndex * ChannelRows.block)..<min((blockIndex + 1) * ChannelRows.block, rows) {
+                        let row = i * c
+                        if let v {
+                            for j in 0..<groups {
+                                let o = row + j * ChannelRows.width
+                                var m = load(u, o)
+                                if let mask { m = (m * slope).replacing(with: m, where: load(mask.y, o) .> zero) }
+                                accP[j] += m
+                                accC[j] += m * (load(v, o) - mu[j])
+                            }
+                        } else {
+                            for j in 0..<groups { accP[j] += load(u, row + j * ChannelRows.width) }
+                        }
+                    }
+                }
+            }
+        }
+        var plain = [Double](repeating: 0, count: c), centred = [Double](repeating: 0, count: v == nil ? 0 : c)
+        for blockIndex in 0..<blocks {
+            let accP = partial + blockIndex * groups * 2, accC = accP + groups
+            for j in 0..<groups {
+                for l in 0..<ChannelRows.width {
+                    plain[j * ChannelRows.width + l] += Double(accP[j][l])
+                    if v != nil { centred[j * ChannelRows.width + l] += Double(accC[j][l]) }
+                }
+            }
+        }
+        return (plain, v == nil ? nil : centred)
+    }
+
+    /// `ChannelLayout.affine` on rows: `dst = a[k] * m + b[k] * v + e[k]`, m being u or, with a
+    /// `mask`, u (y > 0 ? 1 : slope); with `leakySlope` (no `v`, no mask) the leaky ReLU of it.
+    func affine(
+        _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>?, _ b: [Float],
+        offset e: [Float], into dst: UnsafeMutablePointer<Float>, leakySlope: Float?,
+        mask: (y: UnsafeMutablePointer<Float>, slope: Float)?
+    ) {
+        let la = ChannelRows.lanes(a), le = ChannelRows.lanes(e), lb = v == nil ? [] : ChannelRows.lanes(b)
+        let zero = Lanes(), maskSlope = Lanes(repeating: mask?.slope ?? 1)
+        let (groups, c) = (groups, c)
+        let bytes = rows * c * (8 + (v == nil ? 0 : 4) + (mask == nil ? 0 : 4))
+        la.withUnsafeBufferPointer { la in
+        le.withUnsafeBufferPointer { le in
+        lb.withUnsafeBufferPointer { lb in
+            ParallelLoop.chunks(rows, bytes: bytes) { chunk in
+                for i in chunk {
+                    for j in 0..<groups {
+                        let o = i * c + j * ChannelRows.width
+                        var m = load(u, o)
+                        if let mask { m = (m * maskSlope).replacing(with: m, where: load(mask.y, o) .> zero) }
+                        var z = la[j] * m + le[j]
+                        if let v {
+                            z = la[j] * m + lb[j] * load(v, o) + le[j]
+                        } else if let leakySlope {
+                            z = leakySlope == 0 ? z.replacing(with: zero, where: z .< zero)
+                                : (z * Lanes(repeating: leakySlope)).replacing(with: z, where: z .> zero)
+                        }
+                        UnsafeMutableRawPointer(dst + o).storeBytes(of: z, as: Lanes.self)
                     }
                 }
             }
@@ -387,10 +538,14 @@ private func batchNormBackwardFused(
     activation: (output: Tensor, slope: Float)? = nil
 ) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
     let c = x.shape[1]
-    let layout = ChannelLayout(n: x.shape[0], c: c, spatial: x.rank == 4 ? x.shape[2] * x.shape[3] : 1)
-    let gc = g.contiguousData(), xc = x.contiguousData()
+    let spatial = x.rank == 4 ? x.shape[2] * x.shape[3] : 1
+    // As the forward walked x: rows of channels when it is stored channels last.
+    let order: ActivationLayout = x.isChannelsLastDense ? .channelsLast : .channelsFirst
+    let layout = order == .channelsLast ? ChannelLayout(rows: x.shape[0] * spatial, c: c)
+        : ChannelLayout(n: x.shape[0], c: c, spatial: spatial)
+    let gc = g.stored(order), xc = x.stored(order)
     // Through the leaky ReLU's backward first: g * (y > 0 ? 1 : slope), computed where it is read.
-    let yc = activation?.output.contiguousData()
+    let yc = activation?.output.stored(order)
     let mask = yc.map { (y: $0.data, slope: activation!.slope) }
     defer { withExtendedLifetime(yc) {} }
     var sumG: [Double], sumGXc: [Double]
@@ -425,7 +580,7 @@ private func batchNormBackwardFused(
             e[k] = a[k] * (mean[k] * slope - meanG)
         }
     }
-    let dx = Tensor(uninitialized: x.shape)
+    let dx = order == .channelsLast ? Tensor(uninitializedChannelsLast: x.shape) : Tensor(uninitialized: x.shape)
     layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data, mask: mask)
     return (dx, dweight, dbias)
 }

@@ -71,7 +71,7 @@ public func conv2dReLU(
     if recording {
         return try convolution(x, weight, bias, geometry).relu()
     }
-    return try ConvolutionKernels.forward(x, weight, bias, geometry, activation: .inferenceReLU).0
+    return try ConvolutionKernels.forward(x, weight, bias, geometry, activation: .inferenceReLU, layouts: (.channelsFirst, .channelsFirst)).0
 }
 
 /// The checked geometry of `op`, a conv2d of an input of shape `input` with `weight` and `bias`.
@@ -227,9 +227,19 @@ func convolutionWeightGradient(_ x: Tensor, _ dy: Tensor, _ geometry: ConvGeomet
     }
 }
 
-/// Adds `bias[c]` to every element of channel c of a contiguous [N, C, H, W] tensor, in place.
+/// Adds `bias[c]` to every element of channel c of an [N, C, H, W] tensor, contiguous or stored
+/// channels last, in place.
 private func addChannelBias(_ out: Tensor, _ bias: Tensor) {
     let b = bias.contiguousData()
+    if out.isChannelsLastDense {
+        let c = out.shape[1], pb = b.data, p = out.data
+        for row in 0..<(out.count / c) {
+            let r = p + row * c
+            for k in 0..<c { r[k] += pb[k] }
+        }
+        withExtendedLifetime(b) {}
+        return
+    }
     let n = out.shape[0], c = out.shape[1], plane = out.shape[2] * out.shape[3]
     var p = out.data
     let pb = b.data

@@ -187,8 +187,8 @@ func leakyGradient(_ g: Tensor, output: Tensor, slope: Float, gain: Float) throw
     guard g.shape == output.shape else { throw TensorError.shapeMismatch("leaky relu backward", g.shape, output.shape) }
     let negative = slope * gain
     let result = Profiler.measure("leaky relu mask") { () -> Tensor in
-        let gc = g.contiguousData(), yc = output.contiguousData()
-        let out = Tensor(uninitialized: g.shape)
+        let (gc, yc, strides) = Tensor.storedAlike(g, output)
+        let out = Tensor(storage: Storage(count: g.count), shape: g.shape, strides: strides)
         let pg = gc.data, py = yc.data, d = out.data
         withExtendedLifetime((gc, yc)) {
             ParallelLoop.chunks(out.count, bytes: out.count * 12) { range in

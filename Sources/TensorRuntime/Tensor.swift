@@ -91,6 +91,9 @@ public final class Tensor: @unchecked Sendable {
     func contiguousData() -> Tensor {
         if isContiguous { return self }
         let out = Tensor(uninitialized: shape)
+        if isChannelsLastDense, StorageOrderConversion.run(from: self, .channelsLast, to: out, .channelsFirst) {
+            return out
+        }
         copyStrided(from: self, into: out.data)
         return out
     }

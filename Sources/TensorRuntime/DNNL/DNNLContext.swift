@@ -54,10 +54,15 @@ enum DNNLContext {
 
     /// An f32 descriptor of an activation of [N, C, H, W] dimensions `dims` stored in `layout`.
     static func layoutDesc(_ dims: [Int], _ layout: ActivationLayout) throws -> dnnl_memory_desc_t {
-        guard layout == .channelsLast else { return try plainDesc(dims) }
+        layout == .channelsLast ? try channelsLastDesc(dims) : try plainDesc(dims)
+    }
+
+    /// A descriptor (f32 unless `type` says) of [N, C, H, W] dimensions `dims` in `nhwc`, for a
+    /// kernel made to compute channels last.
+    static func channelsLastDesc(_ dims: [Int], type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims.map(Int64.init)
-        try check(dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nhwc), "memory_desc_init_by_tag(\(describe(dims)), nhwc)")
+        try check(dnnl_memory_desc_init_by_tag(&md, 4, d, type, dnnl_nhwc), "memory_desc_init_by_tag(\(describe(dims)), nhwc)")
         return md
     }
 
