@@ -118,6 +118,18 @@ enum PoolingPrimitives {
 /// (`ConvGeometry.prefersChannelsLast`), and batch norm, the leaky-ReLU gradient, same-layout
 /// addition and the next convolution read them as they are, without the reorders to and from
 /// [N, C, H, W] around every kernel.
+extension ActivationLayout {
+    /// Runs `body` with the calling thread's bf16 convolutions writing their results stored
+    /// channels last where their kernels compute that way (`ConvGeometry.prefersChannelsLast`),
+    /// for networks whose other ops read such tensors as they lie: convolutions, batch norm,
+    /// leaky ReLU (a DCGAN). Ops that do not (broadcast products, FIR filters) would convert every
+    /// result back, so other networks leave it off. The backward passes of the convolutions
+    /// recorded inside keep the choice made in their forward. Outside bf16 it changes nothing.
+    public static func storingConvolutionResultsChannelsLast<T>(_ body: () throws -> T) rethrows -> T {
+        try ConvGeometry.channelsLastScope.with(true, body)
+    }
+}
+
 extension Tensor {
     /// The strides of an [N, C, H, W] shape stored channels last.
     static func channelsLastStrides(_ shape: [Int]) -> [Int] {

@@ -164,7 +164,9 @@ func convolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: ConvGeometr
     let (out, made) = try ConvolutionKernels.forward(x, w, b, geometry, activation: activation)
     let savedInput = GradMode.isEnabled && w.requiresGrad ? made.input : nil
     let name = activation == nil ? "conv2d" : "conv2d_leaky_relu"
+    let channelsLast = ConvGeometry.channelsLastScope.value
     return Tensor.recordUsingOutput(out, name, b.map { [x, w, $0] } ?? [x, w]) { g, y, need in
+      try ConvGeometry.channelsLastScope.with(channelsLast) {
         // The activation's backward first: g * (y > 0 ? 1 : slope), linear in g.
         let g = try activation.map { try leakyGradient(g, output: y, slope: $0.slope, gain: 1) } ?? g
         let biasGrad: [Tensor?] = b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil]
@@ -184,6 +186,7 @@ func convolution(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: ConvGeometr
             need[0] ? try transposedConvolution(g, w, nil, geometry) : nil,
             need[1] ? try convolutionWeightGradient(x, g, geometry) : nil,
         ] + biasGrad
+      }
     }
 }
 
@@ -195,7 +198,9 @@ func transposedConvolution(_ y: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: C
     let (out, made) = try ConvolutionKernels.backwardData(y, w, geometry)
     if let b { addChannelBias(out, b) }
     let savedY = GradMode.isEnabled && w.requiresGrad ? made.output : nil
+    let channelsLast = ConvGeometry.channelsLastScope.value
     return Tensor.record(out, "conv_transpose2d", b.map { [y, w, $0] } ?? [y, w]) { g, need in
+      try ConvGeometry.channelsLastScope.with(channelsLast) {
         let biasGrad: [Tensor?] = b == nil ? [] : [need[2] ? try g.sum(axes: [0, 2, 3]) : nil]
         if !GradMode.isEnabled {
             var dy: Tensor?, dw: Tensor?, gCopy: LayoutCopy?
@@ -213,17 +218,19 @@ func transposedConvolution(_ y: Tensor, _ w: Tensor, _ b: Tensor?, _ geometry: C
             need[0] ? try convolution(g, w, nil, geometry) : nil,
             need[1] ? try convolutionWeightGradient(g, y, geometry) : nil,
         ] + biasGrad
+      }
     }
 }
 
 /// W: dw = the gradient of <dy, conv(x, w)> with respect to w, the shape of `geometry.weight`.
 func convolutionWeightGradient(_ x: Tensor, _ dy: Tensor, _ geometry: ConvGeometry) throws -> Tensor {
     let out = try ConvolutionKernels.backwardWeights(x, dy, geometry).0
+    let channelsLast = ConvGeometry.channelsLastScope.value
     return Tensor.record(out, "conv2d_weight_grad", [x, dy]) { g, need in
-        [
+        try ConvGeometry.channelsLastScope.with(channelsLast) { [
             need[0] ? try transposedConvolution(dy, g, nil, geometry) : nil,
             need[1] ? try convolution(x, g, nil, geometry) : nil,
-        ]
+        ] }
     }
 }
 

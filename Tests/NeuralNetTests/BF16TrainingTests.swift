@@ -37,6 +37,18 @@ struct BF16TrainingTests {
         return (losses, changes)
     }
 
+    /// DCGAN's networks (convolutions, batch norm, activations) store their bf16 convolution
+    /// results channels last; with spectral norm or class conditioning they do not.
+    @Test func dcganStoresConvolutionResultsChannelsLast() throws {
+        var rng = PhiloxRandom(seed: 6)
+        #expect(try DCGAN.generator(latent: 16, channels: 1, resolution: 32, width: 16, rng: &rng).convolutionResultsChannelsLast)
+        #expect(try DCGAN.discriminator(channels: 1, resolution: 32, width: 16, rng: &rng).convolutionResultsChannelsLast)
+        let spectral = try DCGAN.discriminator(features: [1, 16, 32], specs: [ConvSpec(kernel: 4, stride: 2, padding: 1),
+                                                                             ConvSpec(kernel: 8, stride: 1, padding: 0)],
+                                               norm: .spectral, rng: &rng)
+        #expect(!spectral.convolutionResultsChannelsLast)
+    }
+
     /// Losses agree within 1% at every step. Adam's first steps move each weight by about the
     /// learning rate in the direction of its gradient's sign, and bf16 can flip the sign of a
     /// gradient near zero, so the changes are compared in aggregate: over all weights, the mean

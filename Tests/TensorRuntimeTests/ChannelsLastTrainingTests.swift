@@ -87,7 +87,8 @@ struct ChannelsLastTrainingTests {
 @Suite(.enabled(if: bf16Unavailable == nil, Comment(rawValue: bf16Unavailable ?? "")))
 struct ChannelsLastBF16Tests {
     /// conv -> batch norm + leaky ReLU -> transposed conv (with bias) -> conv, and the gradients
-    /// of every input, in bf16: activations of 16 channels or more stored channels last, and
+    /// of every input, in bf16: inside `storingConvolutionResultsChannelsLast`, activations of
+    /// 16 channels or more stored channels last (outside, none), and
     /// the values those of the channel-blocked kernels with [N, C, H, W] results (the same
     /// operands rounded to bf16; only the kernels' summation order differs), within 1e-4 of
     /// the largest magnitude.
@@ -111,9 +112,9 @@ struct ChannelsLastBF16Tests {
                 return [y] + (try gradients(of: y.square().sum(), wrt: [x, w1, w2, b2, w3, w4]))
             }
         }
-        let blocked = try ConvGeometry.withoutChannelsLast(run)
+        let blocked = try run()
         #expect(layouts == [false, false, false, false])
-        let last = try run()
+        let last = try ActivationLayout.storingConvolutionResultsChannelsLast(run)
         #expect(layouts == [true, true, true, true])
         for (i, (a, b)) in zip(last, blocked).enumerated() {
             let error = BF16Tests.scaledError(a, b)

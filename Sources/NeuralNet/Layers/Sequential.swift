@@ -8,9 +8,19 @@ import TensorRuntime
 public final class Sequential: Layer {
     public let layers: [any Layer]
 
+    /// Whether the layers' bf16 convolutions store their results channels last
+    /// (`ActivationLayout.storingConvolutionResultsChannelsLast`): for networks of convolutions,
+    /// batch norm and activations only, such as a DCGAN.
+    public var convolutionResultsChannelsLast = false
+
     public init(_ layers: [any Layer]) { self.layers = layers }
 
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
+        guard convolutionResultsChannelsLast else { return try forwardLayers(x, mode: mode) }
+        return try ActivationLayout.storingConvolutionResultsChannelsLast { try forwardLayers(x, mode: mode) }
+    }
+
+    private func forwardLayers(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
         var y = x
         var i = 0
         while i < layers.count {

@@ -96,6 +96,7 @@ public enum DCGAN {
         }
         layers.append(Activation(.tanh))
         let net = Sequential(layers)
+        net.convolutionResultsChannelsLast = norm != .spectral && conditioning == nil
         initialize(net, rng: &rng)
         return net
     }
@@ -145,6 +146,7 @@ public enum DCGAN {
             if i == specs.count - 1 { layers.append(Reshape([])) }
         }
         let net = Sequential(layers)
+        net.convolutionResultsChannelsLast = norm != .spectral && conditioning == nil
         initialize(net, rng: &rng)
         return net
     }

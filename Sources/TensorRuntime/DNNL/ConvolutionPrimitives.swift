@@ -526,10 +526,15 @@ enum ConvolutionKernels {
 }
 
 extension ConvGeometry {
-    /// Whether, in the calling thread's precision, this convolution's kernels compute channels
-    /// last (`nhwc`) and write their activation results stored that way (`Tensor.storageLayout`),
-    /// so that batch norm and the next convolution read them without a reorder: in bf16, where
-    /// both channel counts are at least 16 (or one of them is 1, where the two orders coincide).
+    /// Whether, in the calling thread's precision and inside
+    /// `ActivationLayout.storingConvolutionResultsChannelsLast`, this convolution's kernels compute
+    /// channels last (`nhwc`) and write their activation results stored that way
+    /// (`Tensor.storageLayout`), so that batch norm and the next convolution read them without a
+    /// reorder: in bf16, where
+    /// either channel count is at least 16. Results of fewer channels (an image, its gradient)
+    /// stay [N, C, H, W]; the kernels still compute channels last on their side of 16 or more,
+    /// so that the activation there needs no reorder either (and the layouts that meet in the
+    /// leaky-ReLU gradient of a discriminator's first layer agree).
     ///
     /// On Zen 4, oneDNN 2.6's bf16 kernels computing `nhwc` run DCGAN's layers at the speed of
     /// its channel-blocked ones (forward 500-570 GFLOP/s against 510-610, backward-data and
@@ -537,16 +542,11 @@ extension ConvGeometry {
     /// [N, C, H, W]. fp32 keeps the blocked kernels: its backward-weights kernel lost 17% `nhwc`.
     func prefersChannelsLast(_ precision: ComputePrecision = ComputePrecision.current) -> Bool {
         let channels = [input[1], output[1]]
-        return precision == .bf16 && ConvGeometry.channelsLastAllowed.value && !isFullyConnected && channels.allSatisfy { $0 >= 16 || $0 == 1 } && channels.max()! >= 16
+        return precision == .bf16 && ConvGeometry.channelsLastScope.value && !isFullyConnected && channels.max()! >= 16
     }
 
-    fileprivate static let channelsLastAllowed = ThreadLocal<Bool> { true }
-
-    /// Runs `body` with the calling thread's bf16 convolutions on oneDNN's channel-blocked
-    /// kernels with [N, C, H, W] results, as before `prefersChannelsLast` (tests compare the two).
-    static func withoutChannelsLast<T>(_ body: () throws -> T) rethrows -> T {
-        try channelsLastAllowed.with(false, body)
-    }
+    /// Whether the calling thread is inside `ActivationLayout.storingConvolutionResultsChannelsLast`.
+    static let channelsLastScope = ThreadLocal<Bool> { false }
 
     /// How a kernel's result in `role` (an activation) is stored.
     func resultLayout(_ role: ConvRole) -> ActivationLayout {
