@@ -1,3 +1,5 @@
+import CDNNL
+
 /// Batch normalisation (Ioffe and Szegedy, 2015) over the channel axis of `[N, C]` or `[N, C, H, W]`.
 extension Tensor {
     /// Normalises each channel by its batch (or running) mean and variance, then scales by `weight`
@@ -116,7 +118,14 @@ extension Tensor {
         let scale = (0..<c).map { invstd[$0] * gamma[$0] }
         let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
         let out = channelsLast ? Tensor(uninitializedChannelsLast: shape) : Tensor(uninitialized: shape)
-        layout.affine(x.data, scale, offset: shift, into: out.data, leakySlope: leakySlope)
+        let withCopies = wantsBF16Copy(layout, channelsLast: channelsLast)
+        if withCopies {
+            try keepBF16ChannelsLastCopy(of: out) { copy in
+                layout.affine(x.data, scale, offset: shift, into: out.data, leakySlope: leakySlope, bf16: copy)
+            }
+        } else {
+            layout.affine(x.data, scale, offset: shift, into: out.data, leakySlope: leakySlope)
+        }
 
         var inputs = [self]
         if let weight { inputs.append(weight) }
@@ -135,10 +144,14 @@ extension Tensor {
                     g, input, weight: weight, mean: savedMean, invstd: savedInvstd,
                     batchStats: batchStats, eps: eps, needInput: need[0])
             } else {
-                grads = try batchNormBackwardFused(
-                    g, input, gamma: gamma, mean: savedMean, invstd: savedInvstd,
-                    batchStats: batchStats, needInput: need[0], synchronizer: sync, count: count,
-                    activation: leakySlope.map { (y, $0) })
+                grads = try ComputePrecision.with(withCopies ? .bf16 : .fp32) {
+                    try ConvGeometry.channelsLastScope.with(withCopies) {
+                        try batchNormBackwardFused(
+                            g, input, gamma: gamma, mean: savedMean, invstd: savedInvstd,
+                            batchStats: batchStats, needInput: need[0], synchronizer: sync, count: count,
+                            activation: leakySlope.map { (y, $0) })
+                    }
+                }
             }
             var result: [Tensor?] = [grads.dx]
             if weight != nil { result.append(grads.dweight) }
@@ -258,6 +271,9 @@ private struct ChannelLayout {
         return (plain, centred)
     }
 
+    /// Whether `affine` can also write a bf16 copy of its result (rows of channels in groups of 16).
+    var writesBF16Copies: Bool { rows != nil }
+
     /// `dst = a[k] * u + b[k] * v + e[k]` in channel k (`b` ignored without `v`).
     ///
     /// With `leakySlope` (only without `v`), each value z is written as `leakyReLUValue(z, slope: leakySlope)`.
@@ -265,11 +281,12 @@ private struct ChannelLayout {
     func affine(
         _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>? = nil, _ b: [Float] = [],
         offset e: [Float], into dst: UnsafeMutablePointer<Float>, leakySlope: Float? = nil,
-        mask: (y: UnsafeMutablePointer<Float>, slope: Float)? = nil
+        mask: (y: UnsafeMutablePointer<Float>, slope: Float)? = nil, bf16 copy: UnsafeMutablePointer<UInt16>? = nil
     ) {
         if let rows {
-            return rows.affine(u, a, plus: v, b, offset: e, into: dst, leakySlope: leakySlope, mask: mask)
+            return rows.affine(u, a, plus: v, b, offset: e, into: dst, leakySlope: leakySlope, mask: mask, bf16: copy)
         }
+        precondition(copy == nil, "a bf16 copy is written only for rows of channels (writesBF16Copies)")
         if let mask {
             return maskedAffine(u, a, plus: v, b, offset: e, into: dst, mask: mask)
         }
@@ -431,7 +448,7 @@ private struct ChannelRows {
     func affine(
         _ u: UnsafeMutablePointer<Float>, _ a: [Float], plus v: UnsafeMutablePointer<Float>?, _ b: [Float],
         offset e: [Float], into dst: UnsafeMutablePointer<Float>, leakySlope: Float?,
-        mask: (y: UnsafeMutablePointer<Float>, slope: Float)?
+        mask: (y: UnsafeMutablePointer<Float>, slope: Float)?, bf16 copy: UnsafeMutablePointer<UInt16>?
     ) {
         let la = ChannelRows.lanes(a), le = ChannelRows.lanes(e), lb = v == nil ? [] : ChannelRows.lanes(b)
         let zero = Lanes(), maskSlope = Lanes(repeating: mask?.slope ?? 1)
@@ -455,10 +472,41 @@ private struct ChannelRows {
                         }
                         UnsafeMutableRawPointer(dst + o).storeBytes(of: z, as: Lanes.self)
                     }
+                    // The row just written, rounded to bf16 while it is in the cache.
+                    if let copy { bfloat16Round(dst + i * c, into: copy + i * c, count: c) }
                 }
             }
         }}}
     }
+}
+
+/// The bfloat16 values nearest `count` floats (ties to even; NaN stays a quiet NaN), as bit
+/// patterns: the rounding oneDNN's f32-to-bf16 reorders make. A scalar loop, which LLVM vectorises.
+@inline(__always)
+func bfloat16Round(_ source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
+    let bits = UnsafeMutableRawPointer(source).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<count {
+        let b = bits[i]
+        let rounded = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16)
+        destination[i] = (b & 0x7FFF_FFFF) > 0x7F80_0000 ? 0x7FC0 : rounded
+    }
+}
+
+/// A bf16 copy of an [N, C, H, W] tensor stored channels last, in oneDNN's `nhwc` bf16 layout,
+/// written by `body` into the storage it is given; kept on `tensor` (`keepLayoutCopies`) for the
+/// convolution that reads it next.
+func keepBF16ChannelsLastCopy(of tensor: Tensor, _ body: (UnsafeMutablePointer<UInt16>) -> Void) throws {
+    let storage = Storage(count: (tensor.count + 1) / 2)
+    body(UnsafeMutableRawPointer(storage.pointer).assumingMemoryBound(to: UInt16.self))
+    tensor.keepLayoutCopies()
+    tensor.layoutCopies?.add(LayoutCopy(storage: storage, descriptor: try DNNLContext.channelsLastDesc(tensor.shape, type: dnnl_bf16)))
+}
+
+/// Whether a batch norm result (or input gradient) stored channels last as rows of `layout`
+/// should carry a bf16 copy: when bf16 convolutions store their results channels last
+/// (`ActivationLayout.storingConvolutionResultsChannelsLast`), the next one reads exactly that.
+private func wantsBF16Copy(_ layout: ChannelLayout, channelsLast: Bool) -> Bool {
+    channelsLast && layout.writesBF16Copies && ConvGeometry.channelsLastScope.value && ComputePrecision.current == .bf16
 }
 
 /// Sum of `count` floats. Eight independent accumulators: a single running sum is one long chain
@@ -581,7 +629,13 @@ private func batchNormBackwardFused(
         }
     }
     let dx = order == .channelsLast ? Tensor(uninitializedChannelsLast: x.shape) : Tensor(uninitialized: x.shape)
-    layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data, mask: mask)
+    if wantsBF16Copy(layout, channelsLast: order == .channelsLast) {
+        try keepBF16ChannelsLastCopy(of: dx) { copy in
+            layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data, mask: mask, bf16: copy)
+        }
+    } else {
+        layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data, mask: mask)
+    }
     return (dx, dweight, dbias)
 }
 

@@ -121,4 +121,31 @@ struct ChannelsLastBF16Tests {
             #expect(error <= 1e-4, "result \(i): channels last is off the blocked kernels by \(error) of the largest magnitude")
         }
     }
+
+    /// Inside `storingConvolutionResultsChannelsLast`, batch norm's result and input gradient carry
+    /// a bf16 copy in the layout the next convolution reads, and that convolution gives exactly
+    /// what it gives reordering the f32 values itself (the same rounding to bf16).
+    @Test func batchNormWritesTheNextConvolutionsBF16Copy() throws {
+        var rng = PhiloxRandom(seed: 26)
+        let x = ChannelsLastTrainingTests.channelsLast(Tensor(randomNormal: [4, 32, 8, 8], using: &rng)).requiringGradients()
+        let w = Tensor(randomNormal: [48, 32, 4, 4], std: 0.1, using: &rng)
+        let seed = ChannelsLastTrainingTests.channelsLast(Tensor(randomNormal: [4, 32, 8, 8], using: &rng))
+        try ComputePrecision.with(.bf16) {
+            try ActivationLayout.storingConvolutionResultsChannelsLast {
+                let y = try x.batchNorm(weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, leakySlope: 0.2)
+                let dx = try gradients(of: y, wrt: [x], seed: seed)[0]
+                for t in [y, dx] {
+                    #expect(t.isChannelsLastDense && t.layoutCopies?.count == 1)
+                    let withCopy = try conv2d(t, weight: w, stride: 2, padding: 1)
+                    let without = try conv2d(t.detached(), weight: w, stride: 2, padding: 1)
+                    #expect(without.scalars == withCopy.scalars)
+                }
+            }
+        }
+        // Outside it, no copy.
+        let y = try ComputePrecision.with(.bf16) {
+            try x.batchNorm(weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, leakySlope: 0.2)
+        }
+        #expect(y.layoutCopies == nil)
+    }
 }

@@ -504,7 +504,8 @@ enum ConvolutionKernels {
         }
         var copies = ConvCopies()
         for (argument, role, _, kept) in operands {
-            if let role { copies[role] = made[argument] }
+            // The copies read as they were given count too: the next kernel may read them again.
+            if let role { copies[role] = made[argument] ?? ready[argument] }
             if let kept, let c = made[argument] { kept.add(c) }
         }
         if keepResultCopy, let c = made[result.argument] {
