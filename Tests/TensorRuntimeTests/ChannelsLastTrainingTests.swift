@@ -86,7 +86,8 @@ struct ChannelsLastTrainingTests {
 /// bf16 convolutions writing channels last, inside small networks, against fp32.
 @Suite(.enabled(if: bf16Unavailable == nil, Comment(rawValue: bf16Unavailable ?? "")))
 struct ChannelsLastBF16Tests {
-    /// conv -> batch norm + leaky ReLU -> transposed conv (with bias) -> conv, and the gradients
+    /// conv -> batch norm + leaky ReLU -> transposed conv (with bias) -> conv -> conv, and a fully
+    /// connected conv (a matrix product) of the same activation, and the gradients
     /// of every input, in bf16: inside `storingConvolutionResultsChannelsLast`, activations of
     /// 16 channels or more stored channels last (outside, none), and
     /// the values those of the channel-blocked kernels with [N, C, H, W] results (the same
@@ -100,6 +101,7 @@ struct ChannelsLastBF16Tests {
         let b2 = Tensor(randomNormal: [48], using: &rng).requiringGradients()
         let w3 = Tensor(randomNormal: [16, 48, 3, 3], std: 0.1, using: &rng).requiringGradients()
         let w4 = Tensor(randomNormal: [3, 16, 3, 3], std: 0.1, using: &rng).requiringGradients()
+        let w5 = Tensor(randomNormal: [8, 16, 16, 16], std: 0.02, using: &rng).requiringGradients()
         var layouts: [Bool] = []
         func run() throws -> [Tensor] {
             try ComputePrecision.with(.bf16) {
@@ -108,8 +110,10 @@ struct ChannelsLastBF16Tests {
                 let h3 = try convTranspose2d(h2, weight: w2, bias: b2, stride: 2, padding: 1)
                 let h4 = try conv2d(h3, weight: w3, padding: 1)
                 let y = try conv2d(try h4 + h4, weight: w4, padding: 1)
+                // A window over the whole input: a matrix product, reading h4 as it is stored.
+                let score = try conv2d(h4, weight: w5)
                 layouts = [h1, h2, h3, h4].map(\.isChannelsLastDense)
-                return [y] + (try gradients(of: y.square().sum(), wrt: [x, w1, w2, b2, w3, w4]))
+                return [y, score] + (try gradients(of: try y.square().sum() + score.square().sum(), wrt: [x, w1, w2, b2, w3, w4, w5]))
             }
         }
         let blocked = try run()

@@ -382,7 +382,11 @@ enum ConvolutionKernels {
             // y[n, o] = sum over (c, kh, kw) of x[n, c, kh, kw] w[o, c, kh, kw]: X W^T (+ b).
             let mm = MatMulGeometry(batch: nil, m: g.input[0], k: g.patch, n: g.weight[0],
                                     transposeA: false, transposeB: true, bias: b != nil)
-            let (y, copies) = try matrixProduct(label, g, mm, g.matrix(x, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), b, into: .output)
+            // x stored channels last is read in (kh, kw, c) order, with the weight permuted to match.
+            let last = x.isChannelsLastDense
+            let wm = last ? try g.channelsLastWeights(w) : g.matrix(w, rows: g.weight[0])
+            let (y, copies) = try matrixProduct(label, g, mm, last ? g.channelsLastMatrix(x) : g.matrix(x, rows: g.input[0]),
+                                                wm, b, into: .output)
             if let activation {
                 let p = y.data
                 for i in 0..<y.count { p[i] = activation(p[i]) }
@@ -415,7 +419,10 @@ enum ConvolutionKernels {
             // dx[n, (c, kh, kw)] = sum over o of dy[n, o] w[o, (c, kh, kw)]: dY W.
             let mm = MatMulGeometry(batch: nil, m: g.input[0], k: g.weight[0], n: g.patch,
                                     transposeA: false, transposeB: false, bias: false)
-            return try matrixProduct(label, g, mm, g.matrix(dy, rows: g.input[0]), g.matrix(w, rows: g.weight[0]), nil, into: .input)
+            // Where convolution results are stored channels last, dx is too: (kh, kw, c) order.
+            let last = g.fullyConnectedChannelsLast
+            let wm = last ? try g.channelsLastWeights(w) : g.matrix(w, rows: g.weight[0])
+            return try matrixProduct(label, g, mm, g.matrix(dy, rows: g.input[0]), wm, nil, into: .input, channelsLast: last)
         }
         let dys = dy.storedAsIs
         let gemm = g.prefersGEMMBackwardData(ComputePrecision.current)
@@ -439,7 +446,15 @@ enum ConvolutionKernels {
             // dw[o, (c, kh, kw)] = sum over n of dy[n, o] x[n, (c, kh, kw)]: dY^T X.
             let mm = MatMulGeometry(batch: nil, m: g.weight[0], k: g.input[0], n: g.patch,
                                     transposeA: true, transposeB: false, bias: false)
-            return try matrixProduct(label, g, mm, g.matrix(dy, rows: g.input[0]), g.matrix(x, rows: g.input[0]), nil, into: .weight)
+            guard xs.isChannelsLastDense else {
+                return try matrixProduct(label, g, mm, g.matrix(dys, rows: g.input[0]), g.matrix(xs, rows: g.input[0]), nil, into: .weight)
+            }
+            // x stored channels last: dw in (o, kh, kw, c) order, permuted back.
+            let (o, c, kh, kw) = (g.weight[0], g.weight[1], g.weight[2], g.weight[3])
+            let product = try Profiler.measure(label, flops: g.flops) {
+                try MatMulPrimitives.run(g.matrix(dys, rows: g.input[0]), g.channelsLastMatrix(xs), nil, mm)
+            }
+            return (try Tensor(storage: product.storage, shape: [o, kh, kw, c]).permuted([0, 3, 1, 2]).contiguousData(), ConvCopies())
         }
         return try run(ConvolutionPrimitives.backwardWeights(g, layouts: storage), label, g,
                        reads: [(DNNL_ARG_SRC, .input, xs), (DNNL_ARG_DIFF_DST, .output, dys)],
@@ -517,12 +532,14 @@ enum ConvolutionKernels {
 
     /// A fully connected convolution as the matrix product `mm` of `a` and `b` (+ `bias`), shaped
     /// as the operand in the role `into`.
+    /// With `channelsLast`, the result is the activation in `role` stored channels last.
     private static func matrixProduct(
         _ label: String, _ g: ConvGeometry, _ mm: MatMulGeometry, _ a: @autoclosure () -> Tensor, _ b: @autoclosure () -> Tensor,
-        _ bias: Tensor?, into role: ConvRole
+        _ bias: Tensor?, into role: ConvRole, channelsLast: Bool = false
     ) throws -> (Tensor, ConvCopies) {
         let product = try Profiler.measure(label, flops: g.flops) { try MatMulPrimitives.run(a(), b(), bias, mm) }
-        return (Tensor(storage: product.storage, shape: g.dims(role)), ConvCopies())
+        let dims = g.dims(role)
+        return (Tensor(storage: product.storage, shape: dims, strides: channelsLast ? Tensor.channelsLastStrides(dims) : nil), ConvCopies())
     }
 }
 
@@ -587,6 +604,26 @@ extension ConvGeometry {
     var isFullyConnected: Bool {
         output[2] == 1 && output[3] == 1 && padding == [0, 0] && dilation == [1, 1]
             && weight[2] == input[2] && weight[3] == input[3]
+    }
+
+    /// Whether a fully connected convolution's input gradient is stored channels last: where
+    /// other convolutions' results are (`prefersChannelsLast`), for 16 channels or more.
+    var fullyConnectedChannelsLast: Bool {
+        ComputePrecision.current == .bf16 && ConvGeometry.channelsLastScope.value && input[1] >= 16
+    }
+
+    /// An [N, C, H, W] tensor stored channels last as the [N, H W C] matrix of its rows of
+    /// windows in (kh, kw, c) order (no copy).
+    func channelsLastMatrix(_ t: Tensor) -> Tensor {
+        precondition(t.isChannelsLastDense, "channelsLastMatrix of a tensor not stored channels last")
+        return Tensor(storage: t.storage, shape: [t.shape[0], t.count / t.shape[0]], offset: t.offset)
+    }
+
+    /// The weight [O, C, KH, KW] as an [O, KH KW C] matrix, to multiply windows in (kh, kw, c)
+    /// order (a copy).
+    func channelsLastWeights(_ w: Tensor) throws -> Tensor {
+        let permuted = try w.detached().permuted([0, 2, 3, 1]).contiguousData()
+        return Tensor(storage: permuted.storage, shape: [weight[0], patch], offset: permuted.offset)
     }
 
     /// C KH KW, the length of one flattened window.
