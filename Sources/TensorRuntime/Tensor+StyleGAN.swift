@@ -190,10 +190,27 @@ func leakyGradient(_ g: Tensor, output: Tensor, slope: Float, gain: Float) throw
         let (gc, yc, strides) = Tensor.storedAlike(g, output)
         let out = Tensor(storage: Storage(count: g.count), shape: g.shape, strides: strides)
         let pg = gc.data, py = yc.data, d = out.data
-        withExtendedLifetime((gc, yc)) {
-            ParallelLoop.chunks(out.count, bytes: out.count * 12) { range in
-                for i in range { d[i] = py[i] > 0 ? pg[i] * gain : pg[i] * negative }
+        func run(bf16 copy: UnsafeMutablePointer<UInt16>?) {
+            withExtendedLifetime((gc, yc)) {
+                ParallelLoop.chunks(out.count, bytes: out.count * 12) { range in
+                    // In blocks, each rounded to bf16 (for the copy) while it is in the cache.
+                    var start = range.lowerBound
+                    while start < range.upperBound {
+                        let end = min(start + 4096, range.upperBound)
+                        for i in start..<end { d[i] = py[i] > 0 ? pg[i] * gain : pg[i] * negative }
+                        if let copy { bfloat16Round(d + start, into: copy + start, count: end - start) }
+                        start = end
+                    }
+                }
             }
+        }
+        // Between convolutions that store their results channels last, the next kernel (the
+        // convolution's own backward) reads a bf16 copy in that layout: written here in the same pass.
+        if out.isChannelsLastDense && ConvGeometry.channelsLastScope.value && ComputePrecision.current == .bf16 {
+            try? keepBF16ChannelsLastCopy(of: out, run)
+            if out.layoutCopies == nil { run(bf16: nil) }
+        } else {
+            run(bf16: nil)
         }
         return out
     }

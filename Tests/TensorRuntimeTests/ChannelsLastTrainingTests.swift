@@ -126,7 +126,8 @@ struct ChannelsLastBF16Tests {
         }
     }
 
-    /// Inside `storingConvolutionResultsChannelsLast`, batch norm's result and input gradient carry
+    /// Inside `storingConvolutionResultsChannelsLast`, batch norm's result and input gradient (and
+    /// the leaky-ReLU gradient) carry
     /// a bf16 copy in the layout the next convolution reads, and that convolution gives exactly
     /// what it gives reordering the f32 values itself (the same rounding to bf16).
     @Test func batchNormWritesTheNextConvolutionsBF16Copy() throws {
@@ -138,7 +139,9 @@ struct ChannelsLastBF16Tests {
             try ActivationLayout.storingConvolutionResultsChannelsLast {
                 let y = try x.batchNorm(weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, leakySlope: 0.2)
                 let dx = try gradients(of: y, wrt: [x], seed: seed)[0]
-                for t in [y, dx] {
+                // The leaky-ReLU gradient of a convolution's fused activation writes one too.
+                let masked = try leakyGradient(seed, output: x.detached(), slope: 0.2, gain: 1)
+                for t in [y, dx, masked] {
                     #expect(t.isChannelsLastDense && t.layoutCopies?.count == 1)
                     let withCopy = try conv2d(t, weight: w, stride: 2, padding: 1)
                     let without = try conv2d(t.detached(), weight: w, stride: 2, padding: 1)

@@ -503,18 +503,23 @@ enum ConvolutionKernels {
         let dims = resultShape ?? g.dims(result.role)
         let out = resultLayout == .channelsLast ? Tensor(uninitializedChannelsLast: dims) : Tensor(uninitialized: dims)
         var buffers = [result.argument: out.data]
-        var ready: [Int32: LayoutCopy] = [:]
+        var ready: [Int32: LayoutCopy] = [:], sources: [Int32: LayoutCopy] = [:]
         for (argument, role, t, kept) in operands {
             buffers[argument] = t.data
             if let role, let c = prepared[role] {
                 ready[argument] = c
-            } else if let kept, let layout = primitive.chosenLayout(argument), let c = kept.copy(matching: layout) {
-                ready[argument] = c
+            } else if let kept, let layout = primitive.chosenLayout(argument) {
+                if let c = kept.copy(matching: layout) {
+                    ready[argument] = c
+                } else if let c = kept.copy(ofTypeOf: layout) {
+                    // A copy in another layout of the kernel's element type: reordered from.
+                    sources[argument] = c
+                }
             }
         }
         let made = try Profiler.measure(label, flops: g.flops) {
             try withExtendedLifetime(operands) {
-                try primitive.execute(buffers, prepared: ready, label: label, flops: g.flops)
+                try primitive.execute(buffers, prepared: ready, sources: sources, label: label, flops: g.flops)
             }
         }
         var copies = ConvCopies()

@@ -271,6 +271,12 @@ final class LayoutCopies: @unchecked Sendable {
         copies.withLock { list in list.first { $0.matches(descriptor) } }
     }
 
+    /// A copy in another layout of the same element type as `descriptor` (a bf16 copy for a
+    /// bf16 kernel), to reorder from instead of the f32 values (`DNNLPrimitive.execute(sources:)`).
+    func copy(ofTypeOf descriptor: dnnl_memory_desc_t) -> LayoutCopy? {
+        copies.withLock { list in list.first { $0.descriptor.data_type == descriptor.data_type } }
+    }
+
     /// Keeps `copy` unless one in its layout is kept already.
     func add(_ copy: LayoutCopy) {
         copies.withLock { list in
