@@ -1,3 +1,4 @@
+import CDNNL
 import GANFlowTestSupport
 import Testing
 @testable import TensorRuntime
@@ -89,6 +90,37 @@ struct WeightGradientAsForwardTests {
                 let scale = expected.map(abs).max()!
                 let error = zip(dw.scalars, expected).map { abs(Double($0) - $1) }.max()!
                 #expect(error <= 1e-4 * scale, "\(precision): largest difference \(error) of \(scale)")
+            }
+        }
+    }
+
+    /// In bf16 from x and dy stored channels last (as DCGAN's activations are), through the
+    /// blocked layouts the kernel then takes, reading the f32 values or their bf16 copies.
+    /// (At DCGAN's second layer, batch 16, the kernel is `jit_bf16` on the blocked layouts.)
+    @Test(arguments: cases.filter { $0.exact && $0.x[1] > 1 }
+            + [Case(x: [16, 64, 16, 16], w: [128, 64, 4, 4], stride: [2, 2], padding: [1, 1], dilation: [1, 1], exact: true)])
+    func swappedKernelReadsChannelsLastTensors(_ t: Case) throws {
+        guard bf16Unavailable == nil else { return }
+        let g = t.geometry
+        var rng = PhiloxRandom(seed: 23)
+        let x = Tensor(randomNormal: g.input, using: &rng).stored(.channelsLast)
+        let dy = Tensor(randomNormal: g.output, using: &rng).stored(.channelsLast)
+        let expected = Self.reference(x.contiguousData(), dy.contiguousData(), g)
+        let scale = expected.map(abs).max()!
+        try ComputePrecision.with(.bf16) {
+            let layouts = ConvStorage(input: x.storageLayout!, output: dy.storageLayout!, kernelChannelsLast: true)
+            let primitive = try #require(ConvolutionPrimitives.weightGradientAsForward(g, pays: false, layouts: layouts))
+            if g.input[0] == 16 { #expect(primitive.implementation.hasPrefix("jit_bf16"), "\(primitive.implementation)") }
+            func copy(_ t: Tensor) throws -> LayoutCopy? {
+                guard t.isChannelsLastDense else { return nil }
+                let kept = t.copy().stored(.channelsLast)
+                try keepBF16ChannelsLastCopy(of: kept) { bfloat16Round(kept.data, into: $0, count: kept.count) }
+                return kept.layoutCopies?.copy(matching: try DNNLContext.channelsLastDesc(t.shape, type: dnnl_bf16))
+            }
+            for prepared in [ConvCopies(), ConvCopies(input: try copy(x), output: try copy(dy))] {
+                let dw = try ConvolutionKernels.swappedWeightGradient(x, dy, g, primitive, prepared: prepared)
+                let error = zip(dw.scalars, expected).map { abs(Double($0) - $1) }.max()!
+                #expect(error <= 1e-4 * scale, "\(primitive.implementation): largest difference \(error) of \(scale)")
             }
         }
     }

@@ -146,18 +146,37 @@ enum ConvolutionPrimitives {
         // A geometry oneDNN refuses, or gives only a reference loop nest, takes the ordinary kernel.
         let made = try? PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             let images = [c, n, h, w], filters = [o, n, oh, ow], result = [c, o, kh, kw]
-            var src = try DNNLContext.anyDesc(images, type: precision.sourceType)
-            var weights = try DNNLContext.anyDesc(filters, type: precision.sourceType)
-            var dst = try DNNLContext.anyDesc(result)
-            var desc = dnnl_convolution_desc_t()
-            let strides = g.dilation.map(Int64.init), dilates = g.stride.map { Int64($0 - 1) }
-            let left = g.padding.map(Int64.init), rightPadding = right.map(Int64.init)
-            try DNNLContext.check(
-                dnnl_dilated_convolution_forward_desc_init(
-                    &desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &weights, nil, &dst,
-                    strides, dilates, left, rightPadding),
-                "convolution_forward_desc_init(weight gradient of \(g.detail))")
-            let pd = try createDescriptor(&desc, hint: nil, what: "conv weight gradient as forward \(g.detail)")
+            // From x stored channels last, the transposing reorder into oneDNN's 16-blocked layout
+            // is twice as fast as into `nhwc`, which `brgconv` (its first choice) takes: 0.34
+            // against 0.70 ms for DCGAN's [64, 64, 16, 16] in bf16 on Zen 4, and `jit_bf16` on
+            // blocked layouts ran the product itself in 2.02 against 2.17 ms.
+            let blocked = layouts.input == .channelsLast && precision == .bf16
+            func descriptor(blocked: Bool) throws -> dnnl_primitive_desc_t {
+                var src = blocked ? try DNNLContext.tagDesc(images, type: precision.sourceType, tag: dnnl_aBcd16b)
+                    : try DNNLContext.anyDesc(images, type: precision.sourceType)
+                var weights = try DNNLContext.anyDesc(filters, type: precision.sourceType)
+                var dst = blocked ? try DNNLContext.tagDesc(result, type: dnnl_f32, tag: dnnl_aBcd16b) : try DNNLContext.anyDesc(result)
+                var desc = dnnl_convolution_desc_t()
+                let strides = g.dilation.map(Int64.init), dilates = g.stride.map { Int64($0 - 1) }
+                let left = g.padding.map(Int64.init), rightPadding = right.map(Int64.init)
+                try DNNLContext.check(
+                    dnnl_dilated_convolution_forward_desc_init(
+                        &desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &weights, nil, &dst,
+                        strides, dilates, left, rightPadding),
+                    "convolution_forward_desc_init(weight gradient of \(g.detail))")
+                return try createDescriptor(&desc, hint: nil, what: "conv weight gradient as forward \(g.detail)",
+                                            preferring: blocked ? "jit_bf16" : nil)
+            }
+            var pd = try descriptor(blocked: false)
+            if blocked, let tried = try? descriptor(blocked: true) {
+                // Only where oneDNN has a real kernel for those layouts.
+                if DNNLPrimitive.implementationName(tried).hasPrefix("ref:") {
+                    dnnl_primitive_desc_destroy(tried)
+                } else {
+                    dnnl_primitive_desc_destroy(pd)
+                    pd = tried
+                }
+            }
             // x^T and dy^T: the stored tensors' strides with the first two exchanged.
             func swapped(_ dims: [Int], _ layout: ActivationLayout) -> [Int] {
                 let s = layout == .channelsLast ? Tensor.channelsLastStrides(dims) : Tensor.contiguousStrides(dims)

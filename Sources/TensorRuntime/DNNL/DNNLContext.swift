@@ -60,9 +60,15 @@ enum DNNLContext {
     /// A descriptor (f32 unless `type` says) of [N, C, H, W] dimensions `dims` in `nhwc`, for a
     /// kernel made to compute channels last.
     static func channelsLastDesc(_ dims: [Int], type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
+        try tagDesc(dims, type: type, tag: dnnl_nhwc)
+    }
+
+    /// A descriptor of `dims` in oneDNN's layout `tag`.
+    static func tagDesc(_ dims: [Int], type: dnnl_data_type_t, tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims.map(Int64.init)
-        try check(dnnl_memory_desc_init_by_tag(&md, 4, d, type, dnnl_nhwc), "memory_desc_init_by_tag(\(describe(dims)), nhwc)")
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), d, type, tag),
+                  "memory_desc_init_by_tag(\(describe(dims)), \(tag.rawValue))")
         return md
     }
 
