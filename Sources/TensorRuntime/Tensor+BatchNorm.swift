@@ -77,16 +77,23 @@ extension Tensor {
         var mean = [Float](repeating: 0, count: c)
         var invstd = [Float](repeating: 0, count: c)
         if batchStats {
-            // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels.
-            var sums = layout.sums(x.data)
+            // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels;
+            // rows of channels make both in one pass over memory, block by block (`ChannelRows`).
             var total = Double(m)
-            if let sync {
-                sums.append(total)
-                try sync.allreduce(&sums, operation: "synchronized batch norm")
-                total = sums.removeLast()
+            var squares: [Double]
+            if sync == nil, let both = layout.blockwiseStatistics(x.data) {
+                for k in 0..<c { mean[k] = Float(both.sums[k] / total) }
+                squares = both.squares
+            } else {
+                var sums = layout.sums(x.data)
+                if let sync {
+                    sums.append(total)
+                    try sync.allreduce(&sums, operation: "synchronized batch norm")
+                    total = sums.removeLast()
+                }
+                for k in 0..<c { mean[k] = Float(sums[k] / total) }
+                squares = layout.sums(x.data, times: x.data, centredOn: mean)
             }
-            for k in 0..<c { mean[k] = Float(sums[k] / total) }
-            var squares = layout.sums(x.data, times: x.data, centredOn: mean)
             if let sync { try sync.allreduce(&squares, operation: "synchronized batch norm") }
             let variance = squares.map { Float($0 / total) }
             if total < 2 && training {
@@ -271,6 +278,12 @@ private struct ChannelLayout {
         return (plain, centred)
     }
 
+    /// For rows of channels (`ChannelRows`), the per-channel sums and sums of squared deviations
+    /// from the mean in one pass over memory; nil otherwise.
+    func blockwiseStatistics(_ u: UnsafeMutablePointer<Float>) -> (sums: [Double], squares: [Double])? {
+        rows?.statistics(u)
+    }
+
     /// Whether `affine` can also write a bf16 copy of its result (rows of channels in groups of 16).
     var writesBF16Copies: Bool { rows != nil }
 
@@ -441,6 +454,58 @@ private struct ChannelRows {
             }
         }
         return (plain, v == nil ? nil : centred)
+    }
+
+    /// Per channel, the sum and the sum of squared deviations from the mean, reading memory once:
+    /// each block of rows (in the cache after its first pass) gets its own sum and squared
+    /// deviations from its own mean in Float, and the blocks are combined in order in Double
+    /// (Chan et al.'s pairwise update: squares = sum of the blocks' squares + n_b (mean_b - mean)^2),
+    /// so the result does not depend on the thread count.
+    func statistics(_ u: UnsafeMutablePointer<Float>) -> (sums: [Double], squares: [Double]) {
+        let blocks = (rows + ChannelRows.block - 1) / ChannelRows.block
+        let (rows, c, groups) = (rows, c, groups)
+        let partial = UnsafeMutablePointer<Lanes>.allocate(capacity: blocks * groups * 2)
+        defer { partial.deallocate() }
+        let zero = Lanes()
+        ParallelLoop.chunks(blocks, bytes: rows * c * 4) { chunk in
+            for blockIndex in chunk {
+                let sums = partial + blockIndex * groups * 2, squares = sums + groups
+                sums.initialize(repeating: zero, count: groups * 2)
+                let first = blockIndex * ChannelRows.block, end = min(first + ChannelRows.block, rows)
+                for i in first..<end {
+                    for j in 0..<groups { sums[j] += load(u, i * c + j * ChannelRows.width) }
+                }
+                let scale = Lanes(repeating: 1 / Float(end - first))
+                for j in 0..<groups {
+                    let mean = sums[j] * scale
+                    var acc = zero
+                    for i in first..<end {
+                        let d = load(u, i * c + j * ChannelRows.width) - mean
+                        acc += d * d
+                    }
+                    squares[j] = acc
+                }
+            }
+        }
+        var sums = [Double](repeating: 0, count: c)
+        for blockIndex in 0..<blocks {
+            let s = partial + blockIndex * groups * 2
+            for j in 0..<groups { for l in 0..<ChannelRows.width { sums[j * ChannelRows.width + l] += Double(s[j][l]) } }
+        }
+        let mean = sums.map { $0 / Double(rows) }
+        var squares = [Double](repeating: 0, count: c)
+        for blockIndex in 0..<blocks {
+            let s = partial + blockIndex * groups * 2, q = s + groups
+            let n = Double(min((blockIndex + 1) * ChannelRows.block, rows) - blockIndex * ChannelRows.block)
+            for j in 0..<groups {
+                for l in 0..<ChannelRows.width {
+                    let k = j * ChannelRows.width + l
+                    let d = Double(s[j][l]) / n - mean[k]
+                    squares[k] += Double(q[j][l]) + n * d * d
+                }
+            }
+        }
+        return (sums, squares)
     }
 
     /// `ChannelLayout.affine` on rows: `dst = a[k] * m + b[k] * v + e[k]`, m being u or, with a
