@@ -151,14 +151,10 @@ extension Tensor {
                     g, input, weight: weight, mean: savedMean, invstd: savedInvstd,
                     batchStats: batchStats, eps: eps, needInput: need[0])
             } else {
-                grads = try ComputePrecision.with(withCopies ? .bf16 : .fp32) {
-                    try ConvGeometry.channelsLastScope.with(withCopies) {
-                        try batchNormBackwardFused(
-                            g, input, gamma: gamma, mean: savedMean, invstd: savedInvstd,
-                            batchStats: batchStats, needInput: need[0], synchronizer: sync, count: count,
-                            activation: leakySlope.map { (y, $0) })
-                    }
-                }
+                grads = try batchNormBackwardFused(
+                    g, input, gamma: gamma, mean: savedMean, invstd: savedInvstd,
+                    batchStats: batchStats, needInput: need[0], synchronizer: sync, count: count,
+                    activation: leakySlope.map { (y, $0) }, bf16Copy: withCopies)
             }
             var result: [Tensor?] = [grads.dx]
             if weight != nil { result.append(grads.dweight) }
@@ -648,7 +644,7 @@ private func runDot(_ p: UnsafeMutablePointer<Float>, _ q: UnsafeMutablePointer<
 private func batchNormBackwardFused(
     _ g: Tensor, _ x: Tensor, gamma: [Float], mean: [Float], invstd: [Float],
     batchStats: Bool, needInput: Bool, synchronizer: (any Communicator)?, count: Double,
-    activation: (output: Tensor, slope: Float)? = nil
+    activation: (output: Tensor, slope: Float)? = nil, bf16Copy: Bool = false
 ) throws -> (dx: Tensor?, dweight: Tensor, dbias: Tensor) {
     let c = x.shape[1]
     let spatial = x.rank == 4 ? x.shape[2] * x.shape[3] : 1
@@ -694,7 +690,8 @@ private func batchNormBackwardFused(
         }
     }
     let dx = order == .channelsLast ? Tensor(uninitializedChannelsLast: x.shape) : Tensor(uninitialized: x.shape)
-    if wantsBF16Copy(layout, channelsLast: order == .channelsLast) {
+    // As the forward did: a bf16 copy of dx for the convolution's backward that reads it next.
+    if bf16Copy && order == .channelsLast && layout.writesBF16Copies {
         try keepBF16ChannelsLastCopy(of: dx) { copy in
             layout.affine(gc.data, a, plus: batchStats ? xc.data : nil, b, offset: e, into: dx.data, mask: mask, bf16: copy)
         }

@@ -55,29 +55,24 @@ enum ConvolutionPrimitives {
     /// post-op (`ConvActivation`).
     ///
     /// x and y are in the `layouts` given (`ActivationLayout`).
-    ///
-    /// With `kernelChannelsLast`, the kernel itself computes in `nhwc` (`ConvGeometry.prefersChannelsLast`).
+    /// (`layouts.output` is y's), and with `layouts.kernelChannelsLast` the kernel itself computes
+    /// in `nhwc` (`ConvGeometry.prefersChannelsLast`).
     static func forward(
-        _ g: ConvGeometry, bias: Bool, activation: ConvActivation? = nil,
-        layouts: (input: ActivationLayout, result: ActivationLayout) = (.channelsFirst, .channelsFirst),
-        kernelChannelsLast: Bool = false
+        _ g: ConvGeometry, bias: Bool, activation: ConvActivation? = nil, layouts: ConvStorage = ConvStorage()
     ) throws -> DNNLPrimitive {
         let precision = ComputePrecision.current
-        let last = (layouts.input == .channelsLast ? 1 : 0, layouts.result == .channelsLast ? 1 : 0)
         let key = PrimitiveKey(kind: .convForward, values: g.keyValues + [bias ? 1 : 0] + (activation?.keyValues ?? [0, 0])
-                                   + [last.0, last.1, kernelChannelsLast ? 1 : 0],
+                                   + layouts.keyValues,
                                precision: precision,
-                               detail: g.detail + (bias ? " bias" : "") + (activation.map { " " + $0.name } ?? "")
-                                   + (last.0 == 1 ? " x nhwc" : "") + (last.1 == 1 ? " y nhwc" : "")
-                                   + (kernelChannelsLast ? " kernel nhwc" : ""))
+                               detail: g.detail + (bias ? " bias" : "") + (activation.map { " " + $0.name } ?? "") + layouts.detail)
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             try precision.primitive { precision in
                 let pd = try forwardDescriptor(g, bias: bias, precision: precision, activation: activation,
-                                               channelsLast: kernelChannelsLast && precision == .bf16)
+                                               channelsLast: layouts.kernelChannelsLast && precision == .bf16)
                 var args: [(Int32, dnnl_memory_desc_t, Bool)] = [
                     (DNNL_ARG_SRC, try DNNLContext.layoutDesc(g.input, layouts.input), false),
                     (DNNL_ARG_WEIGHTS, try DNNLContext.plainDesc(g.weight), false),
-                    (DNNL_ARG_DST, try DNNLContext.layoutDesc(g.output, layouts.result), true),
+                    (DNNL_ARG_DST, try DNNLContext.layoutDesc(g.output, layouts.output), true),
                 ]
                 if bias { args.append((DNNL_ARG_BIAS, try DNNLContext.plainDesc([g.weight[0]]), false)) }
                 return try DNNLPrimitive(descriptor: pd, arguments: args)
@@ -167,16 +162,13 @@ enum ConvolutionPrimitives {
                 return try createDescriptor(&desc, hint: nil, what: "conv weight gradient as forward \(g.detail)",
                                             preferring: blocked ? "jit_bf16" : nil)
             }
-            var pd = try descriptor(blocked: false)
-            if blocked, let tried = try? descriptor(blocked: true) {
-                // Only where oneDNN has a real kernel for those layouts.
-                if DNNLPrimitive.implementationName(tried).hasPrefix("ref:") {
-                    dnnl_primitive_desc_destroy(tried)
-                } else {
-                    dnnl_primitive_desc_destroy(pd)
-                    pd = tried
-                }
+            // The blocked layouts only where oneDNN has a real kernel for them.
+            var tried = blocked ? try? descriptor(blocked: true) : nil
+            if let pd = tried, DNNLPrimitive.implementationName(pd).hasPrefix("ref:") {
+                dnnl_primitive_desc_destroy(pd)
+                tried = nil
             }
+            let pd = try tried ?? descriptor(blocked: false)
             // x^T and dy^T: the stored tensors' strides with the first two exchanged.
             func swapped(_ dims: [Int], _ layout: ActivationLayout) -> [Int] {
                 let s = layout == .channelsLast ? Tensor.channelsLastStrides(dims) : Tensor.contiguousStrides(dims)
@@ -415,7 +407,8 @@ enum ConvolutionKernels {
         if let layouts {
             var reads: [(Int32, ConvRole?, Tensor)] = [(DNNL_ARG_SRC, .input, x), (DNNL_ARG_WEIGHTS, .weight, w)]
             if let b { reads.append((DNNL_ARG_BIAS, nil, b)) }
-            return try run(ConvolutionPrimitives.forward(g, bias: b != nil, activation: activation, layouts: layouts),
+            let storage = ConvStorage(input: layouts.input, output: layouts.result)
+            return try run(ConvolutionPrimitives.forward(g, bias: b != nil, activation: activation, layouts: storage),
                            label, g, reads: reads, into: (DNNL_ARG_DST, .output), prepared: prepared,
                            keepResultCopy: activation?.training == false, resultShape: layouts.result.shape(g.output))
         }
@@ -423,9 +416,7 @@ enum ConvolutionKernels {
         let storage = ConvStorage(input: xs.storageLayout!, output: g.resultLayout(.output), kernelChannelsLast: g.prefersChannelsLast())
         var reads: [(Int32, ConvRole?, Tensor)] = [(DNNL_ARG_SRC, .input, xs), (DNNL_ARG_WEIGHTS, .weight, w)]
         if let b { reads.append((DNNL_ARG_BIAS, nil, b)) }
-        let primitive = try ConvolutionPrimitives.forward(
-            g, bias: b != nil, activation: activation, layouts: (storage.input, storage.output),
-            kernelChannelsLast: storage.kernelChannelsLast)
+        let primitive = try ConvolutionPrimitives.forward(g, bias: b != nil, activation: activation, layouts: storage)
         return try run(primitive, label, g, reads: reads, into: (DNNL_ARG_DST, .output), prepared: prepared,
                        keepResultCopy: activation?.training == false, resultLayout: storage.output)
     }
