@@ -180,11 +180,10 @@ extension Tensor {
         let source = contiguousData()
         let out = Tensor(uninitializedChannelsLast: shape)
         if !StorageOrderConversion.run(from: source, .channelsFirst, to: out, .channelsLast) {
-            let p = source.data, d = out.data
+            // The [N, H, W, C] view of the values, copied in row-major order.
             let (c, h, w) = (shape[1], shape[2], shape[3])
-            for n in 0..<shape[0] {
-                for k in 0..<c { for i in 0..<(h * w) { d[(n * h * w + i) * c + k] = p[(n * c + k) * h * w + i] } }
-            }
+            let view = Tensor(storage: source.storage, shape: [shape[0], h, w, c], strides: [c * h * w, w, 1, h * w], offset: source.offset)
+            copyStrided(from: view, into: out.data)
         }
         return out
     }
