@@ -36,6 +36,8 @@ parser.add_argument("--count", type=int, default=10000, help="samples written ea
 parser.add_argument("--out", required=True)
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--gamma", type=float, default=1.0,
+                    help="R1 gamma (the pipeline's loss.penaltyWeight; session 15's comparison ran 0.01)")
 args = parser.parse_args()
 
 warnings.filterwarnings("ignore")
@@ -55,7 +57,7 @@ G = Generator(z_dim=Z, c_dim=0, w_dim=W, img_resolution=RES, img_channels=1,
 D = Discriminator(c_dim=0, img_resolution=RES, img_channels=1, epilogue_kwargs=dict(mbstd_group_size=4), **net)
 G_ema = copy.deepcopy(G).eval()
 loss = StyleGAN2Loss(device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D,
-                     style_mixing_prob=0.9, r1_gamma=0.01, pl_batch_shrink=2, pl_decay=0.01, pl_weight=2)
+                     style_mixing_prob=0.9, r1_gamma=args.gamma, pl_batch_shrink=2, pl_decay=0.01, pl_weight=2)
 LR, BETAS, EMA_IMAGES, EMA_RAMP = 0.0025, (0.0, 0.99), 10_000, 0.05
 
 phases = []
