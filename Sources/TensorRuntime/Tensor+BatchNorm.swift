@@ -563,11 +563,17 @@ func keepBF16ChannelsLastCopy(of tensor: Tensor, _ body: (UnsafeMutablePointer<U
     tensor.layoutCopies?.add(LayoutCopy(storage: storage, descriptor: try DNNLContext.channelsLastDesc(tensor.shape, type: dnnl_bf16)))
 }
 
+/// Whether the convolutions running now read bf16 copies stored channels last: in bf16, inside
+/// `ActivationLayout.storingConvolutionResultsChannelsLast`.
+func convolutionsReadBF16ChannelsLastCopies() -> Bool {
+    ConvGeometry.channelsLastScope.value && ComputePrecision.current == .bf16
+}
+
 /// Whether a batch norm result (or input gradient) stored channels last as rows of `layout`
 /// should carry a bf16 copy: when bf16 convolutions store their results channels last
 /// (`ActivationLayout.storingConvolutionResultsChannelsLast`), the next one reads exactly that.
 private func wantsBF16Copy(_ layout: ChannelLayout, channelsLast: Bool) -> Bool {
-    channelsLast && layout.writesBF16Copies && ConvGeometry.channelsLastScope.value && ComputePrecision.current == .bf16
+    channelsLast && layout.writesBF16Copies && convolutionsReadBF16ChannelsLastCopies()
 }
 
 /// Sum of `count` floats. Eight independent accumulators: a single running sum is one long chain

@@ -206,7 +206,7 @@ func leakyGradient(_ g: Tensor, output: Tensor, slope: Float, gain: Float) throw
         }
         // Between convolutions that store their results channels last, the next kernel (the
         // convolution's own backward) reads a bf16 copy in that layout: written here in the same pass.
-        if out.isChannelsLastDense && ConvGeometry.channelsLastScope.value && ComputePrecision.current == .bf16 {
+        if out.isChannelsLastDense && convolutionsReadBF16ChannelsLastCopies() {
             try? keepBF16ChannelsLastCopy(of: out, run)
             if out.layoutCopies == nil { run(bf16: nil) }
         } else {
