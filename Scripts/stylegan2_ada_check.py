@@ -10,7 +10,7 @@ pipelines/stylegan2-fashion.json:
 
     ganflow export runs/stylegan2-fashion --stage G --ema --out G.safetensors --probe probe.safetensors
     python Scripts/stylegan2_ada_check.py --ada ~/stylegan2-ada-pytorch G.safetensors probe.safetensors \
-        --z-dim 128 --w-dim 128 --resolution 32 --channels 1 --mapping-layers 4 --channel-base 1024 --channel-max 64 \
+        --z-dim 128 --w-dim 128 --resolution 32 --channels 1 --mapping-layers 4 --channel-base 512 --channel-max 128 \
         [--discriminator D.safetensors D-probe.safetensors --group-size 4]
 
 Exit status 0 when every state_dict loads strictly and the images (and scores) agree within

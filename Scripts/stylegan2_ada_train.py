@@ -38,6 +38,13 @@ parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--gamma", type=float, default=1.0,
                     help="R1 gamma (the pipeline's loss.penaltyWeight; session 15's comparison ran 0.01)")
+parser.add_argument("--channel-base", type=int, default=512,
+                    help="channels min(base / r, max) in G and D (session 15's comparison ran 1024 and 64)")
+parser.add_argument("--channel-max", type=int, default=128)
+parser.add_argument("--pl-weight", type=float, default=0.0,
+                    help="path-length weight (the pipeline's pl.weight; session 15's comparison ran 2)")
+parser.add_argument("--mixing", type=float, default=0.0,
+                    help="style-mixing probability (the pipeline's G.mixing; session 15's comparison ran 0.9)")
 args = parser.parse_args()
 
 warnings.filterwarnings("ignore")
@@ -51,13 +58,14 @@ np.random.seed(args.seed)
 
 # pipelines/stylegan2-fashion.json
 BATCH, Z, W, RES = 32, 128, 128, 32
-net = dict(channel_base=1024, channel_max=64, num_fp16_res=0, conv_clamp=None)
+net = dict(channel_base=args.channel_base, channel_max=args.channel_max, num_fp16_res=0, conv_clamp=None)
 G = Generator(z_dim=Z, c_dim=0, w_dim=W, img_resolution=RES, img_channels=1,
               mapping_kwargs=dict(num_layers=4, lr_multiplier=0.01), synthesis_kwargs=net)
 D = Discriminator(c_dim=0, img_resolution=RES, img_channels=1, epilogue_kwargs=dict(mbstd_group_size=4), **net)
 G_ema = copy.deepcopy(G).eval()
 loss = StyleGAN2Loss(device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D,
-                     style_mixing_prob=0.9, r1_gamma=args.gamma, pl_batch_shrink=2, pl_decay=0.01, pl_weight=2)
+                     style_mixing_prob=args.mixing, r1_gamma=args.gamma, pl_batch_shrink=2, pl_decay=0.01,
+                     pl_weight=args.pl_weight)
 LR, BETAS, EMA_IMAGES, EMA_RAMP = 0.0025, (0.0, 0.99), 10_000, 0.05
 
 phases = []

@@ -167,5 +167,6 @@ class Discriminator(nn.Module):
 
 
 def stylegan2_32():
-    """pipelines/stylegan2-fashion.json's networks: (G, D, latent shape, image shape)."""
-    return (Generator(128, 128, 4, 32, 1, 1024, 64), Discriminator(32, 1, 1024, 64), (128,), (1, 32, 32))
+    """pipelines/stylegan2-fashion.json's networks: (G, D, latent shape, image shape). Channels
+    min(512 / r, 128); min(1024 / r, 64) until session 20."""
+    return (Generator(128, 128, 4, 32, 1, 512, 128), Discriminator(32, 1, 512, 128), (128,), (1, 32, 32))

@@ -38,8 +38,9 @@ struct StepBenchmark: TrainingStepBenchmark {
             latent = [batch, 100, 1, 1]
             imageShape = [batch, ch, res, res]
         case "stylegan2_32":
-            // pipelines/stylegan2-fashion.json's networks: w 128, 4 mapping layers, channels min(1024 / r, 64).
-            let a = try StyleGAN2Architecture(resolution: 32, imageChannels: 1, channelBase: 1024, channelMax: 64)
+            // pipelines/stylegan2-fashion.json's networks: w 128, 4 mapping layers, channels min(512 / r, 128)
+            // (min(1024 / r, 64) until session 20).
+            let a = try StyleGAN2Architecture(resolution: 32, imageChannels: 1, channelBase: 512, channelMax: 128)
             G = StyleGAN2Generator(zDim: 128, wDim: 128, mappingLayers: 4, lrMultiplier: 0.01, architecture: a, rng: &init_)
             D = StyleGAN2Discriminator(architecture: a, rng: &init_)
             latent = [batch, 128]

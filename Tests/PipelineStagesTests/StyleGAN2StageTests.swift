@@ -46,6 +46,18 @@ import TensorRuntime
         #expect(g.core.ema!.updates == 4)
     }
 
+    /// At weight 0 the path-length stage keeps its clock but never runs the extra generator pass:
+    /// no length measured, the running mean untouched, and its term 0.
+    @Test func pathLengthWeightZeroSkipsThePenalty() throws {
+        let p = try pipeline(stages: Self.stages(pathLength: #""every": 2, "weight": 0"#), steps: 3)
+        var options = Runner.Options(runDirectory: temporaryDirectory("stylegan2-no-pl"))
+        options.quiet = true
+        #expect(try Runner(pipeline: p, options: options).run().lastStep == 3)
+        let pl = stage(p, "pl", as: PathLengthLossStage.self)
+        #expect(pl.clock == 3)
+        #expect(pl.regularizer.mean == 0 && pl.lastLength == 0)
+    }
+
     @Test func worksWithAdaptiveAugmentation() throws {
         let p = try pipeline(stages: Self.stages(augment: true) + #", "ada": { "type": "augment.ada", "logits": "D.real", "augment": "aug", "interval": 1, "speed": 40 }"#,
                              schedule: #"[{ "run": ["optD", "ada"] }, { "run": "optG" }]"#, steps: 2)

@@ -13,7 +13,9 @@ import TensorRuntime
 /// `PathLengthRegularizer`) weighted by `weight * every` is output 'generator'; on the other
 /// evaluations 'generator' is 0. The gradient of the lengths is taken with a recorded backward
 /// pass, so the optimizer differentiates it again. Outputs 'lengths' (the last mean length) and
-/// 'mean' (the running mean `a`, checkpointed) for the metrics log.
+/// 'mean' (the running mean `a`, checkpointed) for the metrics log. At `weight` 0 the penalty is
+/// not computed at all (no extra generator pass), so a pipeline can keep the stage and switch it on
+/// with `--set pl.weight=2`.
 public final class PathLengthLossStage: Stage, @unchecked Sendable {
     public static let typeName = "loss.pathlength"
     public static let summary = "StyleGAN2 path-length regularization of a generator.stylegan2 (lazy); outputs 'generator', 'lengths', 'mean'."
@@ -22,7 +24,7 @@ public final class PathLengthLossStage: Stage, @unchecked Sendable {
         ConfigKey("generator", .stageRef, "The generator.stylegan2 stage to regularize."),
         ConfigKey("input", .wire, "Latent vectors z the generator takes; the first N / batchShrink are used."),
         ConfigKey("every", .int(min: 1), default: .number(4), "Compute the penalty every this many generator losses, weighted by it."),
-        ConfigKey("weight", .number(min: 0), default: .number(2), "Weight of the penalty (StyleGAN2: 2)."),
+        ConfigKey("weight", .number(min: 0), default: .number(2), "Weight of the penalty (StyleGAN2: 2); 0 skips its computation."),
         ConfigKey("decay", .number(min: 0, max: 1), default: .number(0.01), "Decay of the running mean path length."),
         ConfigKey("batchShrink", .int(min: 1), default: .number(2), "Divide the batch by this for the penalty."),
     ]
@@ -57,7 +59,7 @@ public final class PathLengthLossStage: Stage, @unchecked Sendable {
         var loss = Tensor(0)
         if e.mode == .train {
             clock += 1
-            if (clock - 1) % every == 0 {
+            if weight > 0, (clock - 1) % every == 0 {
                 let z = try StyleGAN2GeneratorStage.flat(try e.tensor("input"))
                 var rng = e.random("pathLength")
                 let (images, ws) = try generator.imagesAndWs(try z.sliced(axis: 0, 0..<min(batch, z.shape[0])), rng: &rng)
