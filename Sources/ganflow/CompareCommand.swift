@@ -10,7 +10,7 @@ import TensorRuntime
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
-        abstract: "Run variants of pipelines with the same seed and data, then write compare.html.",
+        abstract: "Run variants of pipelines with the same seed and data, then write compare.html; or compare finished runs.",
         discussion: """
             Each pipeline file is a variant named after its pipeline; with one file, each --variant
             is the file with its own overrides:
@@ -24,6 +24,13 @@ struct CompareCommand: ParsableCommand {
 
             Every --set applies to every variant (a stage missing from one is an error naming it).
 
+            Folders of finished runs (trained apart: at other times, with other options, or under
+            mpirun with data-parallel ranks) are compared as they are, without training:
+
+              ganflow compare runs/dcgan-fashion runs/stylegan2-fashion --out runs/dcgan-vs-stylegan2
+
+            Each run is named after its folder; --out defaults to runs/compare-<first folder name>.
+
             Under mpirun (mpirun -np N ganflow compare ...) variant i runs on rank i mod N, each
             variant in one process, and rank 0 writes compare.html when every rank is done.
 
@@ -33,7 +40,7 @@ struct CompareCommand: ParsableCommand {
             pipelines differ.
             """)
 
-    @Argument(help: "Pipeline files.")
+    @Argument(help: "Pipeline files to run, or folders of finished runs to compare as they are.")
     var files: [String]
 
     @Option(help: "A variant of the (single) file: 'name:--set k=v --set k2=v2' (repeatable).")
@@ -54,8 +61,36 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Output folder (default: runs/compare-<first pipeline name>).")
     var out: String?
 
+    /// The arguments that are folders: finished runs, compared without training.
+    var runFolders: [String] {
+        files.filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+    }
+
+    /// Each run folder's name: its last path component, or the path as given where two share one.
+    func runNames() -> [String] {
+        let last = runFolders.map { (($0 as NSString).standardizingPath as NSString).lastPathComponent }
+        return zip(runFolders, last).map { folder, name in last.filter { $0 == name }.count > 1 ? folder : name }
+    }
+
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one pipeline file") }
+        let folders = runFolders
+        if !folders.isEmpty {
+            let pipelines = files.filter { !folders.contains($0) }
+            if !pipelines.isEmpty {
+                throw ValidationError("give pipeline files to run or folders of finished runs, not both: \(folders.joined(separator: ", ")) \(folders.count == 1 ? "is a folder" : "are folders"), \(pipelines.joined(separator: ", ")) \(pipelines.count == 1 ? "is not" : "are not")")
+            }
+            if folders.count < 2 { throw ValidationError("give two or more run folders to compare") }
+            let running = [("--variant", !variant.isEmpty), ("--set", !assignments.isEmpty), ("--steps", steps != nil),
+                           ("--time-limit", timeLimit != nil), ("--seed", seed != nil)].filter(\.1).map(\.0)
+            if !running.isEmpty {
+                throw ValidationError("\(running.joined(separator: ", ")) \(running.count == 1 ? "applies" : "apply") when running pipelines, not to finished runs")
+            }
+            return
+        }
         if !variant.isEmpty && files.count != 1 { throw ValidationError("--variant applies to a single pipeline file; give one file") }
         if variant.isEmpty && files.count < 2 { throw ValidationError("give two or more files, or one file with --variant") }
         _ = try variants()
@@ -89,6 +124,7 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        if !runFolders.isEmpty { return try compareFinishedRuns() }
         let comm: any Communicator
         do {
             comm = try MPIEnvironment.communicator()
@@ -134,6 +170,18 @@ struct CompareCommand: ParsableCommand {
             throw e
         } catch let e as ValidationError {
             throw e
+        } catch {
+            throw report(error)
+        }
+    }
+
+    /// compare.html of finished run folders, without training.
+    func compareFinishedRuns() throws {
+        let names = runNames()
+        let folder = out ?? "runs/compare-\(names[0])"
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            print("wrote \(try CompareReport.write(runDirectories: runFolders, names: names, to: folder))")
         } catch {
             throw report(error)
         }

@@ -157,4 +157,33 @@ import Testing
         #expect(bad == 1 && badOutput.contains("error: --set on \(a): $.stages.nosuch: no stage 'nosuch'"), "\(badOutput)")
         #expect(!FileManager.default.fileExists(atPath: root + "/compare-bad"))
     }
+
+    /// `compare DIR...`: finished runs, trained apart, compared as they are without training.
+    @Test func compareFinishedRunFolders() throws {
+        let root = temporaryDirectory("compare-folders"), file = try Self.pipeline(in: root)
+        for (name, extra) in [("short", ["--steps", "2"]), ("hinge", ["--steps", "3", "--set", "loss.type=loss.hinge"])] {
+            let (status, output) = try execute(ganflowExecutable, ["run", file, "--out", root + "/" + name, "--threads", "1", "--no-tensorboard"] + extra)
+            #expect(status == 0, "\(output)")
+        }
+        let (status, output) = try execute(ganflowExecutable, ["compare", root + "/short", root + "/hinge/", "--out", root + "/both"])
+        #expect(status == 0 && output == "wrote \(root)/both/compare.html\n", "\(output)")
+        let page = (try? String(contentsOfFile: root + "/both/compare.html", encoding: .utf8)) ?? ""
+        // Named after their folders; the table has each run's steps; the differences show the loss.
+        #expect(page.contains("<b>short</b>") && page.contains("<b>hinge</b>"), "\(page.count) characters")
+        #expect(page.contains("<tr><td>steps</td><td>2</td><td>3</td></tr>"), "\(page.count) characters")
+        #expect(page.contains("<td>$.stages.loss.type</td><td>&quot;loss.nonsaturating&quot;</td><td>&quot;loss.hinge&quot;</td>"), "\(page.suffix(300))")
+
+        // A folder that is not a run names the file it lacks; nothing is written.
+        try FileManager.default.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
+        let (notRun, notRunOutput) = try execute(ganflowExecutable, ["compare", root + "/short", root + "/empty", "--out", root + "/bad"])
+        #expect(notRun == 1 && notRunOutput.hasPrefix("error: \(root)/empty/") && notRunOutput.contains("is \(root)/empty a run directory?"), "\(notRunOutput)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/bad/compare.html"))
+        // Folders and files mixed, one folder, and running options are refused.
+        let (mixed, mixedOutput) = try execute(ganflowExecutable, ["compare", root + "/short", file])
+        #expect(mixed == 1 && mixedOutput.contains("not both: \(root)/short is a folder, \(file) is not"), "\(mixedOutput)")
+        let (one, oneOutput) = try execute(ganflowExecutable, ["compare", root + "/short"])
+        #expect(one == 1 && oneOutput.contains("give two or more run folders"), "\(oneOutput)")
+        let (steps, stepsOutput) = try execute(ganflowExecutable, ["compare", root + "/short", root + "/hinge", "--steps", "5", "--seed", "2"])
+        #expect(steps == 1 && stepsOutput.contains("--steps, --seed apply when running pipelines, not to finished runs"), "\(stepsOutput)")
+    }
 }
