@@ -105,6 +105,12 @@ public enum MPIEnvironment {
         ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init)
     }
 
+    /// The ranks `mpirun` started on this machine, from OpenMPI's environment; nil outside
+    /// `mpirun`.
+    public static var localSize: Int? {
+        ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init)
+    }
+
     /// An MPI communicator when launched by `mpirun`, otherwise one process alone (MPI untouched).
     ///
     /// `GANFLOW_MPI_LIBRARY` names another libmpi; `GANFLOW_MPI_TIMEOUT` is the seconds a

@@ -113,8 +113,15 @@ struct RunCommand: ParsableCommand {
             options.timeLimit = try parseTimeLimit(timeLimit)
             options.scheduler = SchedulerKind(rawValue: scheduler)!
             if tensorboard && comm.isLeader { options.observers.append(try TensorBoardScalars(runDirectory: dir)) }
+            // Sinks and metrics run on rank 0 alone while the others wait: give it their cores.
+            let local = MPIEnvironment.localSize ?? 1
+            if comm.size > 1 && local > 1 {
+                let threads = min(Runtime.threads * local, ProcessInfo.processInfo.activeProcessorCount)
+                if threads > Runtime.threads { options.sidePassThreads = threads }
+            }
             if comm.size > 1 && comm.isLeader {
-                FileHandle.standardError.write(Data("data-parallel on \(comm.size) ranks: each trains on 1/\(comm.size) of every batch; batch norm \(doc.distributed.syncBatchNorm ? "synchronized" : "local"); gradient buckets of \(doc.distributed.bucketKiB) KiB\n".utf8))
+                let side = options.sidePassThreads.map { "; metrics and sinks on rank 0 with \($0) threads while the others wait" } ?? ""
+                FileHandle.standardError.write(Data("data-parallel on \(comm.size) ranks: each trains on 1/\(comm.size) of every batch; batch norm \(doc.distributed.syncBatchNorm ? "synchronized" : "local"); gradient buckets of \(doc.distributed.bucketKiB) KiB\(side)\n".utf8))
             }
             let runner = Runner(pipeline: pipeline, options: options, logger: logger)
             if profile { RunProfile.start() }

@@ -59,6 +59,9 @@ import TensorRuntime
         let (s2, out2) = try Self.train(ranks: 2, out: root + "/two")
         #expect(s2 == 0, "\(out2)")
         #expect(out2.contains("data-parallel on 2 ranks"), "\(out2)")
+        // Rank 0's metrics and sinks take the core the waiting rank leaves (one thread each here).
+        let side = "metrics and sinks on rank 0 with 2 threads while the others wait"
+        #expect(out2.contains(side) == (ProcessInfo.processInfo.activeProcessorCount >= 2), "\(out2)")
         // Only rank 0 writes: one checkpoint, one metrics file, one summary.
         #expect(Checkpoint.list(in: root + "/two").map { ($0 as NSString).lastPathComponent } == ["step-00000003.safetensors"])
         let (d, name) = try Self.largestDifference(Self.lastCheckpoint(root + "/one"), Self.lastCheckpoint(root + "/two"))

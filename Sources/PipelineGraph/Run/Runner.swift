@@ -76,6 +76,10 @@ public final class Runner: @unchecked Sendable {
         /// this long; a resumed run counts the time before its checkpoint too.
         public var timeLimit: TimeLimit?
         public var quiet = false
+        /// Kernel threads for the leader's sinks and metrics in a data-parallel run (nil: the
+        /// run's own). The other ranks wait for it meanwhile, sleeping between polls, so their
+        /// cores on this machine are free (see `MPIEnvironment.localSize`).
+        public var sidePassThreads: Int?
         /// Told about every logged step and about the end of the run.
         public var observers: [any RunObserver] = []
         public init(runDirectory: String) { self.runDirectory = runDirectory }
@@ -281,6 +285,9 @@ public final class Runner: @unchecked Sendable {
         let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || last }
         if side.isEmpty { return false }
         let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
+        let trainingThreads = Runtime.threads
+        if let threads = options.sidePassThreads { Runtime.configure(threads: threads) }
+        defer { Runtime.configure(threads: trainingThreads) }
         let values = try evaluator.evaluate(targets, step: step, index: index, mode: .sample)
         try collect(values, step: step, into: &scalars)
         return true

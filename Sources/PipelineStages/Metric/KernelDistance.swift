@@ -19,24 +19,45 @@ public enum KernelDistance {
         let d = Float(x.shape[1])
         let m = Double(x.shape[0]), n = Double(y.shape[0])
         func kernelSum(_ a: Tensor, _ b: Tensor, skipDiagonal: Bool) throws -> Double {
-            let dots = try matmul(a, b, transposeB: true)
+            // Read in place: a copy (`scalars`) of each 4 MB product, in fresh pages, cost more
+            // than the products themselves.
+            let dots = try contiguous(matmul(a, b, transposeB: true))
             let rows = dots.shape[0], columns = dots.shape[1]
-            let p = dots.scalars
-            var total: Double = 0
-            for i in 0..<rows {
-                var rowSum: Double = 0
-                for j in 0..<columns where !(skipDiagonal && i == j) {
-                    let base = Double(p[i * columns + j] / d + 1)
-                    rowSum += base * base * base
+            return withExtendedLifetime(dots) {
+                let p = UnsafePointer(dots.data)
+                var total: Double = 0
+                for i in 0..<rows { total += cubedSum(p + i * columns, count: columns, d: d) }
+                if skipDiagonal {
+                    for i in 0..<min(rows, columns) { total -= cubedSum(p + i * columns + i, count: 1, d: d) }
                 }
-                total += rowSum
+                return total
             }
-            return total
         }
         let xx = try kernelSum(x, x, skipDiagonal: true) / (m * (m - 1))
         let yy = try kernelSum(y, y, skipDiagonal: true) / (n * (n - 1))
         let xy = try kernelSum(x, y, skipDiagonal: false) / (m * n)
         return xx + yy - 2 * xy
+    }
+
+    /// The sum of (p[j] / d + 1)^3 over `count` dot products, in Double, eight at a time: the
+    /// polynomial kernel of one row. (A scalar loop with the diagonal skipped inside it took 1.3 s
+    /// of the 1.7 s of KID's 100 subsets of 1,000 on the Zen 4; this takes under 0.1 s.)
+    @inline(__always)
+    static func cubedSum(_ p: UnsafePointer<Float>, count: Int, d: Float) -> Double {
+        var lanes = SIMD8<Double>()
+        var j = 0
+        while j + 8 <= count {
+            let base = SIMD8<Double>(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self) / d + 1)
+            lanes += base * base * base
+            j += 8
+        }
+        var total = lanes.sum()
+        while j < count {
+            let base = Double(p[j] / d + 1)
+            total += base * base * base
+            j += 1
+        }
+        return total
     }
 
     /// The mean and (population) standard deviation of the unbiased MMD^2 over `subsets` random
@@ -70,12 +91,19 @@ public enum KernelDistance {
 
     /// The rows `indices` of a [n, d] tensor.
     static func rows(_ t: Tensor, _ indices: [Int]) throws -> Tensor {
-        let d = t.shape[1]
-        let src = t.scalars
-        var out = [Float](repeating: 0, count: indices.count * d)
-        for (r, i) in indices.enumerated() {
-            for j in 0..<d { out[r * d + j] = src[i * d + j] }
+        let d = t.shape[1], source = contiguous(t)
+        let out = Tensor(uninitialized: [indices.count, d])
+        withExtendedLifetime(source) {
+            for (r, i) in indices.enumerated() {
+                precondition(i >= 0 && i < t.shape[0], "row \(i) of \(t.shape[0])")
+                (out.data + r * d).update(from: source.data + i * d, count: d)
+            }
         }
-        return try Tensor(shape: [indices.count, d], scalars: out)
+        return out
+    }
+
+    /// `t`, or a contiguous copy of it.
+    static func contiguous(_ t: Tensor) -> Tensor {
+        t.isContiguous ? t : t.copy()
     }
 }

@@ -30,14 +30,29 @@ public enum PrecisionRecall {
         radii.reserveCapacity(points.shape[0])
         try forEachBlock(points, points, block: block) { start, distances, columns in
             for r in 0..<(distances.count / columns) {
-                var row = Array(distances[(r * columns)..<((r + 1) * columns)])
-                // The point itself sits at distance 0 (up to rounding); drop exactly its entry.
-                row.remove(at: start + r)
-                row.sort()
-                radii.append(row[k - 1])
+                // The point itself sits at distance 0 (up to rounding); leave out exactly its entry.
+                radii.append(distances.withUnsafeBufferPointer {
+                    kthSmallest(UnsafeBufferPointer(rebasing: $0[(r * columns)..<((r + 1) * columns)]), skipping: start + r, k: k)
+                })
             }
         }
         return radii
+    }
+
+    /// The k-th smallest value of `row` without its entry `skip`: what sorting the rest and taking
+    /// index k - 1 gives, keeping only the k smallest so far (sorting every row of 2,048 took
+    /// most of the 0.5 s that precision and recall of 2,048 samples cost on the Zen 4).
+    static func kthSmallest(_ row: UnsafeBufferPointer<Float>, skipping skip: Int, k: Int) -> Float {
+        var smallest: [Float] = []
+        smallest.reserveCapacity(k)
+        for (j, v) in row.enumerated() where j != skip {
+            if smallest.count == k {
+                guard v < smallest[k - 1] else { continue }
+                smallest.removeLast()
+            }
+            smallest.insert(v, at: smallest.firstIndex { $0 > v } ?? smallest.count)
+        }
+        return smallest[k - 1]
     }
 
     /// The fraction of rows of `queries` within `radii[j]` (squared) of some row j of `centres`.
@@ -59,14 +74,22 @@ public enum PrecisionRecall {
     static func forEachBlock(_ a: Tensor, _ b: Tensor, block: Int, _ body: (Int, [Float], Int) throws -> Void) throws {
         let n = a.shape[0], m = b.shape[0]
         let normsA = squaredNorms(a), normsB = squaredNorms(b)
+        // One buffer for every block, and the products read in place: fresh multi-megabyte
+        // arrays for each block cost more in page faults than the arithmetic.
+        var distances = [Float](repeating: 0, count: min(block, n) * m)
         var start = 0
         while start < n {
             let end = min(start + block, n)
-            let dots = try matmul(try a.sliced(axis: 0, start..<end), b, transposeB: true).scalars
-            var distances = [Float](repeating: 0, count: (end - start) * m)
-            for r in 0..<(end - start) {
-                for j in 0..<m {
-                    distances[r * m + j] = max(normsA[start + r] + normsB[j] - 2 * dots[r * m + j], 0)
+            let product = KernelDistance.contiguous(try matmul(try a.sliced(axis: 0, start..<end), b, transposeB: true))
+            if end - start < block { distances.removeLast(distances.count - (end - start) * m) }
+            withExtendedLifetime(product) {
+                let dots = UnsafePointer(product.data)
+                distances.withUnsafeMutableBufferPointer { out in
+                    for r in 0..<(end - start) {
+                        for j in 0..<m {
+                            out[r * m + j] = max(normsA[start + r] + normsB[j] - 2 * dots[r * m + j], 0)
+                        }
+                    }
                 }
             }
             try body(start, distances, m)
