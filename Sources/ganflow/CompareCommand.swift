@@ -80,6 +80,9 @@ struct CompareCommand: ParsableCommand {
         let folders = runFolders
         if !folders.isEmpty {
             let pipelines = files.filter { !folders.contains($0) }
+            if let missing = pipelines.first(where: { !FileManager.default.fileExists(atPath: $0) }) {
+                throw ValidationError("\(missing): no such file or folder")
+            }
             if !pipelines.isEmpty {
                 throw ValidationError("give pipeline files to run or folders of finished runs, not both: \(folders.joined(separator: ", ")) \(folders.count == 1 ? "is a folder" : "are folders"), \(pipelines.joined(separator: ", ")) \(pipelines.count == 1 ? "is not" : "are not")")
             }

@@ -181,6 +181,8 @@ import Testing
         // Folders and files mixed, one folder, and running options are refused.
         let (mixed, mixedOutput) = try execute(ganflowExecutable, ["compare", root + "/short", file])
         #expect(mixed == 1 && mixedOutput.contains("not both: \(root)/short is a folder, \(file) is not"), "\(mixedOutput)")
+        let (missing, missingOutput) = try execute(ganflowExecutable, ["compare", root + "/short", root + "/nosuch"])
+        #expect(missing == 1 && missingOutput.contains("\(root)/nosuch: no such file or folder"), "\(missingOutput)")
         let (one, oneOutput) = try execute(ganflowExecutable, ["compare", root + "/short"])
         #expect(one == 1 && oneOutput.contains("give two or more run folders"), "\(oneOutput)")
         let (steps, stepsOutput) = try execute(ganflowExecutable, ["compare", root + "/short", root + "/hinge", "--steps", "5", "--seed", "2"])
