@@ -81,6 +81,14 @@ public final class Tensor: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: c.data, count: c.count))
     }
 
+    /// Calls `body` with the elements in row-major order: `scalars` without the copy into a new
+    /// array where the tensor is contiguous (a multi-megabyte array lands in fresh pages, whose
+    /// faults can cost more than the arithmetic that reads it).
+    public func withUnsafeScalars<T>(_ body: (UnsafeBufferPointer<Float>) throws -> T) rethrows -> T {
+        let c = contiguousData()
+        return try withExtendedLifetime(c) { try body(UnsafeBufferPointer(start: c.data, count: c.count)) }
+    }
+
     /// The single value of a one-element tensor.
     public func item() -> Float {
         precondition(count == 1, "item() on a tensor of shape \(describe(shape))")

@@ -151,6 +151,43 @@ import TensorRuntime
         #expect(abs(part - whole) > 1e-3 * max(1, abs(whole)), "\(part) vs \(whole)")
     }
 
+    /// Sets of 37 and 29 rows: the kernel sums run eight lanes at a time plus a tail, and leave
+    /// out the diagonal afterwards; the definition in Double agrees.
+    @Test func kidMatchesTheDefinitionOnRowsLongerThanItsLanes() throws {
+        var rng = PhiloxRandom(seed: 23)
+        let x = Tensor(randomNormal: [37, 5], using: &rng), y = Tensor(randomNormal: [29, 5], std: 1.5, using: &rng)
+        func rows(_ t: Tensor) -> [[Double]] {
+            let v = t.scalars.map(Double.init), n = t.shape[1]
+            return (0..<t.shape[0]).map { Array(v[($0 * n)..<(($0 + 1) * n)]) }
+        }
+        func k(_ a: [Double], _ b: [Double]) -> Double { Foundation.pow(zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } / 5 + 1, 3) }
+        func mean(_ a: [[Double]], _ b: [[Double]], distinct: Bool) -> Double {
+            var total = 0.0
+            for (i, u) in a.enumerated() { for (j, v) in b.enumerated() where !(distinct && i == j) { total += k(u, v) } }
+            return total / Double(a.count * (distinct ? b.count - 1 : b.count))
+        }
+        let xs = rows(x), ys = rows(y)
+        let expected = mean(xs, xs, distinct: true) + mean(ys, ys, distinct: true) - 2 * mean(xs, ys, distinct: false)
+        let value = try KernelDistance.unbiasedMMD2(x, y)
+        #expect(abs(value - expected) < 1e-5 * max(1, abs(expected)), "\(value) vs \(expected)")
+        #expect(abs(expected) > 1e-3, "the sets should differ: \(expected)")
+    }
+
+    /// The k-th nearest neighbour's distance by selection equals the sorted row's entry k - 1.
+    @Test func kthSmallestIsTheSortedRowsEntry() {
+        var rng = PhiloxRandom(seed: 24)
+        for (count, k) in [(2, 1), (9, 3), (50, 1), (50, 7), (200, 49)] {
+            // Ties too: values from a small set.
+            let row = (0..<count).map { _ in Float(rng.next() % 17) }
+            for skip in [0, count / 2, count - 1] {
+                var rest = row
+                rest.remove(at: skip)
+                let selected = row.withUnsafeBufferPointer { PrecisionRecall.kthSmallest($0, skipping: skip, k: k) }
+                #expect(selected == rest.sorted()[k - 1], "count \(count), k \(k), skip \(skip)")
+            }
+        }
+    }
+
     @Test func precisionAndRecallOfEqualAndDisjointSets() throws {
         var rng = PhiloxRandom(seed: 31)
         let x = Tensor(randomNormal: [300, 5], using: &rng)

@@ -40,8 +40,7 @@ public enum PrecisionRecall {
     }
 
     /// The k-th smallest value of `row` without its entry `skip`: what sorting the rest and taking
-    /// index k - 1 gives, keeping only the k smallest so far (sorting every row of 2,048 took
-    /// most of the 0.5 s that precision and recall of 2,048 samples cost on the Zen 4).
+    /// index k - 1 gives, keeping only the k smallest so far instead of sorting the row.
     static func kthSmallest(_ row: UnsafeBufferPointer<Float>, skipping skip: Int, k: Int) -> Float {
         var smallest: [Float] = []
         smallest.reserveCapacity(k)
@@ -80,10 +79,9 @@ public enum PrecisionRecall {
         var start = 0
         while start < n {
             let end = min(start + block, n)
-            let product = KernelDistance.contiguous(try matmul(try a.sliced(axis: 0, start..<end), b, transposeB: true))
+            let product = try matmul(try a.sliced(axis: 0, start..<end), b, transposeB: true)
             if end - start < block { distances.removeLast(distances.count - (end - start) * m) }
-            withExtendedLifetime(product) {
-                let dots = UnsafePointer(product.data)
+            product.withUnsafeScalars { dots in
                 distances.withUnsafeMutableBufferPointer { out in
                     for r in 0..<(end - start) {
                         for j in 0..<m {
