@@ -76,10 +76,7 @@ public final class Tensor: @unchecked Sendable {
     public var data: UnsafeMutablePointer<Float> { storage.pointer + offset }
 
     /// The elements in row-major order.
-    public var scalars: [Float] {
-        let c = contiguousData()
-        return Array(UnsafeBufferPointer(start: c.data, count: c.count))
-    }
+    public var scalars: [Float] { withUnsafeScalars { Array($0) } }
 
     /// Calls `body` with the elements in row-major order: `scalars` without the copy into a new
     /// array where the tensor is contiguous (a multi-megabyte array lands in fresh pages, whose
