@@ -86,7 +86,8 @@ public enum HTML {
             let color = palette[index % palette.count]
             let points = s.points.filter { $0.value.isFinite }
             func polyline(_ values: [(x: Double, value: Double)], _ attributes: String) -> String {
-                let coordinates = values.map { String(format: "%.1f,%.1f", x($0.x), y($0.value)) }.joined(separator: " ")
+                let vertices = visibleVertices(values.map { (x($0.x), y($0.value)) })
+                let coordinates = vertices.map { String(format: "%.1f,%.1f", $0.x, $0.y) }.joined(separator: " ")
                 return "<polyline fill=\"none\" stroke=\"\(color)\" \(attributes) points=\"\(coordinates)\"/>"
             }
             if points.count == 1 {
@@ -103,6 +104,30 @@ public enum HTML {
             svg += "<text x=\"\(left + 14)\" y=\"\(ly + 9)\" font-size=\"11\">\(escape(s.label))</text>"
         }
         return svg + "</svg>"
+    }
+
+    /// The vertices of a polyline (in pixels, x not decreasing) that draw the same picture: within
+    /// each pixel column only the first, lowest, highest and last vertex, in their order, change
+    /// what is drawn (M4 aggregation; Jugel et al., 2014). A loss logged every step of a long run
+    /// has tens of thousands of values for a chart a few hundred pixels wide; all of them made
+    /// `report.html` of a 30-minute run 12 MB, mostly coordinates no one could see.
+    public static func visibleVertices(_ vertices: [(x: Double, y: Double)]) -> [(x: Double, y: Double)] {
+        var kept: [(x: Double, y: Double)] = []
+        kept.reserveCapacity(min(vertices.count, 4 * 1024))
+        var start = 0
+        while start < vertices.count {
+            let column = vertices[start].x.rounded(.down)
+            var end = start + 1
+            while end < vertices.count, vertices[end].x.rounded(.down) == column { end += 1 }
+            var lowest = start, highest = start
+            for i in start..<end {
+                if vertices[i].y < vertices[lowest].y { lowest = i }
+                if vertices[i].y > vertices[highest].y { highest = i }
+            }
+            for i in Set([start, lowest, highest, end - 1]).sorted() { kept.append(vertices[i]) }
+            start = end
+        }
+        return kept
     }
 
     /// Series of at least this many values are drawn with a moving average over them.

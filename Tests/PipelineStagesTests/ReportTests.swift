@@ -316,6 +316,40 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         #expect(HTML.smoothed([5, 1], window: 0.5) == [5, 1])  // a window of one value or less: no smoothing
     }
 
+    /// A polyline keeps at most the first, lowest, highest and last vertex of each pixel column:
+    /// a loss logged at every one of 20,000 steps becomes a few hundred vertices per line, with
+    /// its one spike and its lowest value still drawn; a short series keeps every vertex.
+    @Test func longPolylinesKeepOnlyWhatTheirPixelsShow() throws {
+        func vertices(_ svg: String) -> [[(x: Double, y: Double)]] {
+            svg.components(separatedBy: "points=\"").dropFirst().map { part in
+                part.prefix { $0 != "\"" }.split(separator: " ").map { pair in
+                    let xy = pair.split(separator: ",").map { Double($0)! }
+                    return (xy[0], xy[1])
+                }
+            }
+        }
+        let n = 20_000
+        let values = (0..<n).map { i -> Double in i == 12_345 ? 50 : (i == 777 ? -3 : Double(i % 10)) }
+        let svg = HTML.lineChart(title: "loss", series: [("loss", values.enumerated().map { (step: $0.offset, value: $0.element) })])
+        let lines = vertices(svg)
+        #expect(lines.count == 2)  // every value, and the moving average
+        let raw = try #require(lines.first)
+        let columns = Set(raw.map { $0.x.rounded(.down) }).count
+        #expect(raw.count <= 4 * columns && columns <= 520, "\(raw.count) vertices in \(columns) columns")
+        // The chart spans -3 to 50: the spike is the top of the plot, the dip its bottom.
+        #expect(raw.map(\.y).min() == 24.0 && raw.map(\.y).max() == 230.0)
+        #expect(raw.first!.x == 58.0 && raw.last!.x == 508.0)
+        let xs = raw.map(\.x)
+        #expect(xs == xs.sorted())
+
+        let short = vertices(HTML.lineChart(title: "fid", series: [("fid", (0..<40).map { (step: 500 * $0, value: Double(40 - $0)) })]))
+        #expect(short.first?.count == 40)
+
+        // Consecutive vertices of one column: first, lowest, highest, last, in their order.
+        let column: [(x: Double, y: Double)] = [(10.1, 5), (10.2, 9), (10.3, 1), (10.4, 7), (10.9, 6), (11.0, 2)]
+        #expect(HTML.visibleVertices(column).map(\.y) == [5, 9, 1, 6, 2])
+    }
+
     /// A run keeps its colour in every chart of a comparison: in a chart where the first run has
     /// no values (a loss only the second pipeline has), the second is still drawn in the second
     /// colour, and the legend lists it alone.
