@@ -37,6 +37,7 @@ parser.add_argument("--channel-max", type=int, default=512)
 parser.add_argument("--discriminator", nargs=2, metavar=("WEIGHTS", "PROBE"),
                     help="also load a `ganflow export --stage D --probe PROBE` strictly and compare its scores")
 parser.add_argument("--group-size", type=int, default=4, help="the discriminator's minibatch stddev group size (groupSize)")
+parser.add_argument("--d-architecture", choices=["resnet", "orig"], default="resnet", help="the discriminator's blocks (architecture)")
 parser.add_argument("--tolerance", type=float, default=1e-4)
 args = parser.parse_args()
 
@@ -58,7 +59,7 @@ worst = difference
 if args.discriminator:
     weights, probe_file = args.discriminator
     D = networks.Discriminator(0, args.resolution, args.channels, channel_base=args.channel_base, channel_max=args.channel_max,
-                               epilogue_kwargs={"mbstd_group_size": args.group_size}).eval()
+                               architecture=args.d_architecture, epilogue_kwargs={"mbstd_group_size": args.group_size}).eval()
     D.load_state_dict(load_file(weights), strict=True)
     d_probe = load_file(probe_file)
     with torch.no_grad():

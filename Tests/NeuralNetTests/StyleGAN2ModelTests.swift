@@ -104,6 +104,10 @@ import TensorRuntime
             "b4.conv.weight", "b4.conv.bias", "b4.conv.resample_filter", "b4.fc.weight", "b4.fc.bias", "b4.out.weight", "b4.out.bias",
         ]
         #expect(dNames == dExpected)
+        // Plain ("orig") blocks: the same names without the skip.
+        var plainRNG = PhiloxRandom(seed: 3)
+        let plain = StyleGAN2Discriminator(architecture: Self.architecture, blocks: .orig, rng: &plainRNG)
+        #expect(Set((plain.namedParameters + plain.namedBuffers).map(\.0)) == dExpected.subtracting(["b8.skip.weight", "b8.skip.resample_filter"]))
     }
 
     @Test func generatorAndDiscriminatorShapes() throws {
@@ -164,5 +168,8 @@ import TensorRuntime
         let dMACs = 64 * 2 + 64 * 36 + 16 * 72 + 16 * 8 + 16 * 180 + 256 + 4
         #expect(try forwardFLOPs(g, input: [2, 3]) == Double(4 * gMACs))
         #expect(try forwardFLOPs(d, input: [2, 1, 8, 8]) == Double(4 * dMACs))
+        // Plain blocks: the same without the skip's 2x4 on 16 pixels.
+        let plain = StyleGAN2Discriminator(architecture: a, blocks: .orig, groupSize: 2, rng: &rng)
+        #expect(try forwardFLOPs(plain, input: [2, 1, 8, 8]) == Double(4 * (dMACs - 16 * 8)))
     }
 }

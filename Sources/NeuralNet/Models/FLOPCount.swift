@@ -58,14 +58,15 @@ private func styleGAN2GeneratorFLOPs(_ g: StyleGAN2Generator, batch n: Double) -
     return total
 }
 
-/// Every block's fromRGB, convolutions and skip, and the 4x4 epilogue.
+/// Every block's fromRGB, convolutions and skip (resnet blocks), and the 4x4 epilogue.
 private func styleGAN2DiscriminatorFLOPs(_ d: StyleGAN2Discriminator, batch n: Double) -> Double {
     var total = 0.0
     for block in d.blocks {
         let side = block.resolution
         if let fromRGB = block.fromRGB { total += convFLOPs(fromRGB.weight, side: side, batch: n) }
         total += convFLOPs(block.conv0.weight, side: side, batch: n)
-        total += convFLOPs(block.conv1.weight, side: side / 2, batch: n) + convFLOPs(block.skip.weight, side: side / 2, batch: n)
+        total += convFLOPs(block.conv1.weight, side: side / 2, batch: n)
+        if let skip = block.skip { total += convFLOPs(skip.weight, side: side / 2, batch: n) }
     }
     return total + convFLOPs(d.epilogueConv.weight, side: 4, batch: n) + linearFLOPs(d.fc, batch: n) + linearFLOPs(d.out, batch: n)
 }

@@ -1,45 +1,55 @@
 import TensorRuntime
 
-/// One resolution of StyleGAN2's residual discriminator (stylegan2-ada-pytorch's
-/// `DiscriminatorBlock`, "resnet"): fromRGB in the first block, two 3x3 convolutions (the second
-/// downsampling with the FIR filter) beside a 1x1 downsampling skip without bias, both branches
-/// scaled by sqrt(1/2).
+/// How a discriminator block joins its convolutions (stylegan2-ada-pytorch's `architecture` of
+/// `DiscriminatorBlock`): "resnet" adds a 1x1 downsampling skip, config F's choice; "orig" is
+/// the plain chain of convolutions, that repository's choice for CIFAR-10.
+public enum StyleGAN2DiscriminatorBlocks: String, Sendable, CaseIterable {
+    case resnet, orig
+}
+
+/// One resolution of StyleGAN2's discriminator (stylegan2-ada-pytorch's `DiscriminatorBlock`):
+/// fromRGB in the first block, two 3x3 convolutions (the second downsampling with the FIR
+/// filter); with "resnet" blocks, beside them a 1x1 downsampling skip without bias, both
+/// branches scaled by sqrt(1/2).
 ///
-/// State names: `fromrgb.*` (first block), `conv0.*`, `conv1.*`, `skip.weight`, buffer `resample_filter`.
+/// State names: `fromrgb.*` (first block), `conv0.*`, `conv1.*`, `skip.weight` (resnet), buffer
+/// `resample_filter`.
 public final class DiscriminatorBlock {
     public let fromRGB: StyleGANConv2d?
     public let conv0: StyleGANConv2d
     public let conv1: StyleGANConv2d
-    public let skip: StyleGANConv2d
+    public let skip: StyleGANConv2d?
     public let resolution: Int
     let resampleFilter: Tensor
 
-    public init(inChannels: Int, tmpChannels: Int, outChannels: Int, resolution: Int, imageChannels: Int, rng: inout PhiloxRandom) {
+    public init(inChannels: Int, tmpChannels: Int, outChannels: Int, resolution: Int, imageChannels: Int,
+                kind: StyleGAN2DiscriminatorBlocks = .resnet, rng: inout PhiloxRandom) {
         fromRGB = inChannels == 0 ? StyleGANConv2d(imageChannels, tmpChannels, kernel: 1, rng: &rng) : nil
         conv0 = StyleGANConv2d(tmpChannels, tmpChannels, kernel: 3, rng: &rng)
         conv1 = StyleGANConv2d(tmpChannels, outChannels, kernel: 3, down: 2, rng: &rng)
-        skip = StyleGANConv2d(tmpChannels, outChannels, kernel: 1, bias: false, leaky: false, down: 2, rng: &rng)
+        skip = kind == .resnet ? StyleGANConv2d(tmpChannels, outChannels, kernel: 1, bias: false, leaky: false, down: 2, rng: &rng) : nil
         self.resolution = resolution
         resampleFilter = FIRFilter.binomial.matrix
     }
 
     func callAsFunction(_ x: Tensor?, image: Tensor) throws -> Tensor {
         let h = try fromRGB.map { try $0(image) } ?? x!
+        guard let skip else { return try conv1(try conv0(h)) }
         let half = Float(0.5).squareRoot()
         return try skip(h, gain: half) + conv1(try conv0(h), gain: half)
     }
 
     public var namedParameters: [(String, Tensor)] {
         (fromRGB.map { scoped("fromrgb", $0.namedParameters) } ?? []) + scoped("conv0", conv0.namedParameters)
-            + scoped("conv1", conv1.namedParameters) + scoped("skip", skip.namedParameters)
+            + scoped("conv1", conv1.namedParameters) + (skip.map { scoped("skip", $0.namedParameters) } ?? [])
     }
     public var namedBuffers: [(String, Tensor)] {
         [("resample_filter", resampleFilter)] + (fromRGB.map { scoped("fromrgb", $0.namedBuffers) } ?? [])
-            + scoped("conv0", conv0.namedBuffers) + scoped("conv1", conv1.namedBuffers) + scoped("skip", skip.namedBuffers)
+            + scoped("conv0", conv0.namedBuffers) + scoped("conv1", conv1.namedBuffers) + (skip.map { scoped("skip", $0.namedBuffers) } ?? [])
     }
 }
 
-/// StyleGAN2's discriminator (config F at small scale, residual architecture): a
+/// StyleGAN2's discriminator (config F at small scale: residual blocks; or plain ones): a
 /// `DiscriminatorBlock` per resolution down to 8x8, then the 4x4 epilogue: minibatch standard
 /// deviation (one feature, groups of `groupSize`), a 3x3 convolution, a fully connected layer
 /// with LeakyReLU and a linear output, all with equalized learning rate.
@@ -48,18 +58,22 @@ public final class DiscriminatorBlock {
 /// `b4.fc.*`, `b4.out.*`.
 public final class StyleGAN2Discriminator: Layer {
     public let architecture: StyleGAN2Architecture
+    public let blockKind: StyleGAN2DiscriminatorBlocks
     public let blocks: [DiscriminatorBlock]
     public let epilogueConv: StyleGANConv2d
     public let fc: StyleGANFullyConnected
     public let out: StyleGANFullyConnected
     public let groupSize: Int
 
-    public init(architecture a: StyleGAN2Architecture, groupSize: Int = 4, rng: inout PhiloxRandom) {
+    public init(architecture a: StyleGAN2Architecture, blocks kind: StyleGAN2DiscriminatorBlocks = .resnet, groupSize: Int = 4,
+                rng: inout PhiloxRandom) {
         architecture = a
+        blockKind = kind
         var blocks: [DiscriminatorBlock] = []
         for res in a.resolutions.reversed() where res > 4 {
             blocks.append(DiscriminatorBlock(inChannels: res == a.resolution ? 0 : a.channels(res), tmpChannels: a.channels(res),
-                                             outChannels: a.channels(res / 2), resolution: res, imageChannels: a.imageChannels, rng: &rng))
+                                             outChannels: a.channels(res / 2), resolution: res, imageChannels: a.imageChannels,
+                                             kind: kind, rng: &rng))
         }
         self.blocks = blocks
         let c = a.channels(4)

@@ -113,9 +113,10 @@ extension StyleGAN2GeneratorStage: ParameterUpdateListener {
     func parametersDidUpdate() throws { try core.ema?.update() }
 }
 
-/// StyleGAN2's residual discriminator: FIR downsampling, skips scaled by sqrt(1/2), minibatch
-/// standard deviation, equalized learning rate; one score per image for each input, with shared
-/// weights. Its resolution and channels are those of its inputs.
+/// StyleGAN2's discriminator: residual blocks (skips scaled by sqrt(1/2); `"architecture":
+/// "orig"` for plain ones, as stylegan2-ada-pytorch's CIFAR-10 configuration), FIR downsampling,
+/// minibatch standard deviation, equalized learning rate; one score per image for each input,
+/// with shared weights. Its resolution and channels are those of its inputs.
 ///
 ///     "D": { "type": "discriminator.stylegan2", "inputs": { "real": "aug.real", "fake": "aug.fake" },
 ///            "channelBase": 2048, "channelMax": 128 }
@@ -123,9 +124,11 @@ extension StyleGAN2GeneratorStage: ParameterUpdateListener {
 /// Weights are named as stylegan2-ada-pytorch's `Discriminator` `state_dict`.
 public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unchecked Sendable {
     public static let typeName = "discriminator.stylegan2"
-    public static let summary = "StyleGAN2 residual discriminator (FIR downsampling, minibatch stddev, equalized LR); one score per image for each input."
+    public static let summary = "StyleGAN2 discriminator (residual or plain blocks, FIR downsampling, minibatch stddev, equalized LR); one score per image for each input."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "scores") + [
         ConfigKey("groupSize", .int(min: 1), default: .number(4), "Minibatch stddev group size (1: no minibatch stddev layer)."),
+        ConfigKey("architecture", .string(choices: StyleGAN2DiscriminatorBlocks.allCases.map(\.rawValue)), default: .string("resnet"),
+                  "Blocks with a 1x1 downsampling skip (resnet, config F) or without (orig, stylegan2-ada-pytorch's CIFAR-10 choice)."),
     ] + StyleGAN2Keys.architecture + ModelKeys.discriminator
 
     public let core: NetworkCore
@@ -139,7 +142,8 @@ public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unc
         }
         let a = try StyleGAN2Keys.architecture(config, resolution: first[2], channels: first[1], key: ports[0].input)
         var rng = ModelKeys.initRandom(config, context)
-        let net = StyleGAN2Discriminator(architecture: a, groupSize: config.int("groupSize"), rng: &rng)
+        let net = StyleGAN2Discriminator(architecture: a, blocks: StyleGAN2DiscriminatorBlocks(rawValue: config.string("architecture"))!,
+                                         groupSize: config.int("groupSize"), rng: &rng)
         core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, context: context)
         outputs = try core.outputTypes(inputs)
     }
