@@ -58,7 +58,6 @@ public final class DiscriminatorBlock {
 /// `b4.fc.*`, `b4.out.*`.
 public final class StyleGAN2Discriminator: Layer {
     public let architecture: StyleGAN2Architecture
-    public let blockKind: StyleGAN2DiscriminatorBlocks
     public let blocks: [DiscriminatorBlock]
     public let epilogueConv: StyleGANConv2d
     public let fc: StyleGANFullyConnected
@@ -68,7 +67,6 @@ public final class StyleGAN2Discriminator: Layer {
     public init(architecture a: StyleGAN2Architecture, blocks kind: StyleGAN2DiscriminatorBlocks = .resnet, groupSize: Int = 4,
                 rng: inout PhiloxRandom) {
         architecture = a
-        blockKind = kind
         var blocks: [DiscriminatorBlock] = []
         for res in a.resolutions.reversed() where res > 4 {
             blocks.append(DiscriminatorBlock(inChannels: res == a.resolution ? 0 : a.channels(res), tmpChannels: a.channels(res),
