@@ -165,23 +165,14 @@ final class FeatureSets: @unchecked Sendable {
 
     /// Features of `count` samples from latents drawn from the same stream every time (and a
     /// noisy generator's noise from another).
-    ///
-    /// Latents come in the generator's own batch, since most generators sample with batch
-    /// statistics. A noisy generator (StyleGAN2's) has none, so it takes as many of those
-    /// batches at once as fit in `chunk` images: the same latents, in far fewer calls (a
-    /// StyleGAN2 trained on two ranks has a batch of 16 per rank).
     func fakeFeatures() throws -> (features: Tensor, logits: Tensor) {
         var rng = PhiloxRandom(seed: latentSeed, stream: latentStream)
         var noise = PhiloxRandom(seed: latentSeed, stream: noiseStream)
-        let perDraw = generator.latentShape[0]
-        let draws = generator is any NoisyGeneratorStage && generator.classCount == nil ? max(1, chunk / perDraw) : 1
+        let batch = generator.latentShape[0]
         var features: [Tensor] = [], logits: [Tensor] = []
         var made = 0
         while made < count {
-            let needed = min(draws, (count - made + perDraw - 1) / perDraw)
-            let batch = needed * perDraw
-            let z = needed == 1 ? Tensor(randomNormal: generator.latentShape, using: &rng)
-                : try Tensor.concat((0..<needed).map { _ in Tensor(randomNormal: generator.latentShape, using: &rng) }, axis: 0)
+            let z = Tensor(randomNormal: generator.latentShape, using: &rng)
             var images: Tensor
             if let k = generator.classCount {
                 let labels = try Tensor(shape: [batch], scalars: (made..<(made + batch)).map { Float(Self.requestedClass($0, classes: k)) })
