@@ -105,6 +105,12 @@ public enum MPIEnvironment {
         ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init)
     }
 
+    /// This process's rank among those `mpirun` started, from OpenMPI's environment; nil outside
+    /// `mpirun`.
+    public static var launchedRank: Int? {
+        ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init)
+    }
+
     /// The ranks `mpirun` started on this machine, from OpenMPI's environment; nil outside
     /// `mpirun`.
     public static var localSize: Int? {

@@ -64,3 +64,7 @@ struct AllreduceBenchCommand: ParsableCommand {
         }
     }
 }
+
+extension AllreduceBenchCommand: RanksWorkTogether {
+    var usesEveryRank: Bool { true }
+}

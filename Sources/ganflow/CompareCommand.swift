@@ -190,3 +190,8 @@ struct CompareCommand: ParsableCommand {
         }
     }
 }
+
+extension CompareCommand: RanksWorkTogether {
+    /// Pipelines train one variant per rank; finished run folders are only read, on rank 0.
+    var usesEveryRank: Bool { runFolders.isEmpty }
+}

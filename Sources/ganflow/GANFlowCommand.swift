@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MPICollectives
 import PipelineGraph
 import PipelineStages
 import TensorRuntime
@@ -32,6 +33,7 @@ struct GANFlowCommand: ParsableCommand {
         Runtime.fixAllocatorThreshold()
         do {
             var command = try parseAsRoot()
+            guard onThisRank(command) else { return }
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {
@@ -41,6 +43,26 @@ struct GANFlowCommand: ParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// A command that `mpirun`'s ranks run together (data-parallel training, one variant per rank).
+protocol RanksWorkTogether {
+    /// Whether this invocation uses every rank; when false it runs on rank 0 alone.
+    var usesEveryRank: Bool { get }
+}
+
+/// Whether `command` runs in this process. Under `mpirun -np N` (N > 1), a command that does
+/// not use the ranks together (sampling, scoring, exporting, validating, benchmarks, comparing
+/// finished runs...) runs on rank 0 only, with a note, so that N copies do not each write the
+/// same files and share the cores; the other ranks exit with status 0 at once.
+func onThisRank(_ command: ParsableCommand) -> Bool {
+    guard let size = MPIEnvironment.launchedSize, size > 1,
+          (command as? RanksWorkTogether)?.usesEveryRank != true else { return true }
+    guard (MPIEnvironment.launchedRank ?? 0) == 0 else { return false }
+    let name = type(of: command).configuration.commandName ?? "this command"
+    let others = size == 2 ? "rank 1 has" : "ranks 1-\(size - 1) have"
+    FileHandle.standardError.write(Data("note: ganflow \(name) runs in one process: it runs on rank 0 of mpirun's \(size), and \(others) nothing to do\n".utf8))
+    return true
 }
 
 /// Prints pipeline problems the way compilers do, one per line, and fails.

@@ -216,3 +216,7 @@ func parseTimeLimit(_ text: String?) throws -> TimeLimit? {
         throw report(error)
     }
 }
+
+extension RunCommand: RanksWorkTogether {
+    var usesEveryRank: Bool { true }
+}

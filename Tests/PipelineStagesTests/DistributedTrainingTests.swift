@@ -124,4 +124,32 @@ import TensorRuntime
         #expect(!plain.isEmpty && plain == single)
         #expect(hinge != plain)
     }
+
+    /// Commands that do not train run on rank 0 alone under mpirun, with a note: one grid and one
+    /// compare.html written, not one per rank.
+    @Test(.enabled(if: runnable, "mpirun is missing: run make setup (it installs openmpi-bin)"))
+    func commandsThatDoNotTrainRunOnRankZeroOnly() throws {
+        let mpirun = try #require(Self.mpirun, "mpirun is missing: run make setup (it installs openmpi-bin)")
+        let root = temporaryDirectory("mpi-rank0"), file = try RunOptionTests.pipeline(in: root)
+        for name in ["a", "b"] {
+            let (status, output) = try execute(ganflowExecutable, ["run", file, "--steps", "2", "--out", root + "/" + name, "--threads", "1"])
+            #expect(status == 0, "\(output)")
+        }
+        let launch = ["--allow-run-as-root", "--oversubscribe", "-np", "3", ganflowExecutable]
+        let (sampled, sampleOutput) = try execute(mpirun, launch + ["sample", root + "/a", "--count", "4", "--grid", "--out", root + "/grid"])
+        #expect(sampled == 0, "\(sampleOutput)")
+        let lines = sampleOutput.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("wrote a grid of 4 samples") }.count == 1, "\(sampleOutput)")
+        #expect(lines.filter { $0 == "note: ganflow sample runs in one process: it runs on rank 0 of mpirun's 3, and ranks 1-2 have nothing to do" }.count == 1,
+                "\(sampleOutput)")
+        #expect(FileManager.default.fileExists(atPath: root + "/grid/grid.png"))
+        let (compared, compareOutput) = try execute(mpirun, launch + ["compare", root + "/a", root + "/b", "--out", root + "/cmp"])
+        #expect(compared == 0, "\(compareOutput)")
+        #expect(compareOutput.components(separatedBy: "wrote \(root)/cmp/compare.html").count == 2, "\(compareOutput)")
+        #expect(compareOutput.contains("note: ganflow compare runs in one process"), "\(compareOutput)")
+        // A bad input still fails, on rank 0, with status 1.
+        let (failed, failOutput) = try execute(mpirun, launch + ["sample", root + "/missing", "--count", "4", "--out", root + "/none"])
+        #expect(failed != 0, "\(failOutput)")
+        #expect(failOutput.components(separatedBy: "error:").count == 2, "\(failOutput)")
+    }
 }
