@@ -13,6 +13,8 @@ pipelines/stylegan2-fashion.json:
         --z-dim 128 --w-dim 128 --resolution 32 --channels 1 --mapping-layers 4 --channel-base 512 --channel-max 128 \
         [--discriminator D.safetensors D-probe.safetensors --group-size 4]
 
+For pipelines/stylegan2-cond-fashion.json add --classes 10 (c_dim; the probes hold the labels).
+
 Exit status 0 when every state_dict loads strictly and the images (and scores) agree within
 --tolerance.
 """
@@ -38,6 +40,9 @@ parser.add_argument("--discriminator", nargs=2, metavar=("WEIGHTS", "PROBE"),
                     help="also load a `ganflow export --stage D --probe PROBE` strictly and compare its scores")
 parser.add_argument("--group-size", type=int, default=4, help="the discriminator's minibatch stddev group size (groupSize)")
 parser.add_argument("--d-architecture", choices=["resnet", "orig"], default="resnet", help="the discriminator's blocks (architecture)")
+parser.add_argument("--classes", type=int, default=0,
+                    help="a class-conditional pair's classes (conditioning concat / projection): c_dim, the probes' labels one-hot")
+parser.add_argument("--d-mapping-layers", type=int, default=8, help="a conditional discriminator's mappingLayers")
 parser.add_argument("--tolerance", type=float, default=1e-4)
 args = parser.parse_args()
 
@@ -45,25 +50,33 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, args.ada)
 from training import networks  # noqa: E402
 
-G = networks.Generator(args.z_dim, 0, args.w_dim, args.resolution, args.channels,
+def one_hot(probe):
+    """The probe's class labels as stylegan2-ada-pytorch's c, or None for an unconditional network."""
+    if args.classes == 0:
+        return None
+    return torch.nn.functional.one_hot(probe["labels"].long(), args.classes).float()
+
+
+G = networks.Generator(args.z_dim, args.classes, args.w_dim, args.resolution, args.channels,
                        mapping_kwargs={"num_layers": args.mapping_layers},
                        synthesis_kwargs={"channel_base": args.channel_base, "channel_max": args.channel_max}).eval()
 G.load_state_dict(load_file(args.weights), strict=True)
 probe = load_file(args.probe)
 z = probe["z"].reshape(probe["z"].shape[0], -1)
 with torch.no_grad():
-    images = G(z, None, noise_mode="const")
+    images = G(z, one_hot(probe), noise_mode="const")
 difference = (images - probe["images"]).abs().max().item()
 print(f"Generator: loaded {args.weights} with strict=True; largest |PyTorch - GANFlow| over {len(z)} images: {difference:.3g}")
 worst = difference
 if args.discriminator:
     weights, probe_file = args.discriminator
-    D = networks.Discriminator(0, args.resolution, args.channels, channel_base=args.channel_base, channel_max=args.channel_max,
-                               architecture=args.d_architecture, epilogue_kwargs={"mbstd_group_size": args.group_size}).eval()
+    D = networks.Discriminator(args.classes, args.resolution, args.channels, channel_base=args.channel_base, channel_max=args.channel_max,
+                               architecture=args.d_architecture, epilogue_kwargs={"mbstd_group_size": args.group_size},
+                               mapping_kwargs={"num_layers": args.d_mapping_layers}).eval()
     D.load_state_dict(load_file(weights), strict=True)
     d_probe = load_file(probe_file)
     with torch.no_grad():
-        scores = D(d_probe["images"], None).reshape(-1)
+        scores = D(d_probe["images"], one_hot(d_probe)).reshape(-1)
     ganflow_scores = d_probe["scores"].reshape(-1)
     # Scores are sums over many features; compare them relative to their own scale.
     d_difference = ((scores - ganflow_scores).abs().max() / ganflow_scores.abs().max().clamp(min=1)).item()

@@ -65,20 +65,28 @@ struct ExportCommand: ParsableCommand {
     func writeProbe(_ run: TrainedRun, to probe: String) throws {
         var rng = PhiloxRandom(seed: 0, stream: stableHash("ganflow probe"))
         var archive = SafeTensorsArchive(metadata: ["format": "pt"])
+        // A conditional network's rows take every class in turn, as in its training batches.
+        func labels(_ classes: Int?, rows: Int) throws -> Tensor? {
+            try classes.map { k in try Tensor(shape: [rows], scalars: (0..<rows).map { Float($0 % k) }) }
+        }
         if try run.isCritic(stage) {
             let (critic, shape) = try run.critic(stage)
             let images = Tensor(randomUniform: shape, low: -1, high: 1, using: &rng)
+            let classes = try labels(critic.classCount, rows: shape[0])
             archive.set("images", images)
-            archive.set("scores", try withoutGradients { try critic.critic(images) })
+            if let classes { archive.set("labels", classes) }
+            archive.set("scores", try withoutGradients { try ClassLabels.with(classes) { try critic.critic(images) } })
             try archive.write(to: probe)
-            print("wrote a probe of \(shape[0]) images and the discriminator's scores to \(probe)")
+            print("wrote a probe of \(shape[0]) images\(classes == nil ? "" : ", their classes") and the discriminator's scores to \(probe)")
         } else {
             let (_, generator) = try run.generator(stage)
             let z = Tensor(randomNormal: generator.latentShape, using: &rng)
+            let classes = try labels(generator.classCount, rows: generator.latentShape[0])
             archive.set("z", z)
-            archive.set("images", try generator.generate(z, movingAverage: ema))
+            if let classes { archive.set("labels", classes) }
+            archive.set("images", try ClassLabels.with(classes) { try generator.generate(z, movingAverage: ema) })
             try archive.write(to: probe)
-            print("wrote a probe of \(generator.latentShape[0]) latents and images to \(probe)")
+            print("wrote a probe of \(generator.latentShape[0]) latents\(classes == nil ? "" : ", their classes") and images to \(probe)")
         }
     }
 

@@ -54,8 +54,15 @@ public final class DiscriminatorBlock {
 /// deviation (one feature, groups of `groupSize`), a 3x3 convolution, a fully connected layer
 /// with LeakyReLU and a linear output, all with equalized learning rate.
 ///
+/// With `classes` > 0 it is class-conditional as stylegan2-ada-pytorch's `Discriminator` with
+/// `c_dim` = classes (a projection discriminator): a mapping network of `mappingLayers` layers
+/// (learning-rate multiplier 0.01) takes the label's embedding to `cmap` [N, C4] (C4 the channels
+/// at 4x4), the output layer gives C4 features instead of one, and the score is their inner
+/// product with `cmap`, divided by sqrt(C4). The labels are those of the running forward pass
+/// (`ClassLabels.with`).
+///
 /// State names follow stylegan2-ada-pytorch's `Discriminator`: `b<res>.*`, `b4.conv.*`,
-/// `b4.fc.*`, `b4.out.*`.
+/// `b4.fc.*`, `b4.out.*`, and `mapping.embed.*`, `mapping.fc<i>.*` when conditional.
 public final class StyleGAN2Discriminator: Layer {
     public let architecture: StyleGAN2Architecture
     public let blocks: [DiscriminatorBlock]
@@ -63,9 +70,11 @@ public final class StyleGAN2Discriminator: Layer {
     public let fc: StyleGANFullyConnected
     public let out: StyleGANFullyConnected
     public let groupSize: Int
+    /// The label's mapping to `cmap` (conditional only).
+    public let mapping: MappingNetwork?
 
     public init(architecture a: StyleGAN2Architecture, blocks kind: StyleGAN2DiscriminatorBlocks = .resnet, groupSize: Int = 4,
-                rng: inout PhiloxRandom) {
+                classes: Int = 0, mappingLayers: Int = 8, rng: inout PhiloxRandom) {
         architecture = a
         var blocks: [DiscriminatorBlock] = []
         for res in a.resolutions.reversed() where res > 4 {
@@ -75,9 +84,12 @@ public final class StyleGAN2Discriminator: Layer {
         }
         self.blocks = blocks
         let c = a.channels(4)
+        // As stylegan2-ada-pytorch, the mapping is made after the blocks and before the epilogue.
+        mapping = classes > 0 ? MappingNetwork(zDim: 0, wDim: c, layers: mappingLayers, lrMultiplier: 0.01, wAverageBeta: nil,
+                                               classes: classes, rng: &rng) : nil
         epilogueConv = StyleGANConv2d(c + (groupSize > 1 ? 1 : 0), c, kernel: 3, rng: &rng)
         fc = StyleGANFullyConnected(c * 16, c, leaky: true, rng: &rng)
-        out = StyleGANFullyConnected(c, 1, rng: &rng)
+        out = StyleGANFullyConnected(c, classes > 0 ? c : 1, rng: &rng)
         self.groupSize = groupSize
     }
 
@@ -88,12 +100,16 @@ public final class StyleGAN2Discriminator: Layer {
         var y = h ?? x
         if groupSize > 1 { y = try y.minibatchStddev(groupSize: groupSize) }
         y = try epilogueConv(y)
-        return try out(try fc(try y.reshaped([y.shape[0], -1])))
+        y = try out(try fc(try y.reshaped([y.shape[0], -1])))
+        guard let mapping else { return y }
+        let cmap = try mapping.map(nil, batch: x.shape[0])
+        return try (y * cmap).sum(axes: [1], keepDims: true) * (1 / Float(mapping.wDim).squareRoot())
     }
 
     public var namedParameters: [(String, Tensor)] {
         blocks.flatMap { scoped("b\($0.resolution)", $0.namedParameters) }
             + scoped("b4.conv", epilogueConv.namedParameters) + scoped("b4.fc", fc.namedParameters) + scoped("b4.out", out.namedParameters)
+            + (mapping.map { scoped("mapping", $0.namedParameters) } ?? [])
     }
 
     public var namedBuffers: [(String, Tensor)] {

@@ -27,35 +27,58 @@ public struct StyleGAN2Architecture: Sendable, Equatable {
     public func channels(_ res: Int) -> Int { max(1, min(channelBase / res, channelMax)) }
 }
 
-/// StyleGAN2's mapping network (stylegan2-ada-pytorch's `MappingNetwork` without labels): the
-/// latent normalised to unit second moment, then `layers` fully connected layers with LeakyReLU
-/// and learning-rate multiplier `lrMultiplier` (0.01), to `w` [N, wDim]. While training it keeps
-/// the moving average of `w` (decay `wAverageBeta`, 0.995) that truncation pulls towards.
+/// StyleGAN2's mapping network (stylegan2-ada-pytorch's `MappingNetwork`): the latent
+/// normalised to unit second moment and, for `classes` > 0, joined to the class label's
+/// embedding (a fully connected layer from the one-hot class to `wDim` features, normalised the
+/// same way), then `layers` fully connected layers with LeakyReLU and learning-rate multiplier
+/// `lrMultiplier` (0.01), to `w` [N, wDim]. With `wAverageBeta`, training keeps the moving
+/// average of `w` (decay 0.995) that truncation pulls towards. A conditional discriminator maps
+/// its label with one of these and no latent (`zDim` 0, no average).
 ///
-/// State names: `fc<i>.weight|bias`, buffer `w_avg` [wDim].
+/// The class labels are those of the running forward pass (`ClassLabels.with`).
+///
+/// State names: `embed.weight|bias` (conditional), `fc<i>.weight|bias`, buffer `w_avg` [wDim]
+/// (when the average is kept).
 public final class MappingNetwork {
+    public let embed: StyleGANFullyConnected?
     public let layers: [StyleGANFullyConnected]
-    public let wAverage: Tensor
+    public let wAverage: Tensor?
     public let wAverageBeta: Float
-    public let zDim: Int, wDim: Int
+    public let zDim: Int, wDim: Int, classes: Int
 
-    public init(zDim: Int, wDim: Int, layers count: Int, lrMultiplier: Float, wAverageBeta: Float = 0.995, rng: inout PhiloxRandom) {
+    public init(zDim: Int, wDim: Int, layers count: Int, lrMultiplier: Float, wAverageBeta: Float? = 0.995, classes: Int = 0,
+                rng: inout PhiloxRandom) {
+        embed = classes > 0 ? StyleGANFullyConnected(classes, wDim, rng: &rng) : nil
         var layers: [StyleGANFullyConnected] = []
         for i in 0..<count {
-            layers.append(StyleGANFullyConnected(i == 0 ? zDim : wDim, wDim, leaky: true, lrMultiplier: lrMultiplier, rng: &rng))
+            layers.append(StyleGANFullyConnected(i == 0 ? zDim + (classes > 0 ? wDim : 0) : wDim, wDim, leaky: true,
+                                                 lrMultiplier: lrMultiplier, rng: &rng))
         }
         self.layers = layers
-        wAverage = Tensor(zeros: [wDim])
-        self.wAverageBeta = wAverageBeta
+        wAverage = wAverageBeta.map { _ in Tensor(zeros: [wDim]) }
+        self.wAverageBeta = wAverageBeta ?? 0
         self.zDim = zDim
         self.wDim = wDim
+        self.classes = classes
     }
 
-    /// `w` for latents `z` [N, zDim]; with `trackAverage`, moves `w_avg` towards the batch mean.
+    /// `w` for latents `z` [N, zDim] (and the running pass's class labels); with `trackAverage`,
+    /// moves `w_avg` towards the batch mean.
     public func callAsFunction(_ z: Tensor, trackAverage: Bool = false) throws -> Tensor {
-        var x = try z.pixelNorm()
+        try map(z, batch: z.shape[0], trackAverage: trackAverage)
+    }
+
+    /// `w` [batch, wDim] for latents `z` (nil when `zDim` is 0) and the running pass's labels.
+    public func map(_ z: Tensor?, batch: Int, trackAverage: Bool = false) throws -> Tensor {
+        var inputs: [Tensor] = []
+        if let z { inputs.append(try z.pixelNorm()) }
+        if let embed {
+            let oneHot = try ClassLabels.oneHot(classes: classes, batch: batch, layer: "StyleGAN2 mapping network (\(classes) classes)")
+            inputs.append(try embed(oneHot).pixelNorm())
+        }
+        var x = inputs.count == 1 ? inputs[0] : try Tensor.concat(inputs, axis: 1)
         for layer in layers { x = try layer(x) }
-        if trackAverage {
+        if trackAverage, let wAverage {
             let mean = try withoutGradients { try x.detached().mean(axes: [0]) }.scalars
             let p = wAverage.data, beta = wAverageBeta
             for i in 0..<wDim { p[i] = mean[i] + (p[i] - mean[i]) * beta }
@@ -66,14 +89,15 @@ public final class MappingNetwork {
     /// `w_avg + psi (w - w_avg)`: truncation towards the mean `w` (psi 1: none).
     public func truncated(_ w: Tensor, psi: Float) throws -> Tensor {
         guard psi != 1 else { return w }
+        guard let wAverage else { throw TensorError("StyleGAN2 mapping network: no mean w is kept, so it cannot truncate") }
         let avg = wAverage.reshaped1(w)
         return try avg + (w - avg) * psi
     }
 
     public var namedParameters: [(String, Tensor)] {
-        layers.enumerated().flatMap { i, l in scoped("fc\(i)", l.namedParameters) }
+        (embed.map { scoped("embed", $0.namedParameters) } ?? []) + layers.enumerated().flatMap { i, l in scoped("fc\(i)", l.namedParameters) }
     }
-    public var namedBuffers: [(String, Tensor)] { [("w_avg", wAverage)] }
+    public var namedBuffers: [(String, Tensor)] { wAverage.map { [("w_avg", $0)] } ?? [] }
 }
 
 private extension Tensor {
@@ -147,8 +171,11 @@ public final class SynthesisBlock {
 /// mapping network tracks the mean `w`. Sampling uses each layer's constant noise (or fresh noise
 /// when asked, as stylegan2-ada-pytorch's metrics draw it) and may truncate `w` towards its mean.
 ///
-/// State names follow stylegan2-ada-pytorch's `Generator`: `mapping.fc<i>.*`, `mapping.w_avg`,
-/// `synthesis.b<res>.*`.
+/// With `classes` > 0 it is class-conditional as stylegan2-ada-pytorch's `Generator` with
+/// `c_dim` = classes: the mapping network joins the label's embedding to the latent.
+///
+/// State names follow stylegan2-ada-pytorch's `Generator`: `mapping.embed.*` (conditional),
+/// `mapping.fc<i>.*`, `mapping.w_avg`, `synthesis.b<res>.*`.
 public final class StyleGAN2Generator: Layer {
     public let architecture: StyleGAN2Architecture
     public let mapping: MappingNetwork
@@ -156,7 +183,7 @@ public final class StyleGAN2Generator: Layer {
     /// Number of `w` inputs of the synthesis network: one per convolution, plus the last toRGB.
     public let numWs: Int
 
-    public init(zDim: Int, wDim: Int, mappingLayers: Int, lrMultiplier: Float, wAverageBeta: Float = 0.995,
+    public init(zDim: Int, wDim: Int, mappingLayers: Int, lrMultiplier: Float, wAverageBeta: Float = 0.995, classes: Int = 0,
                 architecture a: StyleGAN2Architecture, rng: inout PhiloxRandom) {
         architecture = a
         var blocks: [SynthesisBlock] = []
@@ -166,7 +193,8 @@ public final class StyleGAN2Generator: Layer {
         }
         self.blocks = blocks
         numWs = blocks.reduce(0) { $0 + $1.convolutions } + 1
-        mapping = MappingNetwork(zDim: zDim, wDim: wDim, layers: mappingLayers, lrMultiplier: lrMultiplier, wAverageBeta: wAverageBeta, rng: &rng)
+        mapping = MappingNetwork(zDim: zDim, wDim: wDim, layers: mappingLayers, lrMultiplier: lrMultiplier, wAverageBeta: wAverageBeta,
+                                 classes: classes, rng: &rng)
     }
 
     /// `w` for every synthesis input: [N, numWs, wDim], the mapping of `z` [N, zDim] broadcast,

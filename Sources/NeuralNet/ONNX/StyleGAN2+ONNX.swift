@@ -128,10 +128,18 @@ extension StyleGAN2Generator: ONNXExportable {
     public func emitONNX(_ graph: ONNXGraph, input: String, shape: [Int]) throws -> String {
         _ = try outputShape(for: shape)
         var w = try PixelNorm().emitONNX(graph, input: input, shape: shape)
+        if let embed = mapping.embed {
+            // The embedding of a one-hot class is a row of weight^T gain + bias: a Gather of that table.
+            let table = try withoutGradients { try (embed.weight * embed.weightGain).transposed() + (embed.bias * embed.biasGain).reshaped([1, mapping.wDim]) }
+            let rows = try graph.classRows(table, name: "mapping_embed", layer: "StyleGAN2 mapping network (\(mapping.classes) classes)")
+            let embedded = try PixelNorm().emitONNX(graph, input: rows, shape: [shape[0], mapping.wDim])
+            w = graph.node("Concat", [w, embedded], [.int("axis", 1)])
+        }
         for layer in mapping.layers { w = layer.emitONNX(graph, input: w) }
         if graph.truncation != 1 {
             // MappingNetwork.truncated: w_avg + (w - w_avg) psi.
-            let average = graph.constant(try mapping.wAverage.reshaped([1, mapping.wDim]), name: "w_avg")
+            guard let wAverage = mapping.wAverage else { throw ONNXExportError("the mapping network keeps no mean w to truncate towards") }
+            let average = graph.constant(try wAverage.reshaped([1, mapping.wDim]), name: "w_avg")
             w = graph.node("Add", [average, graph.node("Mul", [graph.node("Sub", [w, average]), graph.scalar(graph.truncation, name: "psi")])])
         }
         var features: String?, image: String?

@@ -1,5 +1,6 @@
 import Foundation
 import ImageIO
+import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
@@ -174,11 +175,15 @@ final class FeatureSets: @unchecked Sendable {
         while made < count {
             let z = Tensor(randomNormal: generator.latentShape, using: &rng)
             var images: Tensor
-            if let k = generator.classCount {
-                let labels = try Tensor(shape: [batch], scalars: (made..<(made + batch)).map { Float(Self.requestedClass($0, classes: k)) })
+            let labels = try generator.classCount.map { k in
+                try Tensor(shape: [batch], scalars: (made..<(made + batch)).map { Float(Self.requestedClass($0, classes: k)) })
+            }
+            if let g = generator as? any NoisyGeneratorStage {
+                images = try ClassLabels.with(labels) {
+                    try withoutGradients { try g.sampleForward(z, movingAverage: g.hasMovingAverage, truncation: 1, noise: &noise) }
+                }
+            } else if let labels {
                 images = try generator.generate(z, labels: labels, movingAverage: generator.hasMovingAverage)
-            } else if let g = generator as? any NoisyGeneratorStage {
-                images = try withoutGradients { try g.sampleForward(z, movingAverage: g.hasMovingAverage, truncation: 1, noise: &noise) }
             } else {
                 images = try generator.generate(z)
             }

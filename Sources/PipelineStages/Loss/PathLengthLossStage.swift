@@ -27,6 +27,7 @@ public final class PathLengthLossStage: Stage, @unchecked Sendable {
         ConfigKey("weight", .number(min: 0), default: .number(2), "Weight of the penalty (StyleGAN2: 2); 0 skips its computation."),
         ConfigKey("decay", .number(min: 0, max: 1), default: .number(0.01), "Decay of the running mean path length."),
         ConfigKey("batchShrink", .int(min: 1), default: .number(2), "Divide the batch by this for the penalty."),
+        ConfigKey("labels", .wire, default: .null, "Class labels [N] of the latents, for a class-conditional generator (the wire its own 'labels' takes)."),
     ]
 
     public let outputs: [String: PortType] = ["generator": .scalar, "lengths": .scalar, "mean": .scalar]
@@ -34,6 +35,7 @@ public final class PathLengthLossStage: Stage, @unchecked Sendable {
     let every: Int
     let weight: Float
     let batch: Int
+    let labeled: Bool
     var regularizer: PathLengthRegularizer
     /// Training evaluations so far, for the lazy schedule; checkpointed.
     var clock = 0
@@ -49,6 +51,16 @@ public final class PathLengthLossStage: Stage, @unchecked Sendable {
         guard z.dropFirst().reduce(1, *) == g.latentShape.dropFirst().reduce(1, *) else {
             throw StageProblem(key: "input", "latents \(describe(z)) do not fit generator '\(id)', which takes \(describe(g.latentShape))")
         }
+        labeled = !config.isNull("labels")
+        if let k = g.classCount, !labeled {
+            throw StageProblem(key: "labels", "generator '\(id)' is class-conditional (\(k) classes): wire 'labels' to the class labels of 'input', as the generator's own 'labels'")
+        }
+        if labeled {
+            guard g.classCount != nil else { throw StageProblem(key: "labels", "generator '\(id)' is not class-conditional; remove 'labels'") }
+            guard let shape = inputs["labels"]?.shape, shape == [z[0]] else {
+                throw StageProblem(key: "labels", "expected class labels [\(z[0])] for the latents, found \(inputs["labels"].map { "\($0)" } ?? "nothing")")
+            }
+        }
         batch = max(1, z[0] / config.int("batchShrink"))
         every = config.int("every")
         weight = config.float("weight")
@@ -61,8 +73,10 @@ public final class PathLengthLossStage: Stage, @unchecked Sendable {
             clock += 1
             if weight > 0, (clock - 1) % every == 0 {
                 let z = try StyleGAN2GeneratorStage.flat(try e.tensor("input"))
+                let rows = 0..<min(batch, z.shape[0])
+                let labels = labeled ? try e.tensor("labels").sliced(axis: 0, rows) : nil
                 var rng = e.random("pathLength")
-                let (images, ws) = try generator.imagesAndWs(try z.sliced(axis: 0, 0..<min(batch, z.shape[0])), rng: &rng)
+                let (images, ws) = try ClassLabels.with(labels) { try generator.imagesAndWs(try z.sliced(axis: 0, rows), rng: &rng) }
                 let direction = PathLengthRegularizer.direction(like: images, rng: &rng)
                 let (penalty, lengths) = try regularizer.penalty(images: images, ws: ws, direction: direction)
                 lastLength = lengths.detached().mean().item()

@@ -21,11 +21,12 @@ struct LabelWiring: Sendable {
 extension ModelKeys {
     /// The keys of a conditional generator (`labels` is one wire) or discriminator (`labels` is
     /// a map of wires, one per input).
-    static func conditioning(generator: Bool) -> [ConfigKey] {
-        let methods = (generator ? ClassConditioning.generatorMethods : ClassConditioning.discriminatorMethods).map(\.rawValue)
-        let doc = generator
+    /// `only` and `doc` narrow the methods a model offers (StyleGAN2's).
+    static func conditioning(generator: Bool, only: [ClassConditioning.Method]? = nil, doc onlyDoc: String? = nil) -> [ConfigKey] {
+        let methods = (only ?? (generator ? ClassConditioning.generatorMethods : ClassConditioning.discriminatorMethods)).map(\.rawValue)
+        let doc = onlyDoc ?? (generator
             ? "Class conditioning: none, concat (a class embedding joined to z) or cbn (per-class batch-norm gain and bias)."
-            : "Class conditioning: none, concat (one-hot class channels joined to the image), projection (Miyato and Koyama 2018), ac (an auxiliary classifier: outputs '<input>Classes' [N, classes]) or projection+ac (both: the projection logit and the class logits)."
+            : "Class conditioning: none, concat (one-hot class channels joined to the image), projection (Miyato and Koyama 2018), ac (an auxiliary classifier: outputs '<input>Classes' [N, classes]) or projection+ac (both: the projection logit and the class logits).")
         return [
             ConfigKey("conditioning", .string(choices: ["none"] + methods), default: .string("none"), doc),
             ConfigKey("classes", .int(min: 2, max: 1 << 16), default: .null, "Number of classes of a conditional model; must match its label sources."),

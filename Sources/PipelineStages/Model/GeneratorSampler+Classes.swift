@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
@@ -37,8 +38,8 @@ extension GeneratorSampler {
     /// unconditional one's are `generate(_:)`'s (truncated in its own latent space if it does that).
     /// A noisy generator's noise comes from `noise` when given (`generate(_:noise:)`).
     func generateMixed(_ z: Tensor, pass: Int, noise: inout PhiloxRandom?) throws -> Tensor {
-        guard let k = generator.classCount else { return try generate(z, noise: &noise) }
-        return try generator.generate(z, labels: try mixedLabels(pass: pass, rows: z.shape[0], classes: k), movingAverage: movingAverage)
+        let labels = try generator.classCount.map { try mixedLabels(pass: pass, rows: z.shape[0], classes: $0) }
+        return try ClassLabels.with(labels) { try generate(z, noise: &noise) }
     }
 
     func generateMixed(_ z: Tensor, pass: Int) throws -> Tensor {
@@ -53,12 +54,13 @@ extension GeneratorSampler {
         try checkClasses(classes)
         let k = try conditionalClasses()
         var latents = randomLatents(seed: seed)
+        var noiseRandom: PhiloxRandom? = noise == .random ? PhiloxRandom(seed: seed, stream: stableHash("ganflow sample noise")) : nil
         var made = [Int](repeating: 0, count: classes.count)
         var pass = 0
         while made.contains(where: { $0 < count }) {
             let z = latents.next()
             let rows = z.shape[0]
-            let images = try generateMixed(z, pass: pass)
+            let images = try generateMixed(z, pass: pass, noise: &noiseRandom)
             for (ci, c) in classes.enumerated() where made[ci] < count {
                 let mine = (0..<rows).filter { (pass * rows + $0) % k == c }.prefix(count - made[ci])
                 guard !mine.isEmpty else { continue }
@@ -88,7 +90,7 @@ extension GeneratorSampler {
         let column = try Tensor.concat(drawn, axis: 0).sliced(axis: 0, 0..<columns)
         let z = try Tensor.concat(Array(repeating: column, count: k), axis: 0).reshaped([k * columns] + rowShape)
         let labels = try Tensor(shape: [k * columns], scalars: (0..<(k * columns)).map { Float($0 / columns) })
-        let all = try generator.generate(z, labels: labels, movingAverage: movingAverage)
+        let all = try ClassLabels.with(labels) { try generate(z) }
         return try Tensor.concat(try classes.map { try all.sliced(axis: 0, ($0 * columns)..<(($0 + 1) * columns)) }, axis: 0)
     }
 }

@@ -93,8 +93,15 @@ public protocol StyleMixingGeneratorStage: TruncatingGeneratorStage {
 
 /// A discriminator a loss can call again on new inputs (gradient penalties).
 public protocol CriticStage: Stage {
-    /// D's outputs for `images`, with batch statistics and no change to any running state.
+    /// D's outputs for `images`, with batch statistics and no change to any running state (a
+    /// class-conditional D reads the labels set with `ClassLabels.with`).
     func critic(_ images: Tensor) throws -> Tensor
+    /// The classes a class-conditional D takes (nil: unconditional).
+    var classCount: Int? { get }
+}
+
+extension CriticStage {
+    public var classCount: Int? { nil }
 }
 
 /// A discriminator of image pyramids that a loss can call again on new pyramids (gradient
@@ -133,4 +140,5 @@ extension NetworkBacked where Self: GeneratorStage {
 
 extension NetworkBacked where Self: CriticStage {
     public func critic(_ images: Tensor) throws -> Tensor { try core.net.forward(images, mode: .sample) }
+    public var classCount: Int? { core.labels?.conditioning.classes }
 }

@@ -32,6 +32,9 @@ enum StyleGAN2Keys {
 /// tracked for truncation. Samples (grids, metrics, `ganflow sample`) use each layer's constant
 /// noise and the moving average when kept; `ganflow sample --truncation psi` moves `w` towards
 /// its mean. Weights are named as stylegan2-ada-pytorch's `Generator` `state_dict`.
+///
+/// Class-conditional with `"conditioning": "concat", "classes": K, "labels": "y.labels"`, as
+/// stylegan2-ada-pytorch's `Generator` with `c_dim` K.
 public final class StyleGAN2GeneratorStage: TruncatingGeneratorStage, NetworkBacked, @unchecked Sendable {
     public static let typeName = "generator.stylegan2"
     public static let summary = "StyleGAN2 generator (mapping network, modulated convolutions, noise, skip toRGBs, style mixing); output 'images'."
@@ -45,6 +48,8 @@ public final class StyleGAN2GeneratorStage: TruncatingGeneratorStage, NetworkBac
         ConfigKey("mixing", .number(min: 0, max: 1), default: .number(0.9), "Style-mixing probability while training (0: off)."),
         ConfigKey("wAverageBeta", .number(min: 0, max: 0.999999), default: .number(0.995), "Decay of the tracked mean w used for truncation."),
     ] + StyleGAN2Keys.architecture + ModelKeys.generator
+        + ModelKeys.conditioning(generator: true, only: [.concat],
+                                 doc: "Class conditioning: none, or concat (stylegan2-ada-pytorch's: the class's embedding, normalised, joined to the normalised z before the mapping network).")
 
     public let core: NetworkCore
     public let outputs: [String: PortType]
@@ -57,10 +62,13 @@ public final class StyleGAN2GeneratorStage: TruncatingGeneratorStage, NetworkBac
         let a = try StyleGAN2Keys.architecture(config, resolution: config.int("resolution"), channels: config.int("channels"), key: "resolution")
         let wDim = config.int("wDim"), layers = config.int("mappingLayers"), lr = config.float("lrMultiplier")
         let beta = config.float("wAverageBeta")
+        let labels = try ModelKeys.labelWiring(config, inputs, ports: [("input", "images")], context: context, generator: true)
+        let classes = labels?.conditioning.classes ?? 0
         let (net, ema) = try ModelKeys.network(config, context) { rng in
-            StyleGAN2Generator(zDim: z[1], wDim: wDim, mappingLayers: layers, lrMultiplier: lr, wAverageBeta: beta, architecture: a, rng: &rng)
+            StyleGAN2Generator(zDim: z[1], wDim: wDim, mappingLayers: layers, lrMultiplier: lr, wAverageBeta: beta, classes: classes,
+                               architecture: a, rng: &rng)
         }
-        core = NetworkCore(net: net, ports: [("input", "images")], ema: ema, context: context)
+        core = NetworkCore(net: net, ports: [("input", "images")], ema: ema, labels: labels, context: context)
         mixing = config.float("mixing")
         outputs = ["images": .tensor([z[0], a.imageChannels, a.resolution, a.resolution])]
     }
@@ -80,11 +88,13 @@ public final class StyleGAN2GeneratorStage: TruncatingGeneratorStage, NetworkBac
 
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         let z = try Self.flat(try e.tensor("input"))
-        if e.mode == .train {
-            var rng = e.random("noise")
-            return ["images": .tensor(try generator.forward(z, training: true, mixing: mixing, rng: &rng))]
+        return try core.withLabels(of: "input", e) {
+            if e.mode == .train {
+                var rng = e.random("noise")
+                return ["images": .tensor(try generator.forward(z, training: true, mixing: mixing, rng: &rng))]
+            }
+            return ["images": .tensor(try sampleForward(z, movingAverage: true))]
         }
-        return ["images": .tensor(try sampleForward(z, movingAverage: true))]
     }
 
     public func sampleForward(_ latent: Tensor, movingAverage: Bool) throws -> Tensor {
@@ -121,7 +131,9 @@ extension StyleGAN2GeneratorStage: ParameterUpdateListener {
 ///     "D": { "type": "discriminator.stylegan2", "inputs": { "real": "aug.real", "fake": "aug.fake" },
 ///            "channelBase": 2048, "channelMax": 128 }
 ///
-/// Weights are named as stylegan2-ada-pytorch's `Discriminator` `state_dict`.
+/// Weights are named as stylegan2-ada-pytorch's `Discriminator` `state_dict`. Class-conditional
+/// with `"conditioning": "projection", "classes": K, "labels": { "real": ..., "fake": ... }`, as
+/// that repository's `Discriminator` with `c_dim` K.
 public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unchecked Sendable {
     public static let typeName = "discriminator.stylegan2"
     public static let summary = "StyleGAN2 discriminator (residual or plain blocks, FIR downsampling, minibatch stddev, equalized LR); one score per image for each input."
@@ -129,7 +141,10 @@ public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unc
         ConfigKey("groupSize", .int(min: 1), default: .number(4), "Minibatch stddev group size (1: no minibatch stddev layer)."),
         ConfigKey("architecture", .string(choices: StyleGAN2DiscriminatorBlocks.allCases.map(\.rawValue)), default: .string("resnet"),
                   "Blocks with a 1x1 downsampling skip (resnet, config F) or without (orig, stylegan2-ada-pytorch's CIFAR-10 choice)."),
+        ConfigKey("mappingLayers", .int(min: 1, max: 16), default: .number(8), "Layers of the class label's mapping network (conditioning projection)."),
     ] + StyleGAN2Keys.architecture + ModelKeys.discriminator
+        + ModelKeys.conditioning(generator: false, only: [.projection],
+                                 doc: "Class conditioning: none, or projection (stylegan2-ada-pytorch's: a mapping network takes the class to cmap, and the score is the inner product of the last features with it).")
 
     public let core: NetworkCore
     public let outputs: [String: PortType]
@@ -141,10 +156,13 @@ public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unc
             throw StageProblem(key: ports[0].input, "expected square images [N, C, H, H], found \(inputs[ports[0].input].map { "\($0)" } ?? "nothing")")
         }
         let a = try StyleGAN2Keys.architecture(config, resolution: first[2], channels: first[1], key: ports[0].input)
+        let labels = try ModelKeys.labelWiring(config, inputs, ports: ports, context: context, generator: false)
         var rng = ModelKeys.initRandom(config, context)
         let net = StyleGAN2Discriminator(architecture: a, blocks: StyleGAN2DiscriminatorBlocks(rawValue: config.string("architecture"))!,
-                                         groupSize: config.int("groupSize"), rng: &rng)
-        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, context: context)
+                                         groupSize: config.int("groupSize"), classes: labels?.conditioning.classes ?? 0,
+                                         mappingLayers: config.int("mappingLayers"), rng: &rng)
+        core = NetworkCore(net: net, ports: ports, instanceNoise: ModelKeys.instanceNoise(config), sameShapes: true, labels: labels,
+                           context: context)
         outputs = try core.outputTypes(inputs)
     }
 
