@@ -164,6 +164,49 @@ def mapping_case(seed, n, z_dim, w_dim, layers, lr_mul):
     return {"params": {"layers": layers, "lrMultiplier": lr_mul, "wDim": w_dim}, "tensors": tensors}
 
 
+def conditional_mapping_case(seed, n, z_dim, classes, w_dim, layers, lr_mul):
+    """stylegan2-ada-pytorch's MappingNetwork with c_dim = classes: the one-hot label through the
+    embedding (a linear FullyConnectedLayer, learning-rate multiplier 1) to w_dim features, both it
+    and z (when z_dim > 0) normalised to unit second moment and concatenated, then the layers. With
+    z_dim 0 it is a conditional Discriminator's mapping of the label to cmap."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    c = F.one_hot(labels, classes).float()
+    tensors = {"labels": t(labels.float())}
+    leaves, names = [], []
+    parts = []
+    z = None
+    if z_dim > 0:
+        z = torch.randn(n, z_dim, generator=g).requires_grad_()
+        tensors["z"] = t(z)
+        parts.append(z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt())
+    embed_w = torch.randn(w_dim, classes, generator=g).requires_grad_()
+    embed_b = (torch.randn(w_dim, generator=g) * 0.1).requires_grad_()
+    y = linear_eq(c, embed_w, embed_b, 1, "linear")
+    parts.append(y * (y.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt())
+    leaves += [embed_w, embed_b]
+    names += ["embed.weight", "embed.bias"]
+    x = torch.cat(parts, dim=1)
+    dims = [x.shape[1]] + [w_dim] * layers
+    for idx in range(layers):
+        weight = (torch.randn(dims[idx + 1], dims[idx], generator=g) / lr_mul).requires_grad_()
+        bias = (torch.randn(dims[idx + 1], generator=g) * 0.1).requires_grad_()
+        leaves += [weight, bias]
+        names += [f"fc{idx}.weight", f"fc{idx}.bias"]
+        x = linear_eq(x, weight, bias, lr_mul, "lrelu")
+    upstream = torch.randn(x.shape, generator=g)
+    grads = torch.autograd.grad(x, ([z] if z is not None else []) + leaves, upstream)
+    tensors.update({"output": t(x), "upstream": t(upstream)})
+    if z is not None:
+        tensors["dz"] = t(grads[0])
+        grads = grads[1:]
+    for name, leaf, grad in zip(names, leaves, grads):
+        tensors[name] = t(leaf)
+        tensors[name + ".grad"] = t(grad)
+    return {"params": {"layers": layers, "lrMultiplier": lr_mul, "wDim": w_dim, "zDim": z_dim, "classes": classes},
+            "tensors": tensors}
+
+
 def path_length_case(seed, n, w_dim, c, res, pl_mean, decay, weight_pl):
     """A two-layer synthesis (4x4 const -> modulated 3x3 conv with noise-free lrelu -> up-conv -> toRGB)
     and the path-length penalty of its images with respect to ws [N, 3, w_dim]."""
@@ -219,6 +262,8 @@ cases = {
     "modconvRGB": modconv_case(33, 2, 4, 3, 1, 4, 1, False),
     "mapping": mapping_case(41, 3, 6, 5, 3, 0.01),
     "pathLength": path_length_case(51, 2, 4, 3, 8, 0.5, 0.01, 2.0),
+    "mappingConditional": conditional_mapping_case(42, 5, 6, 4, 5, 2, 0.01),
+    "mappingLabelOnly": conditional_mapping_case(43, 5, 0, 4, 5, 3, 0.01),
 }
 
 write_golden("Scripts/golden/stylegan2.py", cases)

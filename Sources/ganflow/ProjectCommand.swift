@@ -42,7 +42,7 @@ struct ProjectCommand: ParsableCommand {
     @Option(help: "Seeds tried as starts (a tenth of the steps each); the best one continues.")
     var starts: Int = 4
 
-    @Option(help: "The latent space searched: z, or w (a StyleGAN2 generator's intermediate latents). Default: w where the generator has it, z otherwise.")
+    @Option(help: "The latent space searched: z, or w (a StyleGAN2 generator's intermediate latents). Default: w where the generator has it (and is not class-conditional), z otherwise.")
     var space: GeneratorSampler.LatentSpace?
 
     func validate() throws {

@@ -28,7 +28,7 @@ struct GeneratorOptions: ParsableArguments {
         try LatentPath.checkTruncation(truncation)
         let run = try TrainedRun(path)
         let (id, generator) = try run.generator(stage)
-        let chosen = space ?? (generator is any WSpaceGeneratorStage ? .w : .z)
+        let chosen = space ?? (generator is any WSpaceGeneratorStage && generator.classCount == nil ? .w : .z)
         let sampler: GeneratorSampler
         do {
             sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation), noise: noise, space: chosen)

@@ -37,9 +37,9 @@ import TensorRuntime
         let z = Tensor(randomNormal: [8, 4], using: &rng)
         let w = try mapping(z, trackAverage: true)
         let mean = try w.mean(axes: [0]).scalars
-        for (a, m) in zip(mapping.wAverage.scalars, mean) { #expect(abs(a - m * 0.5) < 1e-6) }
+        for (a, m) in zip(mapping.wAverage!.scalars, mean) { #expect(abs(a - m * 0.5) < 1e-6) }
         let t = try mapping.truncated(w, psi: 0)
-        for row in 0..<8 { for j in 0..<3 { #expect(abs(t.scalars[row * 3 + j] - mapping.wAverage.scalars[j]) < 1e-6) } }
+        for row in 0..<8 { for j in 0..<3 { #expect(abs(t.scalars[row * 3 + j] - mapping.wAverage!.scalars[j]) < 1e-6) } }
         #expect(try mapping.truncated(w, psi: 1) === w)
     }
 

@@ -48,6 +48,26 @@ import TensorRuntime
         ])
     }
 
+    /// StyleGAN2 offers stylegan2-ada-pytorch's conditioning only: G's label embedding and D's
+    /// projection; the path-length penalty of a conditional G takes the latents' labels.
+    @Test func styleGAN2ConditioningProblemsNameTheirPath() {
+        let g = #""type": "generator.stylegan2", "input": "z.samples", "resolution": 16, "channelBase": 64, "channelMax": 8, "wDim": 8"#
+        let d = #""type": "discriminator.stylegan2", "channelBase": 64, "channelMax": 8, "inputs": { "real": "data.images", "fake": "G.images" }"#
+        let found = problems(stages: Self.data + ", " + Self.noise + #"""
+            , "G": { \#(g), "labels": "y.labels", "conditioning": "concat", "classes": 10 }
+            , "G1": { \#(g), "labels": "y.labels", "conditioning": "cbn", "classes": 10 }
+            , "D": { \#(d), "labels": { "real": "data.labels", "fake": "y.labels" }, "conditioning": "ac", "classes": 10 }
+            , "pl": { "type": "loss.pathlength", "generator": "G", "input": "z.samples" }
+            , "pl1": { "type": "loss.pathlength", "generator": "G", "input": "z.samples", "labels": "data.images" }
+            """#)
+        #expect(found.sorted() == [
+            "$.stages.D.conditioning: 'ac' is not one of none, projection",
+            "$.stages.G1.conditioning: 'cbn' is not one of none, concat",
+            "$.stages.pl.labels: generator 'G' is class-conditional (10 classes): wire 'labels' to the class labels of 'input', as the generator's own 'labels'",
+            "$.stages.pl1.labels: expected class labels [8] for the latents, found tensor [8, 1, 16, 16]",
+        ])
+    }
+
     /// A gradient penalty on a class-conditional D scores the real images for their classes:
     /// `realLabels` is required (and refused for an unconditional D), and R1 and WGAN-GP train with it.
     @Test(arguments: ["r1", "gp"]) func penaltiesOnAConditionalCriticTakeTheRealLabels(_ penalty: String) throws {
@@ -129,6 +149,7 @@ import TensorRuntime
         ("cdcgan-fashion", ["lossD.loss", "lossG.loss", "classReal.loss", "classFake.loss"]),
         ("acgan-fashion", ["lossD.loss", "lossG.loss", "classReal.loss"]),
         ("cgan-mlp-fashion", ["loss.discriminator", "loss.generator"]),
+        ("stylegan2-cond-fashion", ["loss.discriminator", "loss.generator", "loss.penalty"]),
     ]
 
     @Test(arguments: files.map(\.name))
@@ -178,6 +199,9 @@ import TensorRuntime
             ($0 as? StageProblem)?.message == "class 10 is not one of the generator's classes 0...9"
         }
         #expect(try run.stateDict(stage: "G", ema: false).names.contains { $0.hasSuffix("gain.weight") || $0.hasSuffix("embed.weight") })
+        if let critic = try? run.critic("D").stage {
+            #expect(critic.classCount == 10)
+        }
         // ONNX carries the class as a second graph input (`GeneratorONNXExportTests` decodes it).
         let model = try GeneratorONNXExport.export(g, ema: false, name: "G").model
         #expect(String(decoding: model, as: UTF8.self).contains("labels"))

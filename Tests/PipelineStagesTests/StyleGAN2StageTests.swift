@@ -32,13 +32,13 @@ import TensorRuntime
         #expect(g.outputs["images"] == .tensor([4, 1, 8, 8]))
         #expect(Set(g.parameters.map(\.0)).contains("mapping.fc1.weight"))
         let before = g.parameters.map { $0.1.copy().scalars }
-        let wAverage = g.generator.mapping.wAverage.scalars
+        let wAverage = g.generator.mapping.wAverage!.scalars
         var options = Runner.Options(runDirectory: temporaryDirectory("stylegan2-run"))
         options.quiet = true
         let summary = try Runner(pipeline: p, options: options).run()
         #expect(summary.lastStep == 4)
         #expect(zip(before, g.parameters.map { $0.1.scalars }).contains { $0 != $1 })
-        #expect(g.generator.mapping.wAverage.scalars != wAverage)
+        #expect(g.generator.mapping.wAverage!.scalars != wAverage)
         let pl = stage(p, "pl", as: PathLengthLossStage.self)
         // Evaluated in 4 G steps, computed on the 1st and 3rd: the running mean moved twice.
         #expect(pl.clock == 4)
@@ -70,7 +70,7 @@ import TensorRuntime
         let p = try pipeline(stages: Self.stages(), steps: 1)
         let g = stage(p, "G", as: StyleGAN2GeneratorStage.self)
         var rng = PhiloxRandom(seed: 3)
-        try g.generator.mapping.wAverage.assign(Tensor(randomNormal: [5], using: &rng))
+        try g.generator.mapping.wAverage!.assign(Tensor(randomNormal: [5], using: &rng))
         try g.core.ema!.copy()
         let sampler = try GeneratorSampler(g, movingAverage: true, truncation: 0)
         #expect(sampler.latentTruncation == 1)

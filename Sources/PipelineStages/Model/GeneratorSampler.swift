@@ -56,6 +56,9 @@ public final class GeneratorSampler {
         if space == .w && !(generator is any WSpaceGeneratorStage) {
             throw StageProblem("this generator has no w space (only a StyleGAN2 generator's mapping network makes one): its latents are z")
         }
+        if space == .w, let k = generator.classCount {
+            throw StageProblem("this generator is class-conditional (\(k) classes): its w depends on the class, which projection and interpolation in w do not take; use the latents z (--space z)")
+        }
         self.generator = generator
         self.space = space
         self.noise = noise

@@ -12,6 +12,9 @@ public enum StyleMixingGrid {
         guard let g = sampler.generator as? any StyleMixingGeneratorStage else {
             throw PipelineErrors([PipelineError("option.mix", "--mix: the generator does not take per-layer styles; style mixing needs a generator.stylegan2")])
         }
+        if let k = g.classCount {
+            throw PipelineErrors([PipelineError("option.mix", "--mix: the generator is class-conditional (\(k) classes), and the mixing grid takes no class; it needs an unconditional generator.stylegan2")])
+        }
         guard (1..<g.styleInputs).contains(crossover) else {
             throw PipelineErrors([PipelineError("option.mix",
                 "--mix: crossover \(crossover) is not between 1 and \(g.styleInputs - 1) (the generator has \(g.styleInputs) style inputs)")])
