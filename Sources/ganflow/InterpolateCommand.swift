@@ -20,6 +20,9 @@ struct InterpolateCommand: ParsableCommand {
 
     @OptionGroup var generator: GeneratorOptions
 
+    @Option(name: .customLong("class"), help: "A class-conditional generator's class: every frame is of it.")
+    var imageClass: Int?
+
     @Option(help: "Output directory.")
     var out: String
 
@@ -69,7 +72,8 @@ struct InterpolateCommand: ParsableCommand {
             if slerp, chosen == .w, let latent {
                 throw PipelineErrors([PipelineError("latent.file", file: latent, "holds w latents, which are walked along straight lines (leave out --slerp)")])
             }
-            let (_, _, sampler, source) = try generator.open(space: chosen, spaceSource: latent == nil ? ("option.space", nil) : ("latent.file", latent))
+            let (_, _, sampler, source) = try generator.open(space: chosen, spaceSource: latent == nil ? ("option.space", nil) : ("latent.file", latent),
+                                                                 chosenClass: imageClass, needsClass: latent == nil || chosen == .z)
             let keys: Tensor
             if let latent {
                 keys = LatentPath.truncated(try LatentPath.readLatents(latent, dimension: sampler.latentDimension, space: chosen), psi: sampler.latentTruncation)

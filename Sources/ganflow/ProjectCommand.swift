@@ -21,6 +21,9 @@ struct ProjectCommand: ParsableCommand {
 
     @OptionGroup var generator: GeneratorOptions
 
+    @Option(name: .customLong("class"), help: "A class-conditional generator's class: the latent is searched within it.")
+    var imageClass: Int?
+
     @Option(help: "The image to reproduce (PNG).")
     var image: String
 
@@ -42,7 +45,7 @@ struct ProjectCommand: ParsableCommand {
     @Option(help: "Seeds tried as starts (a tenth of the steps each); the best one continues.")
     var starts: Int = 4
 
-    @Option(help: "The latent space searched: z, or w (a StyleGAN2 generator's intermediate latents). Default: w where the generator has it (and is not class-conditional), z otherwise.")
+    @Option(help: "The latent space searched: z, or w (a StyleGAN2 generator's intermediate latents). Default: w where the generator has it, z otherwise.")
     var space: GeneratorSampler.LatentSpace?
 
     func validate() throws {
@@ -55,7 +58,7 @@ struct ProjectCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let (_, _, sampler, source) = try generator.open(space: space)
+            let (_, _, sampler, source) = try generator.open(space: space, chosenClass: imageClass, needsClass: true)
             let shape = try sampler.images(of: Tensor(zeros: [1, sampler.latentDimension])).shape
             let target = try Projection.target(image, shape: Array(shape.dropFirst()))
             let projection = try Projection(sampler: sampler, method: Projection.Method(rawValue: method)!, featureWeight: Float(featureWeight))

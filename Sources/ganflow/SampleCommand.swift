@@ -23,17 +23,28 @@ struct GeneratorOptions: ParsableArguments {
     /// samples; chosen latents in `space`, or with nil in w where the generator has a w space and
     /// in z otherwise); `--truncation` checked first. A space the generator lacks is an error
     /// naming `spaceSource` (the option or file that asked for it).
+    ///
+    /// `chosenClass` is the class of chosen latents (`--class`); with `needsClass`, a
+    /// class-conditional generator without one is an error.
     func open(noise: GeneratorSampler.Noise = .const, space: GeneratorSampler.LatentSpace? = .z,
-              spaceSource: (path: String, file: String?) = ("option.space", nil)) throws -> (run: TrainedRun, id: String, sampler: GeneratorSampler, source: String) {
+              spaceSource: (path: String, file: String?) = ("option.space", nil), chosenClass: Int? = nil,
+              needsClass: Bool = false) throws -> (run: TrainedRun, id: String, sampler: GeneratorSampler, source: String) {
         try LatentPath.checkTruncation(truncation)
         let run = try TrainedRun(path)
         let (id, generator) = try run.generator(stage)
-        let chosen = space ?? (generator is any WSpaceGeneratorStage && generator.classCount == nil ? .w : .z)
+        if needsClass, chosenClass == nil, let k = generator.classCount {
+            throw PipelineErrors([PipelineError("option.class", file: run.checkpointPath,
+                                                "stage '\(id)' is class-conditional (\(k) classes): give the class of the latents with --class K")])
+        }
+        let chosen = space ?? (generator is any WSpaceGeneratorStage ? .w : .z)
         let sampler: GeneratorSampler
         do {
-            sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation), noise: noise, space: chosen)
+            sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation), noise: noise, space: chosen,
+                                           chosenClass: chosenClass)
         } catch let p as StageProblem {
-            throw PipelineErrors([PipelineError(spaceSource.path, file: spaceSource.file ?? run.checkpointPath, "stage '\(id)': \(p.message)")])
+            let path = chosenClass != nil && generator.classCount == nil || p.message.hasPrefix("class ") ? "option.class" : spaceSource.path
+            throw PipelineErrors([PipelineError(path, file: path == "option.class" ? run.checkpointPath : spaceSource.file ?? run.checkpointPath,
+                                                "stage '\(id)': \(p.message)")])
         }
         let weights = generator.hasMovingAverage ? (raw ? " (weights, not their moving average)" : " (moving average)") : ""
         let psi = truncation == 1 ? "" : ", truncation \(truncation)"
@@ -79,7 +90,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "A StyleGAN2 generator's per-pixel noise in random samples: random (fresh for every image, as the pipeline's metrics and stylegan2-ada-pytorch's metrics draw it) or const (each layer's constant noise, as its generate.py). Chosen latents (--latent, --mix) always get the constant noise.")
     var noise: GeneratorSampler.Noise = .random
 
-    @Option(name: .customLong("class"), help: "A class-conditional generator's class: --count images of it.")
+    @Option(name: .customLong("class"), help: "A class-conditional generator's class: --count images of it (with --latent or --mix, the class of those latents).")
     var imageClass: Int?
 
     @Option(help: "Several classes, e.g. 0,3,7: --count images of each (in class-K/ folders; with --grid one row per class, each column one latent).")
@@ -100,7 +111,7 @@ struct SampleCommand: ParsableCommand {
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
-        if try requestedClasses() != nil && latent != nil { throw ValidationError("--class and --classes draw their own latents; they cannot be used with --latent") }
+        if classes != nil && (latent != nil || mix != nil) { throw ValidationError("--classes draws its own latents; it cannot be used with --latent or --mix (give one class with --class)") }
         if mix != nil && latent != nil { throw ValidationError("--mix draws its own latents; it cannot be used with --latent") }
     }
 
@@ -108,7 +119,10 @@ struct SampleCommand: ParsableCommand {
         do {
             // Latents from a file are in the space the file says (tensor 'z' or 'w').
             let space = try latent.map(LatentPath.space(ofFile:)) ?? .z
-            let (run, id, sampler, source) = try generator.open(noise: noise, space: space, spaceSource: ("latent.file", latent))
+            // --latent and --mix choose latents; their class is --class.
+            let chosen = latent != nil || mix != nil
+            let (run, id, sampler, source) = try generator.open(noise: noise, space: space, spaceSource: ("latent.file", latent),
+                                                                chosenClass: chosen ? imageClass : nil, needsClass: mix != nil || (latent != nil && space == .z))
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             if let mix {
                 let n = min(count, 8)
@@ -116,7 +130,7 @@ struct SampleCommand: ParsableCommand {
                 let file = (out as NSString).appendingPathComponent("mix.png")
                 try SampleGrid.write(images, to: file, nrow: n + 1)
                 print("wrote a style-mixing grid of \(n)x\(n) images (crossover \(mix)) from \(source) to \(file)")
-            } else if let classes = try requestedClasses() {
+            } else if !chosen, let classes = try requestedClasses() {
                 do {
                     try writeClasses(classes, sampler: sampler, source: source)
                 } catch let p as StageProblem {

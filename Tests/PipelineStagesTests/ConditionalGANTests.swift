@@ -183,6 +183,7 @@ import TensorRuntime
 
         let run = try TrainedRun(dir)
         let (_, g) = try run.generator(nil)
+        let generator = g
         #expect(g.classCount == 10)
         let sampler = try GeneratorSampler(g, movingAverage: false)
         let grid = try sampler.classGrid(classes: [0, 3, 7], columns: 4, seed: 1)
@@ -195,6 +196,17 @@ import TensorRuntime
             #expect(mine.map(\.1) == Array(mine.map(\.2).reduce(into: [0]) { $0.append($0.last! + $1) }.dropLast()))
         }
         #expect(try sampler.samples(count: 3, seed: 1).shape.first == 3)
+        // Chosen latents (interpolation, projection, --latent) take the class given, whatever their place.
+        let dim = generator.latentShape.dropFirst().reduce(1, *)
+        var rng = PhiloxRandom(seed: 9)
+        let latents = Tensor(randomNormal: [2, dim], using: &rng)
+        let three = try GeneratorSampler(g, movingAverage: false, chosenClass: 3), four = try GeneratorSampler(g, movingAverage: false, chosenClass: 4)
+        let pair = try three.images(of: latents), second = try three.images(of: try latents.sliced(axis: 0, 1..<2).copy())
+        #expect(GoldenFixture.difference(try pair.sliced(axis: 0, 1..<2).copy(), second) < 1e-5)
+        #expect(GoldenFixture.difference(try four.images(of: try latents.sliced(axis: 0, 1..<2).copy()), second) > 1e-4)
+        #expect { try GeneratorSampler(g, movingAverage: false, chosenClass: 10) } throws: {
+            ($0 as? StageProblem)?.message == "class 10 is not one of the generator's classes 0...9"
+        }
         #expect { try sampler.checkClasses([10]) } throws: {
             ($0 as? StageProblem)?.message == "class 10 is not one of the generator's classes 0...9"
         }
@@ -230,6 +242,18 @@ import TensorRuntime
         #expect(grid == 0 && gridOut.hasPrefix("wrote a class grid (rows: classes 0,1,2; 4 latents)"), "\(gridOut)")
         let (bad, badOut) = try execute(ganflowExecutable, ["sample", run, "--class", "12", "--out", root + "/bad"])
         #expect(bad == 1 && badOut.hasSuffix("stage 'G': class 12 is not one of the generator's classes 0...9\n"), "\(badOut)")
+        // Interpolation and projection choose latents: their class is --class, which they need.
+        let (walk, walkOut) = try execute(ganflowExecutable, ["interpolate", run, "--seeds", "1,2", "--frames", "3", "--out", root + "/walk"])
+        #expect(walk == 1 && walkOut.hasSuffix("stage 'G' is class-conditional (10 classes): give the class of the latents with --class K\n"), "\(walkOut)")
+        let (walk3, walk3Out) = try execute(ganflowExecutable, ["interpolate", run, "--seeds", "1,2", "--frames", "3", "--class", "3", "--out", root + "/walk"])
+        #expect(walk3 == 0, "\(walk3Out)")
+        #expect(FileManager.default.fileExists(atPath: root + "/walk/frame-0002.png"))
+        let (projected, projectOut) = try execute(ganflowExecutable, ["project", run, "--image", root + "/three/sample-00000.png", "--class", "3",
+                                                                      "--steps", "3", "--out", root + "/projection"])
+        #expect(projected == 0, "\(projectOut)")
+        let (back, backOut) = try execute(ganflowExecutable, ["sample", run, "--latent", root + "/projection/latent.safetensors", "--class", "3",
+                                                              "--out", root + "/back"])
+        #expect(back == 0, "\(backOut)")
         let (parse, parseOut) = try execute(ganflowExecutable, ["sample", run, "--classes", "1,x", "--out", root + "/bad"])
         #expect(parse != 0 && parseOut.contains("--classes must be class numbers separated by commas, such as 0,3,7; found '1,x'"), "\(parseOut)")
     }

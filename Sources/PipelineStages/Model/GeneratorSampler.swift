@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import ImageIO
+import NeuralNet
 import PipelineGraph
 import Synchronization
 import TensorRuntime
@@ -52,13 +53,21 @@ public final class GeneratorSampler {
     /// The latents generated beside each chosen latent when `batchDependent`: [batch - 1, ...].
     let reference: Tensor?
 
-    public init(_ generator: any GeneratorStage, movingAverage: Bool, truncation: Float = 1, noise: Noise = .random, space: LatentSpace = .z) throws {
+    /// The class of a class-conditional generator's chosen latents (`latent(seed:)`,
+    /// `images(of:)`, projection, the style-mixing grid); nil gives chosen latents mixed classes,
+    /// as random samples get (and a conditional generator's w space needs it).
+    public let chosenClass: Int?
+
+    public init(_ generator: any GeneratorStage, movingAverage: Bool, truncation: Float = 1, noise: Noise = .random, space: LatentSpace = .z,
+                chosenClass: Int? = nil) throws {
         if space == .w && !(generator is any WSpaceGeneratorStage) {
             throw StageProblem("this generator has no w space (only a StyleGAN2 generator's mapping network makes one): its latents are z")
         }
-        if space == .w, let k = generator.classCount {
-            throw StageProblem("this generator is class-conditional (\(k) classes): its w depends on the class, which projection and interpolation in w do not take; use the latents z (--space z)")
+        if let c = chosenClass {
+            guard let k = generator.classCount else { throw StageProblem("this generator is not class-conditional; it takes no class (remove --class)") }
+            guard (0..<k).contains(c) else { throw StageProblem("class \(c) is not one of the generator's classes 0...\(k - 1)") }
         }
+        self.chosenClass = chosenClass
         self.generator = generator
         self.space = space
         self.noise = noise
@@ -122,8 +131,27 @@ public final class GeneratorSampler {
         var r = randomLatents(seed: seed)
         let batch = r.next()
         let z = try batch.sliced(axis: 0, 0..<1).copy().reshaped([1] + generator.latentShape.dropFirst())
-        if let g = wSpace { return try g.mapping(z, movingAverage: movingAverage) }
+        if let g = wSpace {
+            if let k = generator.classCount, chosenClass == nil {
+                throw StageProblem("this generator is class-conditional (\(k) classes): the w of a seed depends on the class; give the class with --class K")
+            }
+            return try ClassLabels.with(try chosenLabels(1)) { try g.mapping(z, movingAverage: movingAverage) }
+        }
         return try z.reshaped([1, latentDimension])
+    }
+
+    /// Labels for `rows` chosen latents of `chosenClass`, then `reference` rows of mixed classes
+    /// (a batch-norm generator's reference batch); nil without a chosen class.
+    func chosenLabels(_ rows: Int, reference: Int = 0) throws -> Tensor? {
+        guard let c = chosenClass, let k = generator.classCount else { return nil }
+        return try Tensor(shape: [rows + reference], scalars: Array(repeating: Float(c), count: rows) + (0..<reference).map { Float($0 % k) })
+    }
+
+    /// `generateMixed(z, pass:)`, or with the labels of `rows` chosen latents (then reference
+    /// rows) when a class is chosen.
+    func generateChosen(_ z: Tensor, rows: Int, pass: Int) throws -> Tensor {
+        guard let labels = try chosenLabels(rows, reference: z.shape[0] - rows) else { return try generateMixed(z, pass: pass) }
+        return try ClassLabels.with(labels) { try generate(z) }
     }
 
     /// `count` images from random latents drawn with `seed`, batch by batch: `body` gets each
@@ -189,7 +217,7 @@ public final class GeneratorSampler {
             out.reserveCapacity(n)
             for i in 0..<n {
                 let z = try latents.sliced(axis: 0, i..<(i + 1)).reshaped([1] + rowShape)
-                let batch = try generateMixed(try Tensor.concat([z, reference], axis: 0), pass: i)
+                let batch = try generateChosen(try Tensor.concat([z, reference], axis: 0), rows: 1, pass: i)
                 statistics.forwardPasses += 1
                 statistics.rowsGenerated += batch.shape[0]
                 out.append(try batch.sliced(axis: 0, 0..<1))
@@ -200,7 +228,7 @@ public final class GeneratorSampler {
         var start = 0
         while start < n {
             let end = min(n, start + batchSize)
-            out.append(try generateMixed(try latents.sliced(axis: 0, start..<end).reshaped([end - start] + rowShape), pass: start))
+            out.append(try generateChosen(try latents.sliced(axis: 0, start..<end).reshaped([end - start] + rowShape), rows: end - start, pass: start))
             statistics.forwardPasses += 1
             statistics.rowsGenerated += end - start
             start = end

@@ -139,7 +139,9 @@ extension GeneratorSampler {
         if let g = wSpace { return try g.synthesis(latent, movingAverage: movingAverage, truncation: truncation) }
         let z = try latent.reshaped([1] + generator.latentShape.dropFirst())
         let batch = try reference.map { try Tensor.concat([z, $0], axis: 0) } ?? z
-        let images = try generator.sampleForward(batch, movingAverage: movingAverage)
+        let images = try ClassLabels.with(try chosenLabels(1, reference: batch.shape[0] - 1)) {
+            try generator.sampleForward(batch, movingAverage: movingAverage)
+        }
         return try images.sliced(axis: 0, 0..<1)
     }
 }

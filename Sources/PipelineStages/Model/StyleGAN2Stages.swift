@@ -37,7 +37,7 @@ enum StyleGAN2Keys {
 /// stylegan2-ada-pytorch's `Generator` with `c_dim` K.
 public final class StyleGAN2GeneratorStage: TruncatingGeneratorStage, NetworkBacked, @unchecked Sendable {
     public static let typeName = "generator.stylegan2"
-    public static let summary = "StyleGAN2 generator (mapping network, modulated convolutions, noise, skip toRGBs, style mixing); output 'images'."
+    public static let summary = "StyleGAN2 generator (mapping network, modulated convolutions, noise, skip toRGBs, style mixing; optionally class-conditional); output 'images'."
     public static let configKeys: [ConfigKey] = [
         ConfigKey("input", .wire, "Latent vectors z [N, dim] or [N, dim, 1, 1]."),
         ConfigKey("resolution", .int(min: 4, max: 1024), "Output size, a power of two."),
@@ -136,7 +136,7 @@ extension StyleGAN2GeneratorStage: ParameterUpdateListener {
 /// that repository's `Discriminator` with `c_dim` K.
 public final class StyleGAN2DiscriminatorStage: NetworkBacked, CriticStage, @unchecked Sendable {
     public static let typeName = "discriminator.stylegan2"
-    public static let summary = "StyleGAN2 discriminator (residual or plain blocks, FIR downsampling, minibatch stddev, equalized LR); one score per image for each input."
+    public static let summary = "StyleGAN2 discriminator (residual or plain blocks, FIR downsampling, minibatch stddev, equalized LR; optionally a class projection); one score per image for each input."
     public static let configKeys: [ConfigKey] = ModelKeys.wiring(single: "scores") + [
         ConfigKey("groupSize", .int(min: 1), default: .number(4), "Minibatch stddev group size (1: no minibatch stddev layer)."),
         ConfigKey("architecture", .string(choices: StyleGAN2DiscriminatorBlocks.allCases.map(\.rawValue)), default: .string("resnet"),

@@ -1,3 +1,4 @@
+import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
@@ -12,8 +13,8 @@ public enum StyleMixingGrid {
         guard let g = sampler.generator as? any StyleMixingGeneratorStage else {
             throw PipelineErrors([PipelineError("option.mix", "--mix: the generator does not take per-layer styles; style mixing needs a generator.stylegan2")])
         }
-        if let k = g.classCount {
-            throw PipelineErrors([PipelineError("option.mix", "--mix: the generator is class-conditional (\(k) classes), and the mixing grid takes no class; it needs an unconditional generator.stylegan2")])
+        if let k = g.classCount, sampler.chosenClass == nil {
+            throw PipelineErrors([PipelineError("option.mix", "--mix: the generator is class-conditional (\(k) classes): give the class of the grid with --class K")])
         }
         guard (1..<g.styleInputs).contains(crossover) else {
             throw PipelineErrors([PipelineError("option.mix",
@@ -31,7 +32,11 @@ public enum StyleMixingGrid {
             let all = try Tensor.concat(rows, axis: 0)
             return try all.sliced(axis: 0, 0..<n).copy().reshaped([n, sampler.latentDimension])
         }
-        let coarse = try latents(seed), fine = try latents(seed + 1)
+        // Every image of the grid is of the chosen class (if the generator takes one).
+        return try ClassLabels.with(try sampler.chosenLabels(n)) { try grid(g, sampler, latents(seed), latents(seed + 1), n: n, crossover: crossover) }
+    }
+
+    static func grid(_ g: any StyleMixingGeneratorStage, _ sampler: GeneratorSampler, _ coarse: Tensor, _ fine: Tensor, n: Int, crossover: Int) throws -> Tensor {
         let psi = sampler.truncation, ema = sampler.movingAverage
         let top = try g.sampleForward(fine, movingAverage: ema, truncation: psi)
         let left = try g.sampleForward(coarse, movingAverage: ema, truncation: psi)
