@@ -10,6 +10,7 @@ import TensorRuntime
 /// from batches of the same mix: batch row i gets class (pass * batch + i) mod classes, and the
 /// rows of the classes asked for are kept. Asking for one class costs about `classes` times the
 /// forward passes of unconditional sampling; in exchange an image looks as it did in training.
+/// A generator without batch norm (StyleGAN2) gives every row a class asked for instead.
 extension GeneratorSampler {
     /// The generator's class count, or an error when it is not conditional.
     public func conditionalClasses() throws -> Int {
@@ -55,14 +56,19 @@ extension GeneratorSampler {
         let k = try conditionalClasses()
         var latents = randomLatents(seed: seed)
         var noiseRandom: PhiloxRandom? = noise == .random ? PhiloxRandom(seed: seed, stream: stableHash("ganflow sample noise")) : nil
+        // Rows take the classes in turn: every class of the generator when its images depend on
+        // their batch (batch norm), only those asked for otherwise.
+        let turn = batchDependent ? Array(0..<k) : classes
         var made = [Int](repeating: 0, count: classes.count)
         var pass = 0
         while made.contains(where: { $0 < count }) {
             let z = latents.next()
             let rows = z.shape[0]
-            let images = try generateMixed(z, pass: pass, noise: &noiseRandom)
+            let rowClasses = (0..<rows).map { turn[(pass * rows + $0) % turn.count] }
+            let labels = try Tensor(shape: [rows], scalars: rowClasses.map(Float.init))
+            let images = try ClassLabels.with(labels) { try generate(z, noise: &noiseRandom) }
             for (ci, c) in classes.enumerated() where made[ci] < count {
-                let mine = (0..<rows).filter { (pass * rows + $0) % k == c }.prefix(count - made[ci])
+                let mine = (0..<rows).filter { rowClasses[$0] == c }.prefix(count - made[ci])
                 guard !mine.isEmpty else { continue }
                 let picked = try Tensor.concat(try mine.map { try images.sliced(axis: 0, $0..<($0 + 1)) }, axis: 0)
                 try body(c, made[ci], picked)
