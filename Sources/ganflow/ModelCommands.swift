@@ -65,14 +65,10 @@ struct ExportCommand: ParsableCommand {
     func writeProbe(_ run: TrainedRun, to probe: String) throws {
         var rng = PhiloxRandom(seed: 0, stream: stableHash("ganflow probe"))
         var archive = SafeTensorsArchive(metadata: ["format": "pt"])
-        // A conditional network's rows take every class in turn, as in its training batches.
-        func labels(_ classes: Int?, rows: Int) throws -> Tensor? {
-            try classes.map { k in try Tensor(shape: [rows], scalars: (0..<rows).map { Float($0 % k) }) }
-        }
         if try run.isCritic(stage) {
             let (critic, shape) = try run.critic(stage)
             let images = Tensor(randomUniform: shape, low: -1, high: 1, using: &rng)
-            let classes = try labels(critic.classCount, rows: shape[0])
+            let classes = try probeLabels(critic.classCount, rows: shape[0])
             archive.set("images", images)
             if let classes { archive.set("labels", classes) }
             archive.set("scores", try withoutGradients { try ClassLabels.with(classes) { try critic.critic(images) } })
@@ -81,7 +77,7 @@ struct ExportCommand: ParsableCommand {
         } else {
             let (_, generator) = try run.generator(stage)
             let z = Tensor(randomNormal: generator.latentShape, using: &rng)
-            let classes = try labels(generator.classCount, rows: generator.latentShape[0])
+            let classes = try probeLabels(generator.classCount, rows: generator.latentShape[0])
             archive.set("z", z)
             if let classes { archive.set("labels", classes) }
             archive.set("images", try ClassLabels.with(classes) { try generator.generate(z, movingAverage: ema) })
@@ -108,12 +104,17 @@ struct ExportCommand: ParsableCommand {
             let z = Tensor(randomNormal: [generator.latentShape[0], dim], using: &rng)
             var archive = SafeTensorsArchive(metadata: ["format": "pt"])
             archive.set("z", z)
-            // A conditional generator's rows take every class in turn, as in its training batches.
-            let labels = try generator.classCount.map { k in try Tensor(shape: [z.shape[0]], scalars: (0..<z.shape[0]).map { Float($0 % k) }) }
+            let labels = try probeLabels(generator.classCount, rows: z.shape[0])
             if let labels { archive.set("labels", labels) }
             archive.set("images", try GeneratorONNXExport.images(network, generator: generator, z: z, labels: labels, truncation: Float(truncation)))
             try archive.write(to: probe)
             print("wrote a probe of \(z.shape[0]) latents\(labels == nil ? "" : ", their classes") and the exported network's images to \(probe)")
         }
     }
+}
+
+/// The class labels of a probe of a network of `classes` classes (nil: unconditional): every
+/// class in turn, as in its training batches.
+private func probeLabels(_ classes: Int?, rows: Int) throws -> Tensor? {
+    try classes.map { k in try Tensor(shape: [rows], scalars: (0..<rows).map { Float($0 % k) }) }
 }

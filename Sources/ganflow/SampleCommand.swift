@@ -36,15 +36,18 @@ struct GeneratorOptions: ParsableArguments {
             throw PipelineErrors([PipelineError("option.class", file: run.checkpointPath,
                                                 "stage '\(id)' is class-conditional (\(k) classes): give the class of the latents with --class K")])
         }
+        do {
+            if let chosenClass { try GeneratorSampler.checkClass(chosenClass, of: generator) }
+        } catch let p as StageProblem {
+            throw PipelineErrors([PipelineError("option.class", file: run.checkpointPath, "stage '\(id)': \(p.message)")])
+        }
         let chosen = space ?? (generator is any WSpaceGeneratorStage ? .w : .z)
         let sampler: GeneratorSampler
         do {
             sampler = try GeneratorSampler(generator, movingAverage: !raw, truncation: Float(truncation), noise: noise, space: chosen,
                                            chosenClass: chosenClass)
         } catch let p as StageProblem {
-            let path = chosenClass != nil && generator.classCount == nil || p.message.hasPrefix("class ") ? "option.class" : spaceSource.path
-            throw PipelineErrors([PipelineError(path, file: path == "option.class" ? run.checkpointPath : spaceSource.file ?? run.checkpointPath,
-                                                "stage '\(id)': \(p.message)")])
+            throw PipelineErrors([PipelineError(spaceSource.path, file: spaceSource.file ?? run.checkpointPath, "stage '\(id)': \(p.message)")])
         }
         let weights = generator.hasMovingAverage ? (raw ? " (weights, not their moving average)" : " (moving average)") : ""
         let psi = truncation == 1 ? "" : ", truncation \(truncation)"

@@ -63,10 +63,7 @@ public final class GeneratorSampler {
         if space == .w && !(generator is any WSpaceGeneratorStage) {
             throw StageProblem("this generator has no w space (only a StyleGAN2 generator's mapping network makes one): its latents are z")
         }
-        if let c = chosenClass {
-            guard let k = generator.classCount else { throw StageProblem("this generator is not class-conditional; it takes no class (remove --class)") }
-            guard (0..<k).contains(c) else { throw StageProblem("class \(c) is not one of the generator's classes 0...\(k - 1)") }
-        }
+        if let c = chosenClass { try Self.checkClass(c, of: generator) }
         self.chosenClass = chosenClass
         self.generator = generator
         self.space = space
@@ -138,6 +135,12 @@ public final class GeneratorSampler {
             return try ClassLabels.with(try chosenLabels(1)) { try g.mapping(z, movingAverage: movingAverage) }
         }
         return try z.reshaped([1, latentDimension])
+    }
+
+    /// Checks a chosen class against `generator`: it must be class-conditional, and the class one of its own.
+    public static func checkClass(_ c: Int, of generator: any GeneratorStage) throws {
+        guard let k = generator.classCount else { throw StageProblem("this generator is not class-conditional; it takes no class (remove --class)") }
+        guard (0..<k).contains(c) else { throw StageProblem("class \(c) is not one of the generator's classes 0...\(k - 1)") }
     }
 
     /// Labels for `rows` chosen latents of `chosenClass`, then `reference` rows of mixed classes
