@@ -140,6 +140,35 @@ import TensorRuntime
         #expect(a.scalars != b.scalars)
         #expect(throws: TensorError.self) { _ = try g.generate(z) }
     }
+
+    /// A sample evaluation makes the whole batch, even on rank 0 of a data-parallel run whose
+    /// stages are built for a rank's share: its class grid has as many columns as one process's.
+    @Test func theClassGridOfADataParallelRunHasTheColumnsOfTheWholeBatch() throws {
+        let text = #"{ "name": "t", "seed": 1, "steps": 1, "stages": { "#
+            + #""y": { "type": "noise.classes", "classes": 10, "batch": 20 }, "#
+            + #""data": { "type": "dataset.idx", "images": "\#(Self.images)", "batch": 20, "size": 8, "fit": "resize" }, "#
+            + #""grid": { "type": "sink.classgrid", "images": "data.images", "labels": "y.labels", "classes": 10 }, "#
+            + #""idle": { "type": "test.idle" } }, "schedule": [{ "run": "idle" }] }"#
+        let images = try Tensor(shape: [20, 1, 8, 8], scalars: (0..<1280).map { Float($0 % 255) / 127.5 - 1 })
+        let labels = try Tensor(shape: [20], scalars: (0..<20).map { Float($0 % 10) })
+        var grids: [Data] = []
+        for communicator in [SingleProcessCommunicator(), ThreadedCommunicatorGroup(size: 2).ranks[0]] as [any Communicator] {
+            let out = temporaryDirectory("classgrid-ranks")
+            let p = try PipelineBuilder(registry: ganTestRegistry).build(try PipelineDocument.parse(text, file: "t.json"),
+                                                                         outputDirectory: out, communicator: communicator)
+            #expect(p.nodes["data"]!.stage.outputs["images"] == .tensor([20 / communicator.size, 1, 8, 8]))
+            var e = Evaluation(outputs: ["written"], inputs: ["images": .tensor(images), "labels": .tensor(labels)],
+                               step: 1, index: 0, mode: .sample, seed: 1, stageID: "grid")
+            e.communicator = communicator
+            _ = try p.nodes["grid"]!.stage.evaluate(e)
+            try p.nodes["grid"]!.stage.finish()
+            let path = out + "/classgrid/step-00000001.png"
+            // Two images of each class a row: 2 + 2 * (8 + 2) wide, 10 rows high.
+            #expect(try pngHeader(path) == [22, 102, 1, 8])
+            grids.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        #expect(grids[0] == grids[1])
+    }
 }
 
 /// The conditional pipelines shipped in pipelines/: two steps on the fixtures, then what users do

@@ -11,7 +11,9 @@ import TensorRuntime
 /// In sample evaluations the latents are fixed and `noise.classes` asks for every class in turn,
 /// so row k shows the first `columns` images generated for class k, from the same latents at every
 /// step. (`ganflow sample RUN --classes 0,1,... --grid` draws a grid whose every column shares one
-/// latent.) Rows of classes with fewer images are left black.
+/// latent.) Rows of classes with fewer images are left black. A sample evaluation makes the whole
+/// batch even in a data-parallel run, so the columns are counted from the images it is given, not
+/// from a rank's share of the training batch.
 public final class ClassGridSinkStage: Stage, @unchecked Sendable {
     public static let typeName = "sink.classgrid"
     public static let summary = "A PNG grid of a conditional generator's batch with one row per class, as <folder>/step-NNNNNNNN.png."
@@ -20,14 +22,15 @@ public final class ClassGridSinkStage: Stage, @unchecked Sendable {
         ConfigKey("images", .wire, "Images [N, C, H, W] in [-1, 1]."),
         ConfigKey("labels", .wire, "The class of each image [N] (the generator's labels)."),
         ConfigKey("classes", .int(min: 1, max: 1 << 16), "Rows of the grid: classes 0 to classes - 1."),
-        ConfigKey("columns", .int(min: 1, max: 1024), default: .null, "Images per class (null: the batch divided by the classes)."),
+        ConfigKey("columns", .int(min: 1, max: 1024), default: .null, "Images per class (null: the whole batch divided by the classes)."),
         ConfigKey("folder", .path, default: .string("classgrid"), "Folder for the grids, under the run's output directory."),
     ]
 
     public let outputs: [String: PortType] = ["written": .effect]
     let folder: String
     let classes: Int
-    let columns: Int
+    /// Images per class; nil: the sample batch divided by the classes.
+    let columns: Int?
     let writer: BackgroundWriter
 
     public init(config: StageConfig, inputs: [String: PortType], context: BuildContext) throws {
@@ -41,15 +44,16 @@ public final class ClassGridSinkStage: Stage, @unchecked Sendable {
            let k = source.classCount, k != classes {
             throw StageProblem(key: "labels", "'\(config.string("labels"))' gives labels of \(k) classes, but 'classes' is \(classes)")
         }
-        columns = config.optionalInt("columns") ?? max(1, n / classes)
+        columns = config.optionalInt("columns")
         folder = try SinkSupport.folder(config.string("folder"), in: context.outputDirectory)
         writer = BackgroundWriter(label: "ganflow.sink.\(config.stageID)", limit: 2)
     }
 
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
-        let grid = try Self.arrange(try e.tensor("images"), labels: try e.tensor("labels"), classes: classes, columns: columns)
+        let images = try e.tensor("images")
+        let columns = self.columns ?? max(1, images.shape[0] / classes)
+        let grid = try Self.arrange(images, labels: try e.tensor("labels"), classes: classes, columns: columns)
         let path = (folder as NSString).appendingPathComponent(SinkSupport.stepName(e.step) + ".png")
-        let columns = self.columns
         try writer.submit { try SampleGrid.write(grid, to: path, nrow: columns) }
         return ["written": .effect]
     }
