@@ -14,18 +14,13 @@ import TensorRuntime
 extension GeneratorSampler {
     /// The generator's class count, or an error when it is not conditional.
     public func conditionalClasses() throws -> Int {
-        guard let k = generator.classCount else {
-            throw StageProblem("this generator is not class-conditional; it takes no class (remove --class/--classes)")
-        }
-        return k
+        try Self.classCount(of: generator, options: "--class/--classes")
     }
 
     /// Checks class ids against the generator: each in range, none twice.
     public func checkClasses(_ classes: [Int]) throws {
-        let k = try conditionalClasses()
-        if let bad = classes.first(where: { $0 < 0 || $0 >= k }) {
-            throw StageProblem("class \(bad) is not one of the generator's classes 0...\(k - 1)")
-        }
+        _ = try conditionalClasses()
+        for c in classes { try Self.checkClass(c, of: generator, options: "--class/--classes") }
         if Set(classes).count != classes.count { throw StageProblem("a class is listed twice in \(classes.map(String.init).joined(separator: ","))") }
         if classes.isEmpty { throw StageProblem("no class given") }
     }

@@ -137,10 +137,20 @@ public final class GeneratorSampler {
         return try z.reshaped([1, latentDimension])
     }
 
-    /// Checks a chosen class against `generator`: it must be class-conditional, and the class one of its own.
-    public static func checkClass(_ c: Int, of generator: any GeneratorStage) throws {
-        guard let k = generator.classCount else { throw StageProblem("this generator is not class-conditional; it takes no class (remove --class)") }
+    /// Checks a chosen class against `generator`: it must be class-conditional, and the class one
+    /// of its own. `options` names the command-line options that gave it.
+    public static func checkClass(_ c: Int, of generator: any GeneratorStage, options: String = "--class") throws {
+        let k = try classCount(of: generator, options: options)
         guard (0..<k).contains(c) else { throw StageProblem("class \(c) is not one of the generator's classes 0...\(k - 1)") }
+    }
+
+    /// The class count of a class-conditional `generator`; an error telling to remove `options`
+    /// for any other.
+    static func classCount(of generator: any GeneratorStage, options: String) throws -> Int {
+        guard let k = generator.classCount else {
+            throw StageProblem("this generator is not class-conditional; it takes no class (remove \(options))")
+        }
+        return k
     }
 
     /// Labels for `rows` chosen latents of `chosenClass`, then `reference` rows of mixed classes
