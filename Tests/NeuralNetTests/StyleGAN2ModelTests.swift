@@ -110,6 +110,27 @@ import TensorRuntime
         #expect(Set((plain.namedParameters + plain.namedBuffers).map(\.0)) == dExpected.subtracting(["b8.skip.weight", "b8.skip.resample_filter"]))
     }
 
+    /// `channelMin` widens only the resolutions where channelBase / r falls below it; 1 gives
+    /// stylegan2-ada-pytorch's widths.
+    @Test func channelMinWidensOnlyTheFinestResolutions() throws {
+        let plain = try StyleGAN2Architecture(resolution: 32, imageChannels: 1, channelBase: 512, channelMax: 128)
+        let wide = try StyleGAN2Architecture(resolution: 32, imageChannels: 1, channelBase: 512, channelMax: 128, channelMin: 32)
+        #expect(plain.resolutions.map(plain.channels) == [128, 64, 32, 16])
+        #expect(wide.resolutions.map(wide.channels) == [128, 64, 32, 32])
+        #expect(throws: TensorError.self) { try StyleGAN2Architecture(resolution: 32, imageChannels: 1, channelBase: 512, channelMax: 16, channelMin: 32) }
+        let small = try StyleGAN2Architecture(resolution: 8, imageChannels: 1, channelBase: 32, channelMax: 4, channelMin: 3)
+        #expect(small.resolutions.map(small.channels) == [4, 4])
+        var rng = PhiloxRandom(seed: 2)
+        let g = StyleGAN2Generator(zDim: 6, wDim: 5, mappingLayers: 2, lrMultiplier: 0.01,
+                                   architecture: try StyleGAN2Architecture(resolution: 8, imageChannels: 1, channelBase: 16, channelMax: 4, channelMin: 3), rng: &rng)
+        let shapes = Dictionary(uniqueKeysWithValues: g.namedParameters.map { ($0.0, $0.1.shape) })
+        #expect(shapes["synthesis.b4.conv1.weight"] == [4, 4, 3, 3])
+        #expect(shapes["synthesis.b8.conv0.weight"] == [3, 4, 3, 3])
+        #expect(shapes["synthesis.b8.conv1.weight"] == [3, 3, 3, 3])
+        let d = StyleGAN2Discriminator(architecture: try StyleGAN2Architecture(resolution: 8, imageChannels: 1, channelBase: 16, channelMax: 4, channelMin: 3), rng: &rng)
+        #expect(try d.forward(Tensor(zeros: [4, 1, 8, 8]), mode: .train).shape == [4, 1])
+    }
+
     @Test func generatorAndDiscriminatorShapes() throws {
         let g = Self.generator()
         var rng = PhiloxRandom(seed: 4)

@@ -200,6 +200,8 @@ import TensorRuntime
                 == ["$.stages.G.emaRampUp: a ramp-up needs a moving average: set 'ema'"])
         #expect(problems(stages: Self.stages().replacingOccurrences(of: #""groupSize": 2"#, with: #""groupSize": 3"#))
                 == ["$.stages.D.inputs.real: StyleGAN2 discriminator: batch size 4 is not a multiple of the minibatch-stddev group size 3"])
+        #expect(problems(stages: Self.stages().replacingOccurrences(of: #""channelMax": 4, "mixing""#, with: #""channelMax": 4, "channelMin": 8, "mixing""#))
+                == ["$.stages.G.channelMin: 8 is more than channelMax (4)"])
     }
 }
 

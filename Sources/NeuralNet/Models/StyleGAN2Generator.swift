@@ -1,30 +1,36 @@
 import TensorRuntime
 
 /// The shape of a StyleGAN2 network: channels per resolution `min(channelBase / res, channelMax)`,
-/// as stylegan2-ada-pytorch's `channels_dict`.
+/// as stylegan2-ada-pytorch's `channels_dict`, and at least `channelMin` (GANFlow's own: 1, the
+/// default, gives that repository's widths; more widens only the finest resolutions).
 public struct StyleGAN2Architecture: Sendable, Equatable {
     public let resolution: Int
     public let imageChannels: Int
     public let channelBase: Int
     public let channelMax: Int
+    public let channelMin: Int
 
-    public init(resolution: Int, imageChannels: Int, channelBase: Int, channelMax: Int) throws {
+    public init(resolution: Int, imageChannels: Int, channelBase: Int, channelMax: Int, channelMin: Int = 1) throws {
         guard resolution >= 4, resolution & (resolution - 1) == 0 else {
             throw TensorError("StyleGAN2: resolution \(resolution) is not a power of two of at least 4")
         }
         guard channelBase >= 1, channelMax >= 1, imageChannels >= 1 else {
             throw TensorError("StyleGAN2: channelBase, channelMax and the image channels must be positive")
         }
+        guard channelMin >= 1, channelMin <= channelMax else {
+            throw TensorError("StyleGAN2: channelMin \(channelMin) must be between 1 and channelMax (\(channelMax))")
+        }
         self.resolution = resolution
         self.imageChannels = imageChannels
         self.channelBase = channelBase
         self.channelMax = channelMax
+        self.channelMin = channelMin
     }
 
     /// 4, 8, ..., resolution.
     public var resolutions: [Int] { Array(sequence(first: 4) { $0 < resolution ? $0 * 2 : nil }) }
 
-    public func channels(_ res: Int) -> Int { max(1, min(channelBase / res, channelMax)) }
+    public func channels(_ res: Int) -> Int { max(channelMin, min(channelBase / res, channelMax)) }
 }
 
 /// StyleGAN2's mapping network (stylegan2-ada-pytorch's `MappingNetwork`): the latent

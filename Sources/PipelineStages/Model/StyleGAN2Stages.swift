@@ -2,17 +2,23 @@ import NeuralNet
 import PipelineGraph
 import TensorRuntime
 
-/// Keys of the StyleGAN2 model stages: channels per resolution, `min(channelBase / res, channelMax)`.
+/// Keys of the StyleGAN2 model stages: channels per resolution,
+/// `max(channelMin, min(channelBase / res, channelMax))`.
 enum StyleGAN2Keys {
     static let architecture: [ConfigKey] = [
         ConfigKey("channelBase", .int(min: 1), default: .number(32768), "Channels at resolution r: min(channelBase / r, channelMax) (stylegan2-ada-pytorch's channel_base)."),
         ConfigKey("channelMax", .int(min: 1), default: .number(512), "Most channels of any layer."),
+        ConfigKey("channelMin", .int(min: 1), default: .number(1), "Fewest channels of any layer: more than channelBase / resolution widens the finest resolutions only (1 keeps stylegan2-ada-pytorch's widths, which its modules need to load an export)."),
     ]
 
     static func architecture(_ config: StageConfig, resolution: Int, channels: Int, key: String) throws -> StyleGAN2Architecture {
+        guard config.int("channelMin") <= config.int("channelMax") else {
+            throw StageProblem(key: "channelMin", "\(config.int("channelMin")) is more than channelMax (\(config.int("channelMax")))")
+        }
         do {
             return try StyleGAN2Architecture(resolution: resolution, imageChannels: channels,
-                                             channelBase: config.int("channelBase"), channelMax: config.int("channelMax"))
+                                             channelBase: config.int("channelBase"), channelMax: config.int("channelMax"),
+                                             channelMin: config.int("channelMin"))
         } catch let e as TensorError {
             throw StageProblem(key: key, e.message)
         }
