@@ -2,7 +2,8 @@ import Foundation
 import PipelineGraph
 
 /// What a finished run directory holds, read back for reports and comparisons: the resolved
-/// pipeline, every logged scalar as a series over steps, the final values, and the sample grids.
+/// pipeline, every logged scalar as a series over steps, the final values, and the grids of every
+/// image sink.
 public struct RunRecord: Sendable {
     public var name: String
     public var directory: String
@@ -17,8 +18,13 @@ public struct RunRecord: Sendable {
     public var final: [String: Double]
     public var seconds: Double?
     public var lastStep: Int?
-    /// `samples/step-NNNNNNNN.png` grids (tagged ones too: `step-NNNNNNNN-resolution16-alpha0.250.png`), by step.
-    public var grids: [(step: Int, path: String)]
+    /// Every folder of the run directory that holds `step-NNNNNNNN.png` files (tagged ones too:
+    /// `step-NNNNNNNN-resolution16-alpha0.250.png`), with its files by step: sink.grid's
+    /// `samples`, sink.classgrid's `classgrid`, any sink's own `folder`. `samples` comes first,
+    /// the others by name.
+    public var gridFolders: [(folder: String, grids: [(step: Int, path: String)])]
+    /// The first folder's grids (`samples` where there is one), by step.
+    public var grids: [(step: Int, path: String)] { gridFolders.first?.grids ?? [] }
 
     /// Reads `directory`; `name` labels the run (default: the pipeline's name).
     public init(directory: String, name: String? = nil) throws {
@@ -62,14 +68,23 @@ public struct RunRecord: Sendable {
             if case .number(let s)? = summary["lastStep"] { lastStep = Int(s) }
         }
         self.final = final
-        let samples = (directory as NSString).appendingPathComponent("samples")
-        grids = ((try? fm.contentsOfDirectory(atPath: samples)) ?? []).compactMap { file -> (step: Int, path: String)? in
-            // step-NNNNNNNN.png, or with a grid's tags: step-NNNNNNNN-resolution16-alpha0.250.png
+        gridFolders = ((try? fm.contentsOfDirectory(atPath: directory)) ?? [])
+            .sorted { ($0 == "samples" ? "" : $0) < ($1 == "samples" ? "" : $1) }
+            .compactMap { folder in
+                let grids = Self.stepImages(in: (directory as NSString).appendingPathComponent(folder))
+                return grids.isEmpty ? nil : (folder, grids)
+            }
+    }
+
+    /// The `step-NNNNNNNN.png` files of `folder` (or with a grid's tags:
+    /// `step-NNNNNNNN-resolution16-alpha0.250.png`), by step; none when it is not a folder.
+    static func stepImages(in folder: String) -> [(step: Int, path: String)] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { file -> (step: Int, path: String)? in
             guard file.hasPrefix("step-"), file.hasSuffix(".png") else { return nil }
             let name = file.dropFirst(5).dropLast(4)
             let digits = name.prefix { $0.isASCII && $0.isNumber }
             guard !digits.isEmpty, digits.count == name.count || name.dropFirst(digits.count).first == "-", let step = Int(digits) else { return nil }
-            return (step, (samples as NSString).appendingPathComponent(file))
+            return (step, (folder as NSString).appendingPathComponent(file))
         }.sorted { $0.step < $1.step }
     }
 

@@ -207,9 +207,12 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         let dir = temporaryDirectory("report-chromium")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try trainSmallRun(dir, steps: 2)
+        // A second image sink's folder gets a slider of its own.
+        try FileManager.default.copyItem(atPath: dir + "/samples", toPath: dir + "/classgrid")
         let path = try RunReport.write(runDirectory: dir)
         guard let dom = try domInChromium(path, profile: dir + "/chromium") else { return }
         #expect(Self.reportWorks(dom))
+        #expect(dom.contains(#"id="gridImage1""#) && dom.contains("<h3>classgrid/</h3>"))
 
         // The same report with a syntax error in its script, or without its charts, fails the check.
         let html = try String(contentsOfFile: path, encoding: .utf8)
@@ -281,6 +284,35 @@ func tfRecords(_ data: [UInt8]) throws -> [[UInt8]] {
         #expect(!plain.contains("against wall-clock") && plain.components(separatedBy: "<svg").count - 1 == 3)
         #expect(MetricDirection.of("fid.distance", in: a.pipeline) == .lower)
         #expect(MetricDirection.of("loss.generator", in: a.pipeline) == nil)
+    }
+
+    /// Every folder of step grids gets a slider, samples/ first; a slider holds at most
+    /// `sliderGrids` of them, evenly spaced from the first to the last, and says so.
+    @Test func everyGridFolderGetsASliderOfAtMostSixtyGrids() throws {
+        let dir = temporaryDirectory("grid-folders")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try fakeRun(dir, name: "p", lossType: "loss.hinge", fid: 30, precision: 0.5)
+        for (folder, steps) in [("samples", Array(1...100)), ("classgrid", [10, 20, 30]), ("checkpoints", []), ("s10k", [])] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + folder, withIntermediateDirectories: true)
+            for step in steps { try Data([UInt8(step)]).write(to: URL(fileURLWithPath: dir + "/\(folder)/step-\(String(format: "%08d", step)).png")) }
+        }
+        try Data([0]).write(to: URL(fileURLWithPath: dir + "/s10k/sample-00000.png"))
+        let run = try RunRecord(directory: dir)
+        #expect(run.gridFolders.map(\.folder) == ["samples", "classgrid"])
+        #expect(run.grids.map(\.step) == Array(1...100))
+        #expect(RunReport.spread(100, count: 60).count == 60)
+        #expect(RunReport.spread(100, count: 60).first == 0 && RunReport.spread(100, count: 60).last == 99)
+        #expect(Set(RunReport.spread(100, count: 60)).count == 60)
+        #expect(RunReport.spread(3, count: 60) == [0, 1, 2])
+        let html = RunReport.html(run)
+        #expect(html.contains("60 of the 100 grids, evenly spaced; all of them are in samples/."))
+        #expect(html.contains(#"id="gridStep" min="0" max="59""#) && html.contains(#"id="gridStep1" min="0" max="2""#))
+        #expect(html.contains("gridSteps = [10,20,30]") && html.contains("<h3>samples/</h3>") && html.contains("<h3>classgrid/</h3>"))
+        let steps = try #require(html.components(separatedBy: "gridSteps = [").dropFirst().first?.prefix { $0 != "]" })
+        let shown = steps.split(separator: ",").compactMap { Int($0) }
+        #expect(shown.count == 60 && shown.first == 1 && shown.last == 100 && shown == shown.sorted())
+        // 60 + 3 in the scripts, and the two shown.
+        #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 65)
     }
 
     /// A growing run's grids carry tags after the step (`sink.grid`'s `tags`): they are its grids
