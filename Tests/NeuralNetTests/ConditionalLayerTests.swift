@@ -47,13 +47,13 @@ struct ConditionalGolden: Decodable {
         let layer = ConditionalBatchNorm(x.shape[1], classes: Int(golden.params["classes"]!), momentum: Float(golden.params["momentum"]!))
         try layer.gain.assign(try golden.tensor("gain"))
         try layer.bias.assign(try golden.tensor("bias"))
-        try layer.runningMean.assign(try golden.tensor("runningMean"))
-        try layer.runningVar.assign(try golden.tensor("runningVar"))
+        try layer.statistics.runningMean.assign(try golden.tensor("runningMean"))
+        try layer.statistics.runningVar.assign(try golden.tensor("runningVar"))
 
         let y = try ClassLabels.with(labels) { try layer.forward(x, mode: .train) }
         #expect(ConditionalGolden.difference(y, try golden.tensor("trainOutput")) < 1e-5)
-        #expect(ConditionalGolden.difference(layer.runningMean, try golden.tensor("updatedRunningMean")) < 1e-6)
-        #expect(ConditionalGolden.difference(layer.runningVar, try golden.tensor("updatedRunningVar")) < 1e-6)
+        #expect(ConditionalGolden.difference(layer.statistics.runningMean, try golden.tensor("updatedRunningMean")) < 1e-6)
+        #expect(ConditionalGolden.difference(layer.statistics.runningVar, try golden.tensor("updatedRunningVar")) < 1e-6)
         #expect(layer.namedCounters.first?.1 == 1)
         var g = try gradients(of: y, wrt: [x, layer.gain, layer.bias], seed: upstream)
         #expect(ConditionalGolden.difference(g[0], try golden.tensor("trainDx")) < 1e-5)

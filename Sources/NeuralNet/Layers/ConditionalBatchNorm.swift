@@ -10,43 +10,33 @@ import TensorRuntime
 public final class ConditionalBatchNorm: Layer {
     public let gain: Tensor
     public let bias: Tensor
-    public let runningMean: Tensor
-    public let runningVar: Tensor
-    public private(set) var batchesTracked = 0
-    public let momentum: Float
-    public let eps: Float
+    /// The module `bn`'s statistics.
+    public let statistics: BatchStatistics
     public let classes: Int
 
     public init(_ features: Int, classes: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
         self.classes = classes
         gain = parameter(Tensor(repeating: 1, shape: [classes, features]))
         bias = parameter(Tensor(zeros: [classes, features]))
-        runningMean = Tensor(zeros: [features])
-        runningVar = Tensor(repeating: 1, shape: [features])
-        self.momentum = momentum
-        self.eps = eps
+        statistics = BatchStatistics(features, momentum: momentum, eps: eps)
     }
 
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
         _ = try outputShape(for: x.shape)
         let n = x.shape[0], c = x.shape[1]
         let oneHot = try ClassLabels.oneHot(classes: classes, batch: n, layer: "ConditionalBatchNorm(\(c), \(classes) classes)")
-        let update = mode.training && mode.updateStatistics
-        if update { batchesTracked += 1 }
-        let normalized = try x.batchNorm(weight: nil, bias: nil,
-                                         runningMean: update || !mode.training ? runningMean : nil,
-                                         runningVar: update || !mode.training ? runningVar : nil,
-                                         training: mode.training, momentum: momentum, eps: eps,
-                                         synchronizer: update ? BatchNorm.currentSynchronizer : nil)
+        let normalized = try statistics.normalize(x, mode: mode, weight: nil, bias: nil)
         let perRow = x.rank == 4 ? [n, c, 1, 1] : [n, c]
         let g = try matmul(oneHot, gain).reshaped(perRow), b = try matmul(oneHot, bias).reshaped(perRow)
         return try normalized * g + b
     }
 
     public var namedParameters: [(String, Tensor)] { [("gain.weight", gain), ("bias.weight", bias)] }
-    public var namedBuffers: [(String, Tensor)] { [("bn.running_mean", runningMean), ("bn.running_var", runningVar)] }
-    public var namedCounters: [(String, Int)] { [("bn.num_batches_tracked", batchesTracked)] }
-    public func setCounter(_ name: String, _ value: Int) { if name == "bn.num_batches_tracked" { batchesTracked = value } }
+    public var namedBuffers: [(String, Tensor)] { statistics.namedBuffers.map { ("bn." + $0.0, $0.1) } }
+    public var namedCounters: [(String, Int)] { statistics.namedCounters.map { ("bn." + $0.0, $0.1) } }
+    public func setCounter(_ name: String, _ value: Int) {
+        if name.hasPrefix("bn.") { statistics.setCounter(String(name.dropFirst(3)), value) }
+    }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
         let c = gain.shape[1]

@@ -85,7 +85,7 @@ extension BatchNorm: ONNXExportable {
     public func emitONNX(_ graph: ONNXGraph, input: String, shape: [Int]) throws -> String {
         let c = weight.shape[0]
         let broadcast = shape.count == 4 ? [1, c, 1, 1] : [1, c]
-        let normalised = graph.batchNormalized(input, shape: shape, eps: eps)
+        let normalised = graph.batchNormalized(input, shape: shape, eps: statistics.eps)
         let gamma = graph.constant(try weight.reshaped(broadcast), name: "bn_weight")
         let beta = graph.constant(try bias.reshaped(broadcast), name: "bn_bias")
         return graph.node("Add", [graph.node("Mul", [normalised, gamma]), beta])
@@ -100,7 +100,7 @@ extension ConditionalBatchNorm: ONNXExportable {
         let layer = "ConditionalBatchNorm(\(c), \(classes) classes)"
         let g = graph.node("Reshape", [try graph.classRows(gain, name: "cbn_gain", layer: layer), perRow])
         let b = graph.node("Reshape", [try graph.classRows(bias, name: "cbn_bias", layer: layer), perRow])
-        return graph.node("Add", [graph.node("Mul", [graph.batchNormalized(input, shape: shape, eps: eps), g]), b])
+        return graph.node("Add", [graph.node("Mul", [graph.batchNormalized(input, shape: shape, eps: statistics.eps), g]), b])
     }
 }
 
