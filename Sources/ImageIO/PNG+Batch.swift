@@ -65,8 +65,9 @@ extension PNG {
     }
 }
 
-/// A pointer handed to `concurrentPerform`'s workers, which only read from it or write disjoint parts.
-struct SendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+/// A pointer handed to `concurrentPerform`'s workers, which only read from it or write disjoint
+/// parts (each task its own).
+public struct SendablePointer: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }

@@ -145,7 +145,7 @@ final class FolderSource: ItemSource, @unchecked Sendable {
         let n = range.count
         let itemSize = itemShape.reduce(1, *)
         let out = Tensor(uninitialized: [n] + itemShape)
-        let dst = SendablePointer(pointer: out.data)
+        let dst = SendablePointer(out.data)
         let generators = (0..<n).map(random)
         let indices = Array(order[range])
         let failed = Locked<[Int: ImageIOError]>([:])

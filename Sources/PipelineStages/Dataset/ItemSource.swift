@@ -50,11 +50,6 @@ func parallelFor(_ count: Int, minimumPerTask: Int = 1, _ body: @Sendable (Int) 
     if let first = failures.withLock({ $0.min { $0.0 < $1.0 } }) { throw first.1 }
 }
 
-/// A pointer that closures run by `concurrentPerform` may write through; each task writes its own part.
-struct SendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-}
-
 /// Reads byte records (IDX, CIFAR-10) from disk on demand.
 protocol RecordReader: AnyObject, Sendable {
     /// The image bytes of records `indices`, record after record in the order given.
@@ -107,7 +102,7 @@ final class ByteRecordSource: ItemSource, @unchecked Sendable {
         }
         let itemSize = itemShape.reduce(1, *)
         let out = Tensor(uninitialized: [indices.count] + itemShape)
-        let dst = SendablePointer(pointer: out.data)
+        let dst = SendablePointer(out.data)
         if itemShape == recordShape {
             // Served as stored: a table lookup per byte.
             let table = self.table
