@@ -10,6 +10,8 @@ public struct TrainedRun {
     /// The pipeline the run wrote into its directory.
     public let pipelineFile: String
     public let checkpoint: SafeTensorsArchive
+    /// `pipelineFile` parsed, read once when the run is opened; nil when there is none.
+    let pipeline: PipelineDocument?
 
     /// Opens `path`: a run directory (its newest checkpoint) or a checkpoint file inside one.
     public init(_ path: String) throws {
@@ -33,16 +35,17 @@ public struct TrainedRun {
         guard checkpoint.metadata["ganflow.step"] != nil else {
             throw PipelineErrors([PipelineError("checkpoint.mismatch", file: checkpointPath, "not a GANFlow checkpoint (no step recorded)")])
         }
+        pipeline = FileManager.default.fileExists(atPath: pipelineFile) ? try PipelineDocument.load(file: pipelineFile) : nil
     }
 
     /// The run's pipeline, which building a stage of it needs; a missing one says where it was
     /// looked for.
     func document() throws -> PipelineDocument {
-        guard FileManager.default.fileExists(atPath: pipelineFile) else {
+        guard let pipeline else {
             throw PipelineErrors([PipelineError("run.pipeline", file: checkpointPath,
                                                 "no pipeline.json beside this run (looked for \(pipelineFile)); a checkpoint is read in its run directory, as RUN/checkpoints/step-N.safetensors")])
         }
-        return try PipelineDocument.load(file: pipelineFile)
+        return pipeline
     }
 
     /// The step the checkpoint was written at.
@@ -51,8 +54,7 @@ public struct TrainedRun {
     /// The `state_dict` of model stage `id` (its moving average with `ema`), straight from the
     /// checkpoint. When the run's pipeline is beside it, the stage must be a model there.
     public func stateDict(stage id: String, ema: Bool, registry: StageRegistry = .standard) throws -> SafeTensorsArchive {
-        if FileManager.default.fileExists(atPath: pipelineFile) {
-            let doc = try document()
+        if let doc = pipeline {
             guard let raw = doc.stages[id] else {
                 throw PipelineErrors([PipelineError("ref.stage", file: pipelineFile, "no stage '\(id)'",
                                                     suggestion: didYouMean(id, among: doc.stageOrder))])
