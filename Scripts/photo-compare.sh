@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# 64x64 RGB at equal wall-clock on a JPEG photo set: dcgan64-rgb, progan-rgb64 and msggan-rgb64,
-# each trained for the same time on the same photos, then
+# 64x64 RGB at equal wall-clock on a JPEG photo set: dcgan64-rgb, progan-rgb64, msggan-rgb64 and
+# stylegan2-rgb64 (or the ones named), each trained for the same time on the same photos, then
 # 10,000 samples of each scored in the feature space of a classifier trained on those photos.
 #
-#   Scripts/photo-compare.sh [minutes] [dir] [python]
+#   Scripts/photo-compare.sh [minutes] [dir] [python] [variants]
 #       minutes: wall-clock per variant (default 20); dir: work folder (default runs/photo-compare);
-#       python: one with Pillow (default the venv of Scripts/dev-venv.sh)
+#       python: one with Pillow (default the venv of Scripts/dev-venv.sh); variants: the shipped
+#       pipelines to train, comma-separated (default dcgan64-rgb,progan-rgb64,msggan-rgb64,stylegan2-rgb64)
 #
 # Steps (each skipped when its output exists, so an interrupted run picks up where it stopped):
 #   1. Scripts/bench_data.py photos --classes: 6,000 training and 2,000 held-out 1024x768 JPEGs, crops
@@ -25,6 +26,7 @@ cd "$(dirname "$0")/.."
 minutes=${1:-20}
 dir=${2:-runs/photo-compare}
 python=${3:-$HOME/.cache/ganflow/venv/bin/python}
+variants=${4:-dcgan64-rgb,progan-rgb64,msggan-rgb64,stylegan2-rgb64}
 bin=$PWD/.build/release/ganflow
 [ -x "$bin" ] || { echo "photo-compare: build first: swift build -c release" >&2; exit 1; }
 mkdir -p "$dir"
@@ -75,9 +77,9 @@ JSON
 fi
 
 # 3. The variants, trained for the same wall-clock.
-python3 - "$root/pipelines" <<'PY'
+python3 - "$root/pipelines" "$variants" <<'PY'
 import json, sys
-for name in ["dcgan64-rgb", "progan-rgb64", "msggan-rgb64"]:
+for name in sys.argv[2].split(","):
     p = json.load(open(f"{sys.argv[1]}/{name}.json"))
     p.pop("$schema", None)
     stages = p["stages"]
@@ -92,7 +94,8 @@ for name in ["dcgan64-rgb", "progan-rgb64", "msggan-rgb64"]:
     stages["modes"] = {"type": "metric.modes", "logits": "features.fakeLogits", "every": every}
     json.dump(p, open(f"{name}.json", "w"), indent=1)
 PY
-[ -f compare/compare.html ] || "$bin" compare dcgan64-rgb.json progan-rgb64.json msggan-rgb64.json \
+IFS=, read -ra names <<< "$variants"
+[ -f compare/compare.html ] || "$bin" compare "${names[@]/%/.json}" \
     --steps 1000000 --time-limit "${minutes}m" --out compare
 
 # 4. 10,000 samples of each, scored against the held-out crops; first, as the floor, 2,000 training

@@ -7,16 +7,18 @@ import GANFlowTestSupport
 /// (`ActivationFusing`). A whole network through `Sequential.forward` must give the values and
 /// parameter gradients of its layers run one by one.
 @Suite struct ActivationFusingTests {
-    static func layerByLayer(_ net: Sequential, _ x: Tensor) throws -> Tensor {
+    static func layerByLayer(_ net: Sequential, _ x: Tensor, mode: ForwardMode) throws -> Tensor {
         var y = x
-        for layer in net.layers { y = try layer.forward(y, mode: .train) }
+        for layer in net.layers { y = try layer.forward(y, mode: mode) }
         return y
     }
 
-    static func compare(_ net: Sequential, input: Tensor) throws {
+    /// `mode` is the same for both paths; `.sample` leaves spectral norm's vectors as they are, so
+    /// that both paths see the same sigma.
+    static func compare(_ net: Sequential, input: Tensor, mode: ForwardMode = .train) throws {
         let params = net.namedParameters.map(\.1)
         var results: [[[Float]]] = []
-        for path in [{ try net.forward($0, mode: .train) }, { try Self.layerByLayer(net, $0) }] {
+        for path in [{ try net.forward($0, mode: mode) }, { try Self.layerByLayer(net, $0, mode: mode) }] {
             let y = try path(input)
             var rng = PhiloxRandom(seed: 61)
             let r = Tensor(randomNormal: y.shape, using: &rng)
@@ -45,5 +47,18 @@ import GANFlowTestSupport
         let block = Sequential([EqualizedConv2D(3, 8, kernel: 3, rng: &rng), Activation(.leakyRelu(0.2)),
                                 EqualizedConv2D(8, 4, kernel: 1, rng: &rng), Activation(.relu)])
         try Self.compare(block, input: Tensor(randomNormal: [2, 3, 6, 6], using: &rng))
+    }
+
+    @Test func spectrallyNormalizedDiscriminator() throws {
+        var rng = PhiloxRandom(seed: 64)
+        let D = try DCGAN.discriminator(channels: 1, resolution: 32, width: 8, norm: .spectral, rng: &rng)
+        // Its convolutions are wrapped, each but the last followed by a LeakyReLU that now runs in the convolution.
+        #expect(D.layers.filter { $0 is SpectralNorm }.count == 4)
+        #expect(D.layers.contains { ($0 as? Activation)?.kind.leakySlope == 0.2 })
+        try Self.compare(D, input: Tensor(randomNormal: [6, 1, 32, 32], using: &rng), mode: .sample)
+        // A wrapped Linear has no fused op: the activation runs after it, with the same result.
+        let mlp = Sequential([SpectralNorm(try Linear(5, 7, rng: &rng), rng: &rng), Activation(.relu),
+                              SpectralNorm(try Linear(7, 3, rng: &rng), rng: &rng), Activation(.leakyRelu(0.1))])
+        try Self.compare(mlp, input: Tensor(randomNormal: [4, 5], using: &rng), mode: .sample)
     }
 }

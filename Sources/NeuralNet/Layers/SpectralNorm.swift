@@ -11,6 +11,16 @@ public protocol WeightedLayer: Layer {
     var outputAxis: Int { get }
     /// The forward pass with `weight` in place of the stored one.
     func forward(_ x: Tensor, weight: Tensor) throws -> Tensor
+    /// That forward pass followed by a leaky ReLU of `leakySlope` (0: a ReLU), in one op where
+    /// the layer has one (`Conv2D`); by default the two ops.
+    func forward(_ x: Tensor, weight: Tensor, leakySlope: Float) throws -> Tensor
+}
+
+extension WeightedLayer {
+    public func forward(_ x: Tensor, weight: Tensor, leakySlope: Float) throws -> Tensor {
+        let y = try forward(x, weight: weight)
+        return leakySlope == 0 ? y.relu() : y.leakyRelu(negativeSlope: leakySlope)
+    }
 }
 
 extension Linear: WeightedLayer {
@@ -22,6 +32,10 @@ extension Conv2D: WeightedLayer {
     public var outputAxis: Int { 0 }
     public func forward(_ x: Tensor, weight: Tensor) throws -> Tensor {
         try conv2d(x, weight: weight, bias: bias, stride: Size2D(stride, stride), padding: Size2D(padding, padding))
+    }
+    public func forward(_ x: Tensor, weight: Tensor, leakySlope: Float) throws -> Tensor {
+        try conv2d(x, weight: weight, bias: bias, stride: Size2D(stride, stride), padding: Size2D(padding, padding),
+                   leakySlope: leakySlope)
     }
 }
 
@@ -46,7 +60,10 @@ extension ConvTranspose2D: WeightedLayer {
 /// update the buffers in place, as PyTorch does in training mode; `ForwardMode.sample` and `eval`
 /// reuse the stored vectors without changing them. Then sigma = u . (W v), with u and v constants
 /// for autograd, so the gradient flows to W through sigma and through W itself.
-public final class SpectralNorm: Layer {
+///
+/// In a `Sequential`, the ReLU or leaky ReLU after it runs in the wrapped layer's own op where
+/// that layer has one (a convolution's post-op: `ActivationFusing`).
+public final class SpectralNorm: ActivationFusing {
     public let layer: any WeightedLayer
     /// Left singular vector estimate, [outputs].
     public let u: Tensor
@@ -106,9 +123,11 @@ public final class SpectralNorm: Layer {
         try layer.weight / sigma()
     }
 
-    public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
+    public func forward(_ x: Tensor, mode: ForwardMode, leakySlope: Float?) throws -> Tensor {
         if mode.training && mode.updateStatistics { try updateVectors(rounds: powerIterations) }
-        return try layer.forward(x, weight: try normalizedWeight())
+        let weight = try normalizedWeight()
+        guard let leakySlope else { return try layer.forward(x, weight: weight) }
+        return try layer.forward(x, weight: weight, leakySlope: leakySlope)
     }
 
     public var namedParameters: [(String, Tensor)] {
