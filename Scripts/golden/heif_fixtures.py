@@ -14,6 +14,12 @@ through Pillow's libavif). Then run Scripts/golden/decode_images.py for their re
   irot), which needs gcc and libheif-dev. libheif 1.15 writes the upright size (80x120) into the
   'ispe' box, which the HEIF standard and later libheif (pillow-heif's 1.23 refuses the file) take
   for the coded size, so the script writes the coded size, 120x80, there, as phones do;
+- rocket-rotated-ispe-first.heic: rocket-rotated.heic with the item's properties listed in the order the
+  standard asks for, the descriptive 'ispe' before the transformative 'irot' (libheif 1.15 lists irot
+  first; for this order it reports the upright size itself);
+- rocket-mirrored.heic: the same stored picture with a mirror (imir box, EXIF orientation 2), and
+  rocket-transposed.heic with a mirror and a quarter turn (EXIF orientation 5; 'ispe' set to the coded
+  size as for rocket-rotated.heic). All three share rocket-rotated.heic's HEVC bitstream;
 - coffee.avif: coffee-lossy.webp (RGB, chroma 4:4:4), and coffee-420.avif (4:2:0);
 - broken/truncated.heic: chelsea.heic cut in half;
 - broken/bomb.heic: chelsea.heic whose 'ispe' box declares 100000x100000 pixels.
@@ -41,11 +47,37 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run(["gcc", "-O2", "-o", tool, os.path.join(os.path.dirname(os.path.abspath(__file__)), "heif_rotated.c"), "-lheif"], check=True)
     stored = Image.open(path("rocket-exif6.webp")).convert("RGB")  # as stored, not turned upright
     open(raw, "wb").write(stored.tobytes())
-    subprocess.run([tool, raw, str(stored.width), str(stored.height), "6", path("rocket-rotated.heic")], check=True)
-rotated = bytearray(open(path("rocket-rotated.heic"), "rb").read())
-at = rotated.index(b"ispe") + 8
-rotated[at:at + 8] = stored.width.to_bytes(4, "big") + stored.height.to_bytes(4, "big")
-open(path("rocket-rotated.heic"), "wb").write(rotated)
+    for orientation, name in [(6, "rocket-rotated.heic"), (2, "rocket-mirrored.heic"), (5, "rocket-transposed.heic")]:
+        subprocess.run([tool, raw, str(stored.width), str(stored.height), str(orientation), path(name)], check=True)
+        oriented = bytearray(open(path(name), "rb").read())
+        at = oriented.index(b"ispe") + 8
+        oriented[at:at + 8] = stored.width.to_bytes(4, "big") + stored.height.to_bytes(4, "big")
+        open(path(name), "wb").write(oriented)
+
+
+def ispe_first(data):
+    """The primary item's (the only item's) property list reordered so that ispe comes before irot."""
+    data = bytearray(data)
+    ipco = data.index(b"ipco") + 4
+    types = []  # the property boxes in ipco, numbered from 1
+    at = ipco
+    end = data.index(b"ipma") - 4
+    while at < end:
+        size = int.from_bytes(data[at:at + 4], "big")
+        types.append(bytes(data[at + 4:at + 8]))
+        at += size
+    entry = data.index(b"ipma") + 4 + 4 + 4 + 2  # version and flags, entry count, item id
+    count = data[entry]
+    order = list(data[entry + 1:entry + 1 + count])
+    kinds = [types[(a & 0x7F) - 1] for a in order]
+    i, j = kinds.index(b"irot"), kinds.index(b"ispe")
+    assert i < j, kinds
+    order.insert(i, order.pop(j))
+    data[entry + 1:entry + 1 + count] = bytes(order)
+    return bytes(data)
+
+
+open(path("rocket-rotated-ispe-first.heic"), "wb").write(ispe_first(open(path("rocket-rotated.heic"), "rb").read()))
 Image.open(path("coffee-lossy.webp")).convert("RGB").save(path("coffee.avif"), quality=85, subsampling="4:4:4")
 Image.open(path("coffee-lossy.webp")).convert("RGB").save(path("coffee-420.avif"), quality=85, subsampling="4:2:0")
 
@@ -54,6 +86,7 @@ open(path("broken/truncated.heic"), "wb").write(data[: len(data) // 2])
 at = data.index(b"ispe") + 8  # box type, then version and flags (4 bytes), then width and height
 bomb = data[:at] + (100000).to_bytes(4, "big") * 2 + data[at + 8:]
 open(path("broken/bomb.heic"), "wb").write(bomb)
-for name in ["chelsea.heic", "chelsea-alpha.heic", "astronaut-gray.heic", "rocket-rotated.heic", "coffee.avif", "coffee-420.avif"]:
+for name in ["chelsea.heic", "chelsea-alpha.heic", "astronaut-gray.heic", "rocket-rotated.heic", "rocket-rotated-ispe-first.heic",
+             "rocket-mirrored.heic", "rocket-transposed.heic", "coffee.avif", "coffee-420.avif"]:
     im = Image.open(path(name))
     print(name, im.mode, im.size, os.path.getsize(path(name)), "bytes")

@@ -3,9 +3,10 @@ import Foundation
 
 /// HEIF decoding through libheif: HEIC (HEVC-coded, as phones save photos) and AVIF (AV1-coded),
 /// the primary image of the file, 8 bits per sample (higher bit depths are converted by libheif),
-/// with alpha when the file has it. The container's rotation and mirroring (`irot`, `imir`) are
-/// applied by libheif while decoding (HEIF writers put the orientation there, not in the EXIF
-/// orientation tag); the upright size is worked out here, since libheif 1.15 reports the coded one.
+/// with alpha when the file has it. The container's crop, rotation and mirroring (`clap`, `irot`,
+/// `imir`) are applied by libheif while decoding (HEIF writers put the orientation there, not in
+/// the EXIF orientation tag); the size they give is worked out here from the boxes
+/// (`uprightSize`), since libheif 1.15's reported size depends on the order of the boxes.
 enum HEIF {
     /// The major brands of the HEIF files libheif decodes: HEVC still images and sequences, the
     /// generic image brands, and AV1 (AVIF).
@@ -24,19 +25,34 @@ enum HEIF {
         }
     }
 
-    /// The primary image's size once turned upright. libheif 1.15 reports the coded size (the
-    /// `ispe` box) and turns the picture only while decoding, so a quarter turn (`irot` of 90 or
-    /// 270 degrees, as phones store portrait photos) swaps the sides here.
+    /// The primary image's size as libheif decodes it: the coded size (`ispe`) put through the
+    /// item's transformative properties in the order the file associates them, as the decoder
+    /// applies them (a clean-aperture crop, `clap`, sets the size; a quarter turn, `irot` of 90 or
+    /// 270 degrees, as phones store portrait photos, swaps the sides; a mirror, `imir`, keeps it).
+    /// libheif 1.15's own reported size cannot serve: it applies `clap` and `irot` only when they
+    /// come after `ispe` in the item's list, so it is the upright size for a file ordered as the
+    /// standard asks (ISO/IEC 23008-12, 6.5.1: descriptive properties first) and the coded one for a
+    /// file that lists `irot` first (as libheif 1.15 writes them). Without a readable `ispe`, the
+    /// size libheif reports.
     static func uprightSize(_ handle: OpaquePointer, _ bytes: [UInt8]) -> (width: Int, height: Int) {
-        let (w, h) = (Int(heif_image_handle_get_width(handle)), Int(heif_image_handle_get_height(handle)))
-        let quarterTurns = bytes.withUnsafeBytes { primaryRotation($0) } ?? 0
-        return quarterTurns % 2 == 1 ? (h, w) : (w, h)
+        sizes(handle, bytes).upright
+    }
+
+    /// `uprightSize`, and the coded size the decoder allocates before it crops (`ispe`, else the
+    /// size libheif reports).
+    static func sizes(_ handle: OpaquePointer, _ bytes: [UInt8]) -> (upright: (width: Int, height: Int), coded: (width: Int, height: Int)) {
+        let reported = (width: Int(heif_image_handle_get_width(handle)), height: Int(heif_image_handle_get_height(handle)))
+        guard let geometry = bytes.withUnsafeBytes({ primaryGeometry($0) }), let coded = geometry.coded, let upright = geometry.decodedSize else {
+            return (reported, reported)
+        }
+        return (upright, (coded[0], coded[1]))
     }
 
     static func decode(_ bytes: [UInt8], path: String, options: ImageDecodeOptions) throws -> InterleavedImage {
         try withPrimaryImage(bytes, path: path) { handle in
-            let (w, h) = uprightSize(handle, bytes)
-            try ImageFile.checkPixels(width: w, height: h, limit: options.pixelLimit, path: path)
+            // The limit bounds what libheif allocates: the coded picture, before any crop.
+            let coded = sizes(handle, bytes).coded
+            try ImageFile.checkPixels(width: coded.width, height: coded.height, limit: options.pixelLimit, path: path)
             // Alpha is kept only when asked for or when the caller keeps the file's channels.
             let alpha = heif_image_handle_has_alpha_channel(handle) != 0 && (options.channels == nil || options.channels == 2 || options.channels == 4)
             let channels = alpha ? 4 : 3
@@ -44,12 +60,15 @@ enum HEIF {
             try check(heif_decode_image(handle, &image, heif_colorspace_RGB, alpha ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB, nil),
                       path: path, "cannot decode HEIF image")
             defer { heif_image_release(image) }
+            // The picture as libheif made it; its size is the one worked out above for every file
+            // whose boxes GANFlow reads, and libheif's own where they differ (a fractional clean
+            // aperture it rounds otherwise).
             var stride: Int32 = 0
-            guard let plane = heif_image_get_plane_readonly(image, heif_channel_interleaved, &stride),
-                  Int(heif_image_get_width(image, heif_channel_interleaved)) == w, Int(heif_image_get_height(image, heif_channel_interleaved)) == h,
-                  Int(stride) >= w * channels else {
-                throw ImageIOError(path: path, "cannot decode HEIF image: libheif returned no \(w)x\(h) interleaved RGB plane")
+            let (w, h) = (Int(heif_image_get_width(image, heif_channel_interleaved)), Int(heif_image_get_height(image, heif_channel_interleaved)))
+            guard let plane = heif_image_get_plane_readonly(image, heif_channel_interleaved, &stride), w > 0, h > 0, Int(stride) >= w * channels else {
+                throw ImageIOError(path: path, "cannot decode HEIF image: libheif returned no interleaved RGB plane")
             }
+            try ImageFile.checkPixels(width: w, height: h, limit: options.pixelLimit, path: path)
             var pixels = [UInt8](repeating: 0, count: w * h * channels)
             pixels.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<h {
@@ -60,13 +79,49 @@ enum HEIF {
         }
     }
 
-    /// The counter-clockwise quarter turns of the primary item's `irot` property, or nil when it
-    /// has none or the boxes cannot be read (then libheif's own reading of the file decides).
+    /// The primary item's coded size and transformative properties, in the file's order.
+    struct Geometry: Equatable {
+        enum Transform: Equatable {
+            /// `clap`: the clean aperture's size, each side rounded to the nearest whole pixel.
+            case crop(width: Int, height: Int)
+            /// `irot`: counter-clockwise quarter turns, 0 to 3.
+            case quarterTurns(Int)
+            /// `imir`: 0 mirrors about the vertical axis, 1 about the horizontal one.
+            case mirror(axis: Int)
+        }
+        /// The `ispe` box's width and height, when the item has one.
+        var coded: [Int]?
+        var transforms: [Transform] = []
+
+        /// The size after the transforms, as the decoder returns the picture; nil without `ispe`.
+        var decodedSize: (width: Int, height: Int)? {
+            guard let coded else { return nil }
+            var size = (width: coded[0], height: coded[1])
+            for t in transforms {
+                switch t {
+                case .crop(let w, let h): size = (w, h)
+                case .quarterTurns(let n): if n % 2 == 1 { size = (size.height, size.width) }
+                case .mirror: break
+                }
+            }
+            return size
+        }
+
+        /// The quarter turns of the first `irot`, if any.
+        var quarterTurns: Int? {
+            for case .quarterTurns(let n) in transforms { return n }
+            return nil
+        }
+    }
+
+    /// The primary item's `ispe` size and its `clap`, `irot` and `imir` properties in the order of
+    /// its association list, or nil when it has none of them or the boxes cannot be read (then
+    /// libheif's own reading of the file decides).
     ///
     /// ISO/IEC 23008-12: the `meta` box (a full box) holds `pitm` (the primary item's id), and
     /// `iprp` holds `ipco` (the properties, numbered from 1 in order) and `ipma` (each item's
     /// property numbers). Every read is bounds-checked; sizes that run past their box end the walk.
-    static func primaryRotation(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    static func primaryGeometry(_ bytes: UnsafeRawBufferPointer) -> Geometry? {
         func u32(_ at: Int) -> Int? { at >= 0 && at + 4 <= bytes.count ? bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } : nil }
         func u16(_ at: Int) -> Int? { at >= 0 && at + 2 <= bytes.count ? Int(bytes[at]) << 8 | Int(bytes[at + 1]) : nil }
         /// The boxes in `range`: type, start of the payload, end.
@@ -89,6 +144,13 @@ enum HEIF {
             }
             return out
         }
+        /// A `clap` fraction (numerator, denominator) as the nearest whole number; nil for a zero
+        /// denominator or a size below one pixel.
+        func rounded(_ at: Int) -> Int? {
+            guard let n = u32(at), let d = u32(at + 4), d > 0 else { return nil }
+            let r = (n + d / 2) / d
+            return r >= 1 ? r : nil
+        }
         guard let meta = boxes(0..<bytes.count).first(where: { $0.type == "meta" }), meta.body + 4 <= meta.end else { return nil }
         let children = boxes((meta.body + 4)..<meta.end)
         guard let pitm = children.first(where: { $0.type == "pitm" }), pitm.body + 4 < pitm.end,
@@ -97,6 +159,7 @@ enum HEIF {
         let properties = boxes(iprp.body..<iprp.end)
         guard let ipco = properties.first(where: { $0.type == "ipco" }) else { return nil }
         let list = boxes(ipco.body..<ipco.end)
+        var geometry = Geometry()
         for ipma in properties where ipma.type == "ipma" && ipma.body + 8 <= ipma.end {
             let version = Int(bytes[ipma.body]), wide = bytes[ipma.body + 3] & 1 == 1
             guard var count = u32(ipma.body + 4) else { return nil }
@@ -112,13 +175,28 @@ enum HEIF {
                     guard let index = wide ? u16(at).map({ $0 & 0x7FFF }) : (at < ipma.end ? Int(bytes[at]) & 0x7F : nil) else { return nil }
                     at += wide ? 2 : 1
                     guard at <= ipma.end else { return nil }
-                    if item == primary, index >= 1, index <= list.count, list[index - 1].type == "irot", list[index - 1].body < list[index - 1].end {
-                        return Int(bytes[list[index - 1].body] & 3)
+                    guard item == primary, index >= 1, index <= list.count else { continue }
+                    let property = list[index - 1]
+                    switch property.type {
+                    case "ispe":  // a full box: version and flags, then width and height
+                        guard property.body + 12 <= property.end, let w = u32(property.body + 4), let h = u32(property.body + 8) else { return nil }
+                        geometry.coded = [w, h]
+                    case "clap":  // width, height, horizontal and vertical offset, each a fraction
+                        guard property.body + 32 <= property.end, let w = rounded(property.body), let h = rounded(property.body + 8) else { return nil }
+                        geometry.transforms.append(.crop(width: w, height: h))
+                    case "irot":
+                        guard property.body < property.end else { return nil }
+                        geometry.transforms.append(.quarterTurns(Int(bytes[property.body] & 3)))
+                    case "imir":
+                        guard property.body < property.end else { return nil }
+                        geometry.transforms.append(.mirror(axis: Int(bytes[property.body] & 1)))
+                    default:
+                        break
                     }
                 }
             }
         }
-        return nil
+        return geometry.coded == nil && geometry.transforms.isEmpty ? nil : geometry
     }
 
     /// Runs `body` with the primary image of the HEIF file in `bytes`.

@@ -54,8 +54,13 @@ import Testing
             // A monochrome HEIF decodes to RGB (three equal channels).
             ("astronaut-gray.heic", ImageHeader(format: .heif, width: 96, height: 96, channels: 3)),
             ("coffee.avif", ImageHeader(format: .heif, width: 150, height: 100, channels: 3)),
-            // Stored 120x80 with a quarter turn in its 'irot' box, as phones store portrait photos.
+            // Stored 120x80 with a quarter turn in its 'irot' box, as phones store portrait photos;
+            // listed before 'ispe' (as libheif 1.15 writes it) or after (as the standard asks).
             ("rocket-rotated.heic", ImageHeader(format: .heif, width: 80, height: 120, channels: 3)),
+            ("rocket-rotated-ispe-first.heic", ImageHeader(format: .heif, width: 80, height: 120, channels: 3)),
+            // A mirror ('imir') keeps the size; a mirror and a quarter turn swap the sides.
+            ("rocket-mirrored.heic", ImageHeader(format: .heif, width: 120, height: 80, channels: 3)),
+            ("rocket-transposed.heic", ImageHeader(format: .heif, width: 80, height: 120, channels: 3)),
         ]
         for (name, expected) in cases {
             #expect(try ImageFile.header(path: Fixtures.path("images/" + name)) == expected, "\(name)")
@@ -126,12 +131,53 @@ import Testing
         #expect(imageIOError { _ = try ImageFile.read(path: png, options: ImageDecodeOptions(pixelLimit: 100)) } != nil)
     }
 
-    /// The walk to the primary item's `irot` stops at any box that runs past its parent, and finds
-    /// the rotation of a well-formed file.
-    @Test func heifRotationParsingIsBoundsChecked() throws {
+    /// One HEVC picture (120x80 as stored) in four containers: a quarter turn listed before or after
+    /// the size box, a mirror, a mirror and a quarter turn (EXIF orientations 6, 2 and 5). Each
+    /// decodes to the stored picture turned and mirrored as its boxes say, sample for sample, at
+    /// the size its header gives.
+    @Test func heifContainersTurnAndMirrorTheStoredPicture() throws {
+        func read(_ name: String) throws -> Image {
+            let image = try ImageFile.read(path: Fixtures.path("images/" + name))
+            let header = try ImageFile.header(path: Fixtures.path("images/" + name))
+            #expect(header.width == image.width && header.height == image.height, "\(name)")
+            return image
+        }
+        /// `image` with output sample (x, y) taken from input sample `source(x, y)`.
+        func remapped(_ image: Image, width: Int, height: Int, _ source: (Int, Int) -> (Int, Int)) -> Image {
+            var pixels = [Float](repeating: 0, count: image.channels * width * height)
+            for c in 0..<image.channels {
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let (sx, sy) = source(x, y)
+                        pixels[(c * height + y) * width + x] = image.pixels[(c * image.height + sy) * image.width + sx]
+                    }
+                }
+            }
+            return Image(width: width, height: height, channels: image.channels, pixels: pixels)
+        }
+        // EXIF 6: the stored picture turned a quarter clockwise. Turn it back to get the stored one.
+        let upright = try read("rocket-rotated.heic")
+        #expect(upright.width == 80 && upright.height == 120)
+        let stored = remapped(upright, width: 120, height: 80) { x, y in (79 - y, x) }
+        #expect(try read("rocket-rotated-ispe-first.heic") == upright)
+        // EXIF 2: mirrored left to right. EXIF 5: mirrored about the main diagonal (transposed).
+        #expect(try read("rocket-mirrored.heic") == remapped(stored, width: 120, height: 80) { x, y in (119 - x, y) })
+        #expect(try read("rocket-transposed.heic") == remapped(stored, width: 80, height: 120) { x, y in (y, x) })
+    }
+
+    /// The walk to the primary item's properties stops at any box that runs past its parent, and
+    /// finds the size, crop, rotation and mirror of well-formed files, in their order.
+    @Test func heifPropertyParsingIsBoundsChecked() throws {
+        func geometry(_ name: String) throws -> HEIF.Geometry? {
+            try ImageFile.contents(of: Fixtures.path("images/" + name)).withUnsafeBytes { HEIF.primaryGeometry($0) }
+        }
         let rotated = try ImageFile.contents(of: Fixtures.path("images/rocket-rotated.heic"))
-        #expect(rotated.withUnsafeBytes { HEIF.primaryRotation($0) } == 3)
-        #expect(try ImageFile.contents(of: Fixtures.path("images/chelsea.heic")).withUnsafeBytes { HEIF.primaryRotation($0) } == nil)
+        #expect(try geometry("rocket-rotated.heic") == HEIF.Geometry(coded: [120, 80], transforms: [.quarterTurns(3)]))
+        #expect(try geometry("chelsea.heic") == HEIF.Geometry(coded: [160, 106], transforms: []))
+        // Coded 64x64 by x265, cropped to the picture's 64x43 by a clean aperture.
+        #expect(try geometry("chelsea-alpha.heic") == HEIF.Geometry(coded: [64, 64], transforms: [.crop(width: 64, height: 43)]))
+        #expect(try geometry("rocket-transposed.heic")?.transforms.count == 2)
+        #expect(try geometry("rocket-transposed.heic")?.decodedSize.map { [$0.width, $0.height] } == [80, 120])
         func box(_ type: String, _ body: [UInt8], size: Int? = nil) -> [UInt8] {
             let n = size ?? 8 + body.count
             return [UInt8(n >> 24 & 255), UInt8(n >> 16 & 255), UInt8(n >> 8 & 255), UInt8(n & 255)] + Array(type.utf8) + body
@@ -141,11 +187,16 @@ import Testing
             box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0])),                       // pitm without its item id
             box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0, 0, 1]) + box("iprp", box("ipco", box("irot", [1])) + box("ipma", [0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 1, 9]))),
             Array(rotated.prefix(200)),                                                 // a file cut in its boxes
+            // an ispe and a clap too short for their fields; a clap with a zero denominator
+            box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0, 0, 1]) + box("iprp", box("ipco", box("ispe", [0, 0, 0, 0, 0, 0, 0, 9])) + box("ipma", [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0x81]))),
+            box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0, 0, 1]) + box("iprp", box("ipco", box("clap", [UInt8](repeating: 1, count: 31))) + box("ipma", [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0x81]))),
+            box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0, 0, 1]) + box("iprp", box("ipco", box("clap", [0, 0, 0, 9, 0, 0, 0, 0] + [UInt8](repeating: 1, count: 24))) + box("ipma", [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0x81]))),
         ]
-        #expect(cases.map { c in c.withUnsafeBytes { HEIF.primaryRotation($0) } } == [nil, nil, nil, nil])
-        // The same item and property, associated: one quarter turn.
+        #expect(cases.map { c in c.withUnsafeBytes { HEIF.primaryGeometry($0) } } == [nil, nil, nil, nil, nil, nil, nil])
+        // The same item and property, associated: one quarter turn, and no coded size to turn.
         let good = box("meta", [0, 0, 0, 0] + box("pitm", [0, 0, 0, 0, 0, 1]) + box("iprp", box("ipco", box("irot", [1])) + box("ipma", [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0x81])))
-        #expect(good.withUnsafeBytes { HEIF.primaryRotation($0) } == 1)
+        #expect(good.withUnsafeBytes { HEIF.primaryGeometry($0) } == HEIF.Geometry(coded: nil, transforms: [.quarterTurns(1)]))
+        #expect(good.withUnsafeBytes { HEIF.primaryGeometry($0) }?.decodedSize == nil)
     }
 
     @Test func exifOrientationParsingIsBoundsChecked() {
