@@ -6,7 +6,7 @@ import Foundation
 /// with alpha when the file has it. The container's crop, rotation and mirroring (`clap`, `irot`,
 /// `imir`) are applied by libheif while decoding (HEIF writers put the orientation there, not in
 /// the EXIF orientation tag); the size they give is worked out here from the boxes
-/// (`uprightSize`), since libheif 1.15's reported size depends on the order of the boxes.
+/// (`sizes`), since libheif 1.15's reported size depends on the order of the boxes.
 enum HEIF {
     /// The major brands of the HEIF files libheif decodes: HEVC still images and sequences, the
     /// generic image brands, and AV1 (AVIF).
@@ -20,26 +20,22 @@ enum HEIF {
 
     static func header(_ bytes: [UInt8], path: String) throws -> ImageHeader {
         try withPrimaryImage(bytes, path: path) { handle in
-            let (w, h) = uprightSize(handle, bytes)
+            let (w, h) = sizes(handle, bytes).upright
             return ImageHeader(format: .heif, width: w, height: h, channels: heif_image_handle_has_alpha_channel(handle) != 0 ? 4 : 3)
         }
     }
 
-    /// The primary image's size as libheif decodes it: the coded size (`ispe`) put through the
-    /// item's transformative properties in the order the file associates them, as the decoder
-    /// applies them (a clean-aperture crop, `clap`, sets the size; a quarter turn, `irot` of 90 or
-    /// 270 degrees, as phones store portrait photos, swaps the sides; a mirror, `imir`, keeps it).
-    /// libheif 1.15's own reported size cannot serve: it applies `clap` and `irot` only when they
-    /// come after `ispe` in the item's list, so it is the upright size for a file ordered as the
-    /// standard asks (ISO/IEC 23008-12, 6.5.1: descriptive properties first) and the coded one for a
-    /// file that lists `irot` first (as libheif 1.15 writes them). Without a readable `ispe`, the
-    /// size libheif reports.
-    static func uprightSize(_ handle: OpaquePointer, _ bytes: [UInt8]) -> (width: Int, height: Int) {
-        sizes(handle, bytes).upright
-    }
-
-    /// `uprightSize`, and the coded size the decoder allocates before it crops (`ispe`, else the
-    /// size libheif reports).
+    /// The primary image's size as libheif decodes it (`upright`), and the coded size the decoder
+    /// allocates before it crops (`coded`).
+    ///
+    /// The decoded size is the coded one (`ispe`) put through the item's transformative properties
+    /// in the order the file associates them, as the decoder applies them: a clean-aperture crop,
+    /// `clap`, sets the size; a quarter turn, `irot` of 90 or 270 degrees, as phones store portrait
+    /// photos, swaps the sides; a mirror, `imir`, keeps it. libheif 1.15's own reported size cannot
+    /// serve: it applies `clap` and `irot` only when they come after `ispe` in the item's list, so
+    /// it is the upright size for a file ordered as the standard asks (ISO/IEC 23008-12, 6.5.1:
+    /// descriptive properties first) and the coded one for a file that lists `irot` first (as
+    /// libheif 1.15 writes them). Without a readable `ispe`, both are the size libheif reports.
     static func sizes(_ handle: OpaquePointer, _ bytes: [UInt8]) -> (upright: (width: Int, height: Int), coded: (width: Int, height: Int)) {
         let reported = (width: Int(heif_image_handle_get_width(handle)), height: Int(heif_image_handle_get_height(handle)))
         guard let geometry = bytes.withUnsafeBytes({ primaryGeometry($0) }), let coded = geometry.coded, let upright = geometry.decodedSize else {
@@ -60,15 +56,14 @@ enum HEIF {
             try check(heif_decode_image(handle, &image, heif_colorspace_RGB, alpha ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB, nil),
                       path: path, "cannot decode HEIF image")
             defer { heif_image_release(image) }
-            // The picture as libheif made it; its size is the one worked out above for every file
-            // whose boxes GANFlow reads, and libheif's own where they differ (a fractional clean
-            // aperture it rounds otherwise).
+            // The picture at the size libheif made it: the one `sizes` works out for every file
+            // whose boxes GANFlow reads, or libheif's own where they differ (a fractional clean
+            // aperture it rounds otherwise), never more pixels than the coded size checked above.
             var stride: Int32 = 0
             let (w, h) = (Int(heif_image_get_width(image, heif_channel_interleaved)), Int(heif_image_get_height(image, heif_channel_interleaved)))
             guard let plane = heif_image_get_plane_readonly(image, heif_channel_interleaved, &stride), w > 0, h > 0, Int(stride) >= w * channels else {
                 throw ImageIOError(path: path, "cannot decode HEIF image: libheif returned no interleaved RGB plane")
             }
-            try ImageFile.checkPixels(width: w, height: h, limit: options.pixelLimit, path: path)
             var pixels = [UInt8](repeating: 0, count: w * h * channels)
             pixels.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<h {
@@ -105,12 +100,6 @@ enum HEIF {
                 }
             }
             return size
-        }
-
-        /// The quarter turns of the first `irot`, if any.
-        var quarterTurns: Int? {
-            for case .quarterTurns(let n) in transforms { return n }
-            return nil
         }
     }
 
