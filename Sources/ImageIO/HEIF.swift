@@ -47,7 +47,7 @@ enum HEIF {
     static func decode(_ bytes: [UInt8], path: String, options: ImageDecodeOptions) throws -> InterleavedImage {
         try withPrimaryImage(bytes, path: path) { handle in
             // The limit bounds what libheif allocates: the coded picture, before any crop.
-            let coded = sizes(handle, bytes).coded
+            let (upright, coded) = sizes(handle, bytes)
             try ImageFile.checkPixels(width: coded.width, height: coded.height, limit: options.pixelLimit, path: path)
             // Alpha is kept only when asked for or when the caller keeps the file's channels.
             let alpha = heif_image_handle_has_alpha_channel(handle) != 0 && (options.channels == nil || options.channels == 2 || options.channels == 4)
@@ -56,13 +56,16 @@ enum HEIF {
             try check(heif_decode_image(handle, &image, heif_colorspace_RGB, alpha ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB, nil),
                       path: path, "cannot decode HEIF image")
             defer { heif_image_release(image) }
-            // The picture at the size libheif made it: the one `sizes` works out for every file
-            // whose boxes GANFlow reads, or libheif's own where they differ (a fractional clean
-            // aperture it rounds otherwise), never more pixels than the coded size checked above.
+            // The picture must have the size the header gives (`sizes`): a file whose boxes say
+            // otherwise than libheif's decoding (a fractional clean aperture, rounded differently)
+            // is refused, naming both sizes.
             var stride: Int32 = 0
             let (w, h) = (Int(heif_image_get_width(image, heif_channel_interleaved)), Int(heif_image_get_height(image, heif_channel_interleaved)))
-            guard let plane = heif_image_get_plane_readonly(image, heif_channel_interleaved, &stride), w > 0, h > 0, Int(stride) >= w * channels else {
+            guard let plane = heif_image_get_plane_readonly(image, heif_channel_interleaved, &stride), Int(stride) >= w * channels else {
                 throw ImageIOError(path: path, "cannot decode HEIF image: libheif returned no interleaved RGB plane")
+            }
+            guard w == upright.width, h == upright.height, w > 0, h > 0 else {
+                throw ImageIOError(path: path, "cannot decode HEIF image: libheif returned a \(w)x\(h) picture where the file's boxes give \(upright.width)x\(upright.height)")
             }
             var pixels = [UInt8](repeating: 0, count: w * h * channels)
             pixels.withUnsafeMutableBufferPointer { dst in

@@ -111,6 +111,8 @@ import Testing
         ("truncated.heic", "cannot read HEIF: Invalid input: Unexpected end of file: Extent in iloc box references data outside of file bounds (points to file position 379)"),
         // Refused by libheif's own limit (32768 a side) while reading the container, before any pixel buffer.
         ("bomb.heic", "cannot read HEIF: Memory allocation error: Security limit exceeded: Image size 100000x100000 exceeds the maximum image size 32768x32768"),
+        // Found by the HEIF fuzzer: an AVIF whose 'ispe' declares 150x356 over a 150x100 picture.
+        ("size-mismatch.avif", "cannot decode HEIF image: libheif returned a 150x100 picture where the file's boxes give 150x356"),
     ]
 
     @Test(arguments: broken) func brokenFilesNameTheFileAndTheProblem(name: String, reason: String) {
