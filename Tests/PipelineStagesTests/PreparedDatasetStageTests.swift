@@ -46,7 +46,7 @@ import TensorRuntime
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         #expect(summary.written == 1)  // png-named.jpg, a PNG by content
         #expect(summary.unreadable.map { ($0.path as NSString).lastPathComponent } == [
-            "bad-huffman.jpg", "bomb.heic", "bomb.jpg", "bomb.png", "bomb.webp", "empty.jpg", "not-an-image.jpg", "truncated.heic",
+            "bad-huffman.jpg", "bomb.heic", "bomb.jpg", "bomb.png", "bomb.webp", "empty.jpg", "not-an-image.jpg", "size-mismatch.avif", "truncated.heic",
             "truncated.jpg", "truncated.webp"])
         #expect(summary.ignored == ["bad-crc.zip"])
         #expect(try PreparedDataset(path: path).sources == ["png-named.jpg"])
