@@ -42,7 +42,58 @@ public struct PipelineBuilder {
 
         problems += checkScenarios(nodes: nodes, order: order, doc: doc)
         if !problems.isEmpty { throw PipelineErrors(problems) }
-        return Pipeline(document: doc, nodes: nodes, order: order, warnings: warnings(doc, nodes), context: context)
+        let pipeline = Pipeline(document: doc, nodes: nodes, order: order, warnings: warnings(doc, nodes), context: context)
+        problems += checkReuse(pipeline)
+        if !problems.isEmpty { throw PipelineErrors(problems) }
+        return pipeline
+    }
+
+    /// Pass 7, on the built pipeline: a phase's `reuse`. Each stage is one this phase reads, not
+    /// one that acts, and an earlier phase of the step gives it (with the outputs read here). No
+    /// stage that acts in between (from that phase on, and in this one when it repeats) changes it
+    /// or a stage it reads from: an optimizer changes the stage it updates, and a stage that acts
+    /// changes itself.
+    func checkReuse(_ pipeline: Pipeline) -> [PipelineError] {
+        let doc = pipeline.document
+        var problems: [PipelineError] = []
+        // What each phase evaluates or reuses, and what it reads at all.
+        let plans = doc.schedule.map { pipeline.plan(pipeline.targets(of: $0), reusing: pipeline.upstream(of: $0.reuse)) }
+        let reads = doc.schedule.map { pipeline.plan(pipeline.targets(of: $0)) }
+        for (p, phase) in doc.schedule.enumerated() {
+            for (i, id) in phase.reuse.enumerated() {
+                let path = phase.path / "reuse" / i
+                guard let node = pipeline.nodes[id] else { continue }  // reported with the references
+                if node.stage is any CommittingStage {
+                    problems.append(error(doc, "schedule.reuse", path,
+                                          "stage '\(id)' (\(node.config.typeName)) acts; a phase reuses the values of stages that compute"))
+                    continue
+                }
+                guard let wanted = reads[p][id] else {
+                    problems.append(error(doc, "schedule.reuse", path,
+                                          "this phase does not read '\(id)': it drives \(phase.run.map { "'\($0)'" }.joined(separator: ", ")), which need no value of it"))
+                    continue
+                }
+                guard let q = (0..<p).last(where: { wanted.isSubset(of: plans[$0][id] ?? []) }) else {
+                    problems.append(error(doc, "schedule.reuse", path,
+                                          "no earlier phase of the step evaluates '\(id)' (\(wanted.sorted().joined(separator: ", "))), so there is nothing to reuse"))
+                    continue
+                }
+                let closure = pipeline.upstream(of: [id])
+                let between = Array(q..<p) + (phase.repeats > 1 ? [p] : [])
+                change: for r in between {
+                    for actor in pipeline.order where plans[r][actor] != nil {
+                        guard let a = pipeline.nodes[actor], a.stage is any CommittingStage else { continue }
+                        if let changed = ([actor] + a.references).first(where: closure.contains) {
+                            let by = r == p ? "when this phase repeats" : "in \(doc.schedule[r].path)"
+                            problems.append(error(doc, "schedule.reuse", path,
+                                                  "'\(id)' cannot be reused: '\(actor)' (\(a.config.typeName)) changes '\(changed)' \(by), after \(doc.schedule[q].path) evaluated '\(id)'"))
+                            break change
+                        }
+                    }
+                }
+            }
+        }
+        return problems
     }
 
     func error(_ doc: PipelineDocument, _ code: String, _ path: JSONPath, _ message: String, suggestion: String? = nil) -> PipelineError {
@@ -126,10 +177,12 @@ public struct PipelineBuilder {
             if problems.count > before { failed.insert(id) }
         }
         for phase in doc.schedule {
-            for (i, target) in phase.run.enumerated() where !ids.contains(target) {
-                let p = phase.path / "run" / i
-                problems.append(error(doc, "schedule.stage", doc.locations[p] != nil ? p : phase.path / "run",
-                                      "no stage '\(target)'", suggestion: didYouMean(target, among: ids)))
+            for (key, list) in [("run", phase.run), ("reuse", phase.reuse)] {
+                for (i, target) in list.enumerated() where !ids.contains(target) {
+                    let p = phase.path / key / i
+                    problems.append(error(doc, "schedule.stage", doc.locations[p] != nil ? p : phase.path / key,
+                                          "no stage '\(target)'", suggestion: didYouMean(target, among: ids)))
+                }
             }
         }
         return (failed, problems)

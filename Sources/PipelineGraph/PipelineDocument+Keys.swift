@@ -53,6 +53,9 @@ extension PipelineDocument {
                   "The stages this phase drives (usually optimizers), one id or a list."),
         ConfigKey("repeat", .int(min: 1, max: 999_999), default: .number(1), expected: "an integer >= 1",
                   "How many times the phase runs per step (e.g. 5 critic updates per generator update)."),
+        ConfigKey("reuse", .list(ConfigKey("stage id", .string(), expected: "a stage id", "A stage an earlier phase evaluated.")),
+                  default: .array([]), expected: "a list of stage ids",
+                  "Stages whose values this phase takes from the step's earlier phases, with the stages they read from, instead of evaluating them again: [\"G\"] trains G on the images D was just trained on, as pytorch/examples' DCGAN does, and saves G's forward pass. Refused where an earlier phase changes them after evaluating them."),
     ]), expected: "a phase object like {\"run\": [\"optD\"]}", "One phase of a step.")
 
     /// Counts of steps and the seed stay below 10^15, where a Double still holds every integer.

@@ -8,6 +8,9 @@ public struct PipelineDocument: Sendable {
         public var run: [String]
         /// How many times the phase runs per step (e.g. 5 critic updates per generator update).
         public var repeats: Int
+        /// Stages whose values this phase takes from the step's earlier phases, with the stages
+        /// they read from, instead of evaluating them again (G's images that D was just trained on).
+        public var reuse: [String] = []
         public var path: JSONPath
     }
 
@@ -126,7 +129,8 @@ public struct PipelineDocument: Sendable {
                 case .array(let ids)?: ids.compactMap(string)
                 default: []
                 }
-                schedule.append(Phase(run: run, repeats: int(phase["repeat"])!, path: .root / "schedule" / i))
+                let reuse: [String] = if case .array(let ids)? = phase["reuse"] { ids.compactMap(string) } else { [] }
+                schedule.append(Phase(run: run, repeats: int(phase["repeat"])!, reuse: reuse, path: .root / "schedule" / i))
             }
         }
         let checkpoint = values["checkpoint"], log = values["log"], distributedValues = values["distributed"]

@@ -40,28 +40,18 @@ public final class Evaluator: @unchecked Sendable {
     }
 
     /// The outputs each stage must produce so that `targets` (stage -> outputs) can be computed.
-    public func plan(_ targets: [String: Set<String>]) -> [String: Set<String>] {
-        var need = targets
-        // Walk stages from last to first: a stage's requests are final once its consumers are seen.
-        for id in pipeline.order.reversed() {
-            guard let outputs = need[id], let node = pipeline.nodes[id] else { continue }
-            var ports = Set<String>()
-            for o in outputs {
-                if let needed = node.stage.inputsNeeded(for: o) { ports.formUnion(needed) } else { ports.formUnion(node.inputs.keys) }
-            }
-            for port in ports {
-                guard let w = node.inputs[port] else { continue }
-                need[w.stage, default: []].insert(w.port)
-            }
-        }
-        return need
-    }
+    public func plan(_ targets: [String: Set<String>]) -> [String: Set<String>] { pipeline.plan(targets) }
 
     /// Runs one evaluation and returns every value computed, keyed by wire.
-    public func evaluate(_ targets: [String: Set<String>], step: Int, index: Int, mode: EvaluationMode) throws -> [Wire: PortValue] {
-        let need = plan(targets)
-        let ids = pipeline.order.filter { need[$0] != nil }
-        let results = Locked<[Wire: PortValue]>([:])
+    ///
+    /// `given` holds values an earlier evaluation of the step computed: a stage whose outputs
+    /// needed here are all among them is not evaluated again (a schedule phase's `reuse`). Only
+    /// the values computed here are returned.
+    public func evaluate(_ targets: [String: Set<String>], step: Int, index: Int, mode: EvaluationMode,
+                         given: [Wire: PortValue] = [:]) throws -> [Wire: PortValue] {
+        let need = plan(targets, given: given)
+        let ids = pipeline.order.filter { need[$0] != nil && !Self.isGiven($0, need[$0]!, given) }
+        let results = Locked<[Wire: PortValue]>(given)
 
         @Sendable func run(_ id: String) throws {
             let node = pipeline.nodes[id]!
@@ -99,7 +89,16 @@ public final class Evaluator: @unchecked Sendable {
                 }
             }
         }
-        return results.withLock { $0 }
+        return results.withLock { r in given.isEmpty ? r : r.filter { given[$0.key] == nil } }
+    }
+
+    /// The plan for `targets` where a stage whose needed outputs are all in `given` is a source.
+    func plan(_ targets: [String: Set<String>], given: [Wire: PortValue]) -> [String: Set<String>] {
+        given.isEmpty ? plan(targets) : pipeline.plan(targets) { Self.isGiven($0, $1, given) }
+    }
+
+    static func isGiven(_ id: String, _ outputs: Set<String>, _ given: [Wire: PortValue]) -> Bool {
+        outputs.allSatisfy { given[Wire(stage: id, port: $0)] != nil }
     }
 
     /// Tells an evaluation the ranks it runs on and how far the run is.
@@ -110,11 +109,7 @@ public final class Evaluator: @unchecked Sendable {
 
     /// The input ports a stage reads to produce `outputs`.
     static func ports(_ node: Pipeline.Node, for outputs: some Sequence<String>) -> Set<String> {
-        var ports = Set<String>()
-        for o in outputs {
-            if let needed = node.stage.inputsNeeded(for: o) { ports.formUnion(needed) } else { ports.formUnion(node.inputs.keys) }
-        }
-        return ports
+        Pipeline.ports(node, for: outputs)
     }
 
     /// Evaluates one stage in its mode's grad mode, naming the stage in any error.

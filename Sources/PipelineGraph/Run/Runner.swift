@@ -95,12 +95,18 @@ public final class Runner: @unchecked Sendable {
     public let stopRequested = StopFlag()
     /// Set when the time limit is up: the run stops as for `stopRequested`.
     let timeUp = StopFlag()
+    /// Per phase, the stages whose values it takes from the step's earlier phases (its `reuse`,
+    /// with the stages they read from); `keep`: every such stage.
+    let reuse: [Set<String>]
+    let keep: Set<String>
 
     public init(pipeline: Pipeline, options: Options, logger: Logger = Logger(label: "ganflow")) {
         self.pipeline = pipeline
         self.options = options
         // Collectives must start in one order on every rank: no concurrent stage scheduling.
         self.evaluator = Evaluator(pipeline: pipeline, kind: pipeline.context.ranks > 1 ? .serial : options.scheduler)
+        reuse = pipeline.document.schedule.map { pipeline.upstream(of: $0.reuse) }
+        keep = reuse.reduce(into: Set()) { $0.formUnion($1) }
         self.logger = logger
     }
 
@@ -117,8 +123,9 @@ public final class Runner: @unchecked Sendable {
         }
         var draws = 0
         for phase in pipeline.document.schedule {
-            let plan = evaluator.plan(Dictionary(uniqueKeysWithValues: phase.run.map { ($0, allOutputs($0)) }))
-            if plan[id] != nil { draws += phase.repeats }
+            let reused = pipeline.upstream(of: phase.reuse)
+            let plan = pipeline.plan(pipeline.targets(of: phase), reusing: reused)
+            if plan[id] != nil && !reused.contains(id) { draws += phase.repeats }
         }
         return max(1, epochs * source.batchesPerEpoch / max(draws, 1))
     }
@@ -263,14 +270,17 @@ public final class Runner: @unchecked Sendable {
     func trainingPass(step: Int, index: inout Int) throws -> [(String, Double)] {
         let comm = pipeline.context.communicator
         var scalars: [(String, Double)] = []
-        for phase in pipeline.document.schedule {
+        // The values of this step that a later phase reuses (checked when the pipeline was built).
+        var kept: [Wire: PortValue] = [:]
+        for (p, phase) in pipeline.document.schedule.enumerated() {
             // A driven stage's every/from/until gate it too (e.g. an optimizer that starts late).
-            let active = phase.run.filter { pipeline.nodes[$0]!.isActive(at: step) }
-            if active.isEmpty { continue }
-            let targets = Dictionary(uniqueKeysWithValues: active.map { ($0, allOutputs($0)) })
+            let targets = pipeline.targets(of: phase, activeAt: step)
+            if targets.isEmpty { continue }
             for _ in 0..<phase.repeats {
-                let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train)
+                let given = reuse[p].isEmpty ? [:] : kept.filter { reuse[p].contains($0.key.stage) }
+                let values = try evaluator.evaluate(targets, step: step, index: index, mode: .train, given: given)
                 index += 1
+                for (wire, value) in values where keep.contains(wire.stage) { kept[wire] = value }
                 try collect(values, step: step, into: &scalars, checkFinite: comm.size == 1)
             }
         }
