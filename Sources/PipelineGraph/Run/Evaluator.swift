@@ -58,7 +58,7 @@ public final class Evaluator: @unchecked Sendable {
             let outputs = need[id]!
             var inputs: [String: PortValue] = [:]
             let snapshot = results.withLock { $0 }
-            for port in Self.ports(node, for: outputs) {
+            for port in Pipeline.ports(node, for: outputs) {
                 guard let w = node.inputs[port] else { continue }
                 inputs[port] = snapshot[w]
             }
@@ -107,11 +107,6 @@ public final class Evaluator: @unchecked Sendable {
         e.progress = progress
     }
 
-    /// The input ports a stage reads to produce `outputs`.
-    static func ports(_ node: Pipeline.Node, for outputs: some Sequence<String>) -> Set<String> {
-        Pipeline.ports(node, for: outputs)
-    }
-
     /// Evaluates one stage in its mode's grad mode, naming the stage in any error.
     private func call(_ node: Pipeline.Node, _ evaluation: Evaluation) throws -> [String: PortValue] {
         do {
@@ -146,11 +141,11 @@ public final class Evaluator: @unchecked Sendable {
         for sid in pipeline.order where sid != id {
             guard let wanted = need[sid], let node = pipeline.nodes[sid], !(node.stage is any CommittingStage) else { continue }
             let redo = wanted.filter { o in
-                changed.contains(sid) || Self.ports(node, for: [o]).contains { node.inputs[$0].map(dirty.contains) ?? false }
+                changed.contains(sid) || Pipeline.ports(node, for: [o]).contains { node.inputs[$0].map(dirty.contains) ?? false }
             }
             if redo.isEmpty { continue }
             var inputs: [String: PortValue] = [:]
-            for port in Self.ports(node, for: redo) {
+            for port in Pipeline.ports(node, for: redo) {
                 if let w = node.inputs[port] { inputs[port] = values[w] }
             }
             var evaluation = Evaluation(outputs: redo, inputs: inputs, step: step, index: index, mode: mode,
@@ -164,7 +159,7 @@ public final class Evaluator: @unchecked Sendable {
         }
         let node = pipeline.nodes[id]!
         var inputs: [String: PortValue] = [:]
-        for port in Self.ports(node, for: outputs) {
+        for port in Pipeline.ports(node, for: outputs) {
             if let w = node.inputs[port] { inputs[port] = values[w] }
         }
         return inputs

@@ -122,10 +122,9 @@ public final class Runner: @unchecked Sendable {
                                                 "'epochs' needs a dataset stage; give 'steps' instead")])
         }
         var draws = 0
-        for phase in pipeline.document.schedule {
-            let reused = pipeline.upstream(of: phase.reuse)
-            let plan = pipeline.plan(pipeline.targets(of: phase), reusing: reused)
-            if plan[id] != nil && !reused.contains(id) { draws += phase.repeats }
+        for (p, phase) in pipeline.document.schedule.enumerated() {
+            let plan = pipeline.plan(pipeline.targets(of: phase), reusing: reuse[p])
+            if plan[id] != nil && !reuse[p].contains(id) { draws += phase.repeats }
         }
         return max(1, epochs * source.batchesPerEpoch / max(draws, 1))
     }
