@@ -87,8 +87,11 @@ public final class Pipeline: @unchecked Sendable {
     /// The targets of a phase: every output of each stage it drives.
     public func targets(of phase: PipelineDocument.Phase, activeAt step: Int? = nil) -> [String: Set<String>] {
         let run = step.map { s in phase.run.filter { nodes[$0]!.isActive(at: s) } } ?? phase.run
-        return Dictionary(uniqueKeysWithValues: run.map { ($0, Set(nodes[$0]!.stage.outputs.keys)) })
+        return Dictionary(uniqueKeysWithValues: run.map { ($0, allOutputs($0)) })
     }
+
+    /// Every output port of a stage.
+    public func allOutputs(_ id: String) -> Set<String> { Set(nodes[id]!.stage.outputs.keys) }
 
     /// The stage's output type at the built configuration.
     public func outputType(_ wire: Wire) -> PortType? { nodes[wire.stage]?.stage.outputs[wire.port] }

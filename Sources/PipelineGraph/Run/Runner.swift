@@ -129,8 +129,6 @@ public final class Runner: @unchecked Sendable {
         return max(1, epochs * source.batchesPerEpoch / max(draws, 1))
     }
 
-    func allOutputs(_ id: String) -> Set<String> { Set(pipeline.nodes[id]!.stage.outputs.keys) }
-
     /// Where a run stands between steps.
     struct Position {
         var step = 0
@@ -293,7 +291,7 @@ public final class Runner: @unchecked Sendable {
         guard pipeline.context.communicator.isLeader else { return false }
         let side = pipeline.sideStages.filter { pipeline.nodes[$0]!.isActive(at: step) || last }
         if side.isEmpty { return false }
-        let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, allOutputs($0)) })
+        let targets = Dictionary(uniqueKeysWithValues: side.map { ($0, pipeline.allOutputs($0)) })
         let trainingThreads = Runtime.threads
         if let threads = options.sidePassThreads { Runtime.configure(threads: threads) }
         defer { Runtime.configure(threads: trainingThreads) }
