@@ -9,14 +9,16 @@ import TensorRuntime
 struct ProjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "project",
-        abstract: "Find the latent whose image reproduces a given image (a PNG of the generator's size and channels).",
+        abstract: "Find the latent whose image reproduces a given image (PNG, JPEG, WebP, HEIC or AVIF, fitted to the generator's size and channels).",
         discussion: """
             Minimises the mean squared pixel difference plus a feature difference (features.random's \
             network at block1_conv2 and block2_conv2) over the latent, from the best of the latents of --starts seeds from --seed. \
             Writes reconstruction.png, target.png (the image as read), side-by-side.png, latent.safetensors \
             (tensor 'z', or 'w' in w space, which `ganflow sample --latent` and `ganflow interpolate --latent` accept), \
             losses.csv and loss.svg (the loss curve). A StyleGAN2 generator is searched in its w space by default \
-            (every layer takes the same w, as stylegan2-ada-pytorch's projector), from the w of each start seed.
+            (every layer takes the same w, as stylegan2-ada-pytorch's projector), from the w of each start seed. \
+            The image is converted to the generator's channels and brought to its size as the run's dataset stage \
+            brought the training images (its 'fit': pad, resize, ...), or as --fit says; target.png shows the result.
             """)
 
     @OptionGroup var generator: GeneratorOptions
@@ -24,8 +26,14 @@ struct ProjectCommand: ParsableCommand {
     @Option(name: .customLong("class"), help: "A class-conditional generator's class: the latent is searched within it.")
     var imageClass: Int?
 
-    @Option(help: "The image to reproduce (PNG).")
+    @Option(help: "The image to reproduce: PNG, JPEG, WebP, HEIC or AVIF, any size (see --fit).")
     var image: String
+
+    @Option(help: "How an image of another size reaches the generator's: resize (shorter side, then centre crop), pad, centerCrop, stretch, or exact (refuse other sizes). Default: the fit of the run's dataset stage of that size, else resize.")
+    var fit: Projection.TargetFit?
+
+    @Option(name: .customLong("max-pixels"), help: "Largest width x height the image's header may declare (decompression bombs are refused).")
+    var maxPixels: Int = ImageFile.defaultPixelLimit
 
     @Option(help: "Output directory.")
     var out: String
@@ -54,13 +62,21 @@ struct ProjectCommand: ParsableCommand {
         if starts < 1 { throw ValidationError("--starts must be at least 1") }
         if Projection.Method(rawValue: method) == nil { throw ValidationError("--method must be lbfgs or adam, not '\(method)'") }
         if !(featureWeight >= 0) { throw ValidationError("--feature-weight must be >= 0") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
     }
 
     func run() throws {
         do {
-            let (_, _, sampler, source) = try generator.open(space: space, chosenClass: imageClass, needsClass: true)
-            let shape = try sampler.images(of: Tensor(zeros: [1, sampler.latentDimension])).shape
-            let target = try Projection.target(image, shape: Array(shape.dropFirst()))
+            let (run, _, sampler, source) = try generator.open(space: space, chosenClass: imageClass, needsClass: true)
+            let shape = Array(try sampler.images(of: Tensor(zeros: [1, sampler.latentDimension])).shape.dropFirst())
+            let trained = run.datasetFit(side: shape[1])
+            let chosenFit = fit ?? trained.flatMap { Projection.TargetFit(datasetFit: $0.fit) } ?? .resize
+            let why = fit != nil ? "--fit" : trained.map { "as the run's stage '\($0.stage)'" } ?? "the default"
+            let target = try Projection.target(image, shape: shape, fit: chosenFit, fitSource: why, pixelLimit: maxPixels)
+            if let header = try? ImageFile.header(path: image), header.width != shape[2] || header.height != shape[1] || header.channels != shape[0] {
+                let plural = { (n: Int) in n == 1 ? "1 channel" : "\(n) channels" }
+                FileHandle.standardError.write(Data("fitted \(image) (\(header.width)x\(header.height), \(plural(header.channels))) to \(shape[2])x\(shape[1]) with \(plural(shape[0])): \(chosenFit.rawValue) (\(why)); see target.png\n".utf8))
+            }
             let projection = try Projection(sampler: sampler, method: Projection.Method(rawValue: method)!, featureWeight: Float(featureWeight))
             let start = Date()
             let result = try projection.run(target: target, steps: steps, seed: UInt64(seed), starts: starts) { step, loss in

@@ -57,6 +57,7 @@ struct GeneratorOptions: ParsableArguments {
 
 extension GeneratorSampler.Noise: ExpressibleByArgument {}
 extension GeneratorSampler.LatentSpace: ExpressibleByArgument {}
+extension Projection.TargetFit: ExpressibleByArgument {}
 
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -158,6 +158,30 @@ import TensorRuntime
         #expect(Self.bytes(out + "/again/sample-00000.png") == Self.bytes(out + "/p/reconstruction.png"))
     }
 
+    /// A user's image of another size and format is prepared as the run's data stage prepared the
+    /// training images (stylegan2-fashion.json pads 28 to 32), or as --fit says; what cannot be
+    /// fitted is refused with the file, the fit and where it came from.
+    @Test func projectFitsImagesAsTheRunsDatasetStage() throws {
+        let run = try Self.run(), out = temporaryDirectory("project-fit")
+        let trouser = fixture("fashion-mnist/Trouser/0002.png")
+        let said = try Self.ganflow(["project", run, "--image", trouser, "--steps", "2", "--starts", "1", "--out", out + "/pad"])
+        #expect(said.contains("fitted \(trouser) (28x28, 1 channel) to 32x32 with 1 channel: pad (as the run's stage 'data'); see target.png"), "\(said)")
+        let original = try PNG.read(trouser), target = try PNG.read(out + "/pad/target.png")
+        #expect(target.pixels == (try original.padded(toWidth: 32, height: 32)).pixels)
+
+        let photo = fixture("images/chelsea-baseline.jpg")
+        let (refused, refusal) = try execute(ganflowExecutable, ["project", run, "--image", photo, "--steps", "2", "--out", out + "/bad"])
+        #expect(refused == 1 && refusal.contains("error: \(photo): fit pad (as the run's stage 'data'): cannot pad "), "\(refusal)")
+        #expect(refusal.contains("to the smaller 32x32 (use --fit \"resize\" or a crop)"), "\(refusal)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/bad"))
+        let resized = try Self.ganflow(["project", run, "--image", photo, "--fit", "resize", "--steps", "2", "--starts", "1", "--out", out + "/photo"])
+        #expect(resized.contains("to 32x32 with 1 channel: resize (--fit); see target.png"), "\(resized)")
+        #expect(try Self.size(out + "/photo/target.png") == [32, 32] && (try PNG.read(out + "/photo/target.png")).channels == 1)
+
+        let (unknown, unknownOutput) = try execute(ganflowExecutable, ["project", run, "--image", photo, "--fit", "squash", "--out", out + "/bad"])
+        #expect(unknown == 1 && unknownOutput.contains("squash"), "\(unknownOutput)")
+    }
+
     @Test func wLatentsProjectInterpolateAndSample() throws {
         let run = try Self.run(), out = temporaryDirectory("w-space")
         try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--noise", "const", "--out", out + "/seed1"])

@@ -1,4 +1,5 @@
 import Foundation
+import GANFlowTestSupport
 import ImageIO
 import PipelineGraph
 import PipelineStages
@@ -184,17 +185,41 @@ import TensorRuntime
         }
     }
 
-    @Test func projectionTargetsOfTheWrongSizeOrChannelsAreNamed() throws {
+    @Test func projectionTargetsAreFittedAsDatasetsFitTheirImages() throws {
         let dir = temporaryDirectory("project-target")
-        let gray = (dir as NSString).appendingPathComponent("gray28.png"), rgb = (dir as NSString).appendingPathComponent("rgb16.png")
-        try PNG.write(Image(width: 28, height: 28, channels: 1, repeating: 0.5), to: gray)
+        let gray = (dir as NSString).appendingPathComponent("gray12.png"), rgb = (dir as NSString).appendingPathComponent("rgb16.png")
+        var ramp = Image(width: 12, height: 12, channels: 1, repeating: 0)
+        for i in 0..<ramp.pixels.count { ramp.pixels[i] = Float(i % 251) / 255 }
+        try PNG.write(ramp, to: gray)
         try PNG.write(Image(width: 16, height: 16, channels: 3, repeating: 0.5), to: rgb)
-        #expect(message { _ = try Projection.target(gray, shape: [1, 16, 16]) }
-                == "\(gray): the image is 28x28 with 1 channel; the generator makes 16x16 images with 1 channel")
-        #expect(message { _ = try Projection.target(rgb, shape: [1, 16, 16]) }
-                == "\(rgb): the image is 16x16 with 3 channels; the generator makes 16x16 images with 1 channel")
+        // Padded onto black, as a dataset stage with "fit": "pad" serves it.
+        let padded = try Projection.target(gray, shape: [1, 16, 16], fit: .pad)
+        let expected = try ramp.padded(toWidth: 16, height: 16).tensor(range: .symmetric)
+        #expect(padded.shape == [1, 1, 16, 16] && padded.scalars == expected.scalars)
+        #expect(padded.scalars[0] == -1 && padded.scalars[2 * 16 + 2] == 2 * ramp.pixels[0] - 1)
+        // Resized (the default) and converted to the generator's channels.
+        let resized = try Projection.target(gray, shape: [3, 16, 16])
+        #expect(resized.shape == [1, 3, 16, 16])
+        #expect(resized.scalars == (try ramp.resized(width: 16, height: 16).converted(toChannels: 3).tensor(range: .symmetric)).scalars)
+        let luma = try Projection.target(rgb, shape: [1, 16, 16], fit: .exact)
+        #expect(luma.shape == [1, 1, 16, 16] && luma.scalars.allSatisfy { abs($0 - (2 * Float(128) / 255 - 1)) < 1e-6 })
+        // What cannot be fitted is named, with the file and where the fit came from.
+        #expect(message { _ = try Projection.target(gray, shape: [1, 8, 8], fit: .pad, fitSource: "as the run's stage 'data'") }
+                == "\(gray): fit pad (as the run's stage 'data'): cannot pad 12x12 images to the smaller 8x8 (use --fit \"resize\" or a crop)")
+        #expect(message { _ = try Projection.target(gray, shape: [1, 16, 16], fit: .centerCrop) }
+                == "\(gray): fit centerCrop (--fit): cannot crop 16x16 from 12x12 images (use --fit \"resize\" or \"pad\")")
+        #expect(message { _ = try Projection.target(gray, shape: [1, 16, 16], fit: .exact) }
+                == "\(gray): the image is 12x12 with 1 channel; the generator makes 16x16 images with 1 channel (--fit exact takes images of that size only)")
+        #expect(message { _ = try Projection.target(gray, shape: [1, 16, 16], pixelLimit: 100) }.contains("more than the limit of 100"))
         #expect(message { _ = try Projection.target(dir + "/none.png", shape: [1, 16, 16]) }.hasPrefix(dir + "/none.png: "))
-        let target = try Projection.target(rgb, shape: [3, 16, 16])
-        #expect(target.shape == [1, 3, 16, 16] && target.scalars.allSatisfy { abs($0 - (2 * Float(128) / 255 - 1)) < 1e-6 })
+        // A photo in another format: a JPEG, turned upright by its EXIF orientation as datasets read it.
+        let jpeg = fixture("images/chelsea-exif6.jpg")
+        let photo = try Projection.target(jpeg, shape: [3, 16, 16])
+        let upright = try ImageFile.read(path: jpeg, options: ImageDecodeOptions(atLeast: (16, 16)))
+        let stored = try ImageFile.header(path: jpeg)
+        #expect(upright.height > upright.width && stored.height > upright.height)
+        let side = 16.0 / Double(upright.width)
+        let tall = try upright.resized(width: 16, height: Int((Double(upright.height) * side).rounded())).centerCropped(width: 16, height: 16)
+        #expect(largestDifference(photo.scalars, tall.tensor(range: .symmetric).scalars) < 1e-6)
     }
 }

@@ -47,23 +47,54 @@ public struct Projection {
         positions = Set(["block1_conv2", "block2_conv2"].map { network.position(of: $0)! })
     }
 
-    /// The image at `path` as a target `[1, C, H, W]` in [-1, 1], or an error naming the file
-    /// when its size or channels are not those the generator makes (`shape`: [C, H, W]).
-    public static func target(_ path: String, shape: [Int]) throws -> Tensor {
+    /// How `target` brings an image of another size to the generator's: a dataset's `fit`
+    /// (`ImagePreprocessing.Fit`) without the random crop, or `exact`, which refuses any other size.
+    public enum TargetFit: String, Sendable, CaseIterable {
+        case resize, pad, centerCrop, stretch, exact
+
+        /// The fit that prepares a projection target as a dataset stage's `fit` prepared the
+        /// training images (a random crop becomes the centred one); nil for an unknown fit.
+        public init?(datasetFit: String) {
+            guard let fit = ImagePreprocessing.Fit(rawValue: datasetFit) else { return nil }
+            self.init(rawValue: fit == .randomCrop ? TargetFit.centerCrop.rawValue : fit.rawValue)
+        }
+    }
+
+    /// The image at `path` (any format `ImageFile` reads: PNG, JPEG, WebP, HEIC, AVIF; turned
+    /// upright by its orientation) as a target `[1, C, H, W]` in [-1, 1] for a generator of images
+    /// `shape` [C, H, W]: converted to C channels (`Image.converted`), and brought to H x W by
+    /// `fit`, as a dataset stage with that `size` and `fit` serves its images. An image it cannot
+    /// fit (padding to a smaller size, cropping a larger one, any other size with `exact`) is an
+    /// error naming the file and both sizes.
+    /// `fitSource` says in an error where the fit came from.
+    public static func target(_ path: String, shape: [Int], fit: TargetFit = .resize, fitSource: String = "--fit",
+                              pixelLimit: Int = ImageFile.defaultPixelLimit) throws -> Tensor {
         let (c, h, w) = (shape[0], shape[1], shape[2])
-        let info: PNG.Info
+        func problem(_ message: String) -> PipelineErrors { PipelineErrors([PipelineError("project.image", file: path, message)]) }
+        let plural = { (n: Int) in n == 1 ? "1 channel" : "\(n) channels" }
         do {
-            info = try PNG.info(path)
+            let header = try ImageFile.header(path: path)
+            let mismatch = "the image is \(header.width)x\(header.height) with \(plural(header.channels)); the generator makes \(w)x\(h) images with \(plural(c))"
+            let sameSize = header.width == w && header.height == h
+            if fit == .exact && !sameSize { throw problem(mismatch + " (--fit exact takes images of that size only)") }
+            if !sameSize && h != w { throw problem(mismatch + ": only square images are fitted") }
+            let preparation = ImagePreprocessing(channels: c, size: sameSize ? nil : h,
+                                                 fit: ImagePreprocessing.Fit(rawValue: fit == .exact ? "resize" : fit.rawValue)!)
+            do {
+                _ = try preparation.itemShape(height: header.height, width: header.width)
+            } catch let p as StageProblem {
+                throw problem("fit \(fit.rawValue) (\(fitSource)): " + p.message.replacingOccurrences(of: "fit \"", with: "--fit \""))
+            }
+            let decoded = try ImageFile.read(path: path, options: ImageDecodeOptions(
+                pixelLimit: pixelLimit, atLeast: preparation.decodeSize))
+            var unused = PhiloxRandom(seed: 0)
+            let image = try preparation.apply(decoded, rng: &unused)
+            return try image.tensor(range: .symmetric).reshaped([1, c, h, w])
         } catch let e as ImageIOError {
             throw PipelineErrors([PipelineError("project.image", file: e.path, e.reason)])
+        } catch let e as TransformError {
+            throw problem(e.message)
         }
-        let plural = { (n: Int) in n == 1 ? "1 channel" : "\(n) channels" }
-        guard info.width == w, info.height == h, info.channels == c else {
-            throw PipelineErrors([PipelineError("project.image", file: path,
-                "the image is \(info.width)x\(info.height) with \(plural(info.channels)); the generator makes \(w)x\(h) images with \(plural(c))")])
-        }
-        let image = try PNG.read(path)
-        return try image.tensor(range: .symmetric).reshaped([1, c, h, w])
     }
 
     func featureMaps(_ images: Tensor) throws -> [Tensor] {

@@ -96,6 +96,23 @@ public struct TrainedRun {
         return (chosen, g)
     }
 
+    /// How the run's training images reached the generator's size: the `fit` of its dataset
+    /// stages that serve square images of side `side` (their `size`), with the first such stage,
+    /// when they all agree; nil when there is no pipeline, no such stage, or they differ.
+    public func datasetFit(side: Int, registry: StageRegistry = .standard) -> (stage: String, fit: String)? {
+        guard let doc = pipeline else { return nil }
+        var found: [(stage: String, fit: String)] = []
+        for id in doc.stageOrder {
+            guard let raw = doc.stages[id], case .string(let typeName)? = raw["type"], typeName.hasPrefix("dataset."),
+                  case .number(let size)? = raw["size"], size == Double(side),
+                  let key = registry[typeName]?.configKeys.first(where: { $0.name == "fit" }),
+                  case .string(let fit)? = raw["fit"] ?? key.defaultValue else { continue }
+            found.append((id, fit))
+        }
+        guard let first = found.first, found.allSatisfy({ $0.fit == first.fit }) else { return nil }
+        return first
+    }
+
     /// Whether stage `id` of the run's pipeline is a discriminator that scores single images.
     public func isCritic(_ id: String, registry: StageRegistry = .standard) throws -> Bool {
         let doc = try document()
