@@ -72,8 +72,8 @@ struct ProjectCommand: ParsableCommand {
             let trained = run.datasetFit(side: shape[1])
             let chosenFit = fit ?? trained.flatMap { Projection.TargetFit(datasetFit: $0.fit) } ?? .resize
             let why = fit != nil ? "--fit" : trained.map { "as the run's stage '\($0.stage)'" } ?? "the default"
-            let target = try Projection.target(image, shape: shape, fit: chosenFit, fitSource: why, pixelLimit: maxPixels)
-            if let header = try? ImageFile.header(path: image), header.width != shape[2] || header.height != shape[1] || header.channels != shape[0] {
+            let (target, header) = try Projection.target(image, shape: shape, fit: chosenFit, fitSource: why, pixelLimit: maxPixels)
+            if header.width != shape[2] || header.height != shape[1] || header.channels != shape[0] {
                 let plural = { (n: Int) in n == 1 ? "1 channel" : "\(n) channels" }
                 FileHandle.standardError.write(Data("fitted \(image) (\(header.width)x\(header.height), \(plural(header.channels))) to \(shape[2])x\(shape[1]) with \(plural(shape[0])): \(chosenFit.rawValue) (\(why)); see target.png\n".utf8))
             }

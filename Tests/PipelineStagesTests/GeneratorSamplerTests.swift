@@ -193,15 +193,15 @@ import TensorRuntime
         try PNG.write(ramp, to: gray)
         try PNG.write(Image(width: 16, height: 16, channels: 3, repeating: 0.5), to: rgb)
         // Padded onto black, as a dataset stage with "fit": "pad" serves it.
-        let padded = try Projection.target(gray, shape: [1, 16, 16], fit: .pad)
+        let padded = try Projection.target(gray, shape: [1, 16, 16], fit: .pad).image
         let expected = try ramp.padded(toWidth: 16, height: 16).tensor(range: .symmetric)
         #expect(padded.shape == [1, 1, 16, 16] && padded.scalars == expected.scalars)
         #expect(padded.scalars[0] == -1 && padded.scalars[2 * 16 + 2] == 2 * ramp.pixels[0] - 1)
         // Resized (the default) and converted to the generator's channels.
-        let resized = try Projection.target(gray, shape: [3, 16, 16])
+        let resized = try Projection.target(gray, shape: [3, 16, 16]).image
         #expect(resized.shape == [1, 3, 16, 16])
         #expect(resized.scalars == (try ramp.resized(width: 16, height: 16).converted(toChannels: 3).tensor(range: .symmetric)).scalars)
-        let luma = try Projection.target(rgb, shape: [1, 16, 16], fit: .exact)
+        let luma = try Projection.target(rgb, shape: [1, 16, 16], fit: .exact).image
         #expect(luma.shape == [1, 1, 16, 16] && luma.scalars.allSatisfy { abs($0 - (2 * Float(128) / 255 - 1)) < 1e-6 })
         // What cannot be fitted is named, with the file and where the fit came from.
         #expect(message { _ = try Projection.target(gray, shape: [1, 8, 8], fit: .pad, fitSource: "as the run's stage 'data'") }
@@ -214,7 +214,7 @@ import TensorRuntime
         #expect(message { _ = try Projection.target(dir + "/none.png", shape: [1, 16, 16]) }.hasPrefix(dir + "/none.png: "))
         // A photo in another format: a JPEG, turned upright by its EXIF orientation as datasets read it.
         let jpeg = fixture("images/chelsea-exif6.jpg")
-        let photo = try Projection.target(jpeg, shape: [3, 16, 16])
+        let photo = try Projection.target(jpeg, shape: [3, 16, 16]).image
         let upright = try ImageFile.read(path: jpeg, options: ImageDecodeOptions(atLeast: (16, 16)))
         let stored = try ImageFile.header(path: jpeg)
         #expect(upright.height > upright.width && stored.height > upright.height)

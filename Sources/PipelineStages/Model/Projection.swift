@@ -66,9 +66,9 @@ public struct Projection {
     /// `fit`, as a dataset stage with that `size` and `fit` serves its images. An image it cannot
     /// fit (padding to a smaller size, cropping a larger one, any other size with `exact`) is an
     /// error naming the file and both sizes.
-    /// `fitSource` says in an error where the fit came from.
+    /// `fitSource` says in an error where the fit came from. Returns the file's header with the target.
     public static func target(_ path: String, shape: [Int], fit: TargetFit = .resize, fitSource: String = "--fit",
-                              pixelLimit: Int = ImageFile.defaultPixelLimit) throws -> Tensor {
+                              pixelLimit: Int = ImageFile.defaultPixelLimit) throws -> (image: Tensor, file: ImageHeader) {
         let (c, h, w) = (shape[0], shape[1], shape[2])
         func problem(_ message: String) -> PipelineErrors { PipelineErrors([PipelineError("project.image", file: path, message)]) }
         let plural = { (n: Int) in n == 1 ? "1 channel" : "\(n) channels" }
@@ -89,7 +89,7 @@ public struct Projection {
                 pixelLimit: pixelLimit, atLeast: preparation.decodeSize))
             var unused = PhiloxRandom(seed: 0)
             let image = try preparation.apply(decoded, rng: &unused)
-            return try image.tensor(range: .symmetric).reshaped([1, c, h, w])
+            return (try image.tensor(range: .symmetric).reshaped([1, c, h, w]), header)
         } catch let e as ImageIOError {
             throw PipelineErrors([PipelineError("project.image", file: e.path, e.reason)])
         } catch let e as TransformError {
