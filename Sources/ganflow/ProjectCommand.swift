@@ -74,7 +74,7 @@ struct ProjectCommand: ParsableCommand {
             let why = fit != nil ? "--fit" : trained.map { "as the run's stage '\($0.stage)'" } ?? "the default"
             let (target, header) = try Projection.target(image, shape: shape, fit: chosenFit, fitSource: why, pixelLimit: maxPixels)
             if header.width != shape[2] || header.height != shape[1] || header.channels != shape[0] {
-                let plural = { (n: Int) in n == 1 ? "1 channel" : "\(n) channels" }
+                let plural = Projection.channels
                 FileHandle.standardError.write(Data("fitted \(image) (\(header.width)x\(header.height), \(plural(header.channels))) to \(shape[2])x\(shape[1]) with \(plural(shape[0])): \(chosenFit.rawValue) (\(why)); see target.png\n".utf8))
             }
             let projection = try Projection(sampler: sampler, method: Projection.Method(rawValue: method)!, featureWeight: Float(featureWeight))

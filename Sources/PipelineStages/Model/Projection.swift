@@ -71,10 +71,11 @@ public struct Projection {
                               pixelLimit: Int = ImageFile.defaultPixelLimit) throws -> (image: Tensor, file: ImageHeader) {
         let (c, h, w) = (shape[0], shape[1], shape[2])
         func problem(_ message: String) -> PipelineErrors { PipelineErrors([PipelineError("project.image", file: path, message)]) }
-        let plural = { (n: Int) in n == 1 ? "1 channel" : "\(n) channels" }
         do {
-            let header = try ImageFile.header(path: path)
-            let mismatch = "the image is \(header.width)x\(header.height) with \(plural(header.channels)); the generator makes \(w)x\(h) images with \(plural(c))"
+            // Read once: the header decides the fit before any pixels are decoded from the same bytes.
+            let bytes = try ImageFile.contents(of: path)
+            let header = try ImageFile.header(bytes: bytes, path: path)
+            let mismatch = "the image is \(header.width)x\(header.height) with \(channels(header.channels)); the generator makes \(w)x\(h) images with \(channels(c))"
             let sameSize = header.width == w && header.height == h
             if fit == .exact && !sameSize { throw problem(mismatch + " (--fit exact takes images of that size only)") }
             if !sameSize && h != w { throw problem(mismatch + ": only square images are fitted") }
@@ -85,7 +86,7 @@ public struct Projection {
             } catch let p as StageProblem {
                 throw problem("fit \(fit.rawValue) (\(fitSource)): " + p.message.replacingOccurrences(of: "fit \"", with: "--fit \""))
             }
-            let decoded = try ImageFile.read(path: path, options: ImageDecodeOptions(
+            let decoded = try ImageFile.decode(bytes: bytes, path: path, options: ImageDecodeOptions(
                 pixelLimit: pixelLimit, atLeast: preparation.decodeSize))
             var unused = PhiloxRandom(seed: 0)
             let image = try preparation.apply(decoded, rng: &unused)
@@ -96,6 +97,9 @@ public struct Projection {
             throw problem(e.message)
         }
     }
+
+    /// "1 channel", "3 channels": a channel count as messages about images name it.
+    public static func channels(_ n: Int) -> String { n == 1 ? "1 channel" : "\(n) channels" }
 
     func featureMaps(_ images: Tensor) throws -> [Tensor] {
         var x = (images + 1) * 0.5
