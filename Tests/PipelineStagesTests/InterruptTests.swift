@@ -162,6 +162,9 @@ import Testing
         let lastStep = stopped.flatMap { Int($0.dropFirst("stopped at step ".count).prefix { $0.isNumber }) } ?? 0
         #expect(stopped?.contains("/100000 at the time limit (3s) in ") == true, "\(output)")
         #expect(lastStep >= 1 && lastStep < 100_000, "\(output)")
+        // The progress log shows the last step, with the time left to the limit rather than to step 100,000.
+        let lastLine = output.split(separator: "\n").first { $0.hasPrefix("step \(lastStep)/100000 ") }
+        #expect(lastLine?.contains(" steps/s ETA 0s (time limit)") == true, "\(output)")
         #expect(output.contains("continue with: ganflow run \(repositoryRoot)/pipelines/dcgan-fashion.json --out \(dir) --resume"), "\(output)")
         #expect(Self.newestCheckpointStep(dir) == lastStep)
         // The last step's metrics and grid ran, as at the end of the schedule.

@@ -1,45 +1,84 @@
 import Foundation
 
 /// Training progress for people: a redrawn bar on a terminal, a plain line every N steps otherwise.
+///
+/// Under a time limit the run ends at whichever comes first, the last step or the limit, and the
+/// bar and the ETA say so: `--steps 1000000 --time-limit 30m` shows the 30 minutes, not a day.
 final class Progress {
     let total: Int
     let interactive: Bool
     let every: Int
+    /// The run's time limit in seconds, and the run's seconds before this session (a resume).
+    let timeLimit: Double?
+    let resumedSeconds: Double
     private let started = Date()
     private var firstStep: Int
     private var lastDraw = Date.distantPast
+    /// A redrawn line is on the terminal, not yet ended.
+    private var lineOpen = false
 
-    init(total: Int, startStep: Int, every: Int, interactive: Bool = isatty(STDERR_FILENO) == 1) {
+    init(total: Int, startStep: Int, every: Int, timeLimit: Double? = nil, resumedSeconds: Double = 0,
+         interactive: Bool = isatty(STDERR_FILENO) == 1) {
         self.total = total
         self.firstStep = startStep
         self.every = every
+        self.timeLimit = timeLimit
+        self.resumedSeconds = resumedSeconds
         self.interactive = interactive
     }
 
-    func update(step: Int, scalars: [(String, Double)]) {
+    /// Where a run stands: the share of it done (0...1) and the seconds left, by steps or by the
+    /// time limit, whichever ends it first; `byTime` when the limit does.
+    struct Estimate: Equatable {
+        var fraction: Double
+        var secondsLeft: Double
+        var byTime: Bool
+    }
+
+    /// `elapsed`: this session's seconds since `firstStep`; `runSeconds`: the run's clock, resumes included.
+    static func estimate(step: Int, total: Int, firstStep: Int, elapsed: Double, runSeconds: Double,
+                         timeLimit: Double?) -> Estimate {
+        let rate = elapsed > 0 ? Double(step - firstStep) / elapsed : 0
+        let bySteps = Estimate(fraction: total > 0 ? min(1, Double(step) / Double(total)) : 1,
+                               secondsLeft: rate > 0 ? Double(total - step) / rate : 0, byTime: false)
+        guard let limit = timeLimit, limit > 0 else { return bySteps }
+        let byTime = Estimate(fraction: min(1, runSeconds / limit), secondsLeft: max(0, limit - runSeconds), byTime: true)
+        // Before the rate is known, the limit is the only bound there is.
+        return rate > 0 && bySteps.secondsLeft <= byTime.secondsLeft ? bySteps : byTime
+    }
+
+    /// Shows the step; `last`: the run's final step (the schedule's end, the time limit or a
+    /// Ctrl-C), always shown, and on a terminal the line is ended.
+    func update(step: Int, scalars: [(String, Double)], last: Bool = false) {
+        let last = last || step == total
         let elapsed = Date().timeIntervalSince(started)
         let done = step - firstStep
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - step) / rate : 0
+        let estimate = Progress.estimate(step: step, total: total, firstStep: firstStep, elapsed: elapsed,
+                                         runSeconds: resumedSeconds + elapsed, timeLimit: timeLimit)
+        let eta = "ETA \(Progress.duration(estimate.secondsLeft))\(estimate.byTime ? " (time limit)" : "")"
         let losses = scalars.prefix(4).map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: " ")
         // Read only when a line is drawn: at most ten times a second.
         var memory: String { Progress.residentMiB().map { " RSS \($0) MiB" } ?? "" }
         if interactive {
-            guard Date().timeIntervalSince(lastDraw) > 0.1 || step == total else { return }
+            guard Date().timeIntervalSince(lastDraw) > 0.1 || last else { return }
             lastDraw = Date()
             let width = 24
-            let filled = total > 0 ? width * step / total : width
+            let filled = min(width, Int((Double(width) * estimate.fraction).rounded(.down)))
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            let line = "step \(step)/\(total) [\(bar)] \(String(format: "%.2f", rate)) steps/s ETA \(Progress.duration(eta))\(memory) \(losses)"
-            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line + (step == total ? "\n" : "")).utf8))
-        } else if step % every == 0 || step == total {
-            let line = "step \(step)/\(total) \(String(format: "%.2f", rate)) steps/s ETA \(Progress.duration(eta))\(memory) \(losses)\n"
+            let line = "step \(step)/\(total) [\(bar)] \(String(format: "%.2f", rate)) steps/s \(eta)\(memory) \(losses)"
+            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line + (last ? "\n" : "")).utf8))
+            lineOpen = !last
+        } else if step % every == 0 || last {
+            let line = "step \(step)/\(total) \(String(format: "%.2f", rate)) steps/s \(eta)\(memory) \(losses)\n"
             FileHandle.standardError.write(Data(line.utf8))
         }
     }
 
-    func finishLine() {
-        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    /// Ends a redrawn line left open by a run that stops on an error, so that the error starts a line.
+    func endLine() {
+        if lineOpen { FileHandle.standardError.write(Data("\n".utf8)) }
+        lineOpen = false
     }
 
     /// The process's resident memory in MiB (Linux's /proc/self/statm), or nil where it cannot be read.

@@ -153,10 +153,12 @@ public final class Runner: @unchecked Sendable {
         let total = try totalSteps()
         let metrics = leader ? try MetricsLog(path: (options.runDirectory as NSString).appendingPathComponent("metrics.jsonl"),
                                               truncatingAfter: options.resume ? position.step : 0) : nil
-        let progress = Progress(total: total, startStep: position.step, every: pipeline.document.logEvery)
         let started = Date()
         // The run's clock: the seconds before the checkpoint resumed from, then this session's.
         let resumedSeconds = metrics?.resumedSeconds ?? 0
+        let progress = Progress(total: total, startStep: position.step, every: pipeline.document.logEvery,
+                                timeLimit: options.timeLimit?.seconds, resumedSeconds: resumedSeconds)
+        defer { progress.endLine() }
         let elapsed = { resumedSeconds + Date().timeIntervalSince(started) }
         position.lastCheckpoint = leader ? Checkpoint.list(in: options.runDirectory).last : nil
         let signals = SignalWatcher(stop: stopRequested)
@@ -183,7 +185,7 @@ public final class Runner: @unchecked Sendable {
                     // Losses first, then metrics, then the rest (learning rates, counters), for the progress line.
                     scalars.sort { (rank($0.0), $0.0) < (rank($1.0), $1.0) }
                     for (k, v) in scalars { position.latest[k] = v }
-                    try log(step: step, scalars: scalars, started: started, metrics: metrics, progress: progress)
+                    try log(step: step, scalars: scalars, started: started, metrics: metrics, progress: progress, last: stopping)
                     let checkpointing = leader && (step % pipeline.document.checkpointEvery == 0 || step == total || stopping)
                     if checkpointing { try checkpoint(&position) }
                     // Sample passes and checkpoints allocate far more than a training step; give back
@@ -302,13 +304,14 @@ public final class Runner: @unchecked Sendable {
 
     /// Appends the step's scalars to `metrics.jsonl`, tells the observers and updates the
     /// progress line.
-    func log(step: Int, scalars: [(String, Double)], started: Date, metrics: MetricsLog?, progress: Progress) throws {
+    func log(step: Int, scalars: [(String, Double)], started: Date, metrics: MetricsLog?, progress: Progress,
+             last: Bool) throws {
         if let metrics {
             let seconds = metrics.resumedSeconds + Date().timeIntervalSince(started)
             try metrics.append(step: step, seconds: seconds, scalars: scalars)
             for observer in options.observers { try observer.runDidLog(step: step, seconds: seconds, scalars: scalars) }
         }
-        if !options.quiet && pipeline.context.communicator.isLeader { progress.update(step: step, scalars: scalars) }
+        if !options.quiet && pipeline.context.communicator.isLeader { progress.update(step: step, scalars: scalars, last: last) }
     }
 
     /// Writes the checkpoint of the step `position` stands at; a failed write stops the run.
