@@ -159,31 +159,3 @@ struct DatasetBenchCommand: ParsableCommand {
         }
     }
 }
-
-/// A one-line progress bar on standard error, redrawn in place when it is a terminal.
-final class ProgressBar {
-    private let enabled: Bool
-    private let terminal = isatty(2) != 0
-    private var last = -1
-    private var drawn = false
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    func show(_ done: Int, _ total: Int) {
-        guard enabled, total > 0 else { return }
-        let width = 30
-        let filled = done * width / total
-        // Off a terminal, one line per tenth, not one per chunk.
-        let step = terminal ? filled : done * 10 / total
-        guard step != last || done == total else { return }
-        last = step
-        let line = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total) images"
-        FileHandle.standardError.write(Data(((terminal ? "\r" : "") + line + (terminal ? "" : "\n")).utf8))
-        drawn = true
-    }
-
-    func end() {
-        if enabled && terminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
-        drawn = false
-    }
-}

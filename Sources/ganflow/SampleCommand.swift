@@ -112,6 +112,9 @@ struct SampleCommand: ParsableCommand {
         return ids.map { $0! }
     }
 
+    @Flag(help: "No progress bar (it is drawn only when standard error is a terminal).")
+    var quiet = false
+
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if seed < 0 { throw ValidationError("--seed must be >= 0") }
@@ -152,7 +155,10 @@ struct SampleCommand: ParsableCommand {
             } else if grid {
                 try writeGrid(try sampler.samples(count: count, seed: UInt64(seed)), source: source)
             } else {
-                let statistics = try sampler.writePNGs(count: count, seed: UInt64(seed), to: out)
+                let bar = ProgressBar(enabled: !quiet, terminalOnly: true)
+                defer { bar.end() }
+                let statistics = try sampler.writePNGs(count: count, seed: UInt64(seed), to: out) { bar.show($0, count) }
+                bar.end()
                 print("wrote \(statistics.images) samples from \(source) to \(out)")
             }
         } catch {
@@ -173,12 +179,18 @@ struct SampleCommand: ParsableCommand {
         // One class writes into the output folder itself; several, into class-K/ folders.
         let folder: @Sendable (Int) -> String = { [out] c in classes.count == 1 ? out : (out as NSString).appendingPathComponent("class-\(c)") }
         for c in classes { try FileManager.default.createDirectory(atPath: folder(c), withIntermediateDirectories: true) }
+        let bar = ProgressBar(enabled: !quiet, terminalOnly: true)
+        defer { bar.end() }
+        var written = 0
         try sampler.classBatches(classes: classes, count: count, seed: UInt64(seed)) { c, first, images in
             let dir = folder(c)
             try PNG.writeBatch(images, range: .symmetric) { i in
                 (dir as NSString).appendingPathComponent(String(format: "sample-%05d.png", first + i))
             }
+            written += images.shape[0]
+            bar.show(written, count * classes.count)
         }
+        bar.end()
         print("wrote \(count) samples of class\(classes.count == 1 ? "" : "es") \(list) from \(source) to \(out)")
     }
 

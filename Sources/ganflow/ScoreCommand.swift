@@ -77,6 +77,9 @@ struct ScoreCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Flag(help: "No progress bars (they are drawn only when standard error is a terminal).")
+    var quiet = false
+
     @Flag(help: "Profile the feature extraction of DIR and print the time per op (to standard error).")
     var profile = false
 
@@ -101,6 +104,19 @@ struct ScoreCommand: ParsableCommand {
         guard set.count < 2 else { return set }
         throw ImageIOError(path: set.path, "holds \(set.count) image\(set.count == 1 ? "" : "s"); scoring needs at least 2 "
             + "(`ganflow sample --grid` writes one grid image: leave out --grid for one PNG per sample)")
+    }
+
+    /// The features of the first `count` images of `set`, `chunk` at a time, with a progress bar
+    /// naming the set.
+    private func extractFeatures(of set: ImageSet, count: Int, chunk: Int, network: any ImageFeatureNetwork) throws -> (features: Tensor, logits: Tensor) {
+        let bar = ProgressBar(enabled: !quiet, label: set.path, terminalOnly: true)
+        defer { bar.end() }
+        let result = try network.extract(count, chunk: chunk) { range in
+            bar.show(range.lowerBound, count)
+            return try set.images(range, for: network)
+        }
+        bar.show(count, count)
+        return result
     }
 
     func run() throws {
@@ -136,7 +152,7 @@ struct ScoreCommand: ParsableCommand {
                 Profiler.isEnabled = true
             }
             let start = DispatchTime.now().uptimeNanoseconds
-            let fake = try network.extract(n, chunk: chunk) { try images.images($0, for: network) }
+            let fake = try extractFeatures(of: images, count: n, chunk: chunk, network: network)
             if profile {
                 Profiler.isEnabled = false
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -166,7 +182,7 @@ struct ScoreCommand: ParsableCommand {
             } else {
                 let references = try scorable(ImageSet(reference, channels: channels))
                 let m = min(limit ?? references.count, references.count)
-                let r = try network.extract(m, chunk: chunk) { try references.images($0, for: network) }
+                let r = try extractFeatures(of: references, count: m, chunk: chunk, network: network)
                 real = .features(features: r.features, logits: r.logits)
             }
             let card = try Scorecard(real: real, fake: fake, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, k: k, minShare: 0.01,

@@ -92,6 +92,30 @@ import TensorRuntime
         #expect(bad == 1 && badOutput.hasPrefix("error: "), "\(badOutput)")
     }
 
+    /// On a terminal (util-linux's `script` gives the command one), `sample` and `score` draw a
+    /// progress bar on standard error, redrawn in place and ended before the summary; `--quiet`
+    /// leaves it out. Off a terminal they stay silent (the exact outputs above).
+    @Test func sampleAndScoreDrawProgressBarsOnATerminal() throws {
+        let run = try Self.run(), out = temporaryDirectory("sample-progress")
+        func onTerminal(_ arguments: [String]) throws -> String {
+            let command = ([ganflowExecutable] + arguments).map { "'\($0)'" }.joined(separator: " ")
+            let (status, output) = try execute("/usr/bin/script", ["-qec", command, "/dev/null"])
+            #expect(status == 0, "\(command):\n\(output)")
+            return output
+        }
+        let full = "[" + String(repeating: "#", count: 30) + "]"
+        let sampled = try onTerminal(["sample", run, "--count", "5", "--out", out + "/s"])
+        #expect(sampled.contains("\r\(full) 5/5 images\r\nwrote 5 samples from stage 'G'"), "\(sampled)")
+        let quiet = try onTerminal(["sample", run, "--count", "5", "--out", out + "/q", "--quiet"])
+        #expect(!quiet.contains(" images") && quiet.contains("wrote 5 samples"), "\(quiet)")
+        #expect(Self.files(out + "/s").count == 5 && Self.files(out + "/q").count == 5)
+        // score: one bar per set, named by its path, 2 images per chunk.
+        let scored = try onTerminal(["score", out + "/s", "--reference", Self.images, "--chunk", "2"])
+        #expect(scored.contains("\r\(out)/s [" + String(repeating: "#", count: 12) + String(repeating: ".", count: 18) + "] 2/5 images"), "\(scored)")
+        #expect(scored.contains("\r\(out)/s \(full) 5/5 images\r\n"), "\(scored)")
+        #expect(scored.contains("\r\(Self.images) \(full) 256/256 images\r\n5 images from \(out)/s against 256 from"), "\(scored)")
+    }
+
     @Test func interpolateBetweenSeedsThroughSeedListsAndLatents() throws {
         let run = try Self.run(), out = temporaryDirectory("interpolate-options")
         try Self.ganflow(["sample", run, "--count", "1", "--seed", "1", "--noise", "const", "--out", out + "/seed1"])

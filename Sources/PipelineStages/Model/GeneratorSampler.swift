@@ -270,8 +270,10 @@ public final class GeneratorSampler {
 
     /// Writes `count` random samples as PNGs, `sample-NNNNN.png` in `directory`: one batch is
     /// generated while the one before is encoded on `workers` threads; at most `inFlight`
-    /// batches wait to be written, so memory does not grow with `count`.
-    public func writePNGs(count: Int, seed: UInt64, to directory: String, workers: Int = 2, inFlight: Int = 2) throws -> Statistics {
+    /// batches wait to be written, so memory does not grow with `count`. `progress` hears the
+    /// number of images generated so far after each batch.
+    public func writePNGs(count: Int, seed: UInt64, to directory: String, workers: Int = 2, inFlight: Int = 2,
+                          progress: ((Int) -> Void)? = nil) throws -> Statistics {
         var statistics = Statistics()
         let slots = DispatchSemaphore(value: inFlight)
         let group = DispatchGroup()
@@ -298,6 +300,7 @@ public final class GeneratorSampler {
                 slots.signal()
             }
             written += images.shape[0]
+            progress?(written)
         }
         group.wait()
         statistics.images = written
