@@ -5,7 +5,8 @@ two runs that were not made by one `ganflow compare` (so have no compare.html) s
         dcgan=runs/dcgan-fashion stylegan2=runs/stylegan2-fashion --out curves.svg
 
 Each argument is LABEL=RUN_DIRECTORY; the points are the rows of RUN_DIRECTORY/metrics.jsonl that
-carry the metric, at their "time" (seconds since the run started). Standard library only.
+carry the metric, at their "time" (seconds since the run started), or with `--x steps` at their
+step (for runs that shared the machine, whose minutes are not comparable). Standard library only.
 """
 import argparse
 import json
@@ -16,14 +17,15 @@ import sys
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
 
 
-def points(run, metric):
+def points(run, metric, x="minutes"):
     path = os.path.join(run, "metrics.jsonl")
     try:
         with open(path) as f:
             rows = [json.loads(line) for line in f if line.strip()]
     except (OSError, json.JSONDecodeError) as error:
         sys.exit(f"plot_curves: {path}: {error}")
-    found = [(row["time"] / 60, float(row[metric])) for row in rows if metric in row and "time" in row]
+    key, scale = ("time", 60) if x == "minutes" else ("step", 1)
+    found = [(row[key] / scale, float(row[metric])) for row in rows if metric in row and key in row]
     if not found:
         sys.exit(f"plot_curves: {path}: no row has '{metric}'")
     return found
@@ -51,6 +53,7 @@ def main():
     parser.add_argument("--metric", default="fid.distance")
     parser.add_argument("--log", action="store_true", help="a logarithmic y axis")
     parser.add_argument("--title", default=None)
+    parser.add_argument("--x", choices=["minutes", "steps"], default="minutes", help="the x axis")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -59,7 +62,7 @@ def main():
         label, sep, run = item.partition("=")
         if not sep or not label or not run:
             sys.exit(f"plot_curves: '{item}' is not LABEL=RUN_DIRECTORY")
-        series.append((label, points(run, args.metric)))
+        series.append((label, points(run, args.metric, args.x)))
 
     xs = [x for _, p in series for x, _ in p]
     ys = [y for _, p in series for _, y in p]
@@ -84,7 +87,7 @@ def main():
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>']
-    title = args.title or f"{args.metric} against minutes"
+    title = args.title or f"{args.metric} against {args.x}"
     out.append(f'<text x="{left}" y="22" font-size="14">{title}</text>')
     for y in nice_ticks(y_low, y_high, args.log):
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#ddd"/>')
@@ -92,7 +95,7 @@ def main():
     for x in nice_ticks(0, x_max, False):
         out.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#eee"/>')
         out.append(f'<text x="{px(x):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{x:g}</text>')
-    out.append(f'<text x="{left + plot_w / 2}" y="{height - 10}" text-anchor="middle">minutes</text>')
+    out.append(f'<text x="{left + plot_w / 2}" y="{height - 10}" text-anchor="middle">{args.x}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>')
     for i, (label, p) in enumerate(series):
         colour = COLOURS[i % len(COLOURS)]
