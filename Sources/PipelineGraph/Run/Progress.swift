@@ -35,10 +35,9 @@ final class Progress {
         var byTime: Bool
     }
 
-    /// `elapsed`: this session's seconds since `firstStep`; `runSeconds`: the run's clock, resumes included.
-    static func estimate(step: Int, total: Int, firstStep: Int, elapsed: Double, runSeconds: Double,
-                         timeLimit: Double?) -> Estimate {
-        let rate = elapsed > 0 ? Double(step - firstStep) / elapsed : 0
+    /// `rate`: this session's steps per second (0 before it is known); `runSeconds`: the run's
+    /// clock, resumes included.
+    static func estimate(step: Int, total: Int, rate: Double, runSeconds: Double, timeLimit: Double?) -> Estimate {
         let bySteps = Estimate(fraction: total > 0 ? min(1, Double(step) / Double(total)) : 1,
                                secondsLeft: rate > 0 ? Double(total - step) / rate : 0, byTime: false)
         guard let limit = timeLimit, limit > 0 else { return bySteps }
@@ -54,8 +53,8 @@ final class Progress {
         let elapsed = Date().timeIntervalSince(started)
         let done = step - firstStep
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let estimate = Progress.estimate(step: step, total: total, firstStep: firstStep, elapsed: elapsed,
-                                         runSeconds: resumedSeconds + elapsed, timeLimit: timeLimit)
+        let estimate = Progress.estimate(step: step, total: total, rate: rate, runSeconds: resumedSeconds + elapsed,
+                                         timeLimit: timeLimit)
         let eta = "ETA \(Progress.duration(estimate.secondsLeft))\(estimate.byTime ? " (time limit)" : "")"
         let losses = scalars.prefix(4).map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: " ")
         // Read only when a line is drawn: at most ten times a second.
