@@ -11,19 +11,21 @@ final class Progress {
     /// The run's time limit in seconds, and the run's seconds before this session (a resume).
     let timeLimit: Double?
     let resumedSeconds: Double
-    private let started = Date()
+    /// When this session's steps began: the runner's own clock, so that both count the same seconds.
+    let started: Date
     private var firstStep: Int
     private var lastDraw = Date.distantPast
     /// A redrawn line is on the terminal, not yet ended.
     private var lineOpen = false
 
     init(total: Int, startStep: Int, every: Int, timeLimit: Double? = nil, resumedSeconds: Double = 0,
-         interactive: Bool = isatty(STDERR_FILENO) == 1) {
+         started: Date = Date(), interactive: Bool = isatty(STDERR_FILENO) == 1) {
         self.total = total
         self.firstStep = startStep
         self.every = every
         self.timeLimit = timeLimit
         self.resumedSeconds = resumedSeconds
+        self.started = started
         self.interactive = interactive
     }
 

@@ -157,7 +157,7 @@ public final class Runner: @unchecked Sendable {
         // The run's clock: the seconds before the checkpoint resumed from, then this session's.
         let resumedSeconds = metrics?.resumedSeconds ?? 0
         let progress = Progress(total: total, startStep: position.step, every: pipeline.document.logEvery,
-                                timeLimit: options.timeLimit?.seconds, resumedSeconds: resumedSeconds)
+                                timeLimit: options.timeLimit?.seconds, resumedSeconds: resumedSeconds, started: started)
         defer { progress.endLine() }
         let elapsed = { resumedSeconds + Date().timeIntervalSince(started) }
         position.lastCheckpoint = leader ? Checkpoint.list(in: options.runDirectory).last : nil
