@@ -6,7 +6,9 @@ two runs that were not made by one `ganflow compare` (so have no compare.html) s
 
 Each argument is LABEL=RUN_DIRECTORY; the points are the rows of RUN_DIRECTORY/metrics.jsonl that
 carry the metric, at their "time" (seconds since the run started), or with `--x steps` at their
-step (for runs that shared the machine, whose minutes are not comparable). Standard library only.
+step (for runs that shared the machine, whose minutes are not comparable). LABEL=DIR1,DIR2,...
+draws one curve, the mean over several runs (seeds) at the steps they all evaluated, at their mean
+minutes. Standard library only.
 """
 import argparse
 import json
@@ -25,10 +27,20 @@ def points(run, metric, x="minutes"):
     except (OSError, json.JSONDecodeError) as error:
         sys.exit(f"plot_curves: {path}: {error}")
     key, scale = ("time", 60) if x == "minutes" else ("step", 1)
-    found = [(row[key] / scale, float(row[metric])) for row in rows if metric in row and key in row]
+    found = {row["step"]: (row[key] / scale, float(row[metric]))
+             for row in rows if metric in row and key in row and "step" in row}
     if not found:
         sys.exit(f"plot_curves: {path}: no row has '{metric}'")
     return found
+
+
+def mean_points(runs, metric, x="minutes"):
+    """The mean of several runs' points at the steps all of them have, in step order."""
+    each = [points(run, metric, x) for run in runs]
+    steps = sorted(set.intersection(*(set(p) for p in each)))
+    if not steps:
+        sys.exit(f"plot_curves: {', '.join(runs)}: no step at which all of them have '{metric}'")
+    return [(sum(p[s][0] for p in each) / len(each), sum(p[s][1] for p in each) / len(each)) for s in steps]
 
 
 def nice_ticks(low, high, log):
@@ -49,7 +61,7 @@ def nice_ticks(low, high, log):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("runs", nargs="+", help="LABEL=RUN_DIRECTORY")
+    parser.add_argument("runs", nargs="+", help="LABEL=RUN_DIRECTORY, or LABEL=DIR1,DIR2,... for their mean")
     parser.add_argument("--metric", default="fid.distance")
     parser.add_argument("--log", action="store_true", help="a logarithmic y axis")
     parser.add_argument("--title", default=None)
@@ -62,7 +74,7 @@ def main():
         label, sep, run = item.partition("=")
         if not sep or not label or not run:
             sys.exit(f"plot_curves: '{item}' is not LABEL=RUN_DIRECTORY")
-        series.append((label, points(run, args.metric, args.x)))
+        series.append((label, mean_points(run.split(","), args.metric, args.x)))
 
     xs = [x for _, p in series for x, _ in p]
     ys = [y for _, p in series for _, y in p]
