@@ -13,7 +13,7 @@ final class Progress {
     let resumedSeconds: Double
     /// When this session's steps began: the runner's own clock, so that both count the same seconds.
     let started: Date
-    private var firstStep: Int
+    private let firstStep: Int
     private var lastDraw = Date.distantPast
     /// A redrawn line is on the terminal, not yet ended.
     private var lineOpen = false
