@@ -122,9 +122,11 @@ extension ActivationLayout {
     /// Runs `body` with the calling thread's bf16 convolutions writing their results stored
     /// channels last where their kernels compute that way (`ConvGeometry.prefersChannelsLast`),
     /// for networks whose other ops read such tensors as they lie: convolutions, batch norm,
-    /// leaky ReLU (a DCGAN). Ops that do not (broadcast products, FIR filters) would convert every
-    /// result back, so other networks leave it off. The backward passes of the convolutions
-    /// recorded inside keep the choice made in their forward. Outside bf16 it changes nothing.
+    /// leaky ReLU (a DCGAN); elementwise ops, products with a broadcast operand, sums over axes,
+    /// StyleGAN2's bias and activation and its FIR filter (StyleGAN2). An op that does not would
+    /// convert every result back (`contiguousData()`), so networks that use one leave it off. The
+    /// backward passes of the convolutions recorded inside keep the choice made in their forward.
+    /// Outside bf16 it changes nothing.
     public static func storingConvolutionResultsChannelsLast<T>(_ body: () throws -> T) rethrows -> T {
         try ConvGeometry.channelsLastScope.with(true, body)
     }

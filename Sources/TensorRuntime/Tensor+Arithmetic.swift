@@ -93,8 +93,15 @@ extension Tensor {
     }
 
     /// Applies `f` to every element, without recording.
+    /// A tensor stored channels last (`isChannelsLastDense`) gives a result stored the same way.
     @inline(__always)
     public func map(_ f: (Float) -> Float) -> Tensor {
+        if isChannelsLastDense {
+            let out = Tensor(storage: Storage(count: count), shape: shape, strides: strides)
+            let s = data, d = out.data
+            for i in 0..<count { d[i] = f(s[i]) }
+            return out
+        }
         let src = contiguousData()
         let out = Tensor(uninitialized: shape)
         let n = count
@@ -136,6 +143,45 @@ extension Tensor {
             let pa = a.data, pb = b.data, d = out.data
             for i in 0..<a.count { d[i] = f(pa[i], pb[i]) }
             return out
+        }
+        if shape.count == 4 {
+            // An activation stored channels last and a smaller operand broadcast over it (a
+            // modulation's [N, C, 1, 1], a bias's [C, 1, 1], noise's [N, 1, H, W]): the same
+            // loop over the [N, H, W, C] views of both, whose result is stored channels last.
+            if a.shape == shape, a.isChannelsLastDense, b.count < a.count {
+                return channelsLastResult(try binaryContiguous(a.channelsLastView, b.broadcastChannelsLastView, op, f), shape)
+            }
+            if b.shape == shape, b.isChannelsLastDense, a.count < b.count {
+                return channelsLastResult(try binaryContiguous(a.broadcastChannelsLastView, b.channelsLastView, op, f), shape)
+            }
+        }
+        return try binaryContiguous(a, b, op, f)
+    }
+
+    /// `t` [N, C, H, W] stored channels last, seen as the contiguous [N, H, W, C] tensor it is in
+    /// memory. Not recorded.
+    var channelsLastView: Tensor {
+        Tensor(storage: storage, shape: [shape[0], shape[2], shape[3], shape[1]], offset: offset)
+    }
+
+    /// An operand of rank 4 or less broadcast against an [N, C, H, W] activation, as the operand
+    /// of that activation's [N, H, W, C] view (`channelsLastView`). Not recorded.
+    var broadcastChannelsLastView: Tensor {
+        let c = contiguousData()
+        let full = [Int](repeating: 1, count: 4 - rank) + shape
+        let st = Tensor.contiguousStrides(full)
+        return Tensor(storage: c.storage, shape: [full[0], full[2], full[3], full[1]], strides: [st[0], st[2], st[3], st[1]], offset: c.offset)
+    }
+
+    /// The contiguous [N, H, W, C] `r` as the [N, C, H, W] tensor `shape` stored channels last.
+    static func channelsLastResult(_ r: Tensor, _ shape: [Int]) -> Tensor {
+        Tensor(storage: r.storage, shape: shape, strides: channelsLastStrides(shape), offset: r.offset)
+    }
+
+    @inline(__always)
+    private static func binaryContiguous(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
+        guard let shape = broadcastShape(a.shape, b.shape) else {
+            throw TensorError.shapeMismatch(op, a.shape, b.shape, "cannot broadcast")
         }
         let ca = a.contiguousData(), cb = b.contiguousData()
         let out = Tensor(uninitialized: shape)

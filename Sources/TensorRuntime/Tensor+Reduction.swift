@@ -4,9 +4,21 @@ extension Tensor {
     public func sum(axes: [Int], keepDims: Bool = false) throws -> Tensor {
         let axes = try normalizedAxes(axes)
         let keptShape = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-        let out = Tensor(zeros: keptShape)
-        let src = contiguousData()
-        Profiler.measure("sum") { reduceSum(src.data, shape: shape, axes: Set(axes), into: out.data) }
+        let out: Tensor
+        if rank == 4, isChannelsLastDense {
+            // Stored channels last: summed as the [N, H, W, C] tensor it is in memory, which
+            // keeps the channels innermost (a bias gradient adds whole rows of channels).
+            let viewShape = [shape[0], shape[2], shape[3], shape[1]], logicalAxis = [0, 2, 3, 1]
+            let viewAxes = Set((0..<4).filter { axes.contains(logicalAxis[$0]) })
+            let kept = Tensor(zeros: viewShape.enumerated().map { viewAxes.contains($0.offset) ? 1 : $0.element })
+            Profiler.measure("sum") { reduceSum(data, shape: viewShape, axes: viewAxes, into: kept.data) }
+            out = Tensor.channelsLastResult(kept, keptShape).contiguousData()
+            withExtendedLifetime(self) {}
+        } else {
+            out = Tensor(zeros: keptShape)
+            let src = contiguousData()
+            Profiler.measure("sum") { reduceSum(src.data, shape: shape, axes: Set(axes), into: out.data) }
+        }
         let result = keepDims ? out : try out.reshaped(shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
         let inShape = shape
         return Tensor.record(result, "sum", [self]) { g, _ in
@@ -59,6 +71,10 @@ extension Tensor {
     /// so the result is the same bit for bit. Recorded (for a `createGraph` backward) as the two
     /// ops.
     static func productSum(_ a: Tensor, _ b: Tensor, to target: [Int]) throws -> Tensor {
+        if !GradMode.isEnabled, a.shape == b.shape, a.rank == 4, a.isChannelsLastDense, b.isChannelsLastDense,
+           let perImage = channelReduction(a.shape, to: target) {
+            return channelsLastProductSum(a, b, to: target, perImage: perImage)
+        }
         guard !GradMode.isEnabled, a.shape == b.shape, let kept = trailingReduction(a.shape, to: target) else {
             return try (a * b).sumTo(target)
         }
@@ -80,6 +96,39 @@ extension Tensor {
                 }
             }
         }
+        return out
+    }
+
+    /// For `sumTo(target)` of an [N, C, H, W] `shape` to one value per image and channel
+    /// ([N, C, 1, 1]: true) or per channel ([1, C, 1, 1], [C, 1, 1]: false); nil for other
+    /// targets.
+    static func channelReduction(_ shape: [Int], to target: [Int]) -> Bool? {
+        guard shape.count == 4, target.count <= 4, shape[1] > 1 else { return nil }
+        let aligned = [Int](repeating: 1, count: 4 - target.count) + target
+        guard aligned[1] == shape[1], aligned[2] == 1, aligned[3] == 1, shape[2] * shape[3] > 1 else { return nil }
+        if aligned[0] == shape[0], shape[0] > 1 { return true }
+        return aligned[0] == 1 ? false : nil
+    }
+
+    /// `productSum` of two [N, C, H, W] tensors stored channels last, to one value per image and
+    /// channel (`perImage`) or per channel: each pixel's row of channels multiplied and added in
+    /// pixel order, the order `sum(axes:)` adds the rows of the product stored channels last, so
+    /// the same bits as the two ops.
+    private static func channelsLastProductSum(_ a: Tensor, _ b: Tensor, to target: [Int], perImage: Bool) -> Tensor {
+        let (n, c) = (a.shape[0], a.shape[1]), pixels = a.shape[2] * a.shape[3]
+        let out = Tensor(zeros: target)
+        Profiler.measure("mul+sum") {
+            var pa = a.data, pb = b.data
+            for image in 0..<n {
+                let d = out.data + (perImage ? image * c : 0)
+                for _ in 0..<pixels {
+                    for k in 0..<c { d[k] += pa[k] * pb[k] }
+                    pa += c
+                    pb += c
+                }
+            }
+        }
+        withExtendedLifetime((a, b)) {}
         return out
     }
 

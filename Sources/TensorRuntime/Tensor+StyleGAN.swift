@@ -152,13 +152,27 @@ public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain
         throw TensorError("biasActivation: gain \(gain) must be positive")
     }
     let channels = bias == nil ? 1 : x.shape[1]
-    let planeSize = bias == nil ? x.count : x.shape[2...].reduce(1, *)
-    let planes = x.count / max(planeSize, 1)
-    let src = x.contiguousData(), b = bias?.contiguousData()
-    let out = Tensor(uninitialized: x.shape)
+    // Stored channels last (bf16 convolutions' results), the result is too: rows of channels.
+    let channelsLast = x.isChannelsLastDense
+    let src = channelsLast ? x : x.contiguousData(), b = bias?.contiguousData()
+    let out = Tensor(storage: Storage(count: x.count), shape: x.shape, strides: channelsLast ? x.strides : nil)
     let ps = src.data, pb = b?.data, pd = out.data
     let negative = (slope ?? 1) * gain
     Profiler.measure("bias_act") {
+        if channelsLast, let pb {
+            ParallelLoop.chunks(x.count / channels, bytes: x.count * 8) { chunk in
+                for row in chunk {
+                    let s = ps + row * channels, d = pd + row * channels
+                    for k in 0..<channels {
+                        let v = s[k] + pb[k]
+                        d[k] = v > 0 ? v * gain : v * negative
+                    }
+                }
+            }
+            return
+        }
+        let planeSize = bias == nil ? x.count : x.shape[2...].reduce(1, *)
+        let planes = x.count / max(planeSize, 1)
         ParallelLoop.chunks(planes, bytes: x.count * 8) { chunk in
             for plane in chunk {
                 let add = pb.map { $0[plane % channels] } ?? 0
@@ -170,6 +184,7 @@ public func biasActivation(_ x: Tensor, bias: Tensor?, slope: Float? = 0.2, gain
             }
         }
     }
+    withExtendedLifetime((src, b)) {}
     // The backward keeps the output (for its mask) and shapes, not the input.
     let biasShape = bias?.shape, rank = x.rank
     return Tensor.recordUsingOutput(out, "bias_act", bias.map { [x, $0] } ?? [x]) { g, out, need in
@@ -300,12 +315,36 @@ struct FIRMap: Sendable {
 /// vectorise. The width pass is then one matrix product of all those rows, [N C oh, w], with the
 /// width map as a dense [w, ow] matrix (mostly zeros, but oneDNN's matmul runs it on every core
 /// faster than a gather or a transpose per plane), always in fp32.
+///
+/// Stored channels last, `x` is filtered as the [N, H, W C] rows it is in memory: the height pass
+/// sums whole rows of W C values, the width pass rows of C channels, both vectorising over the
+/// channels, and the result is stored channels last too.
 private func firApply(_ x: Tensor, _ m: FIRMap) -> Tensor {
     let h = m.rows.inputLength, w = m.cols.inputLength
     let oh = m.rows.outputLength, ow = m.cols.outputLength
-    let src = x.contiguousData()
     let flops = Double(m.batch) * Double(m.rows.indices.count * w + oh * m.cols.indices.count) * 2
-    let out = Profiler.measure("upfirdn2d \(h)x\(w) -> \(oh)x\(ow)", flops: flops) {
+    let name = "upfirdn2d \(h)x\(w) -> \(oh)x\(ow)"
+    if x.isChannelsLastDense {
+        let (n, c) = (x.shape[0], x.shape[1])
+        let out = Profiler.measure(name + " nhwc", flops: flops) { () -> Tensor in
+            let rowsDone = Tensor(uninitialized: [n, oh, w * c])
+            let result = Tensor(uninitializedChannelsLast: [n, c, oh, ow])
+            let src = x.data, mid = rowsDone.data, dst = result.data
+            ParallelLoop.chunks(n, bytes: n * (h + oh) * w * c * 4 + n * oh * ow * c * 4) { images in
+                for image in images {
+                    m.rows.sumRows(of: src + image * h * w * c, width: w * c, into: mid + image * oh * w * c)
+                    for row in (image * oh)..<((image + 1) * oh) {
+                        m.cols.sumRows(of: mid + row * w * c, width: c, into: dst + row * ow * c)
+                    }
+                }
+            }
+            withExtendedLifetime((x, rowsDone)) {}
+            return result
+        }
+        return Tensor.record(out, "upfirdn2d", [x]) { g, _ in [firApply(g, m.adjoint)] }
+    }
+    let src = x.contiguousData()
+    let out = Profiler.measure(name, flops: flops) {
         let rowsDone = Tensor(uninitialized: [m.batch * oh, w])
         ParallelLoop.chunks(m.batch, bytes: m.batch * (h + oh) * w * 4) { planes in
             for plane in planes {

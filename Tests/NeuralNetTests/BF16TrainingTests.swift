@@ -68,3 +68,43 @@ struct BF16TrainingTests {
         #expect(difference > 0)
     }
 }
+
+/// StyleGAN2's networks in bf16 with their convolution results stored channels last (the
+/// default) against the same networks storing them [N, C, H, W]: images, scores, first-order
+/// gradients and R1's second-order ones agree within bf16's rounding, where a misread layout
+/// would be off by the values themselves.
+@Suite(.enabled(if: bf16Unavailable == nil, Comment(rawValue: bf16Unavailable ?? "")))
+struct StyleGAN2ChannelsLastTests {
+    @Test func channelsLastMatchesChannelsFirst() throws {
+        let a = try StyleGAN2Architecture(resolution: 16, imageChannels: 1, channelBase: 256, channelMax: 32)
+        func run(_ channelsLast: Bool) throws -> [Tensor] {
+            var rng = PhiloxRandom(seed: 7)
+            let G = StyleGAN2Generator(zDim: 8, wDim: 8, mappingLayers: 2, lrMultiplier: 0.01, architecture: a, rng: &rng)
+            let D = StyleGAN2Discriminator(architecture: a, rng: &rng)
+            #expect(G.convolutionResultsChannelsLast && D.convolutionResultsChannelsLast)
+            G.convolutionResultsChannelsLast = channelsLast
+            D.convolutionResultsChannelsLast = channelsLast
+            let z = Tensor(randomNormal: [8, 8], using: &rng)
+            let real = Tensor(randomUniform: [8, 1, 16, 16], low: -1, high: 1, using: &rng).requiringGradients()
+            return try ComputePrecision.with(.bf16) {
+                var noise = PhiloxRandom(seed: 8)
+                let images = try G.forward(z, training: true, rng: &noise)
+                let gParams = G.namedParameters.map(\.1), dParams = D.namedParameters.map(\.1)
+                let lossG = try D.forward(images, mode: .train).sum()
+                let gGrads = try gradients(of: lossG, wrt: gParams)
+                let scores = try D.forward(real, mode: .train)
+                let dReal = try gradients(of: scores.sum(), wrt: [real], createGraph: true)[0]
+                let r1Grads = try gradients(of: (dReal * dReal).sum(), wrt: dParams)
+                return [images, scores] + gGrads + r1Grads
+            }
+        }
+        let last = try run(true), first = try run(false)
+        var worst: Float = 0
+        for (l, f) in zip(last, first) {
+            let scale = max(f.scalars.map(abs).max()!, 1e-12)
+            worst = max(worst, zip(l.scalars, f.scalars).map { abs($0 - $1) }.max()! / scale)
+        }
+        #expect(worst < 3e-2, "largest difference \(worst) of the largest value")
+        #expect(worst > 0, "the two layouts ran the same kernels")
+    }
+}

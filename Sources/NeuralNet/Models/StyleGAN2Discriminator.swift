@@ -95,6 +95,16 @@ public final class StyleGAN2Discriminator: Layer {
 
     /// One score per image: [N, 1].
     public func forward(_ x: Tensor, mode: ForwardMode) throws -> Tensor {
+        guard convolutionResultsChannelsLast else { return try forwardLayers(x) }
+        return try ActivationLayout.storingConvolutionResultsChannelsLast { try forwardLayers(x) }
+    }
+
+    /// Whether the bf16 convolutions store their results channels last
+    /// (`ActivationLayout.storingConvolutionResultsChannelsLast`), read so by the FIR filter,
+    /// bias and activation, and the residual sums. No effect in fp32.
+    public var convolutionResultsChannelsLast = true
+
+    private func forwardLayers(_ x: Tensor) throws -> Tensor {
         var h: Tensor?
         for block in blocks { h = try block(h, image: x) }
         var y = h ?? x

@@ -222,6 +222,16 @@ public final class StyleGAN2Generator: Layer {
 
     /// Images [N, C, res, res] for `ws` [N, numWs, wDim].
     public func synthesize(_ ws: Tensor, noise: NoiseMode, rng: inout PhiloxRandom) throws -> Tensor {
+        guard convolutionResultsChannelsLast else { return try synthesizeLayers(ws, noise: noise, rng: &rng) }
+        return try ActivationLayout.storingConvolutionResultsChannelsLast { try synthesizeLayers(ws, noise: noise, rng: &rng) }
+    }
+
+    /// Whether the synthesis network's bf16 convolutions store their results channels last
+    /// (`ActivationLayout.storingConvolutionResultsChannelsLast`), read so by the modulation,
+    /// demodulation, noise, bias and activation and the FIR filter. No effect in fp32.
+    public var convolutionResultsChannelsLast = true
+
+    private func synthesizeLayers(_ ws: Tensor, noise: NoiseMode, rng: inout PhiloxRandom) throws -> Tensor {
         guard ws.rank == 3, ws.shape[1] == numWs, ws.shape[2] == mapping.wDim else {
             throw TensorError("StyleGAN2 synthesis: ws \(describe(ws.shape)) must be [N, \(numWs), \(mapping.wDim)]")
         }
