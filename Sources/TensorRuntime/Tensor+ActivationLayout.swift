@@ -138,6 +138,27 @@ extension Tensor {
         [shape[1] * shape[2] * shape[3], 1, shape[3] * shape[1], shape[1]]
     }
 
+    /// This [N, C, H, W] tensor stored channels last, seen as the contiguous [N, H, W, C] tensor it
+    /// is in memory. Not recorded.
+    var channelsLastView: Tensor {
+        Tensor(storage: storage, shape: ActivationLayout.channelsLast.shape(shape), offset: offset)
+    }
+
+    /// An operand of rank 4 or less broadcast against an [N, C, H, W] activation, as the operand
+    /// of that activation's [N, H, W, C] view (`channelsLastView`). Not recorded.
+    var broadcastChannelsLastView: Tensor {
+        let c = contiguousData()
+        let full = [Int](repeating: 1, count: 4 - rank) + shape
+        let st = Tensor.contiguousStrides(full)
+        let order = ActivationLayout.channelsLast
+        return Tensor(storage: c.storage, shape: order.shape(full), strides: order.shape(st), offset: c.offset)
+    }
+
+    /// The contiguous [N, H, W, C] `r` as the [N, C, H, W] tensor `shape` stored channels last.
+    static func channelsLastResult(_ r: Tensor, _ shape: [Int]) -> Tensor {
+        Tensor(storage: r.storage, shape: shape, strides: channelsLastStrides(shape), offset: r.offset)
+    }
+
     /// An uninitialised [N, C, H, W] tensor stored channels last.
     convenience init(uninitializedChannelsLast shape: [Int]) {
         self.init(storage: Storage(count: Tensor.elementCount(shape)), shape: shape,

@@ -158,26 +158,6 @@ extension Tensor {
         return try binaryContiguous(a, b, op, f)
     }
 
-    /// `t` [N, C, H, W] stored channels last, seen as the contiguous [N, H, W, C] tensor it is in
-    /// memory. Not recorded.
-    var channelsLastView: Tensor {
-        Tensor(storage: storage, shape: [shape[0], shape[2], shape[3], shape[1]], offset: offset)
-    }
-
-    /// An operand of rank 4 or less broadcast against an [N, C, H, W] activation, as the operand
-    /// of that activation's [N, H, W, C] view (`channelsLastView`). Not recorded.
-    var broadcastChannelsLastView: Tensor {
-        let c = contiguousData()
-        let full = [Int](repeating: 1, count: 4 - rank) + shape
-        let st = Tensor.contiguousStrides(full)
-        return Tensor(storage: c.storage, shape: [full[0], full[2], full[3], full[1]], strides: [st[0], st[2], st[3], st[1]], offset: c.offset)
-    }
-
-    /// The contiguous [N, H, W, C] `r` as the [N, C, H, W] tensor `shape` stored channels last.
-    static func channelsLastResult(_ r: Tensor, _ shape: [Int]) -> Tensor {
-        Tensor(storage: r.storage, shape: shape, strides: channelsLastStrides(shape), offset: r.offset)
-    }
-
     @inline(__always)
     private static func binaryContiguous(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {

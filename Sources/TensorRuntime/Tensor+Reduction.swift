@@ -8,12 +8,12 @@ extension Tensor {
         if rank == 4, isChannelsLastDense {
             // Stored channels last: summed as the [N, H, W, C] tensor it is in memory, which
             // keeps the channels innermost (a bias gradient adds whole rows of channels).
-            let viewShape = [shape[0], shape[2], shape[3], shape[1]], logicalAxis = [0, 2, 3, 1]
+            let view = channelsLastView, logicalAxis = [0, 2, 3, 1]
             let viewAxes = Set((0..<4).filter { axes.contains(logicalAxis[$0]) })
-            let kept = Tensor(zeros: viewShape.enumerated().map { viewAxes.contains($0.offset) ? 1 : $0.element })
-            Profiler.measure("sum") { reduceSum(data, shape: viewShape, axes: viewAxes, into: kept.data) }
+            let kept = Tensor(zeros: view.shape.enumerated().map { viewAxes.contains($0.offset) ? 1 : $0.element })
+            Profiler.measure("sum") { reduceSum(view.data, shape: view.shape, axes: viewAxes, into: kept.data) }
             out = Tensor.channelsLastResult(kept, keptShape).contiguousData()
-            withExtendedLifetime(self) {}
+            withExtendedLifetime(view) {}
         } else {
             out = Tensor(zeros: keptShape)
             let src = contiguousData()
