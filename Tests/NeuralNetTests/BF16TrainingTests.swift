@@ -84,6 +84,11 @@ struct StyleGAN2ChannelsLastTests {
             #expect(G.convolutionResultsChannelsLast && D.convolutionResultsChannelsLast)
             G.convolutionResultsChannelsLast = channelsLast
             D.convolutionResultsChannelsLast = channelsLast
+            // Biases start at zero (the affine layers' at one): random ones, so that a bias read
+            // from the wrong channel shows.
+            for (name, t) in G.namedParameters + D.namedParameters where name.hasSuffix("bias") {
+                try t.assign(Tensor(randomNormal: t.shape, std: 0.5, using: &rng))
+            }
             let z = Tensor(randomNormal: [8, 8], using: &rng)
             let real = Tensor(randomUniform: [8, 1, 16, 16], low: -1, high: 1, using: &rng).requiringGradients()
             return try ComputePrecision.with(.bf16) {
