@@ -53,6 +53,35 @@ struct ChannelsLastTrainingTests {
         }
     }
 
+    /// On rows of channels the fused backward reads the activation's mask off x (the forward's
+    /// pre-activation, recomputed) rather than off y: values and first-order gradients must still
+    /// be those of batch norm and then the activation, bit for bit, negative scales included.
+    @Test(arguments: [Float(0.2), 0, 1.5])
+    func fusedBatchNormOnRowsIsTheSeparateOpsBitForBit(slope: Float) throws {
+        var rng = PhiloxRandom(seed: 24)
+        let channels = 48
+        let x = Self.channelsLast(Tensor(randomNormal: [5, channels, 4, 3], mean: 0.3, std: 2, using: &rng))
+        let gamma = Tensor(randomUniform: [channels], low: -1.5, high: 1.5, using: &rng).requiringGradients()
+        let beta = Tensor(randomNormal: [channels], using: &rng).requiringGradients()
+        let seed = Self.channelsLast(Tensor(randomNormal: [5, channels, 4, 3], using: &rng))
+        for training in [true, false] {
+            func run(fused: Bool) throws -> [[Float]] {
+                let input = x.detached().requiringGradients()
+                let rm = Tensor(repeating: 0.1, shape: [channels]), rv = Tensor(repeating: 1.5, shape: [channels])
+                let y = fused
+                    ? try input.batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: training,
+                                          leakySlope: slope)
+                    : try input.batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: training)
+                        .leakyRelu(negativeSlope: slope)
+                #expect(y.isChannelsLastDense)
+                return ([y] + (try gradients(of: y, wrt: [input, gamma, beta], seed: seed))).map(\.scalars)
+            }
+            let fused = try run(fused: true), separate = try run(fused: false)
+            #expect(fused == separate, "slope \(slope), training \(training)")
+            #expect(fused[1].contains { $0 != 0 })
+        }
+    }
+
     /// Sums over rows of channels are the same bits on one thread and on three.
     @Test func batchNormSumsAreBitIdenticalOverThreadCounts() throws {
         var rng = PhiloxRandom(seed: 23)
