@@ -40,6 +40,30 @@ func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-4
         expectClose(c.scalars, naiveMatmul(av, bv, m: m, k: k, n: n))
     }
 
+    /// Outer products and matrix-vector products (m, k or n of 1, run by a loop rather than
+    /// oneDNN) in every transposition, large enough to be split over threads: the naive values,
+    /// and the same bits on one thread and on three.
+    @Test(arguments: [(64, 1, 4096), (64, 4096, 1), (1, 64, 4096), (1, 1, 7), (37, 300, 1), (1, 300, 37)])
+    func vectorProductsMatchNaiveInEveryTransposition(m: Int, k: Int, n: Int) throws {
+        var rng = PhiloxRandom(seed: 12)
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = Tensor(randomNormal: transposeA ? [k, m] : [m, k], using: &rng)
+            let b = Tensor(randomNormal: transposeB ? [n, k] : [k, n], using: &rng)
+            let run = { try matmul(a, b, transposeA: transposeA, transposeB: transposeB).scalars }
+            let one = try ParallelLoop.withThreads(1, run), three = try ParallelLoop.withThreads(3, run)
+            let av = transposeA ? naiveTranspose(a.scalars, rows: k, cols: m) : a.scalars
+            let bv = transposeB ? naiveTranspose(b.scalars, rows: n, cols: k) : b.scalars
+            expectClose(one, naiveMatmul(av, bv, m: m, k: k, n: n))
+            #expect(one == three, "\(m)x\(k)x\(n) transposeA \(transposeA) transposeB \(transposeB)")
+        }
+        // With a bias, as `linear` (x W^T + b) gives it.
+        let x = Tensor(randomNormal: [m, k], using: &rng), w = Tensor(randomNormal: [n, k], using: &rng)
+        let bias = Tensor(randomNormal: [n], using: &rng)
+        let expected = naiveMatmul(x.scalars, naiveTranspose(w.scalars, rows: n, cols: k), m: m, k: k, n: n)
+            .enumerated().map { $0.element + bias.scalars[$0.offset % n] }
+        expectClose(try linear(x, weight: w, bias: bias).scalars, expected)
+    }
+
     @Test func batchedMatmulMatchesNaivePerBatch() throws {
         var rng = PhiloxRandom(seed: 12)
         let a = Tensor(randomNormal: [2, 3, 4], using: &rng)
