@@ -53,9 +53,9 @@ struct ChannelsLastTrainingTests {
         }
     }
 
-    /// On rows of channels the fused backward reads the activation's mask off x (the forward's
-    /// pre-activation, recomputed) rather than off y: values and first-order gradients must still
-    /// be those of batch norm and then the activation, bit for bit, negative scales included.
+    /// On rows of channels (the channels-last path, C a multiple of 16) the fused batch norm and
+    /// activation give the values and first-order gradients of batch norm and then the
+    /// activation, bit for bit, for negative scales and slopes of 0 and above 1 too.
     @Test(arguments: [Float(0.2), 0, 1.5])
     func fusedBatchNormOnRowsIsTheSeparateOpsBitForBit(slope: Float) throws {
         var rng = PhiloxRandom(seed: 24)
