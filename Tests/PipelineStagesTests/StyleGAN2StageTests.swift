@@ -221,4 +221,29 @@ import TensorRuntime
         ema.updates = 0
         #expect(ema.currentDecay == 0.99)
     }
+
+    /// Each update sets average = decay * average + (1 - decay) * source, element by element,
+    /// with the same bits whether its loop runs on one thread or is split over three (a layer
+    /// large enough to be split: 512 x 512 weights).
+    @Test func anUpdateIsTheFormulaOnEveryThreadCount() throws {
+        func updated(threads: Int) throws -> (average: [Float], expected: [Float]) {
+            var rng = PhiloxRandom(seed: 3)
+            let source = try Linear(512, 512, rng: &rng), average = try Linear(512, 512, rng: &rng)
+            let ema = try ExponentialMovingAverage(of: source, into: average, decay: 0.9)
+            let first = average.namedParameters.map { $0.1.scalars }
+            #expect(largestDifference(first.flatMap { $0 }, source.namedParameters.flatMap { $0.1.scalars }) == 0, "the average starts as a copy")
+            for (_, p) in source.namedParameters { try p.assign(Tensor(randomNormal: p.shape, using: &rng)) }
+            try ParallelLoop.withThreads(threads) { try ema.update() }
+            let expected = zip(first, source.namedParameters.map { $0.1.scalars }).flatMap { a, s in
+                zip(a, s).map { Float(0.9) * $0 + Float(1 - 0.9) * $1 }
+            }
+            return (average.namedParameters.flatMap { $0.1.scalars }, expected)
+        }
+        // Compared through largestDifference: a failing #expect on 262k-element arrays would
+        // spend minutes describing them.
+        let one = try updated(threads: 1), three = try updated(threads: 3)
+        #expect(one.average.count == 512 * 512 + 512)
+        #expect(largestDifference(one.average, one.expected) == 0)
+        #expect(largestDifference(three.average, one.average) == 0)
+    }
 }
