@@ -1,6 +1,6 @@
 import Dispatch
 import Testing
-import TensorRuntime
+@testable import TensorRuntime
 import GANFlowTestSupport
 
 /// Direct loops over the definition: y[n, o, i, j] = b[o] + sum over c, p, q of
@@ -94,6 +94,26 @@ func naiveConvTranspose2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, 
         let expected = naiveConvTranspose2d(x, w, nil, stride: (2, 2), padding: (1, 1), outputPadding: (0, 0), dilation: (1, 1))
         #expect(y.shape == [1, 2, 8, 8])
         expectClose(y.scalars, expected.values)
+    }
+
+    /// A convolution's input gradient into fewer than 16 channels (a discriminator's image
+    /// gradient; a generator's last transposed convolution is the same kernel) runs on oneDNN's
+    /// GEMM-based backward-data kernel in fp32 too, and is the transposed convolution of the
+    /// output gradient by the definition.
+    @Test(arguments: [1, 3])
+    func imageGradientIsTheTransposedConvolutionOnTheGEMMKernel(channels: Int) throws {
+        var rng = PhiloxRandom(seed: 36)
+        let x = Tensor(randomNormal: [4, channels, 16, 16], using: &rng).requiringGradients()
+        let w = Tensor(randomNormal: [32, channels, 4, 4], std: 0.1, using: &rng)
+        let dy = Tensor(randomNormal: [4, 32, 8, 8], using: &rng)
+        let dx = try gradients(of: try conv2d(x, weight: w, stride: 2, padding: 1), wrt: [x], seed: dy)[0]
+        let expected = naiveConvTranspose2d(dy, w, nil, stride: (2, 2), padding: (1, 1), outputPadding: (0, 0), dilation: (1, 1))
+        #expect(dx.shape == expected.shape)
+        expectClose(dx.scalars, expected.values)
+        let g = ConvGeometry(input: [4, channels, 16, 16], weight: [32, channels, 4, 4], output: [4, 32, 8, 8],
+                             stride: [2, 2], padding: [1, 1], dilation: [1, 1])
+        let kernel = try ComputePrecision.with(.fp32) { try ConvolutionPrimitives.backwardData(g).implementation }
+        #expect(kernel.hasPrefix("x64:gemm"), "\(kernel)")
     }
 
     @Test func conv2dGradients() throws {

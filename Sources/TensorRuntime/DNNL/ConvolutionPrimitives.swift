@@ -218,7 +218,7 @@ enum ConvolutionPrimitives {
                 try DNNLContext.check(initialize(&desc, &input, &weight, &output, g.dnnlParameters),
                                       "convolution_backward_\(what)_desc_init(\(g.detail))")
                 let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)",
-                                              preferring: kind == .convBackwardData && g.prefersGEMMBackwardData(precision) ? "x64:gemm" : nil)
+                                              preferring: kind == .convBackwardData && g.prefersGEMMBackwardData ? "x64:gemm" : nil)
                 return try DNNLPrimitive(descriptor: pd, arguments: arguments.map { argument, role, written in
                     (argument, try DNNLContext.layoutDesc(g.dims(role), layouts[role]), written)
                 })
@@ -435,7 +435,7 @@ enum ConvolutionKernels {
             return try matrixProduct(label, g, mm, g.matrix(dy, rows: g.input[0]), wm, nil, into: .input, channelsLast: last)
         }
         let dys = dy.storedAsIs
-        let gemm = g.prefersGEMMBackwardData(ComputePrecision.current)
+        let gemm = g.prefersGEMMBackwardData
         let storage = ConvStorage(input: g.resultLayout(.input), output: dys.storageLayout!,
                                   kernelChannelsLast: g.prefersChannelsLast() && !gemm)
         return try run(ConvolutionPrimitives.backwardData(g, layouts: storage), label, g,
@@ -587,15 +587,17 @@ extension ConvGeometry {
     }
 
     /// Whether backward-data (a convolution's input gradient, a transposed convolution's forward)
-    /// should run on oneDNN's GEMM-based kernel: in bf16, for results of fewer than 16 channels
-    /// (a generator's image, the gradient of a discriminator's input image). The channel-blocked
-    /// JIT kernel pads those channels to a block of 16; on Zen 4 it took 1.11 ms for 64 images of
-    /// 32x32 from 64 channels (1 channel) where the GEMM kernel took 0.22 ms, and 4.7 against
-    /// 2.2 ms for 3 channels of 64x64. In fp32 the JIT kernel stays: there the GEMM kernel's
-    /// different summation order moved the data-parallel test's 1-rank run off its 2-rank twin
-    /// (README, session 13), for 1-3% of a DCGAN-32 step.
-    func prefersGEMMBackwardData(_ precision: ComputePrecision) -> Bool {
-        precision == .bf16 && input[1] < 16
+    /// should run on oneDNN's GEMM-based kernel: for results of fewer than 16 channels (a
+    /// generator's image, the gradient of a discriminator's input image), in either precision.
+    /// The channel-blocked JIT kernel pads those channels to a block of 16. On Zen 4, for 64
+    /// images of 32x32 from 64 channels (1 channel), it took 1.11 ms in bf16 where the GEMM
+    /// kernel took 0.22 ms, and 4.7 against 2.2 ms for 3 channels of 64x64; in fp32, DCGAN-32's
+    /// two such calls a step took 5.3-5.7 ms against 1.1-1.2 ms (profiles of 30 steps). fp32 kept
+    /// the JIT kernel until session 35 because the GEMM kernel's summation order moved the
+    /// data-parallel test's 1-rank run off its 2-rank twin (README, session 13); that test now
+    /// agrees to 7e-7 with it.
+    var prefersGEMMBackwardData: Bool {
+        input[1] < 16
     }
 
     /// Whether computing the weight gradient as a swapped forward convolution
