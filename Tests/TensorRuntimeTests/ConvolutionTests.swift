@@ -116,6 +116,37 @@ func naiveConvTranspose2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, 
         #expect(kernel.hasPrefix("x64:gemm"), "\(kernel)")
     }
 
+    /// The Zen 4-measured kernel preferences, on oneDNN 2.6's names: `jit_bf16` is taken over
+    /// `brgconv` where both are AVX512_BF16 kernels, and yields to an AMX first choice (Sapphire
+    /// Rapids); GEMM does not yield. The choice is a rule on names, checked here on every CPU.
+    @Test func kernelPreferencesYieldToAMXWhereMeasuredWithout() {
+        let zen4 = ["brgconv:avx512_core_bf16", "jit_bf16:avx512_core_bf16", "x64:gemm:jit", "ref:any"]
+        let sapphireRapids = ["brgconv:avx512_core_amx", "jit:avx512_core_amx"] + zen4
+        #expect(KernelPreference.jitBF16.choice(zen4) == 1)
+        #expect(KernelPreference.gemm.choice(zen4) == 2)
+        #expect(KernelPreference.jitBF16.choice(sapphireRapids) == 0)
+        #expect(KernelPreference.gemm.choice(sapphireRapids) == 4)
+        // An AMX kernel that is not oneDNN's first choice is not taken for being AMX.
+        #expect(KernelPreference.jitBF16.choice(["brgconv:avx512_core_bf16", "jit:avx512_core_amx", "jit_bf16:avx512_core_bf16"]) == 2)
+        #expect(KernelPreference.jitBF16.choice(["brgconv:avx512_core_bf16"]) == nil)
+        #expect(KernelPreference.gemm.choice([]) == nil)
+    }
+
+    /// On this CPU, DCGAN's second layer in bf16 channels last (as training runs it) gets
+    /// `jit_bf16`, or on a CPU with AMX oneDNN's AMX kernel.
+    @Test(.enabled(if: bf16Unavailable == nil, Comment(rawValue: bf16Unavailable ?? "")))
+    func bf16ChannelsLastForwardTakesAMXWhereTheCPUHasIt() throws {
+        let g = ConvGeometry(input: [64, 64, 16, 16], weight: [128, 64, 4, 4], output: [64, 128, 8, 8],
+                             stride: [2, 2], padding: [1, 1], dilation: [1, 1])
+        let layouts = ConvStorage(input: .channelsLast, output: .channelsLast, kernelChannelsLast: true)
+        let kernel = try ComputePrecision.with(.bf16) { try ConvolutionPrimitives.forward(g, bias: false, layouts: layouts).implementation }
+        if DNNLDiagnostics.effectiveISA == "avx512_core_amx" {
+            #expect(kernel.contains("_amx"), "\(kernel) on \(DNNLDiagnostics.effectiveISA)")
+        } else {
+            #expect(kernel.hasPrefix("jit_bf16"), "\(kernel) on \(DNNLDiagnostics.effectiveISA)")
+        }
+    }
+
     @Test func conv2dGradients() throws {
         var rng = PhiloxRandom(seed: 35)
         let x = Tensor(randomNormal: [2, 2, 5, 6], using: &rng)

@@ -160,7 +160,7 @@ enum ConvolutionPrimitives {
                         strides, dilates, left, rightPadding),
                     "convolution_forward_desc_init(weight gradient of \(g.detail))")
                 return try createDescriptor(&desc, hint: nil, what: "conv weight gradient as forward \(g.detail)",
-                                            preferring: blocked ? "jit_bf16" : nil)
+                                            preferring: blocked ? .jitBF16 : nil)
             }
             // The blocked layouts only where oneDNN has a real kernel for them.
             var tried = blocked ? try? descriptor(blocked: true) : nil
@@ -218,7 +218,7 @@ enum ConvolutionPrimitives {
                 try DNNLContext.check(initialize(&desc, &input, &weight, &output, g.dnnlParameters),
                                       "convolution_backward_\(what)_desc_init(\(g.detail))")
                 let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)",
-                                              preferring: kind == .convBackwardData && g.prefersGEMMBackwardData ? "x64:gemm" : nil)
+                                              preferring: kind == .convBackwardData && g.prefersGEMMBackwardData ? .gemm : nil)
                 return try DNNLPrimitive(descriptor: pd, arguments: arguments.map { argument, role, written in
                     (argument, try DNNLContext.layoutDesc(g.dims(role), layouts[role]), written)
                 })
@@ -252,14 +252,14 @@ enum ConvolutionPrimitives {
         // backward kernels use, takes cheaper weight reorders (see `prefersChannelsLast`).
         return try createDescriptor(&desc, hint: nil, what: "conv forward \(g.detail)" + (activation.map { " " + $0.name } ?? ""),
                                     postOps: activation.map { [(dnnl_eltwise_relu, $0.slope)] } ?? [],
-                                    preferring: channelsLast && precision == .bf16 ? "jit_bf16" : nil)
+                                    preferring: channelsLast && precision == .bf16 ? .jitBF16 : nil)
     }
 
-    /// oneDNN's first implementation for `desc`; with `preferring`, the first whose name starts
-    /// with it, where oneDNN offers one (its first otherwise).
+    /// oneDNN's first implementation for `desc`; with `preferring`, the one its `choice` takes
+    /// (an AMX first choice stands against `jitBF16`), where oneDNN offers one (its first otherwise).
     static func createDescriptor(
         _ desc: UnsafeMutablePointer<dnnl_convolution_desc_t>, hint: dnnl_primitive_desc_t?, what: String,
-        postOps: [(dnnl_alg_kind_t, Float)] = [], preferring: String? = nil
+        postOps: [(dnnl_alg_kind_t, Float)] = [], preferring: KernelPreference? = nil
     ) throws -> dnnl_primitive_desc_t {
         let attr = try DNNLContext.makeAttributes(eltwisePostOps: postOps)
         defer { dnnl_primitive_attr_destroy(attr) }
@@ -267,17 +267,46 @@ enum ConvolutionPrimitives {
             var iterator: dnnl_primitive_desc_iterator_t?
             if dnnl_primitive_desc_iterator_create(&iterator, desc, attr, DNNLContext.engine, hint) == dnnl_success, let iterator {
                 defer { dnnl_primitive_desc_iterator_destroy(iterator) }
+                var candidates: [dnnl_primitive_desc_t] = []
                 repeat {
                     guard let candidate = dnnl_primitive_desc_iterator_fetch(iterator) else { break }
-                    if DNNLPrimitive.implementationName(candidate).hasPrefix(preferring) { return candidate }
-                    dnnl_primitive_desc_destroy(candidate)
+                    candidates.append(candidate)
                 } while dnnl_primitive_desc_iterator_next(iterator) == dnnl_success
+                if let chosen = preferring.choice(candidates.map(DNNLPrimitive.implementationName)) {
+                    for (i, candidate) in candidates.enumerated() where i != chosen { dnnl_primitive_desc_destroy(candidate) }
+                    return candidates[chosen]
+                }
+                candidates.forEach { dnnl_primitive_desc_destroy($0) }
             }
         }
         var pd: dnnl_primitive_desc_t?
         try DNNLContext.check(dnnl_primitive_desc_create(&pd, desc, attr, DNNLContext.engine, hint),
                               "primitive_desc_create(\(what))")
         return pd!
+    }
+}
+
+/// A oneDNN convolution implementation preferred to its first choice, as measured on Zen 4
+/// (`ConvolutionPrimitives.createDescriptor`).
+enum KernelPreference: String, Sendable {
+    /// `jit_bf16`, over `brgconv`, for channels-last and blocked bf16 layouts (cheaper weight
+    /// reorders, and faster on blocked layouts: see `forwardDescriptor`, `weightGradientAsForward`).
+    case jitBF16 = "jit_bf16"
+    /// oneDNN's GEMM-based kernel, for results of fewer than 16 channels, which the JIT kernels
+    /// pad to a block of 16 (`ConvGeometry.prefersGEMMBackwardData`).
+    case gemm = "x64:gemm"
+
+    /// Which of oneDNN's implementations (`names`, in oneDNN's order, its first choice first) to
+    /// take: the first whose name starts with this preference's, or nil where none does.
+    ///
+    /// Except that `jitBF16` yields to a first choice that runs on AMX (Sapphire Rapids' tile
+    /// instructions). It was measured against `brgconv` on Zen 4, where both are AVX512_BF16
+    /// kernels; on a CPU with AMX it would trade the tile kernels, which the bf16 goal there
+    /// depends on, for the vector one. `gemm` does not yield: AMX's tiles pad a channel count
+    /// below 16 too.
+    func choice(_ names: [String]) -> Int? {
+        if self == .jitBF16, let first = names.first, first.contains("_amx") { return 0 }
+        return names.firstIndex { $0.hasPrefix(rawValue) }
     }
 }
 
