@@ -467,6 +467,9 @@ enum ConvolutionKernels {
         let gemm = g.prefersGEMMBackwardData
         let storage = ConvStorage(input: g.resultLayout(.input), output: dys.storageLayout!,
                                   kernelChannelsLast: g.prefersChannelsLast() && !gemm)
+        if let phases = ConvolutionPrimitives.backwardDataAsPhases(g, layouts: storage) {
+            return try phasedBackwardData(dys, w, phases, prepared: prepared)
+        }
         return try run(ConvolutionPrimitives.backwardData(g, layouts: storage), label, g,
                        reads: [(DNNL_ARG_DIFF_DST, .output, dys), (DNNL_ARG_WEIGHTS, .weight, w)],
                        into: (DNNL_ARG_DIFF_SRC, .input), prepared: prepared, resultLayout: storage.input)

@@ -101,9 +101,7 @@ final class DNNLPrimitive: @unchecked Sendable {
     /// the plain buffer then) when `source` has other dimensions or another element type (a bf16
     /// copy must not feed an f32 kernel), or oneDNN has no reorder between the two.
     private func reorder(from source: LayoutCopy, into arg: Argument) -> Reorder? {
-        var (from, to) = (source.descriptor, arg.chosen)
-        let dims = { (d: inout dnnl_memory_desc_t) in withUnsafeBytes(of: &d.dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(d.ndims))) } }
-        guard from.data_type == to.data_type, from.ndims == to.ndims, dims(&from) == dims(&to) else { return nil }
+        guard source.descriptor.data_type == arg.chosen.data_type, source.hasDimensions(of: arg.chosen) else { return nil }
         if let hit = sourceReorders.withLock({ list in list.first { $0.0 == arg.id && $0.1.matches(source.descriptor) }?.2 }) {
             return hit
         }
@@ -247,6 +245,13 @@ final class LayoutCopy: @unchecked Sendable {
         return dnnl_memory_desc_equal(&a, &b) != 0
     }
 
+    /// Whether `other` describes a tensor of the same dimensions (in any layout).
+    func hasDimensions(of other: dnnl_memory_desc_t) -> Bool {
+        var a = descriptor, b = other
+        let dims = { (d: inout dnnl_memory_desc_t) in withUnsafeBytes(of: &d.dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(d.ndims))) } }
+        return a.ndims == b.ndims && dims(&a) == dims(&b)
+    }
+
     /// The same values seen with two axes exchanged (`dnnl_memory_desc_permute_axes`), or nil
     /// where oneDNN cannot describe that.
     func swappingAxes(_ a: Int, _ b: Int) -> LayoutCopy? {
@@ -271,10 +276,12 @@ final class LayoutCopies: @unchecked Sendable {
         copies.withLock { list in list.first { $0.matches(descriptor) } }
     }
 
-    /// A copy in another layout of the same element type as `descriptor` (a bf16 copy for a
-    /// bf16 kernel), to reorder from instead of the f32 values (`DNNLPrimitive.execute(sources:)`).
+    /// A copy in another layout of the same dimensions and element type as `descriptor` (a bf16
+    /// copy for a bf16 kernel), to reorder from instead of the f32 values
+    /// (`DNNLPrimitive.execute(sources:)`). Copies of other dimensions (a weight's sub-kernels,
+    /// `BackwardDataPhases`) are not candidates.
     func copy(ofTypeOf descriptor: dnnl_memory_desc_t) -> LayoutCopy? {
-        copies.withLock { list in list.first { $0.descriptor.data_type == descriptor.data_type } }
+        copies.withLock { list in list.first { $0.descriptor.data_type == descriptor.data_type && $0.hasDimensions(of: descriptor) } }
     }
 
     /// Keeps `copy` unless one in its layout is kept already.

@@ -5,6 +5,7 @@ enum PrimitiveKind: String, Hashable, Sendable {
     case convBackwardData = "conv.backward_data"
     case convBackwardWeights = "conv.backward_weights"
     case convBackwardWeightsAsForward = "conv.backward_weights_as_forward"
+    case convBackwardDataPhase = "conv.backward_data_phase"
     case matmul = "matmul"
     case eltwise = "eltwise"
     case pooling = "pooling"
