@@ -541,16 +541,19 @@ private struct ChannelRows {
     }
 }
 
-/// The bfloat16 values nearest `count` floats (ties to even; NaN stays a quiet NaN), as bit
-/// patterns: the rounding oneDNN's f32-to-bf16 reorders make. A scalar loop, which LLVM vectorises.
+/// The bfloat16 value nearest the float with bit pattern `b` (ties to even; NaN stays a quiet
+/// NaN), as a bit pattern: the rounding oneDNN's f32-to-bf16 reorders make.
+@inline(__always)
+func bfloat16Bits(_ b: UInt32) -> UInt16 {
+    let rounded = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16)
+    return (b & 0x7FFF_FFFF) > 0x7F80_0000 ? 0x7FC0 : rounded
+}
+
+/// `bfloat16Bits` of `count` floats. A scalar loop, which LLVM vectorises.
 @inline(__always)
 func bfloat16Round(_ source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
     let bits = UnsafeMutableRawPointer(source).assumingMemoryBound(to: UInt32.self)
-    for i in 0..<count {
-        let b = bits[i]
-        let rounded = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16)
-        destination[i] = (b & 0x7FFF_FFFF) > 0x7F80_0000 ? 0x7FC0 : rounded
-    }
+    for i in 0..<count { destination[i] = bfloat16Bits(bits[i]) }
 }
 
 /// A bf16 copy of an [N, C, H, W] tensor stored channels last, in oneDNN's `nhwc` bf16 layout,

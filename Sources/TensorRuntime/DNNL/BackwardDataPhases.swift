@@ -54,43 +54,56 @@ struct BackwardDataPhases: Sendable {
     }
 
     /// The sub-kernels of `w` [O, C, K, K], rounded to bf16 as oneDNN rounds (`bfloat16Round`),
-    /// kept on `w` while it keeps layout copies (until the optimizer's next update).
-    func subKernels(_ w: Tensor) throws -> Storage {
+    /// as a copy whose `parts` are each phase's in the layout its kernel chose (none where that
+    /// is the plain one); kept on `w` while it keeps layout copies (until the optimizer's next
+    /// update), so that every backward pass between two updates reorders them once.
+    func subKernels(_ w: Tensor) throws -> LayoutCopy {
         let descriptor = try subKernelsDescriptor
-        if let kept = w.layoutCopies?.copy(matching: descriptor) { return kept.storage }
-        let g = geometry
-        let (o, c, kh, kw) = (g.weight[0], g.weight[1], g.weight[2], g.weight[3])
-        let (th, tw) = (taps[0], taps[1])
-        let (sh, sw) = (g.stride[0], g.stride[1])
-        let (ph, pw) = (g.padding[0], g.padding[1])
-        let perPhase = c * o * th * tw
-        let storage = Storage(count: (phases.count * perPhase + 1) / 2)
-        let out = UnsafeMutableRawPointer(storage.pointer).assumingMemoryBound(to: UInt16.self)
-        let wc = w.contiguousData()
-        let source = wc.data
-        // Each input channel's taps of one filter are kh kw consecutive floats; they go to the
-        // rows (c, o) of the phases' [C, O, th, tw] blocks.
-        ParallelLoop.chunks(c, bytes: w.count * 6) { channels in
-            var rounded = [UInt16](repeating: 0, count: kh * kw)
-            for cc in channels {
-                for oo in 0..<o {
-                    let taps = source + (oo * c + cc) * kh * kw
-                    rounded.withUnsafeMutableBufferPointer { bfloat16Round(taps, into: $0.baseAddress!, count: kh * kw) }
-                    for ky in 0..<kh {
-                        // ky = (a + p) mod s + s t: phase a, reversed tap r = th - 1 - t.
-                        let a = ((ky - ph) % sh + sh) % sh, r = th - 1 - ky / sh
-                        for kx in 0..<kw {
-                            let b = ((kx - pw) % sw + sw) % sw, u = tw - 1 - kx / sw
-                            let q = a * sw + b
-                            out[q * perPhase + ((cc * o + oo) * th + r) * tw + u] = rounded[ky * kw + kx]
+        if let kept = w.layoutCopies?.copy(matching: descriptor) { return kept }
+        return try Profiler.measure("conv.bwd_data phases sub-kernels") {
+            let g = geometry
+            let (o, c, kh, kw) = (g.weight[0], g.weight[1], g.weight[2], g.weight[3])
+            let (th, tw) = (taps[0], taps[1])
+            let (sh, sw) = (g.stride[0], g.stride[1])
+            let perPhase = c * o * th * tw
+            // Where tap (ky, kx) of filter (o, c) goes, from the start of row (c, o) of the
+            // phases' [C, O, th, tw] blocks: ky = (a + p) mod s + s t for phase a, reversed tap r = th - 1 - t.
+            var target = [Int](repeating: 0, count: kh * kw)
+            for ky in 0..<kh {
+                let a = ((ky - g.padding[0]) % sh + sh) % sh, r = th - 1 - ky / sh
+                for kx in 0..<kw {
+                    let b = ((kx - g.padding[1]) % sw + sw) % sw, u = tw - 1 - kx / sw
+                    target[ky * kw + kx] = (a * sw + b) * perPhase + r * tw + u
+                }
+            }
+            let storage = Storage(count: (phases.count * perPhase + 1) / 2)
+            let out = UnsafeMutableRawPointer(storage.pointer).assumingMemoryBound(to: UInt16.self)
+            let wc = w.contiguousData()
+            let source = UnsafeMutableRawPointer(wc.data).assumingMemoryBound(to: UInt32.self)
+            // Filter by filter, reading w in memory order, on the OpenMP team. (Channel by
+            // channel, or in blocks of 16 filters, ran as fast: about 1 ns a tap on one thread
+            // of Zen 4, in C, for DCGAN-32's and DCGAN-64's last discriminator layers.)
+            target.withUnsafeBufferPointer { target in
+                ParallelLoop.chunks(o, bytes: w.count * 6) { filters in
+                    for oo in filters {
+                        for cc in 0..<c {
+                            let taps = source + (oo * c + cc) * kh * kw, row = out + (cc * o + oo) * th * tw
+                            for k in 0..<kh * kw { row[target[k]] = bfloat16Bits(taps[k]) }
                         }
                     }
                 }
             }
+            withExtendedLifetime(wc) {}
+            var parts: [LayoutCopy] = []
+            for (q, phase) in phases.enumerated() {
+                if let part = try phase.primitive.chosenCopy(DNNL_ARG_WEIGHTS, of: UnsafeMutableRawPointer(out + q * perPhase)) {
+                    parts.append(part)
+                }
+            }
+            let made = LayoutCopy(storage: storage, descriptor: descriptor, parts: parts.count == phases.count ? parts : [])
+            w.layoutCopies?.add(made)
+            return made
         }
-        withExtendedLifetime(wc) {}
-        w.layoutCopies?.add(LayoutCopy(storage: storage, descriptor: descriptor))
-        return storage
     }
 }
 
@@ -174,7 +187,7 @@ extension ConvolutionKernels {
         let g = phases.geometry
         let label = "conv.bwd_data " + g.profileName + " phases"
         let dys = dy.storedAsIs
-        let subKernels = try Profiler.measure("conv.bwd_data phases sub-kernels") { try phases.subKernels(w) }
+        let subKernels = try phases.subKernels(w)
         let dx = Tensor(uninitializedChannelsLast: g.input)
         // dy in the kernels' layout (bf16 nhwc, the same for every phase): the copy given, one
         // kept on dy, or the one the first phase makes.
@@ -186,14 +199,16 @@ extension ConvolutionKernels {
         }
         let (n, c, o) = (g.input[0], g.input[1], g.weight[0])
         let perPhase = c * o * phases.taps[0] * phases.taps[1]
-        let kernels = UnsafeMutableRawPointer(subKernels.pointer).assumingMemoryBound(to: UInt16.self)
+        let kernels = UnsafeMutableRawPointer(subKernels.storage.pointer).assumingMemoryBound(to: UInt16.self)
         for (q, phase) in phases.phases.enumerated() {
             let out = Storage(count: n * c * phase.size[0] * phase.size[1])
             let weights = UnsafeMutableRawPointer(kernels + q * perPhase).assumingMemoryBound(to: Float.self)
+            var ready: [Int32: LayoutCopy] = [:]
+            if let dyCopy { ready[DNNL_ARG_SRC] = dyCopy }
+            if !subKernels.parts.isEmpty { ready[DNNL_ARG_WEIGHTS] = subKernels.parts[q] }
             let made = try withExtendedLifetime((dys, subKernels)) {
                 try phase.primitive.execute([DNNL_ARG_SRC: dys.data, DNNL_ARG_WEIGHTS: weights, DNNL_ARG_DST: out.pointer],
-                                            prepared: dyCopy.map { [DNNL_ARG_SRC: $0] } ?? [:],
-                                            sources: dyCopy == nil ? sources : [:], label: label, flops: phase.flops)
+                                            prepared: ready, sources: dyCopy == nil ? sources : [:], label: label, flops: phase.flops)
             }
             if dyCopy == nil { dyCopy = made[DNNL_ARG_SRC] }
             Profiler.measure("conv.bwd_data phases interleave") { interleave(out.pointer, phase, into: dx, g) }

@@ -193,6 +193,26 @@ final class DNNLPrimitive: @unchecked Sendable {
         return made
     }
 
+    /// The values at `buffer`, in input argument `id`'s given layout, as a copy in the layout the
+    /// primitive chose for it; nil where the two are the same.
+    func chosenCopy(_ id: Int32, of buffer: UnsafeMutableRawPointer) throws -> LayoutCopy? {
+        guard let arg = arguments.first(where: { $0.id == id }), !arg.isOutput, let reorder = arg.reorder else { return nil }
+        let storage = Storage(count: (arg.chosenBytes + 3) / 4)
+        var (user, chosen) = (arg.user, arg.chosen)
+        var from: dnnl_memory_t?, to: dnnl_memory_t?
+        defer { [from, to].compactMap { $0 }.forEach { dnnl_memory_destroy($0) } }
+        try DNNLContext.check(dnnl_memory_create(&from, &user, DNNLContext.engine, buffer), "memory_create")
+        try DNNLContext.check(dnnl_memory_create(&to, &chosen, DNNLContext.engine, storage.pointer), "memory_create")
+        var scratch: [Storage] = []
+        try reorder.run(from: from!, to: to!, stream: DNNLContext.stream) { bytes in
+            scratch.append(Storage(count: (bytes + 3) / 4))
+            return UnsafeMutableRawPointer(scratch.last!.pointer)
+        }
+        try DNNLContext.check(dnnl_stream_wait(DNNLContext.stream), "stream_wait")
+        withExtendedLifetime(scratch) {}
+        return LayoutCopy(storage: storage, descriptor: arg.chosen)
+    }
+
     /// The layout the primitive chose for argument `id` when it is not the plain one.
     func chosenLayout(_ id: Int32) -> dnnl_memory_desc_t? {
         arguments.first { $0.id == id && $0.reorder != nil }?.chosen
@@ -234,10 +254,14 @@ final class DNNLPrimitive: @unchecked Sendable {
 final class LayoutCopy: @unchecked Sendable {
     let storage: Storage
     let descriptor: dnnl_memory_desc_t
+    /// Copies derived from these values that travel with them, such as the sub-kernels of a
+    /// weight in each of `BackwardDataPhases`' kernel layouts.
+    let parts: [LayoutCopy]
 
-    init(storage: Storage, descriptor: dnnl_memory_desc_t) {
+    init(storage: Storage, descriptor: dnnl_memory_desc_t, parts: [LayoutCopy] = []) {
         self.storage = storage
         self.descriptor = descriptor
+        self.parts = parts
     }
 
     func matches(_ other: dnnl_memory_desc_t) -> Bool {
