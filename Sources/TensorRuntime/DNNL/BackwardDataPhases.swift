@@ -114,8 +114,9 @@ extension ConvGeometry {
     /// Timed alone in C on Zen 4 (bf16, `nhwc`, batch 64, 2 threads; backward-data
     /// `jit_bf16:avx512_core_bf16` against four `brgconv:avx512_core_bf16` forwards plus the
     /// interleave): from dy of 4x4, 2.0-2.1 against 2.4-2.9 ms (DCGAN-32's 256 -> 128 channels)
-    /// and 8.4-8.8 against 10.8-11.2 ms (DCGAN-64's 512 -> 256); from 8x8 even (9.3-9.4 against
-    /// 9.3-9.9 ms); from 16x16, 2.3-2.6 against 2.2 ms and 11-13 against 9.6 ms.
+    /// and 8.4-8.8 against 10.8-11.2 ms (DCGAN-64's 512 -> 256); from 8x8, even or slower
+    /// (9.3-9.4 against 9.3-9.9 ms at DCGAN-64's 256 -> 128, 2.3-2.6 against 2.2 ms at
+    /// DCGAN-32's 128 -> 64); from 16x16, 11-13 against 9.6 ms (DCGAN-64's 128 -> 64).
     var backwardDataPhasesPay: Bool {
         stride.allSatisfy { $0 >= 2 } && output[2] * output[3] <= 16
     }
