@@ -14,6 +14,12 @@ struct BenchCommand: ParsableCommand {
             With --profile, each model then runs --steps more steps with the runtime's profiler on
             and prints per-op calls, self and inclusive milliseconds per step, and GFLOP/s of
             convolution and matmul kernels; self times add up to the step.
+            With --variant PATH=MODE, each round runs GANFlow's steps as shipped and then with that
+            kernel path's rule overridden, alternately, and the last line gives the ratio of
+            medians (variant / shipped) and of each pair. Paths: phases (backward-data in phases),
+            swapped (the weight gradient as a swapped forward convolution), gemm (oneDNN's GEMM
+            backward-data kernel); modes: rule, always (wherever exact), never. For measuring the
+            rules on another CPU, e.g. --precision bf16 --variant phases=always on AMX.
             """)
 
     @Option(help: "Models: mlp, dcgan32, dcgan64, progan32, msggan32, stylegan2_32 (comma-separated).")
@@ -31,7 +37,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed steps before timing.")
     var warmup: Int = 3
 
-    @Option(help: "Interleaved rounds (with --torch).")
+    @Option(help: "Interleaved rounds (with --torch or --variant).")
     var rounds: Int = 3
 
     @Option(help: "Python with torch installed, to run the reference interleaved (e.g. ~/torchref/bin/python).")
@@ -42,6 +48,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "What GANFlow's convolutions and matrix products compute in: fp32 or bf16 (the PyTorch reference stays fp32).")
     var precision: String = "fp32"
+
+    @Option(help: "Override a kernel path's rule, PATH=MODE (repeatable, or comma-separated): paths phases, swapped, gemm; modes rule, always, never. Rounds then alternate between the rules as shipped and this variant.")
+    var variant: [String] = []
 
     @Flag(help: "First measure this machine's fp32 FMA peak on --threads threads (a vectorised Swift loop) and print it; each model's line then gives its GFLOP/s as a share of it.")
     var peak = false
@@ -56,7 +65,28 @@ struct BenchCommand: ParsableCommand {
         if ComputePrecision(rawValue: precision) == nil {
             throw ValidationError("--precision must be one of \(ComputePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        do {
+            _ = try overrides()
+        } catch {
+            throw ValidationError("--variant \(error)")
+        }
+        if !variant.isEmpty && torch != nil {
+            throw ValidationError("--variant and --torch: choose one (a variant is timed against GANFlow as shipped)")
+        }
     }
+
+    /// The kernel paths overridden by --variant, and their description as given (`phases=never`).
+    func overrides() throws -> (modes: [KernelPath: Mode], label: String)? {
+        let items = variant.flatMap { $0.split(separator: ",").map(String.init) }
+        guard !items.isEmpty else { return nil }
+        var modes: [KernelPath: Mode] = [:]
+        for item in items {
+            let (path, mode) = try KernelPath.parse(item)
+            modes[path] = mode
+        }
+        return (modes, items.joined(separator: ","))
+    }
+    typealias Mode = KernelPath.Mode
 
     func run() throws {
         let precision = ComputePrecision(rawValue: self.precision)!
@@ -77,13 +107,20 @@ struct BenchCommand: ParsableCommand {
             print(#"{"peak_gflop_per_s": \#(fmt(gflops)), "threads": \#(threads), "loop": "SIMD8<Float> fused multiply-add, 12 chains per thread"}"#)
         }
         if kernels { print(try runKernelBenchmark(repeats: 10)) }
+        let variant = try overrides()
         for name in model.split(separator: ",").map(String.init) {
             var bench = try makeStepBenchmark(model: name, batch: batch)
-            var ours: [Double] = [], theirs: [Double] = []
-            for round in 0..<(torch == nil ? 1 : rounds) {
+            var ours: [Double] = [], theirs: [Double] = [], varied: [Double] = []
+            for round in 0..<(torch == nil && variant == nil ? 1 : rounds) {
                 let times = try bench.time(steps: steps, warmup: round == 0 ? warmup : 1)
                 ours.append(median(times))
-                print(line(bench, times, peak: peakGFLOPs))
+                print(line(bench, times, peak: peakGFLOPs, variant: variant == nil ? nil : "shipped"))
+                if let variant {
+                    // The variant's first round warms up as the first did (its primitives are new).
+                    let times = try KernelPath.with(variant.modes) { try bench.time(steps: steps, warmup: round == 0 ? warmup : 1) }
+                    varied.append(median(times))
+                    print(line(bench, times, peak: peakGFLOPs, variant: variant.label))
+                }
                 if let torch {
                     let out = try runReference(torch, model: name)
                     print(out)
@@ -92,6 +129,13 @@ struct BenchCommand: ParsableCommand {
             }
             if profile {
                 print(try profileSteps(&bench))
+                if let variant {
+                    print(try KernelPath.with(variant.modes) { try profileSteps(&bench, variant: variant.label) })
+                }
+            }
+            if let variant {
+                let pairs = zip(varied, ours).map { String(format: "%.3f", $0 / $1) }.joined(separator: ", ")
+                print(#"{"model": "\#(name)", "variant": "\#(variant.label)", "shipped_median_ms": \#(fmt(median(ours) * 1000)), "variant_median_ms": \#(fmt(median(varied) * 1000)), "ratio": \#(String(format: "%.3f", median(varied) / median(ours))), "pair_ratios": [\#(pairs)], "rounds": \#(rounds)}"#)
             }
             if !theirs.isEmpty {
                 let ratio = median(ours) / median(theirs)
@@ -101,7 +145,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Runs `steps` steps with the profiler on; the table is per step.
-    func profileSteps(_ bench: inout any TrainingStepBenchmark) throws -> String {
+    func profileSteps(_ bench: inout any TrainingStepBenchmark, variant: String? = nil) throws -> String {
         Profiler.reset()
         Profiler.isEnabled = true
         let t = DispatchTime.now().uptimeNanoseconds
@@ -110,15 +154,15 @@ struct BenchCommand: ParsableCommand {
             try Profiler.measure("step (outside any op)") { try bench.step() }
         }
         let wall = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6 / Double(steps)
-        let header = "profile: \(bench.name), batch \(bench.batch), \(threads) threads, \(steps) steps, "
+        let header = "profile: \(bench.name)\(variant.map { " with " + $0 } ?? ""), batch \(bench.batch), \(threads) threads, \(steps) steps, "
             + "\(fmt(wall)) ms per step with the profiler on; times per step"
         return header + "\n" + Profiler.report(steps: steps)
     }
 
-    /// One model's timing; with `peak` (GFLOP/s), also its share of it.
-    func line(_ b: any TrainingStepBenchmark, _ times: [Double], peak peakGFLOPs: Double?) -> String {
+    /// One model's timing; with `peak` (GFLOP/s), also its share of it; with `variant`, which one it timed.
+    func line(_ b: any TrainingStepBenchmark, _ times: [Double], peak peakGFLOPs: Double?, variant: String? = nil) -> String {
         let med = median(times)
-        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "precision": "\#(precision)", "median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), \#(peakGFLOPs.map { #""share_of_peak": \#(String(format: "%.3f", b.gflopPerStep / med / $0)), "# } ?? "")"peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
+        return #"{"framework": "ganflow", "model": "\#(b.name)", "batch": \#(b.batch), "threads": \#(threads), "precision": "\#(precision)", \#(variant.map { #""variant": "\#($0)", "# } ?? "")"median_ms": \#(fmt(med * 1000)), "min_ms": \#(fmt(times.min()! * 1000)), "max_ms": \#(fmt(times.max()! * 1000)), "images_per_s": \#(fmt(Double(b.batch) / med)), "gflop_per_step": \#(fmt(b.gflopPerStep)), "gflop_per_s": \#(fmt(b.gflopPerStep / med)), \#(peakGFLOPs.map { #""share_of_peak": \#(String(format: "%.3f", b.gflopPerStep / med / $0)), "# } ?? "")"peak_rss_mb": \#(fmt(peakRSS(RUSAGE_SELF.rawValue)))}"#
     }
 
     func fmt(_ x: Double) -> String { String(format: "%.2f", x) }

@@ -66,6 +66,43 @@ import Testing
         }
     }
 
+    /// `--variant`: rounds alternate between the rules as shipped and the overridden ones, each
+    /// line says which it timed, and the last gives the ratio of medians and of each pair; with
+    /// `--profile`, a second table for the variant. Malformed variants are usage errors.
+    @Test func variantRoundsAlternateWithTheShippedRules() throws {
+        let (status, output) = try execute(ganflowExecutable, ["bench", "--model", "dcgan32", "--batch", "4", "--steps", "1", "--warmup", "0",
+                                                               "--threads", "1", "--rounds", "2", "--profile",
+                                                               "--variant", "gemm=never", "--variant", "swapped=always,phases=never"])
+        #expect(status == 0, "\(output)")
+        let lines = output.split(separator: "\n")
+        let label = "gemm=never,swapped=always,phases=never"
+        let rounds = lines.filter { $0.hasPrefix(#"{"framework": "ganflow", "model": "dcgan32""#) }
+        #expect(rounds.map { $0.contains(#""variant": "shipped""#) } == [true, false, true, false], "\(output)")
+        #expect(rounds.filter { $0.contains(#""variant": "\#(label)""#) }.count == 2, "\(output)")
+        #expect(lines.contains { $0.hasPrefix("profile: dcgan32, batch 4") }, "\(output)")
+        #expect(lines.contains { $0.hasPrefix("profile: dcgan32 with \(label), batch 4") }, "\(output)")
+        // With the swapped weight gradient forced on, the variant's profile shows it.
+        let variantProfile = lines.drop { !$0.hasPrefix("profile: dcgan32 with") }
+        #expect(variantProfile.contains { $0.hasPrefix("conv.bwd_weights") && $0.contains("swapped") }, "\(output)")
+        let summary = try #require(lines.last { $0.hasPrefix(#"{"model": "dcgan32", "variant": "\#(label)""#) }, "\(output)")
+        let shipped = try #require(Self.number(after: #""shipped_median_ms":"#, in: summary))
+        let varied = try #require(Self.number(after: #""variant_median_ms":"#, in: summary))
+        let ratio = try #require(Self.number(after: #""ratio":"#, in: summary))
+        #expect(abs(ratio - varied / shipped) <= 0.0005 + 0.01 * ratio, "\(summary)")
+        let pairs = try #require(summary.range(of: #""pair_ratios": ["#).map { summary[$0.upperBound...].prefix { $0 != "]" } })
+        #expect(pairs.split(separator: ",").count == 2, "\(summary)")
+
+        for (variant, message) in [("phases", "--variant 'phases': expected PATH=MODE"),
+                                   ("fast=never", "--variant 'fast=never': unknown kernel path 'fast'; one of phases, swapped, gemm")] {
+            let (status, output) = try execute(ganflowExecutable, ["bench", "--variant", variant])
+            #expect(status == 1)
+            #expect(output.contains(message), "\(output)")
+        }
+        let (bothStatus, both) = try execute(ganflowExecutable, ["bench", "--variant", "gemm=never", "--torch", "python3"])
+        #expect(bothStatus == 1)
+        #expect(both.contains("--variant and --torch: choose one"), "\(both)")
+    }
+
     /// Usage errors exit with status 1, like every other bad input, with ArgumentParser's message.
     @Test func unknownModelPrecisionAndFlagAreErrorsWithStatusOne() throws {
         let (status, output) = try execute(ganflowExecutable, ["bench", "--model", "nope", "--steps", "1"])

@@ -129,16 +129,18 @@ extension ConvolutionPrimitives {
     ///
     /// Only in bf16 with the kernels computing channels last and dx stored that way (DCGAN's
     /// activations, `ActivationLayout.storingConvolutionResultsChannelsLast`), and without
-    /// dilation; the kernel must be a multiple of the stride.
+    /// dilation; the kernel must be a multiple of the stride. `KernelPath.phases` can override
+    /// the rule (`always`: as with `pays: false`).
     static func backwardDataAsPhases(_ g: ConvGeometry, pays: Bool = true, layouts: ConvStorage) -> BackwardDataPhases? {
-        guard ComputePrecision.current == .bf16, layouts.kernelChannelsLast, layouts.input == .channelsLast,
-              g.dilation == [1, 1], !g.isFullyConnected, !pays || g.backwardDataPhasesPay,
+        let mode = pays ? KernelPath.phases.mode : .always
+        guard mode != .never, ComputePrecision.current == .bf16, layouts.kernelChannelsLast, layouts.input == .channelsLast,
+              g.dilation == [1, 1], !g.isFullyConnected, mode == .always || g.backwardDataPhasesPay,
               let rows = BackwardDataPhases.axis(dx: g.input[2], dy: g.output[2], kernel: g.weight[2],
                                                  stride: g.stride[0], padding: g.padding[0]),
               let columns = BackwardDataPhases.axis(dx: g.input[3], dy: g.output[3], kernel: g.weight[3],
                                                     stride: g.stride[1], padding: g.padding[1])
         else { return nil }
-        if pays {
+        if mode == .rule {
             guard let ordinary = try? backwardData(g, layouts: layouts), !ordinary.implementation.contains("_amx") else { return nil }
         }
         let (n, o, c) = (g.input[0], g.weight[0], g.weight[1])

@@ -125,9 +125,11 @@ enum ConvolutionPrimitives {
     /// swapped forward kernel reaches 450-510. With `pays: false` (tests) it runs wherever it
     /// is exact, in either precision.
     /// `layouts` gives how x (input) and dy (output) are stored.
+    /// `KernelPath.swapped` can override the rule (`always`: as with `pays: false`).
     static func weightGradientAsForward(_ g: ConvGeometry, pays: Bool = true, layouts: ConvStorage = ConvStorage()) -> DNNLPrimitive? {
         let precision = ComputePrecision.current
-        guard !g.isFullyConnected, !pays || (precision == .bf16 && g.swappedWeightGradientPays) else { return nil }
+        guard !g.isFullyConnected, !pays || KernelPath.swapped.chosen(rule: precision == .bf16 && g.swappedWeightGradientPays)
+        else { return nil }
         let (n, c, h, w) = (g.input[0], g.input[1], g.input[2], g.input[3])
         let (o, kh, kw) = (g.weight[0], g.weight[2], g.weight[3])
         let (oh, ow) = (g.output[2], g.output[3])
@@ -196,8 +198,11 @@ enum ConvolutionPrimitives {
         ) -> dnnl_status_t
     ) throws -> DNNLPrimitive {
         let precision = ComputePrecision.current
-        let key = PrimitiveKey(kind: kind, values: g.keyValues + layouts.keyValues, precision: precision,
-                               detail: g.detail + layouts.detail)
+        // Whether oneDNN's GEMM kernel is preferred is part of the key: `KernelPath.gemm` can
+        // change it for the same geometry and layouts.
+        let gemm = kind == .convBackwardData && g.prefersGEMMBackwardData
+        let key = PrimitiveKey(kind: kind, values: g.keyValues + layouts.keyValues + (gemm ? [1] : []), precision: precision,
+                               detail: g.detail + layouts.detail + (gemm ? " gemm" : ""))
         return try PrimitiveCache.shared.primitive(for: key, threads: g.flops < Runtime.singleThreadFLOPs ? 1 : nil) {
             try precision.primitive { precision in
                 let channelsLast = layouts.kernelChannelsLast && precision == .bf16
@@ -218,7 +223,7 @@ enum ConvolutionPrimitives {
                 try DNNLContext.check(initialize(&desc, &input, &weight, &output, g.dnnlParameters),
                                       "convolution_backward_\(what)_desc_init(\(g.detail))")
                 let pd = try createDescriptor(&desc, hint: hint, what: "conv backward \(what) \(g.detail)",
-                                              preferring: kind == .convBackwardData && g.prefersGEMMBackwardData ? .gemm : nil)
+                                              preferring: gemm ? .gemm : nil)
                 return try DNNLPrimitive(descriptor: pd, arguments: arguments.map { argument, role, written in
                     (argument, try DNNLContext.layoutDesc(g.dims(role), layouts[role]), written)
                 })
@@ -628,8 +633,9 @@ extension ConvGeometry {
     /// the JIT kernel until session 35 because the GEMM kernel's summation order moved the
     /// data-parallel test's 1-rank run off its 2-rank twin (README, session 13); that test now
     /// agrees to 7e-7 with it.
+    /// `KernelPath.gemm` can override the rule.
     var prefersGEMMBackwardData: Bool {
-        input[1] < 16
+        KernelPath.gemm.chosen(rule: input[1] < 16)
     }
 
     /// Whether computing the weight gradient as a swapped forward convolution
