@@ -90,7 +90,11 @@ import Testing
         let ratio = try #require(Self.number(after: #""ratio":"#, in: summary))
         #expect(abs(ratio - varied / shipped) <= 0.0005 + 0.01 * ratio, "\(summary)")
         let pairs = try #require(summary.range(of: #""pair_ratios": ["#).map { summary[$0.upperBound...].prefix { $0 != "]" } })
-        #expect(pairs.split(separator: ",").count == 2, "\(summary)")
+        let each = pairs.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(each.count == 2, "\(summary)")
+        // The median of two pairs is their mean (each printed to 3 decimals).
+        let pairMedian = try #require(Self.number(after: #""pair_median":"#, in: summary))
+        #expect(abs(pairMedian - each.reduce(0, +) / 2) <= 0.0011, "\(summary)")
 
         for (variant, message) in [("phases", "--variant 'phases': expected PATH=MODE"),
                                    ("fast=never", "--variant 'fast=never': unknown kernel path 'fast'; one of phases, swapped, gemm")] {
