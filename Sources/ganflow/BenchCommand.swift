@@ -16,10 +16,11 @@ struct BenchCommand: ParsableCommand {
             convolution and matmul kernels; self times add up to the step.
             With --variant PATH=MODE, each round runs GANFlow's steps as shipped and then with that
             kernel path's rule overridden, alternately, and the last line gives the ratio of
-            medians (variant / shipped), of each pair, and the median of those. Paths: phases (backward-data in phases),
-            swapped (the weight gradient as a swapped forward convolution), gemm (oneDNN's GEMM
-            backward-data kernel); modes: rule, always (wherever exact), never. For measuring the
-            rules on another CPU, e.g. --precision bf16 --variant phases=always on AMX.
+            medians (variant / shipped), of each pair, and the median of those. Paths: phases
+            (backward-data in phases), swapped (the weight gradient as a swapped forward
+            convolution), gemm (oneDNN's GEMM backward-data kernel); modes: rule, always (wherever
+            exact), never. For measuring the rules on another CPU, e.g. --precision bf16
+            --variant phases=always on AMX.
             """)
 
     @Option(help: "Models: mlp, dcgan32, dcgan64, progan32, msggan32, stylegan2_32 (comma-separated).")
@@ -76,17 +77,16 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// The kernel paths overridden by --variant, and their description as given (`phases=never`).
-    func overrides() throws -> (modes: [KernelPath: Mode], label: String)? {
+    func overrides() throws -> (modes: [KernelPath: KernelPath.Mode], label: String)? {
         let items = variant.flatMap { $0.split(separator: ",").map(String.init) }
         guard !items.isEmpty else { return nil }
-        var modes: [KernelPath: Mode] = [:]
+        var modes: [KernelPath: KernelPath.Mode] = [:]
         for item in items {
             let (path, mode) = try KernelPath.parse(item)
             modes[path] = mode
         }
         return (modes, items.joined(separator: ","))
     }
-    typealias Mode = KernelPath.Mode
 
     func run() throws {
         let precision = ComputePrecision(rawValue: self.precision)!
