@@ -59,8 +59,8 @@ struct BF16Tests {
     }
 
     /// Backward-data into fewer than 16 channels (an image's gradient, a generator's last
-    /// transposed convolution) runs on oneDNN's GEMM-based kernel in both precisions (fp32's
-    /// values against a naive loop: `ConvolutionTests`' transposed convolutions into 2 channels).
+    /// transposed convolution) runs on oneDNN's GEMM-based kernel in bf16 too (fp32's kernel
+    /// and values against a naive loop: `ConvolutionTests`' transposed convolutions into 2 channels).
     @Test(arguments: [1, 3])
     func imageChannelBackwardData(channels: Int) throws {
         var rng = PhiloxRandom(seed: 13)
@@ -75,9 +75,7 @@ struct BF16Tests {
         let g = ConvGeometry(input: [4, channels, 16, 16], weight: [32, channels, 4, 4], output: [4, 32, 8, 8],
                              stride: [2, 2], padding: [1, 1], dilation: [1, 1])
         let bf16 = try ComputePrecision.with(.bf16) { try ConvolutionPrimitives.backwardData(g).implementation }
-        let fp32 = try ComputePrecision.with(.fp32) { try ConvolutionPrimitives.backwardData(g).implementation }
         #expect(bf16.hasPrefix("x64:gemm"), "\(bf16)")
-        #expect(fp32.hasPrefix("x64:gemm"), "\(fp32)")
     }
 
     @Test func matmulLinearAndFullyConnectedConvolution() throws {
