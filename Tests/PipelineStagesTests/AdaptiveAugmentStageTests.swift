@@ -39,6 +39,37 @@ import TensorRuntime
         #expect(aug.probability == 1, "held at 1")
     }
 
+    /// Two ranks (threads) with half a batch each take the whole batch's r_t: rank 0's D says
+    /// "real" to all 8 of its images, rank 1's to 5 of 8, so r_t = (8 + 2) / 16 = 0.625 > 0.6 and
+    /// p rises by 32 / 160 on both, where rank 0 alone would rise by 16 / 160 and rank 1 alone fall.
+    @Test func ranksTakeTheWholeBatchsSignal() throws {
+        let group = ThreadedCommunicatorGroup(size: 2)
+        let pipelines = try (0..<2).map { _ in try buildPipeline(Self.stages(), consume: "ada.p") }
+        let signs: [[Float]] = [Array(repeating: 1, count: 8), Array(repeating: 1, count: 5) + Array(repeating: -1, count: 3)]
+        let signals = Locked<[[Double]]>([[], []])
+        let failures = Locked<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { rank in
+            do {
+                let ada = pipelines[rank].stage("ada") as! AdaptiveAugmentStage
+                for index in 0..<2 {
+                    var e = Evaluation(outputs: ["update", "p", "signal"], inputs: ["logits": .tensor(try Tensor(shape: [8, 1], scalars: signs[rank]))],
+                                       step: index + 1, index: index, mode: .train, seed: 7, stageID: "ada")
+                    e.communicator = group.ranks[rank]
+                    let out = try ada.evaluate(e)
+                    signals.withLock { $0[rank].append(out["signal"]!.number!) }
+                    try ada.commit()
+                }
+            } catch {
+                failures.withLock { $0.append("rank \(rank): \(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        #expect(signals.withLock { $0 } == [[0.625, 0.625], [0.625, 0.625]])
+        for p in pipelines {
+            #expect(abs((p.stage("aug") as! DiffAugmentStage).probability - 0.4) < 1e-12)
+        }
+    }
+
     @Test func checkpointsTheProbabilityAndTheAccumulators() throws {
         let a = try buildPipeline(Self.stages(), consume: "ada.p")
         let adaA = a.stage("ada") as! AdaptiveAugmentStage

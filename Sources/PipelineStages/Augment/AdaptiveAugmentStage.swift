@@ -10,7 +10,8 @@ import TensorRuntime
 /// Drive it in the discriminator's phase. Every `interval` evaluations it takes r_t over the real
 /// logits seen since the last adjustment and moves p by sign(r_t - target) * images / `speed`, so p
 /// can cross [0, 1] in `speed` real images. Outputs `p` and `signal` (r_t so far) are logged; its
-/// accumulators are checkpointed here, p with the augment stage.
+/// accumulators are checkpointed here, p with the augment stage. In a data-parallel run the
+/// signs and images are the whole batch's, summed over the ranks.
 public final class AdaptiveAugmentStage: CommittingStage, @unchecked Sendable {
     public static let typeName = "augment.ada"
     public static let summary = "ADA controller: adjusts an adaptive augment.diff's p towards a target of E[sign(D(real))]; outputs 'p', 'signal'."
@@ -51,9 +52,14 @@ public final class AdaptiveAugmentStage: CommittingStage, @unchecked Sendable {
 
     public func evaluate(_ e: Evaluation) throws -> [String: PortValue] {
         let logits = try e.tensor("logits").scalars
-        let sum = logits.reduce(0.0) { $0 + ($1 > 0 ? 1 : $1 < 0 ? -1 : 0) }
-        pendingSigns = (sum, logits.count)
-        let signal = (signSum + sum) / Double(max(images + logits.count, 1))
+        // Under mpirun each rank sees its share of the batch. The signs and images are summed over
+        // the ranks, so every rank takes the whole batch's r_t and moves p alike, as one process
+        // would (and as stylegan2-ada-pytorch gathers its statistics over the GPUs).
+        var totals = [logits.reduce(0.0) { $0 + ($1 > 0 ? 1 : $1 < 0 ? -1 : 0) }, Double(logits.count)]
+        try e.communicator.allreduce(&totals, operation: "ADA signal (\(e.stageID))")
+        let (sum, count) = (totals[0], Int(totals[1]))
+        pendingSigns = (sum, count)
+        let signal = (signSum + sum) / Double(max(images + count, 1))
         return ["update": .effect, "p": .scalar(Tensor(Float(augment.probability))), "signal": .scalar(Tensor(Float(signal)))]
     }
 
