@@ -3,10 +3,12 @@
 # stylegan2-rgb64 (or the ones named), each trained for the same time on the same photos, then
 # 10,000 samples of each scored in the feature space of a classifier trained on those photos.
 #
-#   Scripts/photo-compare.sh [minutes] [dir] [python] [variants]
+#   Scripts/photo-compare.sh [minutes] [dir] [python] [variants] [images]
 #       minutes: wall-clock per variant (default 20); dir: work folder (default runs/photo-compare);
 #       python: one with Pillow (default the venv of Scripts/dev-venv.sh); variants: the shipped
-#       pipelines to train, comma-separated (default dcgan64-rgb,progan-rgb64,msggan-rgb64,stylegan2-rgb64)
+#       pipelines to train, comma-separated (default dcgan64-rgb,progan-rgb64,msggan-rgb64,stylegan2-rgb64);
+#       images: train the pipelines on this many crops of their own, drawn with --seed 2 (a small set,
+#       as README's session 39 used 500), instead of the 6,000 the classifier learns from
 #
 # Steps (each skipped when its output exists, so an interrupted run picks up where it stopped):
 #   1. Scripts/bench_data.py photos --classes: 6,000 training and 2,000 held-out 1024x768 JPEGs, crops
@@ -27,6 +29,7 @@ minutes=${1:-20}
 dir=${2:-runs/photo-compare}
 python=${3:-$HOME/.cache/ganflow/venv/bin/python}
 variants=${4:-dcgan64-rgb,progan-rgb64,msggan-rgb64,stylegan2-rgb64}
+images=${5:-}
 bin=$PWD/.build/release/ganflow
 [ -x "$bin" ] || { echo "photo-compare: build first: swift build -c release" >&2; exit 1; }
 mkdir -p "$dir"
@@ -38,6 +41,12 @@ cd "$dir"
 [ -d test ] || "$python" "$root/Scripts/bench_data.py" photos test 2000 --classes --seed 1
 [ -f train64.gfd ] || "$bin" dataset prepare train --size 64 --out train64.gfd --quiet
 [ -f test64.gfd ] || "$bin" dataset prepare test --size 64 --out test64.gfd --quiet
+gan_data=train64.gfd
+if [ -n "$images" ]; then
+    gan_data=train$images-64.gfd
+    [ -d train$images ] || "$python" "$root/Scripts/bench_data.py" photos train$images "$images" --classes --seed 2
+    [ -f $gan_data ] || "$bin" dataset prepare train$images --size 64 --out $gan_data --quiet
+fi
 
 # The held-out crops as 64x64 PNGs, exactly as the pipelines see them: the reference of the scores.
 if [ ! -d reference ]; then
@@ -77,14 +86,14 @@ JSON
 fi
 
 # 3. The variants, trained for the same wall-clock.
-python3 - "$root/pipelines" "$variants" <<'PY'
+python3 - "$root/pipelines" "$variants" "$gan_data" <<'PY'
 import json, sys
 for name in sys.argv[2].split(","):
     p = json.load(open(f"{sys.argv[1]}/{name}.json"))
     p.pop("$schema", None)
     stages = p["stages"]
     data = stages["data"]
-    data["type"], data["path"] = "dataset.prepared", "train64.gfd"
+    data["type"], data["path"] = "dataset.prepared", sys.argv[3]
     data.pop("size", None), data.pop("channels", None)
     every = 250 if "dcgan" in name else 100
     stages["test"] = {"type": "dataset.prepared", "path": "test64.gfd", "shuffle": False, "prefetch": 0}
@@ -95,7 +104,9 @@ for name in sys.argv[2].split(","):
     json.dump(p, open(f"{name}.json", "w"), indent=1)
 PY
 IFS=, read -ra names <<< "$variants"
-[ -f compare/compare.html ] || "$bin" compare "${names[@]/%/.json}" \
+# One pipeline alone is one file with one variant of no overrides (compare takes two files or more).
+one=(); [ ${#names[@]} -eq 1 ] && one=(--variant "${names[0]}:")
+[ -f compare/compare.html ] || "$bin" compare "${names[@]/%/.json}" "${one[@]}" \
     --steps 1000000 --time-limit "${minutes}m" --out compare
 
 # 4. 10,000 samples of each, scored against the held-out crops; first, as the floor, 2,000 training
