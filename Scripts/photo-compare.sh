@@ -30,6 +30,7 @@ dir=${2:-runs/photo-compare}
 python=${3:-$HOME/.cache/ganflow/venv/bin/python}
 variants=${4:-dcgan64-rgb,progan-rgb64,msggan-rgb64,stylegan2-rgb64}
 images=${5:-}
+[[ -z $images || $images =~ ^[1-9][0-9]*$ ]] || { echo "photo-compare: images (the fifth argument) must be a count of crops, got '$images'" >&2; exit 1; }
 bin=$PWD/.build/release/ganflow
 [ -x "$bin" ] || { echo "photo-compare: build first: swift build -c release" >&2; exit 1; }
 mkdir -p "$dir"

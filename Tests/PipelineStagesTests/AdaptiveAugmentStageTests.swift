@@ -52,10 +52,9 @@ import TensorRuntime
             do {
                 let ada = pipelines[rank].stage("ada") as! AdaptiveAugmentStage
                 for index in 0..<2 {
-                    var e = Evaluation(outputs: ["update", "p", "signal"], inputs: ["logits": .tensor(try Tensor(shape: [8, 1], scalars: signs[rank]))],
-                                       step: index + 1, index: index, mode: .train, seed: 7, stageID: "ada")
-                    e.communicator = group.ranks[rank]
-                    let out = try ada.evaluate(e)
+                    let out = try ada.run(["update", "p", "signal"], index: index,
+                                          inputs: ["logits": .tensor(try Tensor(shape: [8, 1], scalars: signs[rank]))],
+                                          step: index + 1, stageID: "ada", communicator: group.ranks[rank])
                     signals.withLock { $0[rank].append(out["signal"]!.number!) }
                     try ada.commit()
                 }

@@ -66,11 +66,13 @@ func buildProblems(_ stages: String, consume: String = "data.images") -> [String
 }
 
 extension Stage {
-    /// Evaluates this stage alone as evaluation `index` of a run.
+    /// Evaluates this stage alone as evaluation `index` of a run, on `communicator`'s rank.
     func run(_ outputs: Set<String>, index: Int = 0, mode: EvaluationMode = .train, inputs: [String: PortValue] = [:],
-             step: Int = 1, progress: Double = 0, stageID: String = "data", seed: UInt64 = 7) throws -> [String: PortValue] {
+             step: Int = 1, progress: Double = 0, stageID: String = "data", seed: UInt64 = 7,
+             communicator: any Communicator = SingleProcessCommunicator()) throws -> [String: PortValue] {
         var e = Evaluation(outputs: outputs, inputs: inputs, step: step, index: index, mode: mode, seed: seed, stageID: stageID)
         e.progress = progress
+        e.communicator = communicator
         return try evaluate(e)
     }
 
