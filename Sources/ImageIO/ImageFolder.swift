@@ -13,8 +13,9 @@ import TensorRuntime
 /// subfolders: classes are their names sorted by Unicode scalars (so `B` < `a`), class `k` is the
 /// `k`-th name, and every image at any depth under a class folder belongs to it (images directly in
 /// the root belong to none). Unlabelled, every image below the root is a sample with label 0.
-/// Hidden folders (names starting with `.`) are not entered. Samples come depth-first, each folder's
-/// entries sorted by Unicode scalars, so the order does not depend on the file system.
+/// Hidden folders (names starting with `.`) are not entered. Symbolic links are followed, except a
+/// link back to a folder that holds it (a loop), which is listed in `loops`. Samples come depth-first, each folder's entries sorted by
+/// Unicode scalars, so the order does not depend on the file system.
 public struct ImageFolder: Sendable {
     /// One image file and its class index.
     public struct Sample: Equatable, Sendable {
@@ -31,6 +32,12 @@ public struct ImageFolder: Sendable {
     public let hasLabels: Bool
     /// Files below the root that are not images by their extension, in scan order.
     public let skipped: [String]
+    /// Folders below the root that were not entered because they lead back to a folder holding
+    /// them (a symbolic link to a parent), which would otherwise be read without end.
+    public let loops: [String]
+    /// Images directly in the root of a folder labelled by its subfolders, which belong to no class
+    /// and are left out (as torchvision's `ImageFolder` leaves them, but listed).
+    public let outsideClasses: [String]
     /// The archive the samples are read from, when the root is a ZIP file.
     private let archive: ZipArchive?
     /// Each sample's archive entry (parallel to `samples`), for an archive.
@@ -49,11 +56,13 @@ public struct ImageFolder: Sendable {
             throw ImageIOError(path: root, "no such folder or file")
         }
         // Every file below the root, relative to it, depth-first in sorted order.
-        let files: [String]
+        var files: [String] = []
         var entryByName: [String: ZipArchive.Entry] = [:]
+        var loops: [String] = []
         if isDirectory.boolValue {
             archive = nil
-            files = try ImageFolder.files(under: root, relative: "")
+            try ImageFolder.scan(root, relative: "", enclosing: Set([FolderIdentity(root)].compactMap { $0 }),
+                                 into: &files, loops: &loops)
         } else if ZipArchive.isArchive(root) {
             let zip = try ZipArchive(path: root)
             archive = zip
@@ -69,11 +78,13 @@ public struct ImageFolder: Sendable {
             if wanted.contains(ext) { images.append(f) } else { skipped.append(f) }
         }
         self.skipped = skipped
+        self.loops = loops
         let kinds = "images (" + extensions.joined(separator: ", ") + ")"
         let noImages = ImageIOError(path: root, "no \(kinds) in this folder or below")
 
         var relative: [(String, Int)]
         var classes: [String] = []
+        var outside: [String] = []
         var hasLabels = labelled
         if labelled, files.contains("dataset.json") {
             guard !images.isEmpty else { throw noImages }
@@ -109,7 +120,10 @@ public struct ImageFolder: Sendable {
             var byClass = [[String]](repeating: [], count: names.count)
             let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
             for f in images {
-                guard let slash = f.firstIndex(of: "/"), let k = index[String(f[..<slash])] else { continue }
+                guard let slash = f.firstIndex(of: "/"), let k = index[String(f[..<slash])] else {
+                    outside.append(f)
+                    continue
+                }
                 byClass[k].append(f)
             }
             for (k, name) in names.enumerated() where byClass[k].isEmpty {
@@ -122,12 +136,30 @@ public struct ImageFolder: Sendable {
             relative = images.map { ($0, 0) }
         }
         self.classes = hasLabels ? classes : []
+        outsideClasses = outside
         self.hasLabels = hasLabels
         samples = relative.map { Sample(path: root + "/" + $0.0, label: $0.1) }
         entries = archive == nil ? [] : relative.map { entryByName[$0.0]! }
     }
 
     public var count: Int { samples.count }
+
+    /// What the scan left out besides files that are not images, one line each, for a run's or a
+    /// preparation's closing report: symbolic-link loops not entered, and images outside every class.
+    public var notes: [String] {
+        var lines = [String]()
+        if !loops.isEmpty {
+            let n = loops.count
+            lines.append("did not enter \(n) symbolic link\(n == 1 ? "" : "s") back to a folder holding \(n == 1 ? "it" : "them") (a loop): "
+                + loops.joined(separator: ", "))
+        }
+        if !outsideClasses.isEmpty {
+            let n = outsideClasses.count
+            lines.append("left out \(n) image\(n == 1 ? "" : "s") in the root folder, outside every class folder (reading without labels takes them): "
+                + outsideClasses.joined(separator: ", "))
+        }
+        return lines
+    }
 
     /// The file bytes of sample `index` (read from the folder or the archive).
     public func bytes(at index: Int) throws -> [UInt8] {
@@ -201,20 +233,39 @@ public struct ImageFolder: Sendable {
         }
     }
 
-    /// Files at any depth under `folder` (paths relative to the scan's root), depth-first in sorted
-    /// order; hidden folders are not entered.
-    private static func files(under folder: String, relative: String) throws -> [String] {
-        var out = [String]()
+    /// A folder's device and inode, as `stat` gives them through symbolic links.
+    private struct FolderIdentity: Hashable {
+        var device: UInt64
+        var inode: UInt64
+
+        init?(_ path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+        }
+    }
+
+    /// Appends the files at any depth under `folder` (paths relative to the scan's root) to `out`,
+    /// depth-first in sorted order. Hidden folders are not entered; nor is a folder among
+    /// `enclosing` (the folders holding this one, the root included), which goes to `loops`.
+    private static func scan(_ folder: String, relative: String, enclosing: Set<FolderIdentity>,
+                             into out: inout [String], loops: inout [String]) throws {
         for name in try sortedEntries(folder) {
             let path = folder + "/" + name
             let rel = relative.isEmpty ? name : relative + "/" + name
             if isDirectory(path) {
-                if !name.hasPrefix(".") { out += try files(under: path, relative: rel) }
+                guard !name.hasPrefix(".") else { continue }
+                var inner = enclosing
+                if let id = FolderIdentity(path), !inner.insert(id).inserted {
+                    loops.append(rel)
+                    continue
+                }
+                try scan(path, relative: rel, enclosing: inner, into: &out, loops: &loops)
             } else {
                 out.append(rel)
             }
         }
-        return out
     }
 
     /// An archive's file names in the order a folder scan gives: depth-first, each level sorted,

@@ -91,6 +91,7 @@ struct DatasetPrepareCommand: ParsableCommand {
             print("skipped \(summary.ignored.count) file\(summary.ignored.count == 1 ? " that is not an image" : "s that are not images") by extension:")
             for f in summary.ignored { print("  \(f)") }
         }
+        for note in summary.notes { print(note) }
     }
 }
 

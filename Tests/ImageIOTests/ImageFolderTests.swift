@@ -36,9 +36,35 @@ import Testing
             .init(path: scratch.file("b/a/2.PNG"), label: 2),
             .init(path: scratch.file("b/z/1.png"), label: 2),
         ])
+        // The image in the root belongs to no class: left out, and said so.
+        #expect(folder.outsideClasses == ["root.png"])
+        #expect(folder.notes == ["left out 1 image in the root folder, outside every class folder (reading without labels takes them): root.png"])
         let unlabelled = try ImageFolder(root: scratch.path, labelled: false)
         #expect(unlabelled.classes.isEmpty)
         #expect(unlabelled.samples.map(\.path) == ["B/x.png", "a/y.png", "b/0.png", "b/a/2.PNG", "b/z/1.png", "root.png"].map(scratch.file))
+        #expect(unlabelled.outsideClasses.isEmpty && unlabelled.notes.isEmpty)
+    }
+
+    @Test func linksBackToAParentAreNotEntered() throws {
+        // A link back to a parent (as `ln -s .. loop` makes) was followed without end: the scan
+        // read loop/loop/loop/... until the path grew too long, serving every image dozens of times.
+        let scratch = try ScratchFolder()
+        let fm = FileManager.default
+        let one = Image(width: 1, height: 1, channels: 1, repeating: 0.5)
+        try fm.createDirectory(atPath: scratch.file("cats/2024"), withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: scratch.file("dogs"), withIntermediateDirectories: true)
+        for file in ["cats/1.png", "cats/2024/2.png", "dogs/3.png"] { try PNG.write(one, to: scratch.file(file)) }
+        try fm.createSymbolicLink(atPath: scratch.file("cats/2024/loop"), withDestinationPath: "..")
+        try fm.createSymbolicLink(atPath: scratch.file("dogs/root"), withDestinationPath: scratch.path)
+        // A link to a folder that does not hold it is followed, as before.
+        try fm.createSymbolicLink(atPath: scratch.file("dogs/cats"), withDestinationPath: "../cats")
+        let unlabelled = try ImageFolder(root: scratch.path, labelled: false)
+        #expect(unlabelled.samples.map(\.path) == ["cats/1.png", "cats/2024/2.png", "dogs/3.png", "dogs/cats/1.png", "dogs/cats/2024/2.png"].map(scratch.file))
+        #expect(unlabelled.loops == ["cats/2024/loop", "dogs/cats/2024/loop", "dogs/root"])
+        #expect(unlabelled.notes == ["did not enter 3 symbolic links back to a folder holding them (a loop): cats/2024/loop, dogs/cats/2024/loop, dogs/root"])
+        let labelled = try ImageFolder(root: scratch.path)
+        #expect(labelled.classes == ["cats", "dogs"])
+        #expect(labelled.samples.map(\.label) == [0, 0, 1, 1, 1])
     }
 
     @Test func batchesDecodeTransformAndLabel() throws {

@@ -46,6 +46,8 @@ public enum DatasetPreparation {
         public var unreadable: [(path: String, reason: String)]
         /// Files that are not images by their extension.
         public var ignored: [String]
+        /// What the scan left out besides those (`ImageFolder.notes`).
+        public var notes: [String]
     }
 
     /// Prepares `source` into `out`; `progress(done, total)` is called on the caller's thread as
@@ -109,7 +111,8 @@ public enum DatasetPreparation {
         let shape = [options.channels, options.size, options.size]
         try PreparedDataset.write(to: out, shape: shape, pixels: pixels, labels: folder.hasLabels ? labels : nil,
                                   classes: folder.classes, sources: sources)
-        return Summary(written: sources.count, shape: shape, classes: folder.classes, unreadable: unreadable, ignored: folder.skipped)
+        return Summary(written: sources.count, shape: shape, classes: folder.classes, unreadable: unreadable, ignored: folder.skipped,
+                       notes: folder.notes)
     }
 }
 

@@ -206,6 +206,7 @@ final class FolderSource: ItemSource, @unchecked Sendable {
             let n = folder.skipped.count
             lines.append("ignored \(n) file\(n == 1 ? " that is not an image" : "s that are not images") by extension: " + folder.skipped.joined(separator: ", "))
         }
+        lines += folder.notes
         return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }
 }
