@@ -30,8 +30,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output file (.safetensors or .onnx).")
     var out: String
 
-    @Option(help: "safetensors (a state_dict) or onnx (a generator's whole network).")
-    var format: String = "safetensors"
+    @Option(help: "safetensors (a state_dict) or onnx (a generator's whole network). (default: from --out's extension, .onnx or else safetensors)")
+    var format: String?
 
     @Flag(help: "Export the moving average of the weights (the stage's 'ema') instead of the weights.")
     var ema = false
@@ -42,14 +42,30 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Also write a probe, to check the export elsewhere: for a generator, latents 'z' and the images 'images' it makes from them (batch statistics); for a discriminator, images 'images' (uniform in [-1, 1]) and its outputs 'scores' for them.")
     var probe: String?
 
+    /// The format written: `--format`, else the one `--out`'s extension names, else safetensors.
+    var chosenFormat: String {
+        format ?? Self.formatOfExtension((out as NSString).pathExtension) ?? "safetensors"
+    }
+
+    /// The format a file extension names, if it names one.
+    static func formatOfExtension(_ ext: String) -> String? {
+        ["safetensors": "safetensors", "onnx": "onnx"][ext.lowercased()]
+    }
+
     func validate() throws {
-        if !["safetensors", "onnx"].contains(format) { throw ValidationError("--format must be safetensors or onnx, not '\(format)'") }
-        if truncation != 1 && format != "onnx" { throw ValidationError("--truncation is for --format onnx (a state_dict holds the weights, which do not depend on it)") }
+        if let format {
+            if !["safetensors", "onnx"].contains(format) { throw ValidationError("--format must be safetensors or onnx, not '\(format)'") }
+            let ext = (out as NSString).pathExtension
+            if let named = Self.formatOfExtension(ext), named != format {
+                throw ValidationError("--format \(format) would write \(format) into '\(out)', whose extension .\(ext) names \(named): change one of them")
+            }
+        }
+        if truncation != 1 && chosenFormat != "onnx" { throw ValidationError("--truncation is for --format onnx (a state_dict holds the weights, which do not depend on it)") }
     }
 
     func run() throws {
         do {
-            if format == "onnx" { return try exportONNX() }
+            if chosenFormat == "onnx" { return try exportONNX() }
             let run = try TrainedRun(path)
             let dict = try run.stateDict(stage: stage, ema: ema)
             try dict.write(to: out)

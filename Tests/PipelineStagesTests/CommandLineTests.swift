@@ -53,8 +53,14 @@ import Testing
 
         let (e, eOut) = try execute(ganflowExecutable, ["export", run, "--stage", "G", "--out", root + "/g.safetensors"])
         #expect(e == 0 && files.fileExists(atPath: root + "/g.safetensors"), "\(eOut)")
-        let (o, oOut) = try execute(ganflowExecutable, ["export", run, "--stage", "G", "--format", "onnx", "--out", root + "/g.onnx"])
-        #expect(o == 0 && ((try? files.attributesOfItem(atPath: root + "/g.onnx")[.size] as? Int) ?? 0) > 1_000_000, "\(oOut)")
+        // `.onnx` chooses ONNX without --format (it wrote a state_dict under that name): a ModelProto
+        // starts with its IR version, then the producer's name.
+        let (o, oOut) = try execute(ganflowExecutable, ["export", run, "--stage", "G", "--out", root + "/g.onnx"])
+        let onnx = (try? Data(contentsOf: URL(fileURLWithPath: root + "/g.onnx"))) ?? Data()
+        #expect(o == 0 && onnx.count > 1_000_000 && onnx.prefix(11).dropFirst(2) == Data([0x12, 7] + Array("ganflow".utf8)), "\(oOut)")
+        let (clash, clashOut) = try execute(ganflowExecutable, ["export", run, "--stage", "G", "--format", "safetensors", "--out", root + "/h.onnx"])
+        #expect(clash == 1 && clashOut.contains("--format safetensors would write safetensors into '\(root)/h.onnx', whose extension .onnx names onnx")
+                && !files.fileExists(atPath: root + "/h.onnx"), "\(clashOut)")
         let (bad, badOut) = try execute(ganflowExecutable, ["export", run, "--stage", "nope", "--out", root + "/x.safetensors"])
         #expect(bad == 1 && badOut.contains("nope"), "\(badOut)")
 
