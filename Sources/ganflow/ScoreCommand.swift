@@ -111,9 +111,16 @@ struct ScoreCommand: ParsableCommand {
     private func extractFeatures(of set: ImageSet, count: Int, chunk: Int, network: any ImageFeatureNetwork) throws -> (features: Tensor, logits: Tensor) {
         let bar = ProgressBar(enabled: !quiet, label: set.path, terminalOnly: true)
         defer { bar.end() }
-        let result = try network.extract(count, chunk: chunk) { range in
-            bar.show(range.lowerBound, count)
-            return try set.images(range, for: network)
+        let result: (features: Tensor, logits: Tensor)
+        do {
+            result = try network.extract(count, chunk: chunk) { range in
+                bar.show(range.lowerBound, count)
+                return try set.images(range, for: network)
+            }
+        } catch let e as ImageIOError where e.path.hasPrefix(set.path + "/") {
+            // A file in a folder or archive that does not decode: say how to score the rest.
+            throw ImageIOError(path: e.path, e.reason + "; to score the folder without its unreadable files, prepare it first "
+                + "(`ganflow dataset prepare \(set.path) --size N --no-labels --on-error skip --out F.gfd`) and score F.gfd")
         }
         bar.show(count, count)
         return result

@@ -102,6 +102,12 @@ import Testing
         // The progress bar shows the files as they go.
         #expect(output.contains("4/4 images"), "\(output)")
 
+        // Scoring the folder stops at its first unreadable file, and says how to score the rest.
+        let (scored, scoredOutput) = try execute(ganflowExecutable, ["score", source, "--reference", Self.idx])
+        #expect(scored == 1 && scoredOutput.contains("error: \(source)/not-an-image.jpg: not a PNG, JPEG, WebP or HEIF (HEIC, AVIF) file")
+                && scoredOutput.contains("; to score the folder without its unreadable files, prepare it first (`ganflow dataset prepare \(source) --size N --no-labels --on-error skip --out F.gfd`) and score F.gfd"),
+                "\(scoredOutput)")
+
         // A folder where every file fails: the error gives each file's reason, with status 1.
         let allBroken = out + "/broken"
         try FileManager.default.createDirectory(atPath: allBroken, withIntermediateDirectories: true)
