@@ -80,6 +80,20 @@ extension Image {
         return try cropped(top: top, left: left, width: w, height: h)
     }
 
+    /// This image flipped left to right (each row reversed).
+    public func mirrored() -> Image {
+        var out = self
+        out.pixels.withUnsafeMutableBufferPointer { dst in
+            pixels.withUnsafeBufferPointer { src in
+                for row in 0..<(channels * height) {
+                    let base = row * width
+                    for x in 0..<width { dst[base + x] = src[base + width - 1 - x] }
+                }
+            }
+        }
+        return out
+    }
+
     /// This image with borders of the given widths filled with `value`.
     public func padded(top: Int, left: Int, bottom: Int, right: Int, value: Float = 0) throws -> Image {
         guard top >= 0, left >= 0, bottom >= 0, right >= 0 else {

@@ -98,6 +98,35 @@ import TensorRuntime
         try on.finish()
     }
 
+    @Test func mirrorFlipsHalfTheImagesPerEpochAsEveryPathServesThem() throws {
+        // Unshuffled, so batch i of every epoch holds the same records.
+        let plain = try idx(#", "shuffle": false"#)
+        let mirrored = try idx(#", "shuffle": false, "mirror": true"#), again = try idx(#", "shuffle": false, "mirror": true"#)
+        // Three channels take the path that decodes each image and applies the preprocessing;
+        // one channel, the table lookup of bytes served as stored. Both draw the same flips.
+        let rgb = try idx(#", "shuffle": false, "mirror": true, "channels": 3"#)
+        var flips: [[Bool]] = []
+        for i in 0..<8 {
+            let x = try plain.nextBatch().images, m = try mirrored.nextBatch().images
+            #expect(try again.nextBatch().images == m, "batch \(i): the flips are a function of the position")
+            let c = try rgb.nextBatch().images
+            var batchFlips: [Bool] = []
+            for n in 0..<64 {
+                let image = Array(x[(n * 784)..<((n + 1) * 784)]), served = Array(m[(n * 784)..<((n + 1) * 784)])
+                let flipped: [Float] = (0..<784).map { (k: Int) -> Float in image[k - k % 28 + 27 - k % 28] }
+                let asStored = served == image, asMirror = served == flipped
+                #expect(asStored || asMirror, "batch \(i), image \(n): neither the image nor its mirror")
+                batchFlips.append(!asStored)
+                let agrees = Array(c[(n * 3 * 784)..<(n * 3 * 784 + 784)]) == served
+                #expect(agrees, "batch \(i), image \(n): the decoding path flips otherwise")
+            }
+            if i % 4 == 0 { flips.append(batchFlips) }
+        }
+        let count = flips[0].filter { $0 }.count
+        #expect((16...48).contains(count), "\(count) of 64 mirrored")
+        #expect(flips[0] != flips[1], "each epoch draws its own flips")
+    }
+
     @Test func streamingFromDiskGivesTheSameBatches() throws {
         let memory = try idx(#", "size": 32, "fit": "pad""#)
         let disk = try idx(#", "size": 32, "fit": "pad", "streamAbove": 0"#)

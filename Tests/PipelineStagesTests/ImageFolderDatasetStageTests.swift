@@ -45,6 +45,25 @@ import TensorRuntime
         #expect(batches[0] != batches[3], "epoch 2 crops other offsets of the same images")
     }
 
+    @Test func mirrorFlipsPhotosAfterTheRandomCrop() throws {
+        // The crop draws first, then the flip, so a crop is the same with and without the mirror.
+        let extra = #", "size": 40, "fit": "randomCrop", "shuffle": false, "labels": false"#
+        let plain = try folder(extra, path: "Fixtures/photos/patches", batch: 16)
+        let mirrored = try folder(extra + #", "mirror": true"#, path: "Fixtures/photos/patches", batch: 16)
+        var flipped = 0
+        for i in 0..<2 {
+            let x = try plain.nextBatch().images, m = try mirrored.nextBatch().images
+            for n in 0..<16 {
+                let image = try Image(width: 40, height: 40, channels: 3, pixels: Array(x[(n * 4800)..<((n + 1) * 4800)]))
+                let served = Array(m[(n * 4800)..<((n + 1) * 4800)])
+                let asStored = served == image.pixels, asMirror = served == image.mirrored().pixels
+                #expect(asStored != asMirror, "batch \(i), image \(n): expected either the crop or its mirror")
+                if asMirror { flipped += 1 }
+            }
+        }
+        #expect((5...27).contains(flipped), "\(flipped) of 32 mirrored")
+    }
+
     @Test func shufflesAndResumesWithTheSameNextBatch() throws {
         let a = try folder()
         for _ in 0..<10 { _ = try a.nextBatch() }  // into the second epoch (9 batches each)

@@ -2,10 +2,11 @@ import ImageIO
 import PipelineGraph
 import TensorRuntime
 
-/// How a decoded image becomes one item of a served batch: channels, then size.
+/// How a decoded image becomes one item of a served batch: channels, then size, then a mirror
+/// image with probability 1/2 when asked.
 ///
-/// Every dataset stage shares these keys, so `size`, `fit` and `channels` mean the same thing
-/// whatever the files are.
+/// Every dataset stage shares these keys, so `size`, `fit`, `channels` and `mirror` mean the same
+/// thing whatever the files are.
 struct ImagePreprocessing: Sendable {
     enum Fit: String, Sendable, CaseIterable {
         /// Scale the shorter side to `size` (area when shrinking, bilinear when enlarging), then
@@ -26,22 +27,28 @@ struct ImagePreprocessing: Sendable {
         ConfigKey("fit", .string(choices: Fit.allCases.map(\.rawValue)), default: .string("resize"),
                   "How images reach 'size': resize (shorter side, then centre crop), pad, centerCrop, randomCrop or stretch."),
         ConfigKey("channels", .int(min: 1, max: 4), default: .null, "Channels served: 1 gray, 3 RGB (null: as the files)."),
+        ConfigKey("mirror", .bool, default: .bool(false),
+                  "Serve each image flipped left to right with probability 1/2, drawn per image and epoch (torchvision's RandomHorizontalFlip, StyleGAN2-ADA's --mirror): for photos, whose mirror images are as likely."),
     ]
 
     var channels: Int
     var size: Int?
     var fit: Fit
+    /// Whether images are flipped left to right with probability 1/2.
+    var mirror: Bool
 
-    init(channels: Int, size: Int?, fit: Fit) {
+    init(channels: Int, size: Int?, fit: Fit, mirror: Bool = false) {
         self.channels = channels
         self.size = size
         self.fit = fit
+        self.mirror = mirror
     }
 
     init(config: StageConfig, fileChannels: Int) throws {
         channels = config.optionalInt("channels") ?? fileChannels
         size = config.optionalInt("size")
         fit = Fit(rawValue: config.string("fit"))!
+        mirror = config.bool("mirror")
         if fit == .randomCrop && size == nil {
             throw StageProblem(key: "fit", "randomCrop needs a 'size' to crop to")
         }
@@ -53,9 +60,6 @@ struct ImagePreprocessing: Sendable {
         guard let size, fit == .resize || fit == .stretch else { return nil }
         return (size, size)
     }
-
-    /// Whether `apply` draws random numbers.
-    var isRandom: Bool { fit == .randomCrop }
 
     /// The `[C, H, W]` served for files of `height` x `width`, or a problem at `size`.
     func itemShape(height: Int, width: Int) throws -> [Int] {
@@ -74,9 +78,22 @@ struct ImagePreprocessing: Sendable {
         return [channels, size, size]
     }
 
-    /// `image` (in [0, 1], any channels) as served; `rng` is read only by random crops.
+    /// `image` (in [0, 1], any channels) as served; `rng` is read by random crops, then by the
+    /// mirror's draw.
     func apply(_ image: Image, rng: inout PhiloxRandom) throws -> Image {
-        var out = try image.converted(toChannels: channels)
+        var out = try fitted(image.converted(toChannels: channels), rng: &rng)
+        if mirrors(&rng) { out = out.mirrored() }
+        return out
+    }
+
+    /// Whether the item whose generator is `rng` (after any crop's draws) is served mirrored.
+    func mirrors(_ rng: inout PhiloxRandom) -> Bool {
+        mirror && rng.next() & 1 == 1
+    }
+
+    /// `image` brought to `size` by `fit`.
+    private func fitted(_ image: Image, rng: inout PhiloxRandom) throws -> Image {
+        var out = image
         guard let size else { return out }
         if out.width == size && out.height == size { return out }
         switch fit {

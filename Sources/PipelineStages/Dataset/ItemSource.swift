@@ -104,12 +104,23 @@ final class ByteRecordSource: ItemSource, @unchecked Sendable {
         let out = Tensor(uninitialized: [indices.count] + itemShape)
         let dst = SendablePointer(out.data)
         if itemShape == recordShape {
-            // Served as stored: a table lookup per byte.
-            let table = self.table
+            // Served as stored: a table lookup per byte, each row reversed for a mirrored item (as
+            // `preprocessing.apply` would, drawing from the same generator).
+            let table = self.table, width = recordShape[2]
+            let mirrored = (0..<indices.count).map { slot in
+                var rng = random(slot)
+                return preprocessing.mirrors(&rng)
+            }
             try parallelFor(indices.count, minimumPerTask: 16) { i in
                 bytes.withUnsafeBufferPointer { src in
                     let d = dst.pointer + i * itemSize, s = src.baseAddress! + i * recordSize
-                    for k in 0..<recordSize { d[k] = table[Int(s[k])] }
+                    if mirrored[i] {
+                        for row in stride(from: 0, to: recordSize, by: width) {
+                            for x in 0..<width { d[row + x] = table[Int(s[row + width - 1 - x])] }
+                        }
+                    } else {
+                        for k in 0..<recordSize { d[k] = table[Int(s[k])] }
+                    }
                 }
             }
         } else {
