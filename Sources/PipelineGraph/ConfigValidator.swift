@@ -27,8 +27,17 @@ struct ConfigValidator {
                      allowing allowed: [String] = []) -> [PipelineError] {
         (raw.objectEntries ?? []).compactMap { (k, _) in
             guard !allowed.contains(k), !keys.contains(where: { $0.name == k }) else { return nil }
-            return error("key.unknown", path / k, "unknown key '\(k)'\(owner)", suggestion: didYouMean(k, among: keys.map(\.name)))
+            return error("key.unknown", path / k, "unknown key '\(k)'\(owner)",
+                         suggestion: didYouMean(k, among: keys.map(\.name)) ?? knownAs(k, among: keys))
         }
+    }
+
+    /// "did you mean 'width' (ngf)?" for the one key whose description gives `word` as the name
+    /// other code knows it by, in parentheses ("Feature maps of the last block (ngf, null: 64)").
+    func knownAs(_ word: String, among keys: [ConfigKey]) -> String? {
+        let named = keys.filter { $0.doc.contains("(\(word),") || $0.doc.contains("(\(word))") }
+        guard named.count == 1 else { return nil }
+        return "did you mean '\(named[0].name)' (\(word))?"
     }
 
     /// The value of `key` in the object `raw` at `path`: as given, or its default (nested objects

@@ -76,6 +76,15 @@ import TensorRuntime
         #expect(d == ["0.weight": [8, 1, 4, 4], "2.weight": [16, 8, 4, 4], "3.weight": [16], "3.bias": [16], "5.weight": [1, 16, 7, 7]])
     }
 
+    @Test func pyTorchExamplesNamesPointToTheKeys() {
+        // pytorch/examples' DCGAN calls the widths ngf and ndf; the descriptions name them.
+        let z = #""z": { "type": "noise.normal", "dim": 100, "batch": 4 }, "#
+        let g = buildProblems(z + #""G": { "type": "generator.dcgan", "input": "z.samples", "ngf": 32 }"#, consume: "G.images")
+        #expect(g.contains("$.stages.G.ngf: unknown key 'ngf' for generator.dcgan (did you mean 'width' (ngf)?)"), "\(g)")
+        let d = buildProblems(z + #""D": { "type": "discriminator.dcgan", "input": "z.samples", "ndf": 32 }"#, consume: "D.output")
+        #expect(d.contains("$.stages.D.ndf: unknown key 'ndf' for discriminator.dcgan (did you mean 'width' (ndf)?)"), "\(d)")
+    }
+
     @Test func spectralNormUsesPyTorchNames() throws {
         let p = try check(generator: #""type": "generator.dcgan", "width": 8"#,
                           discriminator: #""type": "discriminator.dcgan", "width": 8, "norm": "spectral""#, images: #""size": 32"#)
