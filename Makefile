@@ -9,7 +9,7 @@ build: setup
 	$(SWIFT) build -c release
 
 run: build
-	.build/release/ganflow run pipelines/dcgan-fashion.json
+	.build/release/ganflow run pipelines/dcgan-fashion.json --resume
 
 # The interop suites (names ending in InteropTests) run in test-interop, with their Python.
 test: setup

@@ -82,7 +82,7 @@ if [ ! -f photo-classifier.safetensors ]; then
   "schedule": [ { "run": "opt" } ]
 }
 JSON
-    "$bin" run classifier-photos.json --out classifier
+    "$bin" run classifier-photos.json --out classifier --resume
     "$bin" export classifier --stage C --out photo-classifier.safetensors
 fi
 
@@ -107,8 +107,12 @@ PY
 IFS=, read -ra names <<< "$variants"
 # One pipeline alone is one file with one variant of no overrides (compare takes two files or more).
 one=(); [ ${#names[@]} -eq 1 ] && one=(--variant "${names[0]}:")
-[ -f compare/compare.html ] || "$bin" compare "${names[@]/%/.json}" "${one[@]}" \
-    --steps 1000000 --time-limit "${minutes}m" --out compare
+# A comparison cut short is begun again (its variants had unequal time); compare refuses a folder
+# that holds runs.
+if [ ! -f compare/compare.html ]; then
+    rm -rf compare
+    "$bin" compare "${names[@]/%/.json}" "${one[@]}" --steps 1000000 --time-limit "${minutes}m" --out compare
+fi
 
 # 4. 10,000 samples of each, scored against the held-out crops; first, as the floor, 2,000 training
 #    crops (one shuffled batch, as the pipelines see them) against the same held-out crops.

@@ -148,6 +148,11 @@ struct CompareCommand: ParsableCommand {
             let names = docs.map(\.name)
             if Set(names).count != names.count { throw ValidationError("variants need distinct names, got \(names.joined(separator: ", "))") }
             let folder = out ?? "runs/compare-\(docs[0].doc.name)"
+            // Refused before any variant trains: the folder of an earlier comparison.
+            if let taken = names.first(where: { Runner.existingRun(in: (folder as NSString).appendingPathComponent($0)) != nil }) {
+                throw PipelineErrors([PipelineError("run.exists", file: (folder as NSString).appendingPathComponent(taken),
+                    "holds a run already: give the comparison another --out (\(Runner.freeSibling(of: folder)) is free), or remove \(folder)")])
+            }
             var directories: [String] = []
             for (i, (name, doc)) in docs.enumerated() {
                 let dir = (folder as NSString).appendingPathComponent(name)

@@ -124,6 +124,23 @@ import Testing
         #expect(status == 0 && output.contains("finished at step 2/2 in "), "\(output)")
     }
 
+    @Test func aRunDirectoryWithCheckpointsIsOnlyResumed() throws {
+        // Started afresh there, a run cut metrics.jsonl to its own steps and left the earlier
+        // run's later checkpoints, which `sample` and `--resume` then took for its own.
+        let root = temporaryDirectory("run-exists"), file = try Self.pipeline(in: root), dir = root + "/run"
+        let base = ["run", file, "--out", dir, "--threads", "1", "--no-tensorboard"]
+        let (first, firstOutput) = try execute(ganflowExecutable, base + ["--steps", "3"])
+        #expect(first == 0, "\(firstOutput)")
+        let metrics = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8), checkpoints = Checkpoint.list(in: dir)
+        let (again, againOutput) = try execute(ganflowExecutable, base + ["--steps", "2", "--set", "loss.type=loss.hinge"])
+        #expect(again == 1 && againOutput == "error: \(dir): holds a run already (its newest checkpoint is step-00000003.safetensors): --resume continues it; to start again, give another --out (\(dir)-2 is free) or remove \(dir)\n", "\(againOutput)")
+        #expect(try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8) == metrics)
+        #expect(Checkpoint.list(in: dir) == checkpoints && checkpoints.last?.hasSuffix("/step-00000003.safetensors") == true)
+        #expect(!((try? String(contentsOfFile: dir + "/pipeline.json", encoding: .utf8)) ?? "").contains("loss.hinge"))
+        let (resumed, resumedOutput) = try execute(ganflowExecutable, base + ["--steps", "4", "--resume"])
+        #expect(resumed == 0 && resumedOutput.contains("finished at step 4/4"), "\(resumedOutput)")
+    }
+
     /// Reliability, Divergence: the README's example, as printed.
     @Test func aDivergingRunStopsAtTheFirstNonFiniteLossWithStatus1() throws {
         let dir = temporaryDirectory("diverge") + "/run"
@@ -162,6 +179,9 @@ import Testing
                                                              "--set", "nosuch.lr=1"])
         #expect(bad == 1 && badOutput.contains("error: --set on \(a): $.stages.nosuch: no stage 'nosuch'"), "\(badOutput)")
         #expect(!FileManager.default.fileExists(atPath: root + "/compare-bad"))
+        // The same comparison again into its folder is refused before any variant trains.
+        let (twice, twiceOutput) = try execute(ganflowExecutable, ["compare", a, b, "--steps", "3", "--out", root + "/compare"])
+        #expect(twice == 1 && twiceOutput == "error: \(root)/compare/killtest: holds a run already: give the comparison another --out (\(root)/compare-2 is free), or remove \(root)/compare\n", "\(twiceOutput)")
     }
 
     /// `compare DIR...`: finished runs, trained apart, compared as they are without training.

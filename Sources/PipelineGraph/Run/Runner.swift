@@ -147,6 +147,12 @@ public final class Runner: @unchecked Sendable {
     /// the release of freed memory; at the end the stages' `finish` and the summary.
     public func run() throws -> RunSummary {
         let leader = pipeline.context.communicator.isLeader
+        // Every rank reads the same directory, so every rank refuses alike.
+        if !options.resume, let newest = Runner.existingRun(in: options.runDirectory) {
+            throw PipelineErrors([PipelineError("run.exists", file: options.runDirectory,
+                "holds a run already (its newest checkpoint is \((newest as NSString).lastPathComponent)): --resume continues it; "
+                + "to start again, give another --out (\(Runner.freeSibling(of: options.runDirectory)) is free) or remove \(options.runDirectory)")])
+        }
         if leader { try prepareDirectory() }
         var position = try resumePosition()
         try agree(step: position.step, index: position.index)
@@ -203,6 +209,21 @@ public final class Runner: @unchecked Sendable {
                                  timeLimitReached: early && timeUp.isRequested, checkpoint: position.lastCheckpoint)
         try finish(summary, metrics: metrics)
         return summary
+    }
+
+    /// The newest checkpoint in `runDirectory`, if a run has left one there. A run started afresh
+    /// in such a directory would cut its `metrics.jsonl` and leave the old run's later checkpoints
+    /// to be taken for its own, so only `--resume` may go on there.
+    public static func existingRun(in runDirectory: String) -> String? {
+        Checkpoint.list(in: runDirectory).last
+    }
+
+    /// The first of `directory-2`, `directory-3`, ... that does not exist, to suggest as an `--out`.
+    public static func freeSibling(of directory: String) -> String {
+        let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        var n = 2
+        while FileManager.default.fileExists(atPath: "\(base)-\(n)") { n += 1 }
+        return "\(base)-\(n)"
     }
 
     /// Creates the run directory, records the pipeline in it and removes the temporary files of
