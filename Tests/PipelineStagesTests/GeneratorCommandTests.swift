@@ -88,6 +88,15 @@ import TensorRuntime
         #expect(mix.contains("wrote a style-mixing grid of 3x3 images (crossover 2)"), "\(mix)")
         #expect(try Self.size(out + "/mix/mix.png") == [4 * 32 + 5 * 2, 4 * 32 + 5 * 2])
 
+        // Fewer samples into a folder of more would leave the others to be scored with them: refused,
+        // and the folder kept as it was. As many or more overwrite them.
+        let before = Self.files(out + "/one").map { Self.bytes(out + "/one/" + $0) }
+        let (fewer, fewerOutput) = try execute(ganflowExecutable, ["sample", run, "--count", "1", "--seed", "2", "--out", out + "/one"])
+        #expect(fewer == 1 && fewerOutput == "error: \(out)/one: holds 2 samples from an earlier call beyond the 1 this one writes (sample-00001.png to sample-00002.png), which a score of the folder would mix in: give another --out, or remove them\n", "\(fewerOutput)")
+        #expect(Self.files(out + "/one").map { Self.bytes(out + "/one/" + $0) } == before)
+        try Self.ganflow(["sample", run, "--count", "3", "--seed", "2", "--out", out + "/one"])
+        #expect(Self.bytes(out + "/one/sample-00000.png") == Self.bytes(out + "/two/sample-00000.png"))
+
         let (bad, badOutput) = try execute(ganflowExecutable, ["sample", run, "--truncation", "1.5", "--out", out + "/bad"])
         #expect(bad == 1 && badOutput.hasPrefix("error: "), "\(badOutput)")
     }
