@@ -89,10 +89,11 @@ struct InterpolateCommand: ParsableCommand {
             }
             let path = try LatentPath.interpolate(keys, frames: frames, slerp: slerp)
             let images = try sampler.images(of: path)
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             // Consecutive segments share their joint: the animation shows it once.
             let segments = keys.shape[0] - 1
             let sequence = (0..<images.shape[0]).filter { $0 % frames != 0 || $0 == 0 }
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try NumberedFiles.frame.refuseLeftovers(in: out, writing: sequence.count)
             let sequenceImages = try sequence.map { i in
                 var image = try Image(images, index: i)
                 image.pixels = image.pixels.map { PixelRange.symmetric.toUnit($0) }

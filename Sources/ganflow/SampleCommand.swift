@@ -149,14 +149,14 @@ struct SampleCommand: ParsableCommand {
                 if grid {
                     try writeGrid(images, source: source)
                 } else {
-                    try Self.refuseLeftovers(in: out, writing: images.shape[0])
+                    try NumberedFiles.sample.refuseLeftovers(in: out, writing: images.shape[0])
                     try PNG.writeBatch(images, range: .symmetric) { [out] i in (out as NSString).appendingPathComponent(String(format: "sample-%05d.png", i)) }
                     print("wrote \(images.shape[0]) samples of the latents in \(latent) from \(source) to \(out)")
                 }
             } else if grid {
                 try writeGrid(try sampler.samples(count: count, seed: UInt64(seed)), source: source)
             } else {
-                try Self.refuseLeftovers(in: out, writing: count)
+                try NumberedFiles.sample.refuseLeftovers(in: out, writing: count)
                 let bar = ProgressBar(enabled: !quiet, terminalOnly: true)
                 defer { bar.end() }
                 let statistics = try sampler.writePNGs(count: count, seed: UInt64(seed), to: out) { bar.show($0, count) }
@@ -182,7 +182,7 @@ struct SampleCommand: ParsableCommand {
         let folder: @Sendable (Int) -> String = { [out] c in classes.count == 1 ? out : (out as NSString).appendingPathComponent("class-\(c)") }
         for c in classes {
             try FileManager.default.createDirectory(atPath: folder(c), withIntermediateDirectories: true)
-            try Self.refuseLeftovers(in: folder(c), writing: count)
+            try NumberedFiles.sample.refuseLeftovers(in: folder(c), writing: count)
         }
         let bar = ProgressBar(enabled: !quiet, terminalOnly: true)
         defer { bar.end() }
@@ -197,19 +197,6 @@ struct SampleCommand: ParsableCommand {
         }
         bar.end()
         print("wrote \(count) samples of class\(classes.count == 1 ? "" : "es") \(list) from \(source) to \(out)")
-    }
-
-    /// Refuses `folder` when it holds samples numbered `count` or above, left by an earlier call:
-    /// this one would not overwrite them, and a score of the folder would mix them in.
-    static func refuseLeftovers(in folder: String, writing count: Int) throws {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        let left = names.filter { name in
-            name.hasPrefix("sample-") && name.hasSuffix(".png") && (Int(name.dropFirst(7).dropLast(4)) ?? -1) >= count
-        }.sorted()
-        guard let first = left.first, let last = left.last else { return }
-        throw ImageIOError(path: folder, "holds \(left.count) sample\(left.count == 1 ? "" : "s") from an earlier call beyond the \(count) "
-            + "this one writes (\(left.count == 1 ? first : first + " to " + last)), which a score of the folder would mix in: "
-            + "give another --out, or remove them")
     }
 
     func writeGrid(_ images: Tensor, source: String) throws {

@@ -149,6 +149,9 @@ import TensorRuntime
         try Self.ganflow(["interpolate", run, "--seeds", "1,3-4", "--frames", "3", "--truncation", "0.7", "--out", out + "/c"])
         #expect(Self.bytes(out + "/b/frame-0001.png") != Self.bytes(out + "/c/frame-0001.png"), "spherical and linear paths differ between the ends")
         #expect(Self.bytes(out + "/b/frame-0000.png") == Self.bytes(out + "/c/frame-0000.png"))
+        // A shorter walk into the folder of a longer one would leave its last frames: refused.
+        let (shorter, shorterOutput) = try execute(ganflowExecutable, ["interpolate", run, "--from", "1", "--to", "2", "--frames", "4", "--out", out + "/b"])
+        #expect(shorter == 1 && shorterOutput == "error: \(out)/b: holds 1 frame from an earlier call beyond the 4 this one writes (frame-0004.png), which would be taken for this walk's: give another --out, or remove them\n", "\(shorterOutput)")
 
         // --latent: the latents of a file, in order.
         let latents = out + "/z.safetensors"
