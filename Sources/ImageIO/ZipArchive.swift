@@ -38,7 +38,10 @@ public final class ZipArchive: @unchecked Sendable {
             var error = zip_error_t()
             zip_error_init_with_code(&error, code)
             defer { zip_error_fini(&error) }
-            throw ImageIOError(path: path, "cannot open ZIP archive: \(String(cString: zip_error_strerror(&error)))")
+            // isArchive saw a ZIP's first bytes: without its central directory (at the end) the
+            // file was cut short, as an interrupted download or copy leaves it.
+            let cut = code == ZIP_ER_NOZIP ? " (it starts as one, so its end, the central directory, is missing: a truncated file?)" : ""
+            throw ImageIOError(path: path, "cannot open ZIP archive: \(String(cString: zip_error_strerror(&error)))\(cut)")
         }
         self.handle = handle
         var entries = [Entry]()

@@ -187,6 +187,15 @@ import Testing
         #expect(imageIOError { _ = try folder.image(at: 1) } == ImageIOError(path: zip, "entry 'img/00000/img00000001.webp': CRC error"))
     }
 
+    @Test func aTruncatedZIPSaysItsEndIsMissing() throws {
+        // The first half of the StyleGAN2-ADA archive: local headers, no central directory.
+        let scratch = try ScratchFolder(), cut = scratch.file("cut.zip")
+        let whole = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("images/stylegan-dataset.zip")))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: cut))
+        #expect(imageIOError { _ = try ImageFolder(root: cut) }?.message
+            == "\(cut): cannot open ZIP archive: Not a zip archive (it starts as one, so its end, the central directory, is missing: a truncated file?)")
+    }
+
     @Test func notAFolderOrArchive() {
         let path = Fixtures.path("images/chelsea-baseline.jpg")
         #expect(imageIOError { _ = try ImageFolder(root: path) }?.message == "\(path): not a folder or a ZIP archive")
