@@ -70,7 +70,7 @@ public enum ImageFile {
     public static let defaultPixelLimit = 89_478_485
 
     /// Extensions of the files a folder scan takes for images by default (lower case, no dot).
-    public static let defaultExtensions = ["jpg", "jpeg", "jpe", "jfif", "png", "webp", "heic", "heif", "avif"]
+    public static let defaultExtensions = ["jpg", "jpeg", "jpe", "jfif", "png", "webp", "heic", "heif", "hif", "avif"]
 
     /// Reads and decodes `path`.
     public static func read(path: String, options: ImageDecodeOptions = ImageDecodeOptions()) throws -> Image {

@@ -93,7 +93,7 @@ import Testing
         #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message
             == "\(scratch.path): no class subfolders: expected images in \(scratch.path)/<class name>/ (set \"labels\": false to read a folder without classes)")
         #expect(imageIOError { _ = try ImageFolder(root: scratch.path, labelled: false) }?.message
-            == "\(scratch.path): no images (jpg, jpeg, jpe, jfif, png, webp, heic, heif, avif) in this folder or below")
+            == "\(scratch.path): no images (jpg, jpeg, jpe, jfif, png, webp, heic, heif, hif, avif) in this folder or below")
     }
 
     @Test func classFolderWithoutImages() throws {
@@ -102,7 +102,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: scratch.file("dogs/puppies"), withIntermediateDirectories: true)
         try PNG.write(Image(width: 1, height: 1, channels: 1, repeating: 0), to: scratch.file("cats/1.png"))
         #expect(imageIOError { _ = try ImageFolder(root: scratch.path) }?.message
-            == "\(scratch.file("dogs")): class folder holds no images (jpg, jpeg, jpe, jfif, png, webp, heic, heif, avif)")
+            == "\(scratch.file("dogs")): class folder holds no images (jpg, jpeg, jpe, jfif, png, webp, heic, heif, hif, avif)")
     }
 
     @Test func missingFolder() {

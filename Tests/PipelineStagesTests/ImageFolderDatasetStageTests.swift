@@ -88,7 +88,7 @@ import TensorRuntime
             buildProblems(#""data": { "type": "dataset.images", "path": "\#(path)", "batch": 2 \#(extra) }"#)
         }
         #expect(problems(empty) == ["$.stages.data.path: \(empty): no class subfolders: expected images in \(empty)/<class name>/ (set \"labels\": false to read a folder without classes)"])
-        #expect(problems(empty, #", "labels": false"#) == ["$.stages.data.path: \(empty): no images (jpg, jpeg, jpe, jfif, png, webp, heic, heif, avif) in this folder or below"])
+        #expect(problems(empty, #", "labels": false"#) == ["$.stages.data.path: \(empty): no images (jpg, jpeg, jpe, jfif, png, webp, heic, heif, hif, avif) in this folder or below"])
         #expect(problems("Fixtures/broken/mixed-sizes") == [
             "$.stages.data.path: \(root)/Fixtures/broken/mixed-sizes/b/0.png: image is 32x32, expected 28x28 like \(root)/Fixtures/broken/mixed-sizes/a/0.png (set 'size' to serve one size)",
         ])
