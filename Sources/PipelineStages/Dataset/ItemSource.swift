@@ -108,6 +108,7 @@ final class ByteRecordSource: ItemSource, @unchecked Sendable {
             // `preprocessing.apply` would, drawing from the same generator).
             let table = self.table, width = recordShape[2]
             let mirrored = (0..<indices.count).map { slot in
+                guard preprocessing.mirror else { return false }
                 var rng = random(slot)
                 return preprocessing.mirrors(&rng)
             }
