@@ -14,8 +14,9 @@ import TensorRuntime
 /// `k`-th name, and every image at any depth under a class folder belongs to it (images directly in
 /// the root belong to none). Unlabelled, every image below the root is a sample with label 0.
 /// Hidden folders (names starting with `.`) are not entered. Symbolic links are followed, except a
-/// link back to a folder that holds it (a loop), which is listed in `loops`. Samples come depth-first, each folder's entries sorted by
-/// Unicode scalars, so the order does not depend on the file system.
+/// link back to a folder that holds it (a loop), which is listed in `loops`. Samples come
+/// depth-first, each folder's entries sorted by Unicode scalars, so the order does not depend on
+/// the file system.
 public struct ImageFolder: Sendable {
     /// One image file and its class index.
     public struct Sample: Equatable, Sendable {
